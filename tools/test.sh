@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs Shoal's whole test suite: formatting, lints, and every crate's tests.
+# This is the test command README.md documents and .ci/run calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The CRUSH and map tests read Ceph's reference vectors from ../shared.
+if [ ! -d ../shared/crush-vectors ]; then
+    echo "tools/test.sh: ../shared/crush-vectors is missing (it sits beside the checkout)" >&2
+    exit 1
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
