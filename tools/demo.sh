@@ -36,5 +36,5 @@ step "what if we add a host with 4 x 3.638 OSDs to rack1?"
 "$shoalmap" simulate --osdmap "$work/osdmap" --add-host node6:4:3.638:rack1
 
 step "balance with upmap: every OSD within 1 PG of its target"
-"$shoalmap" balance --osdmap "$work/osdmap" -o "$work/balanced" | tail -1
+"$shoalmap" balance --osdmap "$work/osdmap" -o "$work/balanced" | tail -3
 "$shoalmap" pgs --osdmap "$work/balanced" --pool rbd | tail -5

@@ -50,6 +50,14 @@ pub enum BuildError {
         /// The weight of the first item.
         expected: Weight,
     },
+    /// A device-class copy of a uniform bucket would hold an item of
+    /// non-zero weight, which Ceph's `crush_add_uniform_bucket_item` refuses
+    /// (the copy starts empty with item weight 0). Ceph stops building
+    /// shadow trees there; the ones made before stay.
+    #[error(
+        "uniform bucket {0} cannot get a device-class shadow copy (Ceph refuses non-zero item weights in an emptied uniform bucket)"
+    )]
+    UniformShadow(i32),
     /// The bucket's total weight does not fit in 32 bits.
     #[error("bucket {bucket}: total weight overflows 32 bits")]
     WeightOverflow {

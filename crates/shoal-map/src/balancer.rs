@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use shoal_crush::{CrushMap, RuleStep};
 
 use crate::distribution::{
-    Distribution, leaves, pg_distribution, pool_targets, selected_pools, up_sets,
+    Distribution, DistributionStats, leaves, pg_distribution, pool_targets, selected_pools, up_sets,
 };
 use crate::{ITEM_NONE, MapError, OsdMap, PgId, Pool};
 
@@ -52,11 +52,28 @@ pub struct Move {
     pub to: i32,
 }
 
+/// How one pool's balance changed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PoolBalance {
+    /// Pool id.
+    pub pool: i64,
+    /// Pool name.
+    pub name: String,
+    /// Moves made for this pool.
+    pub moves: usize,
+    /// Statistics of the pool's distribution before.
+    pub before: DistributionStats,
+    /// Statistics after.
+    pub after: DistributionStats,
+}
+
 /// The outcome of a balancing run.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BalancePlan {
     /// Moves in the order they were chosen.
     pub moves: Vec<Move>,
+    /// Per-pool results (the balancing goal is per pool).
+    pub pools: Vec<PoolBalance>,
     /// New `pg_upmap_items` for every PG the plan touches (an empty list
     /// removes the PG's entry).
     pub upmap_items: BTreeMap<PgId, Vec<(i32, i32)>>,
@@ -76,11 +93,14 @@ pub fn balance(map: &OsdMap, opts: &BalanceOptions) -> Result<BalancePlan, MapEr
     let before = pg_distribution(map, opts.pools.as_deref())?;
     let topology = Topology::new(map.crush());
     let mut moves = Vec::new();
+    let mut per_pool_moves = Vec::new();
     let mut upmap_items: BTreeMap<PgId, Vec<(i32, i32)>> = BTreeMap::new();
     for pool in &pools {
         let budget = opts.max_moves.saturating_sub(moves.len());
         let mut state = PoolState::new(map, pool, &topology)?;
-        for mv in state.run(opts.max_deviation, budget) {
+        let pool_moves = state.run(opts.max_deviation, budget);
+        per_pool_moves.push(pool_moves.len());
+        for mv in pool_moves {
             let items = upmap_items.entry(mv.pg).or_insert_with(|| {
                 map.pg_upmap_items()
                     .get(&mv.pg)
@@ -94,8 +114,19 @@ pub fn balance(map: &OsdMap, opts: &BalanceOptions) -> Result<BalancePlan, MapEr
     let mut after_map = map.clone();
     apply_items(&mut after_map, &upmap_items)?;
     let after = pg_distribution(&after_map, opts.pools.as_deref())?;
+    let mut pool_reports = Vec::new();
+    for (pool, moves) in pools.iter().zip(per_pool_moves) {
+        pool_reports.push(PoolBalance {
+            pool: pool.id,
+            name: pool.name.clone(),
+            moves,
+            before: pg_distribution(map, Some(&[pool.id]))?.stats(),
+            after: pg_distribution(&after_map, Some(&[pool.id]))?.stats(),
+        });
+    }
     Ok(BalancePlan {
         moves,
+        pools: pool_reports,
         upmap_items,
         before,
         after,

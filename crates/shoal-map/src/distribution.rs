@@ -150,34 +150,163 @@ pub fn rule_devices(crush: &CrushMap, rule_id: i32) -> BTreeSet<i32> {
         .collect()
 }
 
-/// Weight-proportional replica targets of one pool: `pg_num * size` spread
-/// over the OSDs its rule reaches, by CRUSH weight times reweight.
+/// Weight-proportional replica targets of one pool, within what its rule
+/// can place.
+///
+/// Each `take ... emit` block of the rule places its share of the pool's
+/// `pg_num * size` replicas under its `take` item. The share is spread over
+/// the children by CRUSH weight times reweight (down and nonexistent OSDs
+/// count as weight 0), but no bucket gets more than the rule can put there:
+/// a bucket of a type the rule chooses by holds at most `pg_num` times the
+/// number of replicas chosen inside one such bucket, and a device at most
+/// one replica per PG. What a capped child cannot take goes to its siblings
+/// (water-filling), so the targets are reachable.
 pub fn pool_targets(map: &OsdMap, pool: &Pool) -> BTreeMap<i32, f64> {
-    let crush_weights = device_crush_weights(map.crush());
-    let eligible: Vec<(i32, f64)> = rule_devices(map.crush(), pool.crush_rule)
-        .into_iter()
-        .filter(|&d| map.exists(d))
-        .map(|d| {
-            let cw = crush_weights.get(&d).copied().unwrap_or(0) as f64;
-            (d, cw * map.weight(d) as f64 / WEIGHT_ONE as f64)
-        })
-        .filter(|&(_, w)| w > 0.0)
-        .collect();
-    let total: f64 = eligible.iter().map(|&(_, w)| w).sum();
-    let replicas = pool.pg_num as f64 * pool.size as f64;
-    eligible
-        .into_iter()
-        .map(|(d, w)| {
-            (
-                d,
-                if total > 0.0 {
-                    replicas * w / total
-                } else {
-                    0.0
-                },
-            )
-        })
-        .collect()
+    let crush = map.crush();
+    let crush_weights = device_crush_weights(crush);
+    let weight_of = |d: i32| -> f64 {
+        if !map.exists(d) || !map.is_up(d) {
+            return 0.0;
+        }
+        let cw = crush_weights.get(&d).copied().unwrap_or(0) as f64;
+        cw * map.weight(d) as f64 / WEIGHT_ONE as f64
+    };
+    let mut targets = BTreeMap::new();
+    let Some(rule) = crush.rule(pool.crush_rule) else {
+        return targets;
+    };
+    let size = pool.size as i64;
+    let resolve = |num: i32| -> i64 {
+        let n = num as i64;
+        if n <= 0 { (n + size).max(0) } else { n }
+    };
+    let mut remaining = size;
+    let mut block: Vec<(i32, i64)> = Vec::new(); // (type, num) of choose steps
+    let mut take = None;
+    for step in &rule.steps {
+        match *step {
+            RuleStep::Take(item) => {
+                take = Some(item);
+                block.clear();
+            }
+            RuleStep::ChooseFirstn { num, type_id }
+            | RuleStep::ChooseIndep { num, type_id }
+            | RuleStep::ChooseleafFirstn { num, type_id }
+            | RuleStep::ChooseleafIndep { num, type_id } => block.push((type_id, resolve(num))),
+            RuleStep::Emit => {
+                let Some(root) = take.take() else { continue };
+                let produced = block
+                    .iter()
+                    .map(|&(_, n)| n)
+                    .product::<i64>()
+                    .min(remaining);
+                if block.is_empty() || produced <= 0 {
+                    continue;
+                }
+                remaining -= produced;
+                // Replicas one bucket of each chosen type can receive per PG.
+                let mut per_pg: BTreeMap<i32, f64> = BTreeMap::new();
+                for (i, &(t, _)) in block.iter().enumerate() {
+                    let inner: i64 = block[i + 1..].iter().map(|&(_, n)| n).product();
+                    per_pg.insert(t, inner.min(produced) as f64);
+                }
+                let filler = Filler {
+                    crush,
+                    weight_of: &weight_of,
+                    per_pg,
+                    pg_num: pool.pg_num as f64,
+                };
+                filler.fill(root, produced as f64 * pool.pg_num as f64, &mut targets);
+            }
+            _ => {}
+        }
+    }
+    targets.retain(|_, t| *t > 0.0);
+    targets
+}
+
+/// Water-filling of replica targets down one `take` subtree.
+struct Filler<'a, W: Fn(i32) -> f64> {
+    crush: &'a CrushMap,
+    weight_of: &'a W,
+    /// Cap per PG for buckets of the types the rule chooses by.
+    per_pg: BTreeMap<i32, f64>,
+    pg_num: f64,
+}
+
+impl<W: Fn(i32) -> f64> Filler<'_, W> {
+    /// Effective weight under an item.
+    fn weight(&self, item: i32) -> f64 {
+        leaves(self.crush, item)
+            .into_iter()
+            .map(|d| (self.weight_of)(d))
+            .sum()
+    }
+
+    /// Most replicas the subtree under `item` can take.
+    fn capacity(&self, item: i32) -> f64 {
+        if item >= 0 {
+            return if (self.weight_of)(item) > 0.0 {
+                self.pg_num
+            } else {
+                0.0
+            };
+        }
+        let Some(b) = self.crush.bucket(item) else {
+            return 0.0;
+        };
+        let below: f64 = b.items.iter().map(|&c| self.capacity(c)).sum();
+        match self.per_pg.get(&b.type_id) {
+            Some(&per_pg) => below.min(per_pg * self.pg_num),
+            None => below,
+        }
+    }
+
+    fn fill(&self, item: i32, amount: f64, targets: &mut BTreeMap<i32, f64>) {
+        if item >= 0 {
+            *targets.entry(item).or_insert(0.0) += amount;
+            return;
+        }
+        let Some(b) = self.crush.bucket(item) else {
+            return;
+        };
+        let kids: Vec<(i32, f64, f64)> = b
+            .items
+            .iter()
+            .map(|&c| (c, self.weight(c), self.capacity(c)))
+            .filter(|&(_, w, cap)| w > 0.0 && cap > 0.0)
+            .collect();
+        let mut share = vec![0.0; kids.len()];
+        let mut open: Vec<usize> = (0..kids.len()).collect();
+        let mut left = amount;
+        // Each pass either places everything or fixes at least one child at
+        // its cap, so it ends after at most `kids.len()` passes.
+        while left > 1e-9 && !open.is_empty() {
+            let total: f64 = open.iter().map(|&i| kids[i].1).sum();
+            let capped: Vec<usize> = open
+                .iter()
+                .copied()
+                .filter(|&i| left * kids[i].1 / total >= kids[i].2)
+                .collect();
+            if capped.is_empty() {
+                for &i in &open {
+                    share[i] = left * kids[i].1 / total;
+                }
+                left = 0.0;
+            } else {
+                for &i in &capped {
+                    share[i] = kids[i].2;
+                    left -= kids[i].2;
+                }
+                open.retain(|i| !capped.contains(i));
+            }
+        }
+        for (i, &(c, _, _)) in kids.iter().enumerate() {
+            if share[i] > 0.0 {
+                self.fill(c, share[i], targets);
+            }
+        }
+    }
 }
 
 /// Up set and up primary of each PG.
@@ -273,8 +402,9 @@ pub struct Movement {
     pub replicas_moved: u64,
     /// PG replicas after the change.
     pub replicas_total: u64,
-    /// Fewest replica copies any placement meeting the new targets needs:
-    /// `sum over OSDs of max(0, new target - replicas it already holds)`.
+    /// Replica copies the change makes unavoidable: what OSDs' targets grow
+    /// by, `sum over OSDs of max(0, new target - old target)`, with old
+    /// targets scaled to the new total when pg_num or size changed.
     pub theoretical_min: f64,
 }
 
@@ -330,26 +460,19 @@ pub fn movement(
         mv.replicas_moved += b.difference(&a).count() as u64;
         mv.replicas_total += b.len() as u64;
     }
-    let mut old_counts: BTreeMap<i32, f64> = BTreeMap::new();
-    for (up, _) in old.values() {
-        for &o in up.iter().filter(|&&o| o != crate::ITEM_NONE) {
-            *old_counts.entry(o).or_insert(0.0) += 1.0;
-        }
-    }
-    let after_dist = pg_distribution(after, pools)?;
-    let scale = |pool_ids: Option<&[i64]>, m: &OsdMap| -> f64 {
-        selected_pools(m, pool_ids)
-            .map(|ps| ps.iter().map(|p| p.pg_num as f64 * p.size as f64).sum())
-            .unwrap_or(0.0)
-    };
-    // Targets are in PG replicas of the new map; old counts in replicas of
-    // the old map. Compare them as shares of the data.
-    let (old_total, new_total) = (scale(pools, before), scale(pools, after));
-    mv.theoretical_min = after_dist
+    let (old_dist, new_dist) = (
+        pg_distribution(before, pools)?,
+        pg_distribution(after, pools)?,
+    );
+    // Targets are in PG replicas of each map; scale the old ones so both
+    // describe the same data when pg_num or size changed.
+    let total = |d: &Distribution| d.osds.iter().map(|o| o.target).sum::<f64>();
+    let scale = ratio(total(&new_dist), total(&old_dist));
+    mv.theoretical_min = new_dist
         .osds
         .iter()
         .map(|o| {
-            let had = old_counts.get(&o.osd).copied().unwrap_or(0.0) * ratio(new_total, old_total);
+            let had = old_dist.osd(o.osd).map_or(0.0, |x| x.target) * scale;
             (o.target - had).max(0.0)
         })
         .sum();

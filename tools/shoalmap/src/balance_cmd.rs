@@ -39,7 +39,7 @@ pub fn run(args: &BalanceArgs, format: Format) -> Result<()> {
                 "moves": plan.moves, "upmap_items": plan.upmap_items.iter()
                     .map(|(pg, items)| json!({"pgid": pg.to_string(), "mappings": items}))
                     .collect::<Vec<_>>(),
-                "before": before, "after": after,
+                "pools": plan.pools, "before": before, "after": after,
             }))?
         ),
         Format::Plain => {
@@ -55,8 +55,20 @@ pub fn run(args: &BalanceArgs, format: Format) -> Result<()> {
                     println!("pg-upmap-items {pg} {}", pairs.join(" "));
                 }
             }
+            for p in &plan.pools {
+                println!(
+                    "pool {} ({}): {} moves; max |PGs - target| {:.2} -> {:.2}; stddev {:.3} -> {:.3}",
+                    p.name,
+                    p.pool,
+                    p.moves,
+                    p.before.max_abs_deviation,
+                    p.after.max_abs_deviation,
+                    p.before.stddev,
+                    p.after.stddev
+                );
+            }
             println!(
-                "{} moves; stddev {:.3} -> {:.3}; max |dev| {:.2} -> {:.2}; min {} -> {}; max {} -> {}",
+                "all pools: {} moves; stddev {:.3} -> {:.3}; max |dev| {:.2} -> {:.2}; min {} -> {}; max {} -> {}",
                 plan.moves.len(),
                 before.stddev,
                 after.stddev,

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{BuildError, MAX_BUCKETS, make_bucket};
-use crate::model::{Bucket, ChooseArg, CrushMap, Weight};
+use crate::model::{Bucket, BucketAlg, ChooseArg, CrushMap, Weight};
 
 /// (Re)creates every `B~class` shadow bucket of `map`.
 ///
@@ -81,9 +81,15 @@ pub(crate) fn build_shadow_trees_ordered(
         classes,
         carg_weights: HashMap::new(),
     };
-    for root in roots(map) {
+    // Like `populate_classes`, stop at the first failure; the shadow buckets
+    // made before it stay.
+    let mut result = Ok(());
+    'roots: for root in roots(map) {
         for class in 0..classes.len() {
-            cloner.clone_tree(map, root, class)?;
+            if let Err(e) = cloner.clone_tree(map, root, class) {
+                result = Err(e);
+                break 'roots;
+            }
         }
     }
     for b in map.buckets.iter_mut().flatten() {
@@ -93,7 +99,7 @@ pub(crate) fn build_shadow_trees_ordered(
     for cm in &mut map.choose_args {
         cm.args.sort_by_key(|a| std::cmp::Reverse(a.bucket_id));
     }
-    Ok(())
+    result
 }
 
 /// Removes all shadow buckets and their choose args, clears `class_ids` and
@@ -201,14 +207,24 @@ impl Cloner<'_> {
                 continue;
             };
             let weight = parent.item_weights.get(top.pos).copied().unwrap_or(0);
+            // Ceph builds the copy empty and adds items one at a time; a
+            // uniform bucket refuses an item whose weight differs from its
+            // `item_weight`, which is 0 for an empty bucket.
+            let uniform = parent.alg == BucketAlg::Uniform;
             if item >= 0 {
                 if self.device_class.get(&item) == Some(&class) {
+                    if uniform && weight != 0 {
+                        return Err(BuildError::UniformShadow(top.orig));
+                    }
                     top.items.push(item);
                     top.weights.push(weight);
                     top.orig_pos.push(top.pos);
                 }
             } else if let Some(&copy) = self.created.get(&(item, class)) {
                 let w = map.bucket(copy).map_or(0, |b| b.weight);
+                if uniform && w != 0 {
+                    return Err(BuildError::UniformShadow(top.orig));
+                }
                 top.items.push(copy);
                 top.weights.push(w);
                 top.orig_pos.push(top.pos);

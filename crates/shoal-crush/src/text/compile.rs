@@ -72,12 +72,17 @@ pub(super) fn compile(ast: &Ast<'_>) -> Result<CrushMap, ParseError> {
         c.bucket(&ast.buckets[i])?;
     }
     if let Some(first) = ast.rules.first() {
-        builder::build_shadow_trees_ordered(&mut c.map, &c.classes).map_err(|e| {
-            ParseError::at(
-                &first.keyword,
-                format!("building device-class shadow trees: {e}"),
-            )
-        })?;
+        match builder::build_shadow_trees_ordered(&mut c.map, &c.classes) {
+            // crushtool ignores this failure and keeps the shadow buckets
+            // built before it; so do we, for identical maps.
+            Ok(()) | Err(builder::BuildError::UniformShadow(_)) => {}
+            Err(e) => {
+                return Err(ParseError::at(
+                    &first.keyword,
+                    format!("building device-class shadow trees: {e}"),
+                ));
+            }
+        }
     } else {
         // Ceph only populates classes when it sees the first rule; without
         // rules the shadow ids are dropped.
