@@ -20,7 +20,7 @@ fn mix(a: &mut u32, b: &mut u32, c: &mut u32) {
 }
 
 /// `crush_hash32_2(RJENKINS1, a, b)`.
-#[inline]
+#[inline(always)]
 pub fn hash32_2(mut a: u32, mut b: u32) -> u32 {
     let mut h = SEED ^ a ^ b;
     let (mut x, mut y) = (231_232u32, 1232u32);
@@ -31,7 +31,7 @@ pub fn hash32_2(mut a: u32, mut b: u32) -> u32 {
 }
 
 /// `crush_hash32_3(RJENKINS1, a, b, c)`.
-#[inline]
+#[inline(always)]
 pub fn hash32_3(mut a: u32, mut b: u32, mut c: u32) -> u32 {
     let mut h = SEED ^ a ^ b ^ c;
     let (mut x, mut y) = (231_232u32, 1232u32);
@@ -44,7 +44,7 @@ pub fn hash32_3(mut a: u32, mut b: u32, mut c: u32) -> u32 {
 }
 
 /// `crush_hash32_4(RJENKINS1, a, b, c, d)`.
-#[inline]
+#[inline(always)]
 pub fn hash32_4(mut a: u32, mut b: u32, mut c: u32, mut d: u32) -> u32 {
     let mut h = SEED ^ a ^ b ^ c ^ d;
     let (mut x, mut y) = (231_232u32, 1232u32);
@@ -54,6 +54,55 @@ pub fn hash32_4(mut a: u32, mut b: u32, mut c: u32, mut d: u32) -> u32 {
     mix(&mut y, &mut b, &mut h);
     mix(&mut c, &mut x, &mut h);
     mix(&mut y, &mut d, &mut h);
+    h
+}
+
+/// Number of items [`hash32_3_lanes`] hashes at once.
+pub const LANES: usize = 8;
+
+/// One step of `mix` over all lanes; written element-wise so the compiler
+/// turns it into vector instructions.
+macro_rules! lane_step {
+    ($a:ident, $b:ident, $c:ident, $shift:tt, $n:expr) => {
+        for i in 0..LANES {
+            $a[i] = $a[i].wrapping_sub($b[i]).wrapping_sub($c[i]) ^ lane_step!(@s $c[i], $shift, $n);
+        }
+    };
+    (@s $v:expr, >>, $n:expr) => { $v >> $n };
+    (@s $v:expr, <<, $n:expr) => { $v << $n };
+}
+
+#[inline(always)]
+fn mix_lanes(a: &mut [u32; LANES], b: &mut [u32; LANES], c: &mut [u32; LANES]) {
+    lane_step!(a, b, c, >>, 13);
+    lane_step!(b, c, a, <<, 8);
+    lane_step!(c, a, b, >>, 13);
+    lane_step!(a, b, c, >>, 12);
+    lane_step!(b, c, a, <<, 16);
+    lane_step!(c, a, b, >>, 5);
+    lane_step!(a, b, c, >>, 3);
+    lane_step!(b, c, a, <<, 10);
+    lane_step!(c, a, b, >>, 15);
+}
+
+/// `hash32_3(a, b[i], c)` for [`LANES`] values of `b` at once: what straw
+/// and straw2 buckets compute for every item with the same input and rank.
+#[inline(always)]
+pub fn hash32_3_lanes(a: u32, b: &[u32; LANES], c: u32) -> [u32; LANES] {
+    let mut a = [a; LANES];
+    let mut b = *b;
+    let mut c = [c; LANES];
+    let mut h = [0u32; LANES];
+    for i in 0..LANES {
+        h[i] = SEED ^ a[i] ^ b[i] ^ c[i];
+    }
+    let mut x = [231_232u32; LANES];
+    let mut y = [1232u32; LANES];
+    mix_lanes(&mut a, &mut b, &mut h);
+    mix_lanes(&mut c, &mut x, &mut h);
+    mix_lanes(&mut y, &mut a, &mut h);
+    mix_lanes(&mut b, &mut x, &mut h);
+    mix_lanes(&mut y, &mut c, &mut h);
     h
 }
 
@@ -91,6 +140,17 @@ pub fn str_hash_rjenkins(key: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lanes_match_the_scalar_hash() {
+        let b: [u32; LANES] = [0, 1, 7, 0xffff_fffe, 12345, 0x8000_0000, 42, u32::MAX];
+        for (a, c) in [(0, 0), (17, 3), (u32::MAX, 99), (123_456_789, 0xdead_beef)] {
+            let lanes = hash32_3_lanes(a, &b, c);
+            for i in 0..LANES {
+                assert_eq!(lanes[i], hash32_3(a, b[i], c));
+            }
+        }
+    }
 
     #[test]
     fn known_values() {

@@ -34,3 +34,83 @@ pub fn straw2_draw(u16_hash: u32, weight: u32) -> i64 {
     let ln = crush_ln(u16_hash & 0xffff) as i64 - 0x1_0000_0000_0000;
     ln / weight as i64
 }
+
+/// A straw2 item weight prepared for [`straw2_draw_fast`]: the division by
+/// the weight becomes a multiplication by a precomputed reciprocal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Straw2Weight {
+    weight: u32,
+    /// `ceil(2^80 / weight)`, or 0 for weights 0 and 1.
+    recip: u128,
+}
+
+impl Straw2Weight {
+    /// Prepares `weight` (16.16 fixed point).
+    pub fn new(weight: u32) -> Self {
+        let recip = if weight < 2 {
+            0
+        } else {
+            let w = weight as u128;
+            (1u128 << 80).div_ceil(w)
+        };
+        Straw2Weight { weight, recip }
+    }
+
+    /// The weight this was prepared for.
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
+}
+
+/// Same result as [`straw2_draw`], without a 64-bit division.
+///
+/// With `a = 2^48 - crush_ln(u) <= 2^48`, `2 <= w < 2^32` and
+/// `m = ceil(2^80 / w)`, `a * m / 2^80 = a / w + d` with `0 <= d < 2^-32 < 1 / w`,
+/// so `floor(a * m / 2^80) = floor(a / w)` exactly; `-floor(a / w)` is C's
+/// truncating `ln / w` for `ln = -a`.
+#[inline]
+pub fn straw2_draw_fast(u16_hash: u32, w: Straw2Weight) -> i64 {
+    match w.weight {
+        0 => i64::MIN,
+        1 => crush_ln(u16_hash & 0xffff) as i64 - 0x1_0000_0000_0000,
+        _ => {
+            let a = 0x1_0000_0000_0000u64 - crush_ln(u16_hash & 0xffff);
+            -(((a as u128 * w.recip) >> 80) as i64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn fast_draw_is_exact(u in 0u32..=0xffff, w in any::<u32>()) {
+            prop_assert_eq!(straw2_draw_fast(u, Straw2Weight::new(w)), straw2_draw(u, w));
+        }
+    }
+
+    #[test]
+    fn fast_draw_is_exact_at_the_edges() {
+        for w in [
+            1,
+            2,
+            3,
+            0x10000,
+            0xffff_ffff,
+            0xffff_fffe,
+            0x8000_0001,
+            7_287_079,
+        ] {
+            for u in [0, 1, 2, 0x7fff, 0x8000, 0xfffe, 0xffff] {
+                assert_eq!(
+                    straw2_draw_fast(u, Straw2Weight::new(w)),
+                    straw2_draw(u, w),
+                    "u {u} w {w}"
+                );
+            }
+        }
+    }
+}

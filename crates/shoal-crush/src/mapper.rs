@@ -4,8 +4,8 @@
 //! The hot path does not allocate: callers keep a [`Workspace`] per thread
 //! and per map, and pass a result slice.
 
-use crate::hash::{hash32_2, hash32_3, hash32_4};
-use crate::ln::straw2_draw;
+use crate::hash::{LANES, hash32_2, hash32_3, hash32_3_lanes, hash32_4};
+use crate::ln::{Straw2Weight, straw2_draw, straw2_draw_fast};
 use crate::model::{
     Bucket, BucketAlg, ChooseArg, ChooseArgMap, CrushMap, ITEM_NONE, ITEM_UNDEF, RuleStep, Weight,
 };
@@ -24,6 +24,8 @@ pub struct Workspace {
     o: Vec<i32>,
     c: Vec<i32>,
     perms: Vec<PermCache>,
+    /// Per bucket slot: straw2 item weights prepared for division-free draws.
+    straw2: Vec<Vec<Straw2Weight>>,
     /// When `Some`, counts how many tries each placement needed (the
     /// `--show-choose-tries` histogram), indexed by tries.
     pub choose_tries: Option<Vec<u64>>,
@@ -48,8 +50,21 @@ impl Workspace {
                 perm: vec![0; b.as_ref().map_or(0, Bucket::size)],
             })
             .collect();
+        let straw2 = map
+            .buckets
+            .iter()
+            .map(|b| match b {
+                Some(b) if b.alg == BucketAlg::Straw2 => b
+                    .item_weights
+                    .iter()
+                    .map(|&w| Straw2Weight::new(w))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect();
         Workspace {
             max_devices: map.max_devices(),
+            straw2,
             num_devices: map.devices.len(),
             w: Vec::new(),
             o: Vec::new(),
@@ -90,6 +105,7 @@ struct Ctx<'a> {
     max_devices: i32,
     x: u32,
     choose_args: Option<&'a ChooseArgMap>,
+    straw2: &'a [Vec<Straw2Weight>],
 }
 
 /// Per-step tuning of the choose functions.
@@ -146,7 +162,13 @@ impl Ctx<'_> {
             BucketAlg::List => list_choose(b, x, r),
             BucketAlg::Tree => tree_choose(b, x, r),
             BucketAlg::Straw => straw_choose(b, x, r),
-            BucketAlg::Straw2 => straw2_choose(b, x, r, self.choose_arg(b.id), position),
+            BucketAlg::Straw2 => {
+                let prepared = self
+                    .straw2
+                    .get((-1 - b.id) as usize)
+                    .map_or(&[][..], Vec::as_slice);
+                straw2_choose(b, x, r, self.choose_arg(b.id), position, prepared)
+            }
         }
     }
 }
@@ -240,7 +262,17 @@ fn straw_choose(b: &Bucket, x: u32, r: i32) -> i32 {
     b.items[high]
 }
 
-fn straw2_choose(b: &Bucket, x: u32, r: i32, arg: Option<&ChooseArg>, position: usize) -> i32 {
+/// `prepared` holds the bucket's weights ready for division-free draws; it
+/// is used for every item whose weight it matches (so a weight set or a
+/// stale workspace falls back to plain division, never to a wrong draw).
+fn straw2_choose(
+    b: &Bucket,
+    x: u32,
+    r: i32,
+    arg: Option<&ChooseArg>,
+    position: usize,
+    prepared: &[Straw2Weight],
+) -> i32 {
     let weights = arg
         .filter(|a| !a.weight_set.is_empty())
         .map(|a| &a.weight_set[position.min(a.weight_set.len() - 1)])
@@ -251,16 +283,25 @@ fn straw2_choose(b: &Bucket, x: u32, r: i32, arg: Option<&ChooseArg>, position: 
         .map_or(&b.items, |a| &a.ids);
     let mut high = 0;
     let mut high_draw = 0i64;
-    for i in 0..b.size() {
-        let w = weights[i];
-        let draw = if w == 0 {
-            i64::MIN
-        } else {
-            straw2_draw(hash32_3(x, ids[i] as u32, r as u32), w)
-        };
-        if i == 0 || draw > high_draw {
-            high = i;
-            high_draw = draw;
+    // Hash LANES items at a time; the comparison stays in item order so the
+    // first of equal draws wins, as in Ceph.
+    for (chunk_no, (id_chunk, w_chunk)) in ids.chunks(LANES).zip(weights.chunks(LANES)).enumerate()
+    {
+        let mut lane_ids = [0u32; LANES];
+        for (l, &id) in lane_ids.iter_mut().zip(id_chunk) {
+            *l = id as u32;
+        }
+        let hashes = hash32_3_lanes(x, &lane_ids, r as u32);
+        for (j, &w) in w_chunk.iter().enumerate() {
+            let i = chunk_no * LANES + j;
+            let draw = match prepared.get(i) {
+                Some(&p) if p.weight() == w => straw2_draw_fast(hashes[j], p),
+                _ => straw2_draw(hashes[j], w),
+            };
+            if i == 0 || draw > high_draw {
+                high = i;
+                high_draw = draw;
+            }
         }
     }
     b.items[high]
@@ -548,12 +589,23 @@ pub fn do_rule(
     };
     let result_max = result.len();
     ws.fit(map, result_max);
+    let Workspace {
+        max_devices,
+        w,
+        o,
+        c,
+        perms,
+        straw2,
+        choose_tries: hist,
+        ..
+    } = ws;
     let ctx = Ctx {
         map,
         weights,
-        max_devices: ws.max_devices,
+        max_devices: *max_devices,
         x,
         choose_args,
+        straw2,
     };
     let t = &map.tunables;
     let mut choose_tries = t.choose_total_tries.wrapping_add(1);
@@ -563,14 +615,6 @@ pub fn do_rule(
     let mut vary_r = t.chooseleaf_vary_r as u32;
     let mut stable = t.chooseleaf_stable as u32;
 
-    let Workspace {
-        w,
-        o,
-        c,
-        perms,
-        choose_tries: hist,
-        ..
-    } = ws;
     let mut wsize = 0usize;
     let mut result_len = 0usize;
 

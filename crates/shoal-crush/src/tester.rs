@@ -193,7 +193,7 @@ fn maximum_affected_by_rule(map: &CrushMap, rule_id: i32) -> i32 {
             *have = rep;
         }
     }
-    let mut max_affected = (map.buckets.len() as i32).max(map.max_devices());
+    let mut max_affected = ceph_max_buckets(map).max(map.max_devices());
     for t in &affected {
         let have = of_type.get(t).copied().unwrap_or(0);
         if have > 0 && have < max_affected {
@@ -201,6 +201,21 @@ fn maximum_affected_by_rule(map: &CrushMap, rule_id: i32) -> i32 {
         }
     }
     max_affected
+}
+
+/// Ceph's `crush->max_buckets`: the size of its bucket array, which
+/// `crush_add_bucket` grows from 8 by doubling until the highest bucket
+/// index fits (crushtool's `expected` column depends on it).
+fn ceph_max_buckets(map: &CrushMap) -> i32 {
+    let needed = map.buckets.len();
+    if needed == 0 {
+        return 0;
+    }
+    let mut size = 8usize;
+    while size < needed {
+        size *= 2;
+    }
+    size as i32
 }
 
 /// Runs the test, calling `on_event` as results are produced, and returns
