@@ -219,11 +219,12 @@ fn perm_choose(perms: &mut [PermCache], b: &Bucket, x: u32, r: i32) -> i32 {
 }
 
 fn list_choose(b: &Bucket, x: u32, r: i32) -> i32 {
-    for i in (0..b.size()).rev() {
-        let h = hash32_4(x, b.items[i] as u32, r as u32, b.id as u32) & 0xffff;
-        let w = (h as u64 * b.sum_weights[i] as u64) >> 16;
-        if w < b.item_weights[i] as u64 {
-            return b.items[i];
+    let entries = b.items.iter().zip(&b.item_weights).zip(&b.sum_weights);
+    for ((&item, &weight), &sum) in entries.rev() {
+        let h = hash32_4(x, item as u32, r as u32, b.id as u32) & 0xffff;
+        let w = (h as u64 * sum as u64) >> 16;
+        if w < weight as u64 {
+            return item;
         }
     }
     b.items[0]
@@ -235,6 +236,11 @@ fn tree_choose(b: &Bucket, x: u32, r: i32) -> i32 {
     }
     let nodes = &b.node_weights;
     let mut n = nodes.len() >> 1;
+    // A valid layout has a power-of-two node count >= 2; anything else is a
+    // corrupt map, answered without walking it.
+    if n == 0 || !nodes.len().is_power_of_two() {
+        return b.items[0];
+    }
     while n & 1 == 0 {
         let w = nodes.get(n).copied().unwrap_or(0);
         let t = (hash32_4(x, n as u32, r as u32, b.id as u32) as u64 * w as u64) >> 32;
@@ -363,8 +369,10 @@ fn choose_firstn(
                     let mut rejected = false;
                     if !collide && recurse_to_leaf {
                         if item < 0 {
+                            // x86 masks shift counts, which is what Ceph's
+                            // `r >> (vary_r - 1)` does for huge vary_r.
                             let sub_r = if p.vary_r != 0 {
-                                r >> (p.vary_r - 1)
+                                r.wrapping_shr(p.vary_r - 1)
                             } else {
                                 0
                             };

@@ -151,3 +151,15 @@ fn smallest_map_every_byte_and_bit() {
         }
     }
 }
+
+#[test]
+fn absurd_retry_counts_are_refused_on_decode() {
+    let text = std::fs::read_to_string(common::vectors_dir().join("d02_h3x4/map.txt")).unwrap();
+    let mut map = shoal_crush::text::parse(&text).unwrap();
+    map.tunables.choose_total_tries = 4_000_000_000;
+    let bytes = shoal_crush::codec::encode(&map);
+    let err = shoal_crush::codec::decode(&bytes).unwrap_err();
+    assert!(err.to_string().contains("choose_total_tries"), "{err}");
+    map.tunables.choose_total_tries = shoal_crush::codec::MAX_TRIES;
+    assert!(shoal_crush::codec::decode(&shoal_crush::codec::encode(&map)).is_ok());
+}

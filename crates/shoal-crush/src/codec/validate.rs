@@ -6,13 +6,51 @@ use std::collections::HashSet;
 
 use super::CodecError;
 use crate::builder::{MAX_BUCKETS, MAX_TREE_ITEMS, tree_num_nodes};
-use crate::model::{Bucket, BucketAlg, CrushMap};
+use crate::model::{Bucket, BucketAlg, CrushMap, RuleStep};
 
 /// Rules are indexed by a `u8` ruleset in Ceph.
 const MAX_RULES: usize = 256;
 
 fn invalid(msg: String) -> CodecError {
     CodecError::Invalid(msg)
+}
+
+/// Largest retry count a decoded map may ask for. Real maps use 19 to a few
+/// hundred; a map from the network with billions would stall every mapping
+/// of every client, so it is refused.
+pub const MAX_TRIES: u32 = 10_000;
+
+/// Retry tunables and `set_*_tries` steps stay within [`MAX_TRIES`].
+fn tries(map: &CrushMap) -> Result<(), CodecError> {
+    let t = &map.tunables;
+    let tunables = [
+        ("choose_total_tries", t.choose_total_tries),
+        ("choose_local_tries", t.choose_local_tries),
+        ("choose_local_fallback_tries", t.choose_local_fallback_tries),
+    ];
+    for (name, v) in tunables {
+        if v > MAX_TRIES {
+            return Err(invalid(format!("tunable {name} {v} exceeds {MAX_TRIES}")));
+        }
+    }
+    for rule in map.rules.iter().flatten() {
+        for step in &rule.steps {
+            let n = match *step {
+                RuleStep::SetChooseTries(n)
+                | RuleStep::SetChooseleafTries(n)
+                | RuleStep::SetChooseLocalTries(n)
+                | RuleStep::SetChooseLocalFallbackTries(n) => n,
+                _ => continue,
+            };
+            if n > MAX_TRIES as i32 {
+                return Err(invalid(format!(
+                    "rule {}: {n} tries exceeds {MAX_TRIES}",
+                    rule.id
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks the invariants every map built by this crate satisfies:
@@ -25,7 +63,8 @@ fn invalid(msg: String) -> CodecError {
 ///   tree node weights for at most 64 items; equal weights for uniform);
 /// - bucket items are devices (`>= 0`) or existing buckets, with no cycle;
 /// - shadow and class ids refer to existing buckets;
-/// - choose_args refer to existing buckets, with one weight (and id) per item.
+/// - choose_args refer to existing buckets, with one weight (and id) per item;
+/// - retry counts stay within [`MAX_TRIES`].
 ///
 /// # Errors
 ///
@@ -49,6 +88,7 @@ pub fn validate(map: &CrushMap) -> Result<(), CodecError> {
         }
     }
     acyclic(map)?;
+    tries(map)?;
     if map.rules.len() > MAX_RULES {
         return Err(invalid(format!(
             "{} rule slots (max {MAX_RULES})",
