@@ -28,7 +28,12 @@ pub fn run(cmd: CrushCommand, format: Format) -> Result<()> {
         }
         CrushCommand::Decompile { map, output } => {
             let crush = read_crush(&map)?;
-            let text = shoal_crush::text::print(&crush);
+            let text = match format {
+                Format::Plain => shoal_crush::text::print(&crush),
+                Format::Json => {
+                    serde_json::to_string_pretty(&crate::crush_json::dump(&crush))? + "\n"
+                }
+            };
             match output {
                 Some(path) => std::fs::write(&path, text)
                     .with_context(|| format!("writing {}", path.display())),

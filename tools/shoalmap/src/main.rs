@@ -4,6 +4,7 @@
 mod balance_cmd;
 mod cli;
 mod crush_cmd;
+mod crush_json;
 mod input;
 mod osdmap_cmd;
 mod pgs_cmd;

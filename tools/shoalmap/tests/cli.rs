@@ -226,3 +226,55 @@ fn pgs_simulate_and_balance_work_together() {
     let tree = ok(&["tree", "--osdmap", p(&balanced)]);
     assert!(tree.lines().count() > 1000 && tree.contains("osd.999"));
 }
+
+#[test]
+fn decompile_as_json_matches_crushtool_dump() {
+    // Buckets (shadow ones included) and rules as `crushtool --dump` shows them.
+    let dir = vectors().join("d08_classes");
+    let got: serde_json::Value = serde_json::from_str(&ok(&[
+        "crush",
+        "decompile",
+        p(&dir.join("map.txt")),
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("map.dump.json")).unwrap()).unwrap();
+    let strip = |v: &serde_json::Value, keys: &[&str]| -> Vec<serde_json::Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                let mut o = serde_json::Map::new();
+                for k in keys {
+                    o.insert(k.to_string(), x[*k].clone());
+                }
+                serde_json::Value::Object(o)
+            })
+            .collect()
+    };
+    let bucket_keys = [
+        "id",
+        "name",
+        "type_id",
+        "type_name",
+        "weight",
+        "alg",
+        "items",
+    ];
+    let mut gb = strip(&got["buckets"], &bucket_keys);
+    let mut wb = strip(&want["buckets"], &bucket_keys);
+    gb.sort_by_key(|b| b["id"].as_i64());
+    wb.sort_by_key(|b| b["id"].as_i64());
+    assert_eq!(gb, wb);
+    let rule_keys = ["rule_id", "rule_name", "type", "steps"];
+    assert_eq!(
+        strip(&got["rules"], &rule_keys),
+        strip(&want["rules"], &rule_keys)
+    );
+    assert_eq!(
+        got["tunables"]["choose_total_tries"],
+        want["tunables"]["choose_total_tries"]
+    );
+}
