@@ -52,8 +52,8 @@ pub enum EditError {
 }
 
 impl CrushMap {
-    /// Buckets that are nobody's child, shadow trees excluded, by id order
-    /// of their slot.
+    /// Buckets that are nobody's child, shadow trees excluded, in ascending
+    /// id order (Ceph's `find_nonshadow_roots`).
     pub fn roots(&self) -> Vec<i32> {
         let children: std::collections::BTreeSet<i32> = self
             .buckets
@@ -61,12 +61,15 @@ impl CrushMap {
             .flatten()
             .flat_map(|b| b.items.iter().copied())
             .collect();
-        self.buckets
+        let mut roots: Vec<i32> = self
+            .buckets
             .iter()
             .flatten()
             .filter(|b| !b.is_shadow() && !children.contains(&b.id))
             .map(|b| b.id)
-            .collect()
+            .collect();
+        roots.sort_unstable();
+        roots
     }
 
     /// The (non-shadow) buckets holding `item`.

@@ -96,17 +96,8 @@ struct TreeRow {
 /// Walks the CRUSH hierarchy from its roots, children in bucket order,
 /// skipping device-class shadow buckets.
 fn tree_rows(crush: &CrushMap) -> Vec<TreeRow> {
-    let mut child = std::collections::BTreeSet::new();
-    for b in crush.buckets.iter().flatten() {
-        child.extend(b.items.iter().copied());
-    }
     let mut rows = Vec::new();
-    let roots = crush
-        .buckets
-        .iter()
-        .flatten()
-        .filter(|b| !b.is_shadow() && !child.contains(&b.id));
-    for root in roots {
+    for root in crush.roots().into_iter().filter_map(|id| crush.bucket(id)) {
         let mut stack = vec![(root.id, 0usize, root.weight)];
         while let Some((id, depth, weight)) = stack.pop() {
             rows.push(TreeRow { id, depth, weight });

@@ -84,7 +84,7 @@ pub(crate) fn build_shadow_trees_ordered(
     // Like `populate_classes`, stop at the first failure; the shadow buckets
     // made before it stay.
     let mut result = Ok(());
-    'roots: for root in roots(map) {
+    'roots: for root in map.roots() {
         for class in 0..classes.len() {
             if let Err(e) = cloner.clone_tree(map, root, class) {
                 result = Err(e);
@@ -126,25 +126,6 @@ fn remove_shadows(map: &mut CrushMap) -> HashMap<(i32, String), i32> {
         cm.args.retain(|a| !removed.contains(&a.bucket_id));
     }
     old
-}
-
-/// Non-shadow buckets that no bucket contains, by ascending id.
-fn roots(map: &CrushMap) -> Vec<i32> {
-    let contained: HashSet<i32> = map
-        .buckets
-        .iter()
-        .flatten()
-        .flat_map(|b| b.items.iter().copied())
-        .collect();
-    let mut roots: Vec<i32> = map
-        .buckets
-        .iter()
-        .flatten()
-        .filter(|b| !b.is_shadow() && !contained.contains(&b.id))
-        .map(|b| b.id)
-        .collect();
-    roots.sort_unstable();
-    roots
 }
 
 /// One bucket being cloned: the items of its shadow gathered so far.
