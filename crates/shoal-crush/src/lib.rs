@@ -10,6 +10,7 @@
 //! - [`codec`]: Shoal's binary form of a map (rkyv, validated on decode).
 
 pub mod builder;
+pub mod ceph_binary;
 pub mod codec;
 pub mod edit;
 pub mod hash;

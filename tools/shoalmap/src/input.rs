@@ -5,12 +5,17 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use shoal_crush::CrushMap;
 
-/// Reads a CRUSH map in Shoal's binary form or Ceph's text form.
+/// Reads a CRUSH map in Shoal's binary form, Ceph's binary form (`ceph osd
+/// getcrushmap`, `crushtool -c`) or Ceph's text form, told apart by content.
 pub fn read_crush(path: &Path) -> Result<CrushMap> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     if bytes.starts_with(&shoal_crush::codec::MAGIC) {
         return shoal_crush::codec::decode(&bytes)
             .with_context(|| format!("decoding binary CRUSH map {}", path.display()));
+    }
+    if bytes.starts_with(&shoal_crush::ceph_binary::CEPH_MAGIC) {
+        return shoal_crush::ceph_binary::decode(&bytes)
+            .with_context(|| format!("decoding Ceph binary CRUSH map {}", path.display()));
     }
     let text = std::str::from_utf8(&bytes)
         .with_context(|| format!("{} is neither a binary map nor UTF-8 text", path.display()))?;

@@ -64,8 +64,9 @@ fn crush_test_prints_what_crushtool_prints() {
         let want = std::fs::read_to_string(dir.join(file)).unwrap();
         let text = dir.join("map.txt");
         let bin = tmp.path().join(format!("{case}.bin"));
+        let ceph_bin = dir.join("map.bin"); // written by crushtool -c
         ok(&["crush", "compile", p(&text), "-o", p(&bin)]);
-        for map in [&text, &bin] {
+        for map in [&text, &bin, &ceph_bin] {
             let mut a = vec!["crush", "test", "--map", p(map)];
             a.extend(args.split(' '));
             assert_eq!(ok(&a), want, "{case} {file} from {}", map.display());
