@@ -1,0 +1,93 @@
+//! Reading chunks back from the device, verifying every checksum: a
+//! mismatch is reported as `Corrupt` with the logical range, never as data.
+
+use std::ops::Range;
+
+use crate::device::{AlignedBuf, BlockDevice, round_up};
+use crate::error::{Result, StoreError};
+use crate::meta::Chunk;
+
+/// Logical bytes a chunk holds.
+pub fn chunk_range(c: &Chunk, chunk_size: u64) -> Range<u64> {
+    let start = c.index * chunk_size;
+    start..start + c.len as u64
+}
+
+fn corrupt(coll: &str, name: &str, range: Range<u64>) -> StoreError {
+    StoreError::Corrupt {
+        collection: coll.to_string(),
+        object: name.to_string(),
+        range,
+    }
+}
+
+/// Whether `data` matches the chunk's checksum.
+pub fn verify(c: &Chunk, data: &[u8]) -> bool {
+    data.len() == c.len as usize && blake3::hash(data).as_bytes() == &c.csum
+}
+
+/// Reads one chunk's valid bytes and checks them.
+pub fn load_chunk(
+    dev: &dyn BlockDevice,
+    c: &Chunk,
+    coll: &str,
+    name: &str,
+    chunk_size: u64,
+) -> Result<Vec<u8>> {
+    let mut buf = AlignedBuf::zeroed(round_up(c.len as u64) as usize);
+    dev.read_at(&mut buf, c.phys)?;
+    let data = &buf.as_slice()[..c.len as usize];
+    if !verify(c, data) {
+        return Err(corrupt(coll, name, chunk_range(c, chunk_size)));
+    }
+    Ok(data.to_vec())
+}
+
+/// Fills `out` (the object's logical bytes `start..start + out.len()`) from
+/// the chunks that overlap it; bytes no chunk holds stay zero. Chunks
+/// stored back to back on the device are read with one IO.
+pub fn read_into(
+    dev: &dyn BlockDevice,
+    chunks: &[Chunk],
+    chunk_size: u64,
+    start: u64,
+    out: &mut [u8],
+    coll: &str,
+    name: &str,
+) -> Result<()> {
+    let end = start + out.len() as u64;
+    let mut wanted: Vec<&Chunk> = chunks
+        .iter()
+        .filter(|c| {
+            let r = chunk_range(c, chunk_size);
+            r.start < end && r.end > start
+        })
+        .collect();
+    wanted.sort_by_key(|c| c.phys);
+    let mut i = 0;
+    while i < wanted.len() {
+        // A run of chunks laid out contiguously on the device.
+        let mut j = i + 1;
+        let mut run_end = wanted[i].phys + round_up(wanted[i].len as u64);
+        while j < wanted.len() && wanted[j].phys == run_end && run_end - wanted[i].phys < (16 << 20)
+        {
+            run_end += round_up(wanted[j].len as u64);
+            j += 1;
+        }
+        let mut buf = AlignedBuf::zeroed((run_end - wanted[i].phys) as usize);
+        dev.read_at(&mut buf, wanted[i].phys)?;
+        for c in &wanted[i..j] {
+            let off = (c.phys - wanted[i].phys) as usize;
+            let data = &buf.as_slice()[off..off + c.len as usize];
+            let r = chunk_range(c, chunk_size);
+            if !verify(c, data) {
+                return Err(corrupt(coll, name, r));
+            }
+            let (s, e) = (r.start.max(start), r.end.min(end));
+            out[(s - start) as usize..(e - start) as usize]
+                .copy_from_slice(&data[(s - r.start) as usize..(e - r.start) as usize]);
+        }
+        i = j;
+    }
+    Ok(())
+}

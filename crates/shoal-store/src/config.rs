@@ -1,0 +1,59 @@
+//! Store configuration.
+
+use std::path::PathBuf;
+
+/// Which data-path implementation to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// io_uring when the kernel allows it, else the thread pool (logged once).
+    #[default]
+    Auto,
+    /// Positional reads and writes from a pool of threads.
+    ThreadPool,
+}
+
+/// How to open or create a store.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Directory holding `meta.redb` (and `data` unless `device` is set).
+    pub dir: PathBuf,
+    /// A block device or file to use for data instead of `dir/data`.
+    pub device: Option<PathBuf>,
+    /// Size of the data file created by `mkfs` (ignored for block devices).
+    pub data_size: u64,
+    /// Bytes kept free for deletes and recovery: ordinary writes that would
+    /// dip into them fail with `NoSpace`.
+    pub reserve: u64,
+    /// Data-path implementation.
+    pub backend: Backend,
+    /// Most transactions committed together by one sync.
+    pub max_batch: usize,
+    /// Checksum block ("chunk") size used by `mkfs`; recorded in the store.
+    pub chunk_size: u64,
+}
+
+impl StoreConfig {
+    /// A config for `dir` with a data file of `data_size` bytes and a 1%
+    /// (at most 1 GiB) reserve.
+    pub fn new(dir: impl Into<PathBuf>, data_size: u64) -> Self {
+        StoreConfig {
+            dir: dir.into(),
+            device: None,
+            data_size,
+            reserve: (data_size / 100).min(1 << 30),
+            backend: Backend::Auto,
+            max_batch: 256,
+            chunk_size: 64 << 10,
+        }
+    }
+
+    /// Where the data lives.
+    pub fn data_path(&self) -> PathBuf {
+        self.device.clone().unwrap_or_else(|| self.dir.join("data"))
+    }
+
+    /// Where the metadata lives.
+    pub fn meta_path(&self) -> PathBuf {
+        self.dir.join("meta.redb")
+    }
+}

@@ -1,0 +1,82 @@
+//! Metadata records and the redb tables that hold them.
+
+use std::collections::BTreeMap;
+
+use redb::TableDefinition;
+use rkyv::{Archive, Deserialize, Serialize};
+
+use crate::error::{Result, StoreError};
+
+/// Collections: collection key -> the collection's metadata record (the PG
+/// log and PG info live there).
+pub const COLLECTIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("collections");
+/// Objects: object key -> encoded [`ObjectMeta`].
+pub const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects");
+/// Omap entries: object key + omap key -> value.
+pub const OMAP: TableDefinition<&[u8], &[u8]> = TableDefinition::new("omap");
+/// Extents referenced more than once (after clones): physical offset -> count.
+pub const REFS: TableDefinition<u64, u64> = TableDefinition::new("refs");
+/// Store-wide facts fixed at mkfs: format version, chunk size, data size.
+pub const SUPER: TableDefinition<&str, u64> = TableDefinition::new("super");
+
+/// On-disk format version written by this code.
+pub const FORMAT: u64 = 1;
+
+/// An object version: the map epoch of the write and a sequence number.
+#[derive(
+    Archive, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord,
+)]
+pub struct Version {
+    /// OSDMap epoch the write was ordered in.
+    pub epoch: u32,
+    /// Sequence number within the PG.
+    pub seq: u64,
+}
+
+/// One stored chunk of an object's data.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// Chunk number: covers logical bytes `index * chunk_size ..`.
+    pub index: u64,
+    /// Byte offset of the chunk on the data device (block aligned).
+    pub phys: u64,
+    /// Valid bytes stored (the rest of the chunk reads as zeros).
+    pub len: u32,
+    /// blake3 of the valid bytes.
+    pub csum: [u8; 32],
+}
+
+/// Everything the store knows about an object except its omap.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Logical size in bytes.
+    pub size: u64,
+    /// Version of the last change.
+    pub version: Version,
+    /// Small named values.
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+    /// Stored chunks, by ascending index; absent chunks are holes.
+    pub chunks: Vec<Chunk>,
+}
+
+impl ObjectMeta {
+    /// Encodes for the metadata database.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        rkyv::to_bytes::<rkyv::rancor::Error>(self)
+            .map(|b| b.to_vec())
+            .map_err(|e| StoreError::Meta(format!("encoding object metadata: {e}")))
+    }
+
+    /// Decodes, validating the bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
+        aligned.extend_from_slice(bytes);
+        rkyv::from_bytes::<ObjectMeta, rkyv::rancor::Error>(&aligned)
+            .map_err(|e| StoreError::CorruptMeta(format!("object metadata: {e}")))
+    }
+
+    /// Position of chunk `index` in `chunks`.
+    pub fn chunk_pos(&self, index: u64) -> std::result::Result<usize, usize> {
+        self.chunks.binary_search_by_key(&index, |c| c.index)
+    }
+}

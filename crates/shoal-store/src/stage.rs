@@ -1,0 +1,635 @@
+//! Staging: one transaction applied in memory against the metadata of its
+//! batch and the allocator. Nothing reaches the database or the device until
+//! the whole transaction has succeeded, so a failed transaction (no space, a
+//! missing object, corrupt old data) changes nothing.
+//!
+//! New data always goes to newly allocated space (copy-on-write); extents a
+//! transaction stops using are freed only after its batch commits.
+
+use std::collections::BTreeMap;
+
+use redb::{ReadableTable, WriteTransaction};
+
+use crate::alloc::Allocator;
+use crate::chunkio::load_chunk;
+use crate::device::{AlignedBuf, BlockDevice, round_up};
+use crate::error::{Result, StoreError};
+use crate::keys;
+use crate::meta::{COLLECTIONS, Chunk, OBJECTS, OMAP, ObjectMeta, REFS};
+use crate::txn::{MAX_NAME, MAX_OBJECT_SIZE, MAX_OMAP_ITEM, MAX_XATTR, Op, Transaction};
+
+/// State shared by the transactions of one commit batch.
+pub(crate) struct BatchCtx<'a> {
+    pub wtx: &'a WriteTransaction,
+    pub dev: &'a dyn BlockDevice,
+    pub alloc: &'a mut Allocator,
+    pub chunk_size: u64,
+    pub reserve: u64,
+    /// Data written by earlier transactions of the batch, by device offset.
+    pub pending: BTreeMap<u64, AlignedBuf>,
+    /// Extents to release once the batch is durable.
+    pub frees: Vec<(u64, u64)>,
+    /// Extents allocated by the batch's successful transactions (to give
+    /// back if the batch fails to become durable).
+    pub allocated: Vec<(u64, u64)>,
+}
+
+/// An omap change, applied in order at flush.
+enum OmapAction {
+    Put(Vec<u8>, Vec<u8>),
+    Del(Vec<u8>),
+    /// Remove every key with this prefix.
+    Clear(Vec<u8>),
+}
+
+/// What one transaction will change.
+#[derive(Default)]
+struct Staged {
+    objects: BTreeMap<Vec<u8>, Option<ObjectMeta>>,
+    omap: Vec<OmapActionBox>,
+    refs: BTreeMap<u64, u64>,
+    /// `Some(Some(meta))`: collection exists with this record;
+    /// `Some(None)`: removed.
+    coll: Option<Option<Vec<u8>>>,
+    allocated: Vec<(u64, u64)>,
+    writes: Vec<(u64, AlignedBuf)>,
+    frees: Vec<(u64, u64)>,
+    /// The transaction may allocate from the reserve.
+    use_reserve: bool,
+}
+
+/// Boxed to keep `Staged` small when there are many actions.
+type OmapActionBox = Box<OmapAction>;
+
+impl BatchCtx<'_> {
+    /// Stages `txn`, then writes its changes into the batch; on error the
+    /// batch is as if `txn` had never been submitted.
+    pub fn apply(&mut self, txn: &Transaction) -> Result<()> {
+        let mut st = Staged {
+            use_reserve: txn.use_reserve,
+            ..Staged::default()
+        };
+        match self.stage(txn, &mut st) {
+            Ok(()) => self.flush(txn, st),
+            Err(e) => {
+                for (s, l) in st.allocated {
+                    self.alloc.release(s, l);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn stage(&mut self, txn: &Transaction, st: &mut Staged) -> Result<()> {
+        let coll = txn.collection.as_str();
+        if coll.is_empty() || coll.len() > MAX_NAME {
+            return Err(StoreError::Invalid(format!("bad collection name {coll:?}")));
+        }
+        for op in &txn.ops {
+            self.stage_op(txn, op, st)?;
+        }
+        Ok(())
+    }
+
+    fn coll_exists(&self, coll: &str, st: &Staged) -> Result<bool> {
+        if let Some(state) = &st.coll {
+            return Ok(state.is_some());
+        }
+        let t = self.wtx.open_table(COLLECTIONS)?;
+        Ok(t.get(keys::coll(coll).as_slice())?.is_some())
+    }
+
+    fn require_coll(&self, coll: &str, st: &Staged) -> Result<()> {
+        if self.coll_exists(coll, st)? {
+            Ok(())
+        } else {
+            Err(StoreError::NoCollection(coll.to_string()))
+        }
+    }
+
+    fn get_obj(&self, key: &[u8], st: &Staged) -> Result<Option<ObjectMeta>> {
+        if let Some(state) = st.objects.get(key) {
+            return Ok(state.clone());
+        }
+        let t = self.wtx.open_table(OBJECTS)?;
+        match t.get(key)? {
+            Some(v) => Ok(Some(ObjectMeta::decode(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn stage_op(&mut self, txn: &Transaction, op: &Op, st: &mut Staged) -> Result<()> {
+        let coll = txn.collection.as_str();
+        match op {
+            Op::CreateCollection => {
+                if self.coll_exists(coll, st)? {
+                    return Err(StoreError::CollectionExists(coll.into()));
+                }
+                st.coll = Some(Some(Vec::new()));
+                return Ok(());
+            }
+            Op::RemoveCollection => {
+                self.require_coll(coll, st)?;
+                if self.has_objects(coll, st)? {
+                    return Err(StoreError::CollectionNotEmpty(coll.into()));
+                }
+                st.coll = Some(None);
+                return Ok(());
+            }
+            Op::SetCollectionMeta(m) => {
+                self.require_coll(coll, st)?;
+                st.coll = Some(Some(m.clone()));
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.require_coll(coll, st)?;
+        match op {
+            Op::CreateCollection | Op::RemoveCollection | Op::SetCollectionMeta(_) => Ok(()),
+            Op::Touch { name } => self.edit(coll, name, st, |_, _, _| Ok(())),
+            Op::Write { name, offset, data } => {
+                let end = offset
+                    .checked_add(data.len() as u64)
+                    .filter(|&e| e <= MAX_OBJECT_SIZE)
+                    .ok_or_else(|| {
+                        StoreError::Invalid(format!("write past {MAX_OBJECT_SIZE} bytes"))
+                    })?;
+                self.edit(coll, name, st, |ctx, st, meta| {
+                    ctx.write_range(coll, name, st, meta, *offset, data)?;
+                    meta.size = meta.size.max(end);
+                    Ok(())
+                })
+            }
+            Op::WriteFull { name, data } => {
+                if data.len() as u64 > MAX_OBJECT_SIZE {
+                    return Err(StoreError::Invalid("object too large".into()));
+                }
+                self.edit(coll, name, st, |ctx, st, meta| {
+                    for c in std::mem::take(&mut meta.chunks) {
+                        ctx.drop_chunk(st, &c)?;
+                    }
+                    meta.size = data.len() as u64;
+                    ctx.write_range(coll, name, st, meta, 0, data)
+                })
+            }
+            Op::Zero { name, offset, len } => {
+                let end = offset
+                    .checked_add(*len)
+                    .filter(|&e| e <= MAX_OBJECT_SIZE)
+                    .ok_or_else(|| StoreError::Invalid("zero past the largest object".into()))?;
+                self.edit(coll, name, st, |ctx, st, meta| {
+                    ctx.zero_range(coll, name, st, meta, *offset, end)?;
+                    meta.size = meta.size.max(end);
+                    Ok(())
+                })
+            }
+            Op::Truncate { name, size } => {
+                if *size > MAX_OBJECT_SIZE {
+                    return Err(StoreError::Invalid(
+                        "truncate past the largest object".into(),
+                    ));
+                }
+                self.edit(coll, name, st, |ctx, st, meta| {
+                    if *size < meta.size {
+                        ctx.zero_range(coll, name, st, meta, *size, meta.size)?;
+                    }
+                    meta.size = *size;
+                    Ok(())
+                })
+            }
+            Op::Remove { name } => {
+                let key = keys::object(coll, name);
+                let Some(meta) = self.get_obj(&key, st)? else {
+                    return Err(StoreError::NoObject(coll.into(), name.clone()));
+                };
+                for c in &meta.chunks {
+                    self.drop_chunk(st, c)?;
+                }
+                st.omap.push(Box::new(OmapAction::Clear(key.clone())));
+                st.objects.insert(key, None);
+                Ok(())
+            }
+            Op::Clone { src, dst } => self.clone_object(coll, src, dst, st),
+            Op::SetXattr { name, key, value } => {
+                if key.len() > MAX_NAME || value.len() > MAX_XATTR {
+                    return Err(StoreError::Invalid(format!("xattr {key:?} too large")));
+                }
+                self.edit(coll, name, st, |_, _, meta| {
+                    meta.xattrs.insert(key.clone(), value.clone());
+                    Ok(())
+                })
+            }
+            Op::RemoveXattr { name, key } => self.edit(coll, name, st, |_, _, meta| {
+                meta.xattrs.remove(key);
+                Ok(())
+            }),
+            Op::OmapSet { name, entries } => {
+                if entries
+                    .iter()
+                    .any(|(k, v)| k.len() > MAX_OMAP_ITEM || v.len() > MAX_OMAP_ITEM)
+                {
+                    return Err(StoreError::Invalid("omap entry too large".into()));
+                }
+                self.edit(coll, name, st, |_, st, _| {
+                    for (k, v) in entries {
+                        st.omap.push(Box::new(OmapAction::Put(
+                            keys::omap(coll, name, k),
+                            v.clone(),
+                        )));
+                    }
+                    Ok(())
+                })
+            }
+            Op::OmapRemove { name, keys: ks } => self.edit(coll, name, st, |_, st, _| {
+                for k in ks {
+                    st.omap
+                        .push(Box::new(OmapAction::Del(keys::omap(coll, name, k))));
+                }
+                Ok(())
+            }),
+            Op::OmapClear { name } => self.edit(coll, name, st, |_, st, _| {
+                st.omap
+                    .push(Box::new(OmapAction::Clear(keys::object(coll, name))));
+                Ok(())
+            }),
+            Op::SetVersion { name, version } => self.edit(coll, name, st, |_, _, meta| {
+                meta.version = *version;
+                Ok(())
+            }),
+        }
+    }
+
+    /// Loads (or creates) an object, lets `f` change it, stages the result.
+    fn edit(
+        &mut self,
+        coll: &str,
+        name: &str,
+        st: &mut Staged,
+        f: impl FnOnce(&mut Self, &mut Staged, &mut ObjectMeta) -> Result<()>,
+    ) -> Result<()> {
+        if name.is_empty() || name.len() > MAX_NAME {
+            return Err(StoreError::Invalid(format!(
+                "bad object name of {} bytes",
+                name.len()
+            )));
+        }
+        let key = keys::object(coll, name);
+        let mut meta = self.get_obj(&key, st)?.unwrap_or_default();
+        f(self, st, &mut meta)?;
+        st.objects.insert(key, Some(meta));
+        Ok(())
+    }
+
+    fn has_objects(&self, coll: &str, st: &Staged) -> Result<bool> {
+        if st.objects.values().any(Option::is_some) {
+            return Ok(true);
+        }
+        let prefix = keys::coll(coll);
+        let t = self.wtx.open_table(OBJECTS)?;
+        let end = keys::prefix_end(&prefix);
+        let mut range = match &end {
+            Some(e) => t.range(prefix.as_slice()..e.as_slice())?,
+            None => t.range(prefix.as_slice()..)?,
+        };
+        for entry in range.by_ref() {
+            let (k, _) = entry?;
+            if !matches!(st.objects.get(k.value()), Some(None)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The current bytes of a stored chunk: from this batch's unwritten
+    /// data if it was written in the batch, else from the device (verified).
+    fn chunk_data(&self, coll: &str, name: &str, st: &Staged, c: &Chunk) -> Result<Vec<u8>> {
+        let within = |start: u64, buf: &AlignedBuf| {
+            let off = (c.phys - start) as usize;
+            buf.as_slice()
+                .get(off..off + c.len as usize)
+                .map(<[u8]>::to_vec)
+        };
+        for (start, buf) in st.writes.iter().rev() {
+            if *start <= c.phys
+                && let Some(data) = within(*start, buf)
+            {
+                return Ok(data);
+            }
+        }
+        if let Some((start, buf)) = self.pending.range(..=c.phys).next_back()
+            && let Some(data) = within(*start, buf)
+        {
+            return Ok(data);
+        }
+        load_chunk(self.dev, c, coll, name, self.chunk_size)
+    }
+
+    /// Writes `data` at `offset`: whole chunks are replaced, partial ones
+    /// are read, merged and written to new space.
+    fn write_range(
+        &mut self,
+        coll: &str,
+        name: &str,
+        st: &mut Staged,
+        meta: &mut ObjectMeta,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let c = self.chunk_size;
+        let end = offset + data.len() as u64;
+        let mut contents: Vec<(u64, Vec<u8>)> = Vec::new();
+        for index in offset / c..=(end - 1) / c {
+            let (cs, ce) = (index * c, index * c + c);
+            let (ws, we) = (offset.max(cs), end.min(ce));
+            let src = &data[(ws - offset) as usize..(we - offset) as usize];
+            let content = if ws == cs && we == ce {
+                src.to_vec()
+            } else {
+                let mut base = match meta.chunk_pos(index) {
+                    Ok(i) => self.chunk_data(coll, name, st, &meta.chunks[i])?,
+                    Err(_) => Vec::new(),
+                };
+                let need = (we - cs) as usize;
+                if base.len() < need {
+                    base.resize(need, 0);
+                }
+                base[(ws - cs) as usize..need].copy_from_slice(src);
+                base
+            };
+            contents.push((index, content));
+        }
+        let placed = self.place(st, &contents)?;
+        self.replace_chunks(st, meta, placed)
+    }
+
+    /// Zeros `start..end`: chunks wholly inside become holes, partially
+    /// covered ones are rewritten.
+    fn zero_range(
+        &mut self,
+        coll: &str,
+        name: &str,
+        st: &mut Staged,
+        meta: &mut ObjectMeta,
+        start: u64,
+        end: u64,
+    ) -> Result<()> {
+        if start >= end {
+            return Ok(());
+        }
+        let c = self.chunk_size;
+        let mut rewrite: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut dropped = Vec::new();
+        for chunk in &meta.chunks {
+            let (cs, ce) = (chunk.index * c, chunk.index * c + chunk.len as u64);
+            if ce <= start || cs >= end {
+                continue;
+            }
+            if start <= cs && end >= ce {
+                dropped.push(chunk.index);
+            } else {
+                let mut data = self.chunk_data(coll, name, st, chunk)?;
+                let zs = (start.max(cs) - cs) as usize;
+                let ze = (end.min(ce) - cs) as usize;
+                if ze == data.len() {
+                    data.truncate(zs); // zeros at the end are implied
+                } else {
+                    data[zs..ze].fill(0);
+                }
+                if data.is_empty() {
+                    dropped.push(chunk.index);
+                } else {
+                    rewrite.push((chunk.index, data));
+                }
+            }
+        }
+        for index in dropped {
+            if let Ok(i) = meta.chunk_pos(index) {
+                let old = meta.chunks.remove(i);
+                self.drop_chunk(st, &old)?;
+            }
+        }
+        let placed = self.place(st, &rewrite)?;
+        self.replace_chunks(st, meta, placed)
+    }
+
+    /// Puts new chunks into `meta`, dropping the ones they replace.
+    fn replace_chunks(
+        &mut self,
+        st: &mut Staged,
+        meta: &mut ObjectMeta,
+        new: Vec<Chunk>,
+    ) -> Result<()> {
+        for chunk in new {
+            match meta.chunk_pos(chunk.index) {
+                Ok(i) => {
+                    let old = std::mem::replace(&mut meta.chunks[i], chunk);
+                    self.drop_chunk(st, &old)?;
+                }
+                Err(i) => meta.chunks.insert(i, chunk),
+            }
+        }
+        Ok(())
+    }
+
+    /// Allocates space for chunk contents (contiguously when possible) and
+    /// queues their writes.
+    fn place(&mut self, st: &mut Staged, contents: &[(u64, Vec<u8>)]) -> Result<Vec<Chunk>> {
+        let contents: Vec<&(u64, Vec<u8>)> =
+            contents.iter().filter(|(_, d)| !d.is_empty()).collect();
+        let total: u64 = contents.iter().map(|(_, d)| round_up(d.len() as u64)).sum();
+        if total == 0 {
+            return Ok(Vec::new());
+        }
+        let reserve = if st.use_reserve { 0 } else { self.reserve };
+        let available = self.alloc.free_bytes().saturating_sub(reserve);
+        if total > available {
+            return Err(StoreError::NoSpace {
+                needed: total,
+                available,
+            });
+        }
+        let mut out = Vec::with_capacity(contents.len());
+        if let Some(start) = self.alloc.allocate(total) {
+            st.allocated.push((start, total));
+            let mut buf = AlignedBuf::zeroed(total as usize);
+            let mut at = 0u64;
+            for (index, data) in &contents {
+                buf.as_mut_slice()[at as usize..at as usize + data.len()].copy_from_slice(data);
+                out.push(new_chunk(*index, start + at, data));
+                at += round_up(data.len() as u64);
+            }
+            st.writes.push((start, buf));
+        } else {
+            // Fragmented: one extent per chunk.
+            for (index, data) in &contents {
+                let len = round_up(data.len() as u64);
+                let start = self.alloc.allocate(len).ok_or(StoreError::NoSpace {
+                    needed: len,
+                    available: self.alloc.free_bytes(),
+                })?;
+                st.allocated.push((start, len));
+                let mut buf = AlignedBuf::zeroed(len as usize);
+                buf.as_mut_slice()[..data.len()].copy_from_slice(data);
+                st.writes.push((start, buf));
+                out.push(new_chunk(*index, start, data));
+            }
+        }
+        Ok(out)
+    }
+
+    fn refcount(&self, st: &Staged, phys: u64) -> Result<u64> {
+        if let Some(&n) = st.refs.get(&phys) {
+            return Ok(n);
+        }
+        let t = self.wtx.open_table(REFS)?;
+        Ok(t.get(phys)?.map_or(1, |v| v.value()))
+    }
+
+    /// Drops one reference to a chunk's extent; the last one frees it
+    /// (after the batch commits).
+    fn drop_chunk(&mut self, st: &mut Staged, c: &Chunk) -> Result<()> {
+        let n = self.refcount(st, c.phys)?;
+        if n > 1 {
+            st.refs.insert(c.phys, n - 1);
+        } else {
+            st.frees.push((c.phys, round_up(c.len as u64)));
+        }
+        Ok(())
+    }
+
+    fn clone_object(&mut self, coll: &str, src: &str, dst: &str, st: &mut Staged) -> Result<()> {
+        if src == dst {
+            return Err(StoreError::Invalid("clone onto itself".into()));
+        }
+        let src_key = keys::object(coll, src);
+        let Some(src_meta) = self.get_obj(&src_key, st)? else {
+            return Err(StoreError::NoObject(coll.into(), src.into()));
+        };
+        let dst_key = keys::object(coll, dst);
+        if let Some(old) = self.get_obj(&dst_key, st)? {
+            for c in &old.chunks {
+                self.drop_chunk(st, c)?;
+            }
+        }
+        for c in &src_meta.chunks {
+            let n = self.refcount(st, c.phys)?;
+            st.refs.insert(c.phys, n + 1);
+        }
+        let entries = self.omap_view(&src_key, st)?;
+        st.omap.push(Box::new(OmapAction::Clear(dst_key.clone())));
+        for (k, v) in entries {
+            let mut key = dst_key.clone();
+            key.extend_from_slice(&k[src_key.len()..]);
+            st.omap.push(Box::new(OmapAction::Put(key, v)));
+        }
+        if dst.is_empty() || dst.len() > MAX_NAME {
+            return Err(StoreError::Invalid("bad clone target name".into()));
+        }
+        st.objects.insert(dst_key, Some(src_meta));
+        Ok(())
+    }
+
+    /// An object's omap as it stands with this transaction's changes so far.
+    fn omap_view(&self, prefix: &[u8], st: &Staged) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
+        let mut view = BTreeMap::new();
+        let t = self.wtx.open_table(OMAP)?;
+        let end = keys::prefix_end(prefix);
+        let range = match &end {
+            Some(e) => t.range(prefix..e.as_slice())?,
+            None => t.range(prefix..)?,
+        };
+        for entry in range {
+            let (k, v) = entry?;
+            view.insert(k.value().to_vec(), v.value().to_vec());
+        }
+        for a in &st.omap {
+            match a.as_ref() {
+                OmapAction::Put(k, v) if k.starts_with(prefix) => {
+                    view.insert(k.clone(), v.clone());
+                }
+                OmapAction::Del(k) => {
+                    view.remove(k);
+                }
+                OmapAction::Clear(p) if prefix.starts_with(p) || p.starts_with(prefix) => {
+                    view.retain(|k, _| !k.starts_with(p));
+                }
+                _ => {}
+            }
+        }
+        Ok(view)
+    }
+
+    /// Writes a staged transaction into the batch.
+    fn flush(&mut self, txn: &Transaction, st: Staged) -> Result<()> {
+        let coll_key = keys::coll(&txn.collection);
+        if let Some(state) = st.coll {
+            let mut t = self.wtx.open_table(COLLECTIONS)?;
+            match state {
+                Some(m) => {
+                    t.insert(coll_key.as_slice(), m.as_slice())?;
+                }
+                None => {
+                    t.remove(coll_key.as_slice())?;
+                }
+            }
+        }
+        {
+            let mut t = self.wtx.open_table(OBJECTS)?;
+            for (k, state) in &st.objects {
+                match state {
+                    Some(meta) => {
+                        t.insert(k.as_slice(), meta.encode()?.as_slice())?;
+                    }
+                    None => {
+                        t.remove(k.as_slice())?;
+                    }
+                }
+            }
+        }
+        {
+            let mut t = self.wtx.open_table(OMAP)?;
+            for a in st.omap {
+                match *a {
+                    OmapAction::Put(k, v) => {
+                        t.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    OmapAction::Del(k) => {
+                        t.remove(k.as_slice())?;
+                    }
+                    OmapAction::Clear(p) => match keys::prefix_end(&p) {
+                        Some(e) => t.retain_in(p.as_slice()..e.as_slice(), |_, _| false)?,
+                        None => t.retain_in(p.as_slice().., |_, _| false)?,
+                    },
+                }
+            }
+        }
+        {
+            let mut t = self.wtx.open_table(REFS)?;
+            for (phys, n) in st.refs {
+                if n <= 1 {
+                    t.remove(phys)?;
+                } else {
+                    t.insert(phys, n)?;
+                }
+            }
+        }
+        for (start, buf) in st.writes {
+            self.pending.insert(start, buf);
+        }
+        self.frees.extend(st.frees);
+        self.allocated.extend(st.allocated);
+        Ok(())
+    }
+}
+
+fn new_chunk(index: u64, phys: u64, data: &[u8]) -> Chunk {
+    Chunk {
+        index,
+        phys,
+        len: data.len() as u32,
+        csum: *blake3::hash(data).as_bytes(),
+    }
+}

@@ -1,0 +1,632 @@
+//! The store: open/mkfs, the group-commit thread, and reads.
+//!
+//! Commit order for a batch of transactions: stage each (in memory), write
+//! all new data to free space, `fdatasync` the data device once, then commit
+//! the metadata once (redb, `Durability::Immediate`), and only then answer
+//! the transactions and free the space they stopped using. A crash before
+//! the metadata commit leaves the old metadata pointing at untouched old
+//! data; after it, everything new is on stable storage.
+//!
+//! Freed space is not reused while a reader that may still follow the old
+//! metadata is running: frees are tagged with the commit generation and
+//! released once every reader is at least that new.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::thread::JoinHandle;
+
+use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable};
+use tokio::sync::oneshot;
+
+use crate::alloc::Allocator;
+use crate::chunkio::{chunk_range, read_into, verify};
+use crate::config::StoreConfig;
+use crate::device::{AlignedBuf, BlockDevice, FileDevice, round_up};
+use crate::error::{Result, StoreError};
+use crate::keys;
+use crate::meta::{COLLECTIONS, FORMAT, OBJECTS, OMAP, ObjectMeta, REFS, SUPER, Version};
+use crate::stage::BatchCtx;
+use crate::txn::Transaction;
+
+/// Default chunk (checksum block) size; see `docs/store.md`.
+pub const DEFAULT_CHUNK_SIZE: u64 = 64 << 10;
+
+/// Size and version of an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectStat {
+    /// Logical size.
+    pub size: u64,
+    /// Version of the last change.
+    pub version: Version,
+}
+
+/// Space accounting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatFs {
+    /// Data device size.
+    pub total: u64,
+    /// Bytes holding data (or awaiting release).
+    pub used: u64,
+    /// Bytes ordinary writes may still use (free minus the reserve).
+    pub available: u64,
+    /// Bytes kept for deletes and recovery.
+    pub reserve: u64,
+}
+
+/// One damaged range found by a scrub.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScrubError {
+    /// Object name.
+    pub object: String,
+    /// Logical range whose checksum failed (or that could not be read).
+    pub range: std::ops::Range<u64>,
+}
+
+/// What a deep scrub of a collection found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScrubReport {
+    /// Objects checked.
+    pub objects: u64,
+    /// Data bytes read and verified.
+    pub bytes: u64,
+    /// Damaged ranges.
+    pub errors: Vec<ScrubError>,
+}
+
+struct Request {
+    txn: Transaction,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+/// Commit generations seen by active readers, and frees waiting for them.
+struct Readers {
+    generation: u64,
+    active: BTreeMap<u64, usize>,
+    deferred: Vec<(u64, u64, u64)>,
+}
+
+struct Shared {
+    db: Database,
+    dev: Box<dyn BlockDevice>,
+    chunk_size: u64,
+    reserve: u64,
+    alloc: Mutex<Allocator>,
+    readers: Mutex<Readers>,
+}
+
+/// An object store on one data device.
+pub struct Store {
+    shared: Arc<Shared>,
+    tx: Option<mpsc::Sender<Request>>,
+    committer: Option<JoinHandle<()>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not wedge the store; the data under these
+    // locks is kept consistent at every await-free step.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Store {
+    /// Creates a new store: the data file (pre-allocated) and the metadata.
+    /// Refuses to overwrite existing metadata.
+    pub fn mkfs(cfg: &StoreConfig) -> Result<()> {
+        std::fs::create_dir_all(&cfg.dir)?;
+        if cfg.meta_path().exists() {
+            return Err(StoreError::Invalid(format!(
+                "{} exists: refusing to overwrite a store",
+                cfg.meta_path().display()
+            )));
+        }
+        let chunk = cfg.chunk_size;
+        if !chunk.is_power_of_two() || !(4096..=(4 << 20)).contains(&chunk) {
+            return Err(StoreError::Invalid(format!(
+                "chunk size {chunk} must be a power of two in 4 KiB..4 MiB"
+            )));
+        }
+        if cfg.device.is_none() {
+            FileDevice::create(&cfg.data_path(), cfg.data_size / 4096 * 4096)?;
+        }
+        let dev = FileDevice::open(&cfg.data_path())?;
+        let db = Database::create(cfg.meta_path())?;
+        let wtx = db.begin_write()?;
+        {
+            let mut t = wtx.open_table(SUPER)?;
+            t.insert("format", FORMAT)?;
+            t.insert("chunk_size", chunk)?;
+            t.insert("data_size", dev.size())?;
+            for table in [COLLECTIONS, OBJECTS, OMAP] {
+                wtx.open_table(table)?;
+            }
+            wtx.open_table(REFS)?;
+        }
+        wtx.commit()?;
+        Ok(())
+    }
+
+    /// Opens a store made by [`Store::mkfs`] and starts its commit thread.
+    pub fn open(cfg: &StoreConfig) -> Result<Store> {
+        if !cfg.meta_path().exists() {
+            return Err(StoreError::Invalid(format!(
+                "no store at {}",
+                cfg.dir.display()
+            )));
+        }
+        let db = Database::open(cfg.meta_path())?;
+        let (chunk_size, data_size) = {
+            let rtx = db.begin_read()?;
+            let t = rtx.open_table(SUPER)?;
+            let get = |k: &str| -> Result<u64> {
+                t.get(k)?
+                    .map(|v| v.value())
+                    .ok_or_else(|| StoreError::CorruptMeta(format!("superblock lacks {k}")))
+            };
+            let format = get("format")?;
+            if format != FORMAT {
+                return Err(StoreError::CorruptMeta(format!("unknown format {format}")));
+            }
+            (get("chunk_size")?, get("data_size")?)
+        };
+        let dev = FileDevice::open(&cfg.data_path())?;
+        tracing::info!(
+            backend = dev.kind(),
+            direct = dev.is_direct(),
+            size = dev.size(),
+            "data device open"
+        );
+        if dev.size() < data_size {
+            return Err(StoreError::Invalid(format!(
+                "data device has {} bytes, the store was made with {data_size}",
+                dev.size()
+            )));
+        }
+        let alloc = rebuild_allocator(&db, data_size)?;
+        let shared = Arc::new(Shared {
+            db,
+            dev: Box::new(dev),
+            chunk_size,
+            reserve: cfg.reserve.min(data_size),
+            alloc: Mutex::new(alloc),
+            readers: Mutex::new(Readers {
+                generation: 0,
+                active: BTreeMap::new(),
+                deferred: Vec::new(),
+            }),
+        });
+        let (tx, rx) = mpsc::channel::<Request>();
+        let worker = shared.clone();
+        let max_batch = cfg.max_batch.max(1);
+        let committer = std::thread::Builder::new()
+            .name("shoal-store-commit".into())
+            .spawn(move || commit_loop(&worker, &rx, max_batch))?;
+        Ok(Store {
+            shared,
+            tx: Some(tx),
+            committer: Some(committer),
+        })
+    }
+
+    /// Applies `txn` atomically; resolves once it is on stable storage.
+    pub async fn submit(&self, txn: Transaction) -> Result<()> {
+        let rx = self.enqueue(txn)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`Store::submit`] for callers outside an async runtime.
+    pub fn submit_blocking(&self, txn: Transaction) -> Result<()> {
+        let rx = self.enqueue(txn)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    fn enqueue(&self, txn: Transaction) -> Result<oneshot::Receiver<Result<()>>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(Request { txn, reply })
+            .map_err(|_| StoreError::Closed)?;
+        Ok(rx)
+    }
+
+    fn reader(&self) -> Result<(ReadGuard<'_>, ReadTransaction)> {
+        let generation = {
+            let mut r = lock(&self.shared.readers);
+            let g = r.generation;
+            *r.active.entry(g).or_insert(0) += 1;
+            g
+        };
+        let guard = ReadGuard {
+            shared: &self.shared,
+            generation,
+        };
+        Ok((guard, self.shared.db.begin_read()?))
+    }
+
+    fn object_meta(rtx: &ReadTransaction, coll: &str, name: &str) -> Result<ObjectMeta> {
+        let t = rtx.open_table(OBJECTS)?;
+        let v = t
+            .get(keys::object(coll, name).as_slice())?
+            .ok_or_else(|| StoreError::NoObject(coll.into(), name.into()))?;
+        ObjectMeta::decode(v.value())
+    }
+
+    /// Reads `len` bytes at `offset` (fewer at the end of the object; holes
+    /// read as zeros). Every chunk read is verified.
+    pub fn read(&self, coll: &str, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let (_guard, rtx) = self.reader()?;
+        let meta = Self::object_meta(&rtx, coll, name)?;
+        let end = offset.saturating_add(len).min(meta.size);
+        if offset >= end {
+            return Ok(Vec::new());
+        }
+        let mut out = vec![0u8; (end - offset) as usize];
+        read_into(
+            self.shared.dev.as_ref(),
+            &meta.chunks,
+            self.shared.chunk_size,
+            offset,
+            &mut out,
+            coll,
+            name,
+        )?;
+        Ok(out)
+    }
+
+    /// Size and version of an object.
+    pub fn stat(&self, coll: &str, name: &str) -> Result<ObjectStat> {
+        let (_guard, rtx) = self.reader()?;
+        let meta = Self::object_meta(&rtx, coll, name)?;
+        Ok(ObjectStat {
+            size: meta.size,
+            version: meta.version,
+        })
+    }
+
+    /// All xattrs of an object.
+    pub fn xattrs(&self, coll: &str, name: &str) -> Result<BTreeMap<String, Vec<u8>>> {
+        let (_guard, rtx) = self.reader()?;
+        Ok(Self::object_meta(&rtx, coll, name)?.xattrs)
+    }
+
+    /// Values of the given omap keys (None where absent).
+    pub fn omap_get(
+        &self,
+        coll: &str,
+        name: &str,
+        keys_: &[&[u8]],
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let (_guard, rtx) = self.reader()?;
+        Self::object_meta(&rtx, coll, name)?;
+        let t = rtx.open_table(OMAP)?;
+        keys_
+            .iter()
+            .map(|k| {
+                Ok(t.get(keys::omap(coll, name, k).as_slice())?
+                    .map(|v| v.value().to_vec()))
+            })
+            .collect()
+    }
+
+    /// Omap entries in key order: keys after `start_after` (all when None)
+    /// and before `end` (unbounded when None), at most `limit`.
+    pub fn omap_range(
+        &self,
+        coll: &str,
+        name: &str,
+        start_after: Option<&[u8]>,
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let (_guard, rtx) = self.reader()?;
+        Self::object_meta(&rtx, coll, name)?;
+        let prefix = keys::object(coll, name);
+        let lo = keys::omap(coll, name, start_after.unwrap_or(&[]));
+        let hi = match end {
+            Some(e) => Some(keys::omap(coll, name, e)),
+            None => keys::prefix_end(&prefix),
+        };
+        let t = rtx.open_table(OMAP)?;
+        let range = match &hi {
+            Some(h) => t.range(lo.as_slice()..h.as_slice())?,
+            None => t.range(lo.as_slice()..)?,
+        };
+        let mut out = Vec::new();
+        for entry in range {
+            let (k, v) = entry?;
+            let key = &k.value()[prefix.len()..];
+            if start_after.is_some_and(|s| key == s) {
+                continue;
+            }
+            if out.len() >= limit {
+                break;
+            }
+            out.push((key.to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Object names of a collection in a stable order, after `start_after`,
+    /// at most `limit`.
+    pub fn list_objects(
+        &self,
+        coll: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let (_guard, rtx) = self.reader()?;
+        {
+            let t = rtx.open_table(COLLECTIONS)?;
+            if t.get(keys::coll(coll).as_slice())?.is_none() {
+                return Err(StoreError::NoCollection(coll.into()));
+            }
+        }
+        let prefix = keys::coll(coll);
+        let lo = match start_after {
+            Some(s) => keys::object(coll, s),
+            None => prefix.clone(),
+        };
+        let t = rtx.open_table(OBJECTS)?;
+        let hi = keys::prefix_end(&prefix);
+        let range = match &hi {
+            Some(h) => t.range(lo.as_slice()..h.as_slice())?,
+            None => t.range(lo.as_slice()..)?,
+        };
+        let mut out = Vec::new();
+        for entry in range {
+            let (k, _) = entry?;
+            let name = keys::object_name(k.value(), coll.len())
+                .ok_or_else(|| StoreError::CorruptMeta("object key".into()))?;
+            if start_after == Some(name.as_str()) {
+                continue;
+            }
+            if out.len() >= limit {
+                break;
+            }
+            out.push(name);
+        }
+        Ok(out)
+    }
+
+    /// Names of all collections.
+    pub fn list_collections(&self) -> Result<Vec<String>> {
+        let (_guard, rtx) = self.reader()?;
+        let t = rtx.open_table(COLLECTIONS)?;
+        let mut out = Vec::new();
+        for entry in t.iter()? {
+            let (k, _) = entry?;
+            let v = k.value();
+            let name = v
+                .get(4..)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .ok_or_else(|| StoreError::CorruptMeta("collection key".into()))?;
+            out.push(name.to_string());
+        }
+        Ok(out)
+    }
+
+    /// A collection's metadata record.
+    pub fn collection_meta(&self, coll: &str) -> Result<Vec<u8>> {
+        let (_guard, rtx) = self.reader()?;
+        let t = rtx.open_table(COLLECTIONS)?;
+        t.get(keys::coll(coll).as_slice())?
+            .map(|v| v.value().to_vec())
+            .ok_or_else(|| StoreError::NoCollection(coll.into()))
+    }
+
+    /// Space accounting.
+    pub fn statfs(&self) -> StatFs {
+        let a = lock(&self.shared.alloc);
+        let free = a.free_bytes();
+        StatFs {
+            total: a.size(),
+            used: a.size() - free,
+            available: free.saturating_sub(self.shared.reserve),
+            reserve: self.shared.reserve,
+        }
+    }
+
+    /// Reads and verifies every chunk of every object of a collection.
+    pub fn deep_scrub(&self, coll: &str) -> Result<ScrubReport> {
+        let mut report = ScrubReport::default();
+        let mut after: Option<String> = None;
+        loop {
+            let names = self.list_objects(coll, after.as_deref(), 256)?;
+            let Some(last) = names.last().cloned() else {
+                break;
+            };
+            for name in names {
+                let (_guard, rtx) = self.reader()?;
+                let meta = match Self::object_meta(&rtx, coll, &name) {
+                    Ok(m) => m,
+                    Err(StoreError::NoObject(..)) => continue, // removed meanwhile
+                    Err(e) => return Err(e),
+                };
+                report.objects += 1;
+                for c in &meta.chunks {
+                    let mut buf = AlignedBuf::zeroed(round_up(c.len as u64) as usize);
+                    let ok = self.shared.dev.read_at(&mut buf, c.phys).is_ok()
+                        && verify(c, &buf.as_slice()[..c.len as usize]);
+                    report.bytes += c.len as u64;
+                    if !ok {
+                        report.errors.push(ScrubError {
+                            object: name.clone(),
+                            range: chunk_range(c, self.shared.chunk_size),
+                        });
+                    }
+                }
+            }
+            after = Some(last);
+        }
+        Ok(report)
+    }
+
+    /// The chunk (checksum block) size of this store.
+    pub fn chunk_size(&self) -> u64 {
+        self.shared.chunk_size
+    }
+
+    /// Where an object's data lives on the device: `(logical offset,
+    /// device offset, length)` per chunk. For tests and diagnostics.
+    pub fn extents(&self, coll: &str, name: &str) -> Result<Vec<(u64, u64, u64)>> {
+        let (_guard, rtx) = self.reader()?;
+        let meta = Self::object_meta(&rtx, coll, name)?;
+        Ok(meta
+            .chunks
+            .iter()
+            .map(|c| (c.index * self.shared.chunk_size, c.phys, c.len as u64))
+            .collect())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(h) = self.committer.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+struct ReadGuard<'a> {
+    shared: &'a Shared,
+    generation: u64,
+}
+
+impl Drop for ReadGuard<'_> {
+    fn drop(&mut self) {
+        let mut r = lock(&self.shared.readers);
+        if let Some(n) = r.active.get_mut(&self.generation) {
+            *n -= 1;
+            if *n == 0 {
+                r.active.remove(&self.generation);
+            }
+        }
+    }
+}
+
+/// Free space = the device minus every extent some object references.
+fn rebuild_allocator(db: &Database, size: u64) -> Result<Allocator> {
+    let mut alloc = Allocator::new(size);
+    let mut seen = HashSet::new();
+    let rtx = db.begin_read()?;
+    let t = rtx.open_table(OBJECTS)?;
+    for entry in t.iter()? {
+        let (_, v) = entry?;
+        let meta = ObjectMeta::decode(v.value())?;
+        for c in &meta.chunks {
+            if c.phys % 4096 != 0 || c.phys.saturating_add(round_up(c.len as u64)) > size {
+                return Err(StoreError::CorruptMeta(format!(
+                    "chunk at {} outside the device",
+                    c.phys
+                )));
+            }
+            if seen.insert(c.phys) {
+                alloc.mark_used(c.phys, round_up(c.len as u64));
+            }
+        }
+    }
+    Ok(alloc)
+}
+
+fn commit_loop(shared: &Shared, rx: &mpsc::Receiver<Request>, max_batch: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        shared.commit_batch(batch);
+    }
+}
+
+impl Shared {
+    fn commit_batch(&self, batch: Vec<Request>) {
+        self.release_deferred(None);
+        match self.try_commit(&batch) {
+            Ok(results) => {
+                for (req, res) in batch.into_iter().zip(results) {
+                    let _ = req.reply.send(res);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, transactions = batch.len(), "commit failed");
+                let msg = e.to_string();
+                for req in batch {
+                    let _ = req
+                        .reply
+                        .send(Err(StoreError::Meta(format!("batch commit failed: {msg}"))));
+                }
+            }
+        }
+    }
+
+    /// Stages, writes, syncs and commits a batch. Per-transaction errors are
+    /// in the returned vector; an error of the whole batch is `Err`.
+    fn try_commit(&self, batch: &[Request]) -> Result<Vec<Result<()>>> {
+        let mut wtx = self.db.begin_write()?;
+        wtx.set_durability(Durability::Immediate)?;
+        let (results, pending, frees, allocated) = {
+            let mut alloc = lock(&self.alloc);
+            let mut ctx = BatchCtx {
+                wtx: &wtx,
+                dev: self.dev.as_ref(),
+                alloc: &mut alloc,
+                chunk_size: self.chunk_size,
+                reserve: self.reserve,
+                pending: BTreeMap::new(),
+                frees: Vec::new(),
+                allocated: Vec::new(),
+            };
+            let results: Vec<Result<()>> = batch.iter().map(|r| ctx.apply(&r.txn)).collect();
+            (results, ctx.pending, ctx.frees, ctx.allocated)
+        };
+        let writes: Vec<(u64, AlignedBuf)> = pending.into_iter().collect();
+        let durable = (|| -> Result<()> {
+            if !writes.is_empty() {
+                self.dev.write_all(&writes)?;
+                self.dev.sync()?;
+            }
+            wtx.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = durable {
+            // Nothing became visible: the space allocated for this batch is
+            // free again.
+            let mut a = lock(&self.alloc);
+            for (s, l) in allocated {
+                a.release(s, l);
+            }
+            return Err(e);
+        }
+        self.release_deferred(Some(frees));
+        Ok(results)
+    }
+
+    /// Queues `new` frees behind the current generation (after a commit)
+    /// and releases every deferred free no active reader can still need.
+    fn release_deferred(&self, new: Option<Vec<(u64, u64)>>) {
+        let ready = {
+            let mut r = lock(&self.readers);
+            if let Some(frees) = new {
+                r.generation += 1;
+                let g = r.generation;
+                r.deferred.extend(frees.into_iter().map(|(s, l)| (g, s, l)));
+            }
+            let oldest = r.active.keys().next().copied();
+            let (ready, wait): (Vec<_>, Vec<_>) = r
+                .deferred
+                .drain(..)
+                .partition(|&(g, _, _)| oldest.is_none_or(|o| o >= g));
+            r.deferred = wait;
+            ready
+        };
+        if !ready.is_empty() {
+            let mut a = lock(&self.alloc);
+            for (_, s, l) in ready {
+                a.release(s, l);
+            }
+        }
+    }
+}

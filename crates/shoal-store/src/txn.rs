@@ -1,0 +1,121 @@
+//! Transactions: ops on one collection, applied atomically and durably.
+
+use crate::meta::Version;
+
+/// Longest object name, in bytes.
+pub const MAX_NAME: usize = 2048;
+/// Largest object size.
+pub const MAX_OBJECT_SIZE: u64 = 1 << 36;
+/// Largest xattr value.
+pub const MAX_XATTR: usize = 64 << 10;
+/// Largest omap key or value.
+pub const MAX_OMAP_ITEM: usize = 1 << 20;
+
+/// One operation of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Create the collection.
+    CreateCollection,
+    /// Remove the (empty) collection.
+    RemoveCollection,
+    /// Replace the collection's metadata record (PG log and info).
+    SetCollectionMeta(Vec<u8>),
+    /// Create the object if missing.
+    Touch { name: String },
+    /// Write `data` at `offset`, growing the object if needed.
+    Write {
+        name: String,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    /// Replace the object's data with `data`.
+    WriteFull { name: String, data: Vec<u8> },
+    /// Turn `offset..offset+len` into zeros (holes where whole chunks).
+    Zero { name: String, offset: u64, len: u64 },
+    /// Set the object's size, dropping or adding (zero) bytes at the end.
+    Truncate { name: String, size: u64 },
+    /// Remove the object, its xattrs and omap.
+    Remove { name: String },
+    /// Copy-on-write copy of `src` (data, xattrs, omap) to `dst`.
+    Clone { src: String, dst: String },
+    /// Set an xattr.
+    SetXattr {
+        name: String,
+        key: String,
+        value: Vec<u8>,
+    },
+    /// Remove an xattr.
+    RemoveXattr { name: String, key: String },
+    /// Set omap entries.
+    OmapSet {
+        name: String,
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    /// Remove omap keys.
+    OmapRemove { name: String, keys: Vec<Vec<u8>> },
+    /// Remove every omap entry.
+    OmapClear { name: String },
+    /// Record the object's version.
+    SetVersion { name: String, version: Version },
+}
+
+/// Ops on one collection (one PG), applied all or nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Transaction {
+    /// The collection.
+    pub collection: String,
+    /// The ops, in order.
+    pub ops: Vec<Op>,
+    /// May use the reserved space (deletes and recovery).
+    pub use_reserve: bool,
+}
+
+impl Transaction {
+    /// An empty transaction on `collection`.
+    pub fn new(collection: impl Into<String>) -> Self {
+        Transaction {
+            collection: collection.into(),
+            ops: Vec::new(),
+            use_reserve: false,
+        }
+    }
+
+    /// Adds an op.
+    pub fn push(&mut self, op: Op) -> &mut Self {
+        self.ops.push(op);
+        self
+    }
+
+    /// Adds a write at an offset.
+    pub fn write(&mut self, name: &str, offset: u64, data: impl Into<Vec<u8>>) -> &mut Self {
+        self.push(Op::Write {
+            name: name.into(),
+            offset,
+            data: data.into(),
+        })
+    }
+
+    /// Adds a whole-object write.
+    pub fn write_full(&mut self, name: &str, data: impl Into<Vec<u8>>) -> &mut Self {
+        self.push(Op::WriteFull {
+            name: name.into(),
+            data: data.into(),
+        })
+    }
+
+    /// Adds a removal.
+    pub fn remove(&mut self, name: &str) -> &mut Self {
+        self.push(Op::Remove { name: name.into() })
+    }
+
+    /// Bytes of data the transaction carries (for batching limits).
+    pub fn data_bytes(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                Op::Write { data, .. } | Op::WriteFull { data, .. } => data.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+}

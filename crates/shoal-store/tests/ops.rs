@@ -1,0 +1,358 @@
+//! Every operation of the store on a real data file and database.
+
+use shoal_store::{Op, Store, StoreConfig, StoreError, Transaction, Version};
+
+fn store(size: u64) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = StoreConfig::new(dir.path(), size);
+    cfg.reserve = 64 << 10;
+    Store::mkfs(&cfg).unwrap();
+    let s = Store::open(&cfg).unwrap();
+    (dir, s)
+}
+
+fn txn(coll: &str, ops: Vec<Op>) -> Transaction {
+    Transaction {
+        collection: coll.into(),
+        ops,
+        use_reserve: false,
+    }
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+#[test]
+fn data_round_trips_with_holes_partial_writes_and_truncation() {
+    let (_d, s) = store(64 << 20);
+    s.submit_blocking(txn("1.0", vec![Op::CreateCollection]))
+        .unwrap();
+    let big = pattern((4 << 20) + 123, 7);
+    let mut t = Transaction::new("1.0");
+    t.write_full("big", big.clone())
+        .write("sparse", 10 << 20, b"tail".to_vec());
+    s.submit_blocking(t).unwrap();
+    assert_eq!(s.read("1.0", "big", 0, u64::MAX).unwrap(), big);
+    assert_eq!(
+        s.read("1.0", "big", 70_000, 5).unwrap(),
+        big[70_000..70_005]
+    );
+    let sparse = s.read("1.0", "sparse", 0, u64::MAX).unwrap();
+    assert_eq!(sparse.len(), (10 << 20) + 4);
+    assert!(
+        sparse[..10 << 20].iter().all(|&b| b == 0),
+        "holes read as zeros"
+    );
+    assert_eq!(&sparse[10 << 20..], b"tail");
+
+    // A write straddling chunk boundaries, then zero and truncate.
+    let mut expect = big.clone();
+    let patch = pattern(200_000, 99);
+    expect[60_000..260_000].copy_from_slice(&patch);
+    s.submit_blocking(txn(
+        "1.0",
+        vec![Op::Write {
+            name: "big".into(),
+            offset: 60_000,
+            data: patch,
+        }],
+    ))
+    .unwrap();
+    assert_eq!(s.read("1.0", "big", 0, u64::MAX).unwrap(), expect);
+    s.submit_blocking(txn(
+        "1.0",
+        vec![Op::Zero {
+            name: "big".into(),
+            offset: 1000,
+            len: 300_000,
+        }],
+    ))
+    .unwrap();
+    expect[1000..301_000].fill(0);
+    assert_eq!(s.read("1.0", "big", 0, u64::MAX).unwrap(), expect);
+    s.submit_blocking(txn(
+        "1.0",
+        vec![Op::Truncate {
+            name: "big".into(),
+            size: 100_001,
+        }],
+    ))
+    .unwrap();
+    expect.truncate(100_001);
+    assert_eq!(s.read("1.0", "big", 0, u64::MAX).unwrap(), expect);
+    s.submit_blocking(txn(
+        "1.0",
+        vec![Op::Truncate {
+            name: "big".into(),
+            size: 200_000,
+        }],
+    ))
+    .unwrap();
+    expect.resize(200_000, 0);
+    assert_eq!(s.read("1.0", "big", 0, u64::MAX).unwrap(), expect);
+    assert_eq!(s.stat("1.0", "big").unwrap().size, 200_000);
+}
+
+#[test]
+fn clone_shares_data_until_either_side_changes() {
+    let (_d, s) = store(32 << 20);
+    let data = pattern(1 << 20, 3);
+    let mut t = txn("c", vec![Op::CreateCollection]);
+    t.write_full("a", data.clone());
+    t.push(Op::SetXattr {
+        name: "a".into(),
+        key: "k".into(),
+        value: b"v".to_vec(),
+    });
+    t.push(Op::OmapSet {
+        name: "a".into(),
+        entries: vec![(b"x".to_vec(), b"1".to_vec())],
+    });
+    s.submit_blocking(t).unwrap();
+    let used = s.statfs().used;
+    s.submit_blocking(txn(
+        "c",
+        vec![Op::Clone {
+            src: "a".into(),
+            dst: "b".into(),
+        }],
+    ))
+    .unwrap();
+    assert_eq!(s.statfs().used, used, "a clone copies no data");
+    assert_eq!(s.extents("c", "a").unwrap(), s.extents("c", "b").unwrap());
+    assert_eq!(s.xattrs("c", "b").unwrap()["k"], b"v");
+    assert_eq!(
+        s.omap_get("c", "b", &[b"x"]).unwrap(),
+        vec![Some(b"1".to_vec())]
+    );
+    s.submit_blocking(txn(
+        "c",
+        vec![Op::Write {
+            name: "b".into(),
+            offset: 0,
+            data: vec![9; 10],
+        }],
+    ))
+    .unwrap();
+    assert_eq!(
+        s.read("c", "a", 0, u64::MAX).unwrap(),
+        data,
+        "the source is untouched"
+    );
+    assert_eq!(&s.read("c", "b", 0, 10).unwrap(), &[9; 10]);
+    s.submit_blocking(txn("c", vec![Op::Remove { name: "a".into() }]))
+        .unwrap();
+    assert_eq!(
+        s.read("c", "b", 10, u64::MAX).unwrap(),
+        data[10..],
+        "shared chunks survive the source"
+    );
+    s.submit_blocking(txn(
+        "c",
+        vec![Op::Remove { name: "b".into() }, Op::RemoveCollection],
+    ))
+    .unwrap();
+    assert_eq!(s.statfs().used, 0, "every extent is freed exactly once");
+}
+
+#[test]
+fn metadata_xattrs_omap_listing() {
+    let (_d, s) = store(8 << 20);
+    s.submit_blocking(txn(
+        "p",
+        vec![Op::CreateCollection, Op::SetCollectionMeta(b"log".to_vec())],
+    ))
+    .unwrap();
+    let mut ops = Vec::new();
+    for i in 0..25 {
+        ops.push(Op::Touch {
+            name: format!("obj{i:02}"),
+        });
+    }
+    ops.push(Op::SetVersion {
+        name: "obj00".into(),
+        version: Version { epoch: 7, seq: 42 },
+    });
+    ops.push(Op::OmapSet {
+        name: "obj00".into(),
+        entries: (0..10u8).map(|i| (vec![b'k', i], vec![i])).collect(),
+    });
+    ops.push(Op::OmapRemove {
+        name: "obj00".into(),
+        keys: vec![vec![b'k', 3]],
+    });
+    s.submit_blocking(txn("p", ops)).unwrap();
+    assert_eq!(s.collection_meta("p").unwrap(), b"log");
+    assert_eq!(
+        s.stat("p", "obj00").unwrap().version,
+        Version { epoch: 7, seq: 42 }
+    );
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = s.list_objects("p", after.as_deref(), 7).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().cloned();
+        all.extend(page);
+    }
+    assert_eq!(all.len(), 25, "pagination returns every object once");
+    let omap = s
+        .omap_range("p", "obj00", Some(&[b'k', 1]), None, 4)
+        .unwrap();
+    let ks: Vec<u8> = omap.iter().map(|(k, _)| k[1]).collect();
+    assert_eq!(
+        ks,
+        vec![2, 4, 5, 6],
+        "after k1, without removed k3, limit 4"
+    );
+    s.submit_blocking(txn(
+        "p",
+        vec![Op::OmapClear {
+            name: "obj00".into(),
+        }],
+    ))
+    .unwrap();
+    assert!(
+        s.omap_range("p", "obj00", None, None, 100)
+            .unwrap()
+            .is_empty()
+    );
+    let err = s
+        .submit_blocking(txn("p", vec![Op::RemoveCollection]))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::CollectionNotEmpty(_)), "{err}");
+    assert!(matches!(
+        s.read("p", "nope", 0, 1).unwrap_err(),
+        StoreError::NoObject(..)
+    ));
+    assert!(matches!(
+        s.submit_blocking(txn("q", vec![Op::Touch { name: "x".into() }]))
+            .unwrap_err(),
+        StoreError::NoCollection(_)
+    ));
+}
+
+#[test]
+fn a_failing_transaction_changes_nothing() {
+    let (_d, s) = store(8 << 20);
+    s.submit_blocking(txn("p", vec![Op::CreateCollection]))
+        .unwrap();
+    let bad = txn(
+        "p",
+        vec![
+            Op::WriteFull {
+                name: "a".into(),
+                data: vec![1; 100_000],
+            },
+            Op::Remove {
+                name: "missing".into(),
+            },
+        ],
+    );
+    let used = s.statfs().used;
+    assert!(s.submit_blocking(bad).is_err());
+    assert!(matches!(
+        s.stat("p", "a").unwrap_err(),
+        StoreError::NoObject(..)
+    ));
+    assert_eq!(
+        s.statfs().used,
+        used,
+        "the failed write's space is free again"
+    );
+}
+
+#[test]
+fn full_disk_refuses_before_changing_anything_and_keeps_serving() {
+    let (_d, s) = store(2 << 20);
+    s.submit_blocking(txn("p", vec![Op::CreateCollection]))
+        .unwrap();
+    let mut n = 0;
+    let err = loop {
+        let r = s.submit_blocking(txn(
+            "p",
+            vec![Op::WriteFull {
+                name: format!("o{n}"),
+                data: pattern(256 << 10, n as u8),
+            }],
+        ));
+        match r {
+            Ok(()) => n += 1,
+            Err(e) => break e,
+        }
+        assert!(n < 100, "never filled up");
+    };
+    assert!(matches!(err, StoreError::NoSpace { .. }), "{err}");
+    assert!(matches!(
+        s.stat("p", &format!("o{n}")).unwrap_err(),
+        StoreError::NoObject(..)
+    ));
+    assert!(s.statfs().available < 256 << 10);
+    // Reads and deletes still work; a delete makes room again.
+    assert_eq!(
+        s.read("p", "o0", 0, u64::MAX).unwrap(),
+        pattern(256 << 10, 0)
+    );
+    s.submit_blocking(txn("p", vec![Op::Remove { name: "o0".into() }]))
+        .unwrap();
+    s.submit_blocking(txn(
+        "p",
+        vec![Op::WriteFull {
+            name: "again".into(),
+            data: vec![5; 100_000],
+        }],
+    ))
+    .unwrap();
+    // The reserve is usable by transactions marked for it.
+    let mut t = txn(
+        "p",
+        vec![Op::WriteFull {
+            name: "recovery".into(),
+            data: vec![6; 40_000],
+        }],
+    );
+    let plain = s.submit_blocking(t.clone());
+    t.use_reserve = true;
+    if plain.is_err() {
+        s.submit_blocking(t).unwrap();
+    }
+}
+
+#[test]
+fn reopening_keeps_everything_and_leaks_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig::new(dir.path(), 16 << 20);
+    Store::mkfs(&cfg).unwrap();
+    let used;
+    {
+        let s = Store::open(&cfg).unwrap();
+        s.submit_blocking(txn("p", vec![Op::CreateCollection]))
+            .unwrap();
+        let mut t = Transaction::new("p");
+        t.write_full("a", pattern(300_000, 1))
+            .write_full("b", pattern(5000, 2));
+        s.submit_blocking(t).unwrap();
+        s.submit_blocking(txn(
+            "p",
+            vec![Op::Clone {
+                src: "a".into(),
+                dst: "c".into(),
+            }],
+        ))
+        .unwrap();
+        used = s.statfs().used;
+    }
+    let s = Store::open(&cfg).unwrap();
+    assert_eq!(s.statfs().used, used, "free space rebuilt exactly");
+    assert_eq!(s.read("p", "a", 0, u64::MAX).unwrap(), pattern(300_000, 1));
+    assert_eq!(s.read("p", "c", 0, u64::MAX).unwrap(), pattern(300_000, 1));
+    assert!(
+        Store::mkfs(&cfg).is_err(),
+        "mkfs refuses to clobber a store"
+    );
+}
