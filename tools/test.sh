@@ -13,3 +13,5 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# The store's suite again on the fallback backend (the first run used io_uring).
+SHOAL_STORE_BACKEND=thread-pool cargo test -p shoal-store --locked

@@ -2,14 +2,28 @@
 
 use std::path::PathBuf;
 
-/// Which data-path implementation to use.
+/// Which data-path implementation to use. Both use the same on-disk format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Backend {
     /// io_uring when the kernel allows it, else the thread pool (logged once).
     #[default]
     Auto,
+    /// io_uring; opening fails where it is unavailable.
+    IoUring,
     /// Positional reads and writes from a pool of threads.
     ThreadPool,
+}
+
+impl Backend {
+    /// `SHOAL_STORE_BACKEND` (`io_uring`, `thread-pool` or `auto`), so a
+    /// whole test suite can be run against either backend.
+    pub fn from_env() -> Self {
+        match std::env::var("SHOAL_STORE_BACKEND").as_deref() {
+            Ok("io_uring") | Ok("io-uring") => Backend::IoUring,
+            Ok("thread-pool") | Ok("threadpool") => Backend::ThreadPool,
+            _ => Backend::Auto,
+        }
+    }
 }
 
 /// How to open or create a store.
@@ -41,7 +55,7 @@ impl StoreConfig {
             device: None,
             data_size,
             reserve: (data_size / 100).min(1 << 30),
-            backend: Backend::Auto,
+            backend: Backend::from_env(),
             max_batch: 256,
             chunk_size: 64 << 10,
         }

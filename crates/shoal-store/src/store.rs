@@ -20,8 +20,8 @@ use tokio::sync::oneshot;
 
 use crate::alloc::Allocator;
 use crate::chunkio::{chunk_range, read_into, verify};
-use crate::config::StoreConfig;
-use crate::device::{AlignedBuf, BlockDevice, FileDevice, round_up};
+use crate::config::{Backend, StoreConfig};
+use crate::device::{AlignedBuf, BlockDevice, FileDevice, UringDevice, round_up};
 use crate::error::{Result, StoreError};
 use crate::keys;
 use crate::meta::{COLLECTIONS, FORMAT, OBJECTS, OMAP, ObjectMeta, REFS, SUPER, Version};
@@ -167,13 +167,8 @@ impl Store {
             }
             (get("chunk_size")?, get("data_size")?)
         };
-        let dev = FileDevice::open(&cfg.data_path())?;
-        tracing::info!(
-            backend = dev.kind(),
-            direct = dev.is_direct(),
-            size = dev.size(),
-            "data device open"
-        );
+        let dev = open_device(cfg)?;
+        tracing::info!(backend = dev.kind(), size = dev.size(), "data device open");
         if dev.size() < data_size {
             return Err(StoreError::Invalid(format!(
                 "data device has {} bytes, the store was made with {data_size}",
@@ -183,7 +178,7 @@ impl Store {
         let alloc = rebuild_allocator(&db, data_size)?;
         let shared = Arc::new(Shared {
             db,
-            dev: Box::new(dev),
+            dev,
             chunk_size,
             reserve: cfg.reserve.min(data_size),
             alloc: Mutex::new(alloc),
@@ -460,6 +455,11 @@ impl Store {
         Ok(report)
     }
 
+    /// The data-path implementation in use (`io_uring` or `thread-pool`).
+    pub fn backend(&self) -> &'static str {
+        self.shared.dev.kind()
+    }
+
     /// The chunk (checksum block) size of this store.
     pub fn chunk_size(&self) -> u64 {
         self.shared.chunk_size
@@ -501,6 +501,26 @@ impl Drop for ReadGuard<'_> {
                 r.active.remove(&self.generation);
             }
         }
+    }
+}
+
+static NO_URING: std::sync::Once = std::sync::Once::new();
+
+/// Opens the data device with the configured backend.
+fn open_device(cfg: &StoreConfig) -> Result<Box<dyn BlockDevice>> {
+    let file = FileDevice::open(&cfg.data_path())?;
+    match cfg.backend {
+        Backend::ThreadPool => Ok(Box::new(file)),
+        Backend::IoUring => Ok(Box::new(UringDevice::new(file)?)),
+        Backend::Auto => match UringDevice::new(file) {
+            Ok(d) => Ok(Box::new(d)),
+            Err(e) => {
+                NO_URING.call_once(|| {
+                    tracing::warn!(error = %e, "io_uring unavailable; using the thread-pool backend");
+                });
+                Ok(Box::new(FileDevice::open(&cfg.data_path())?))
+            }
+        },
     }
 }
 

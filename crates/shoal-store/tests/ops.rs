@@ -356,3 +356,30 @@ fn reopening_keeps_everything_and_leaks_nothing() {
         "mkfs refuses to clobber a store"
     );
 }
+
+#[test]
+fn both_backends_share_one_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = StoreConfig::new(dir.path(), 8 << 20);
+    Store::mkfs(&cfg).unwrap();
+    cfg.backend = shoal_store::Backend::ThreadPool;
+    {
+        let s = Store::open(&cfg).unwrap();
+        assert_eq!(s.backend(), "thread-pool");
+        s.submit_blocking(txn(
+            "p",
+            vec![
+                Op::CreateCollection,
+                Op::WriteFull {
+                    name: "x".into(),
+                    data: pattern(100_000, 4),
+                },
+            ],
+        ))
+        .unwrap();
+    }
+    cfg.backend = shoal_store::Backend::IoUring;
+    let s = Store::open(&cfg).unwrap();
+    assert_eq!(s.backend(), "io_uring");
+    assert_eq!(s.read("p", "x", 0, u64::MAX).unwrap(), pattern(100_000, 4));
+}

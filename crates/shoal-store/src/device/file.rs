@@ -71,6 +71,11 @@ impl FileDevice {
     pub fn is_direct(&self) -> bool {
         self.direct
     }
+
+    /// The open file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
 }
 
 /// Size of a regular file or block device.

@@ -3,11 +3,13 @@
 
 mod buf;
 mod file;
+mod uring;
 
 use std::io;
 
 pub use buf::AlignedBuf;
 pub use file::FileDevice;
+pub use uring::{UringDevice, available as uring_available};
 
 /// Allocation and IO unit, and the alignment direct IO needs.
 pub const BLOCK: u64 = 4096;
