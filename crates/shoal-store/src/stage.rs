@@ -18,6 +18,36 @@ use crate::keys;
 use crate::meta::{COLLECTIONS, Chunk, OBJECTS, OMAP, ObjectMeta, REFS};
 use crate::txn::{MAX_NAME, MAX_OBJECT_SIZE, MAX_OMAP_ITEM, MAX_XATTR, Op, Transaction};
 
+/// A whole-object write laid out and hashed ahead of the commit thread, in
+/// the submitting thread: chunks back to back (block aligned) in one buffer.
+pub(crate) struct Prepared {
+    buf: AlignedBuf,
+    /// `(index, offset in buf, len, checksum)` per chunk.
+    chunks: Vec<(u64, u64, u32, [u8; 32])>,
+}
+
+impl Prepared {
+    /// Lays out and hashes `data` as the chunks of a whole object.
+    pub fn new(data: &[u8], chunk_size: u64) -> Self {
+        let c = chunk_size as usize;
+        let total: u64 = data.chunks(c).map(|d| round_up(d.len() as u64)).sum();
+        let mut buf = AlignedBuf::zeroed(total as usize);
+        let mut chunks = Vec::with_capacity(data.len().div_ceil(c));
+        let mut at = 0usize;
+        for (i, d) in data.chunks(c).enumerate() {
+            buf.as_mut_slice()[at..at + d.len()].copy_from_slice(d);
+            chunks.push((
+                i as u64,
+                at as u64,
+                d.len() as u32,
+                *blake3::hash(d).as_bytes(),
+            ));
+            at += round_up(d.len() as u64) as usize;
+        }
+        Prepared { buf, chunks }
+    }
+}
+
 /// State shared by the transactions of one commit batch.
 pub(crate) struct BatchCtx<'a> {
     pub wtx: &'a WriteTransaction,
@@ -64,12 +94,12 @@ type OmapActionBox = Box<OmapAction>;
 impl BatchCtx<'_> {
     /// Stages `txn`, then writes its changes into the batch; on error the
     /// batch is as if `txn` had never been submitted.
-    pub fn apply(&mut self, txn: &Transaction) -> Result<()> {
+    pub fn apply(&mut self, txn: &Transaction, prepared: &mut [Option<Prepared>]) -> Result<()> {
         let mut st = Staged {
             use_reserve: txn.use_reserve,
             ..Staged::default()
         };
-        match self.stage(txn, &mut st) {
+        match self.stage(txn, prepared, &mut st) {
             Ok(()) => self.flush(txn, st),
             Err(e) => {
                 for (s, l) in st.allocated {
@@ -80,13 +110,19 @@ impl BatchCtx<'_> {
         }
     }
 
-    fn stage(&mut self, txn: &Transaction, st: &mut Staged) -> Result<()> {
+    fn stage(
+        &mut self,
+        txn: &Transaction,
+        prepared: &mut [Option<Prepared>],
+        st: &mut Staged,
+    ) -> Result<()> {
         let coll = txn.collection.as_str();
         if coll.is_empty() || coll.len() > MAX_NAME {
             return Err(StoreError::Invalid(format!("bad collection name {coll:?}")));
         }
-        for op in &txn.ops {
-            self.stage_op(txn, op, st)?;
+        for (i, op) in txn.ops.iter().enumerate() {
+            let ready = prepared.get_mut(i).and_then(Option::take);
+            self.stage_op(txn, op, ready, st)?;
         }
         Ok(())
     }
@@ -118,7 +154,13 @@ impl BatchCtx<'_> {
         }
     }
 
-    fn stage_op(&mut self, txn: &Transaction, op: &Op, st: &mut Staged) -> Result<()> {
+    fn stage_op(
+        &mut self,
+        txn: &Transaction,
+        op: &Op,
+        ready: Option<Prepared>,
+        st: &mut Staged,
+    ) -> Result<()> {
         let coll = txn.collection.as_str();
         match op {
             Op::CreateCollection => {
@@ -169,7 +211,13 @@ impl BatchCtx<'_> {
                         ctx.drop_chunk(st, &c)?;
                     }
                     meta.size = data.len() as u64;
-                    ctx.write_range(coll, name, st, meta, 0, data)
+                    match ready {
+                        Some(p) => {
+                            meta.chunks = ctx.place_prepared(st, p)?;
+                            Ok(())
+                        }
+                        None => ctx.write_range(coll, name, st, meta, 0, data),
+                    }
                 })
             }
             Op::Zero { name, offset, len } => {
@@ -478,6 +526,50 @@ impl BatchCtx<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// Places a prepared whole-object write: one contiguous extent when
+    /// there is one, else chunk by chunk.
+    fn place_prepared(&mut self, st: &mut Staged, p: Prepared) -> Result<Vec<Chunk>> {
+        let total = p.buf.len() as u64;
+        if total == 0 {
+            return Ok(Vec::new());
+        }
+        let reserve = if st.use_reserve { 0 } else { self.reserve };
+        let available = self.alloc.free_bytes().saturating_sub(reserve);
+        if total > available {
+            return Err(StoreError::NoSpace {
+                needed: total,
+                available,
+            });
+        }
+        let Some(start) = self.alloc.allocate(total) else {
+            // Fragmented: fall back to the chunk-by-chunk layout.
+            let contents: Vec<(u64, Vec<u8>)> = p
+                .chunks
+                .iter()
+                .map(|&(index, off, len, _)| {
+                    (
+                        index,
+                        p.buf.as_slice()[off as usize..off as usize + len as usize].to_vec(),
+                    )
+                })
+                .collect();
+            return self.place(st, &contents);
+        };
+        st.allocated.push((start, total));
+        let chunks = p
+            .chunks
+            .iter()
+            .map(|&(index, off, len, csum)| Chunk {
+                index,
+                phys: start + off,
+                len,
+                csum,
+            })
+            .collect();
+        st.writes.push((start, p.buf));
+        Ok(chunks)
     }
 
     fn refcount(&self, st: &Staged, phys: u64) -> Result<u64> {

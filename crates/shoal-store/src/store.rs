@@ -25,8 +25,8 @@ use crate::device::{AlignedBuf, BlockDevice, FileDevice, UringDevice, round_up};
 use crate::error::{Result, StoreError};
 use crate::keys;
 use crate::meta::{COLLECTIONS, FORMAT, OBJECTS, OMAP, ObjectMeta, REFS, SUPER, Version};
-use crate::stage::BatchCtx;
-use crate::txn::Transaction;
+use crate::stage::{BatchCtx, Prepared};
+use crate::txn::{Op, Transaction};
 
 /// Default chunk (checksum block) size; see `docs/store.md`.
 pub const DEFAULT_CHUNK_SIZE: u64 = 64 << 10;
@@ -75,6 +75,9 @@ pub struct ScrubReport {
 
 struct Request {
     txn: Transaction,
+    /// Per op: its data laid out and hashed by the submitter (large whole
+    /// object writes), so the commit thread only allocates and records.
+    prepared: Vec<Option<Prepared>>,
     reply: oneshot::Sender<Result<()>>,
 }
 
@@ -215,10 +218,25 @@ impl Store {
 
     fn enqueue(&self, txn: Transaction) -> Result<oneshot::Receiver<Result<()>>> {
         let (reply, rx) = oneshot::channel();
+        let chunk = self.shared.chunk_size;
+        let prepared = txn
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::WriteFull { data, .. } if data.len() as u64 >= chunk => {
+                    Some(Prepared::new(data, chunk))
+                }
+                _ => None,
+            })
+            .collect();
         self.tx
             .as_ref()
             .ok_or(StoreError::Closed)?
-            .send(Request { txn, reply })
+            .send(Request {
+                txn,
+                prepared,
+                reply,
+            })
             .map_err(|_| StoreError::Closed)?;
         Ok(rx)
     }
@@ -562,9 +580,9 @@ fn commit_loop(shared: &Shared, rx: &mpsc::Receiver<Request>, max_batch: usize) 
 }
 
 impl Shared {
-    fn commit_batch(&self, batch: Vec<Request>) {
+    fn commit_batch(&self, mut batch: Vec<Request>) {
         self.release_deferred(None);
-        match self.try_commit(&batch) {
+        match self.try_commit(&mut batch) {
             Ok(results) => {
                 for (req, res) in batch.into_iter().zip(results) {
                     let _ = req.reply.send(res);
@@ -584,7 +602,7 @@ impl Shared {
 
     /// Stages, writes, syncs and commits a batch. Per-transaction errors are
     /// in the returned vector; an error of the whole batch is `Err`.
-    fn try_commit(&self, batch: &[Request]) -> Result<Vec<Result<()>>> {
+    fn try_commit(&self, batch: &mut [Request]) -> Result<Vec<Result<()>>> {
         let mut wtx = self.db.begin_write()?;
         wtx.set_durability(Durability::Immediate)?;
         let (results, pending, frees, allocated) = {
@@ -599,7 +617,10 @@ impl Shared {
                 frees: Vec::new(),
                 allocated: Vec::new(),
             };
-            let results: Vec<Result<()>> = batch.iter().map(|r| ctx.apply(&r.txn)).collect();
+            let results: Vec<Result<()>> = batch
+                .iter_mut()
+                .map(|r| ctx.apply(&r.txn, &mut r.prepared))
+                .collect();
             (results, ctx.pending, ctx.frees, ctx.allocated)
         };
         let writes: Vec<(u64, AlignedBuf)> = pending.into_iter().collect();
