@@ -1,0 +1,384 @@
+//! The wire frame and its sans-IO decoder.
+//!
+//! ```text
+//! offset  size  field
+//!      0     4  magic  b"SHOL"
+//!      4     2  protocol version (little endian), currently 1
+//!      6     2  message type (little endian)
+//!      8     4  body length (little endian)
+//!     12     4  payload length (little endian)
+//!     16     .  body bytes (an rkyv message, opaque here)
+//!      .     .  payload bytes (raw object data)
+//! ```
+//!
+//! The decoder never trusts a length before checking it against
+//! [`FrameLimits`], and never panics on any input (it is fuzzed).
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// The four bytes every frame starts with.
+pub const MAGIC: [u8; 4] = *b"SHOL";
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Length of the fixed header.
+pub const HEADER_LEN: usize = 16;
+
+/// Message types below this value are reserved for the transport itself.
+pub const FIRST_APP_MSG_TYPE: u16 = 16;
+/// Transport message type: opens a one-way stream; the body is the topic (UTF-8).
+pub const MSG_STREAM_OPEN: u16 = 1;
+
+/// Upper bounds on the sizes a decoder accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameLimits {
+    /// Largest accepted body, in bytes.
+    pub max_body: u32,
+    /// Largest accepted payload, in bytes.
+    pub max_payload: u32,
+}
+
+impl Default for FrameLimits {
+    /// 16 MiB bodies (a large cluster map) and 64 MiB payloads (16 default
+    /// 4 MiB pieces; pools may use bigger pieces).
+    fn default() -> Self {
+        FrameLimits {
+            max_body: 16 << 20,
+            max_payload: 64 << 20,
+        }
+    }
+}
+
+/// Why a frame was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The first four bytes are not [`MAGIC`].
+    #[error("bad magic {0:02x?}")]
+    BadMagic([u8; 4]),
+    /// The peer speaks a protocol version this build does not.
+    #[error("unsupported protocol version {0}")]
+    UnsupportedVersion(u16),
+    /// The body is longer than [`FrameLimits::max_body`].
+    #[error("body of {len} bytes exceeds the limit of {max}")]
+    BodyTooLarge {
+        /// Announced length.
+        len: u32,
+        /// Configured limit.
+        max: u32,
+    },
+    /// The payload is longer than [`FrameLimits::max_payload`].
+    #[error("payload of {len} bytes exceeds the limit of {max}")]
+    PayloadTooLarge {
+        /// Announced length.
+        len: u32,
+        /// Configured limit.
+        max: u32,
+    },
+    /// A frame to be sent has a part longer than `u32::MAX` bytes.
+    #[error("frame part of {0} bytes does not fit the header")]
+    Unencodable(usize),
+    /// The stream ended in the middle of a frame.
+    #[error("stream ended inside a frame ({buffered} bytes buffered)")]
+    Truncated {
+        /// Bytes received of the incomplete frame.
+        buffered: usize,
+    },
+    /// Bytes followed the single frame a request or response stream may carry.
+    #[error("unexpected bytes after the frame")]
+    TrailingData,
+    /// A transport-level frame was not what the protocol expects here.
+    #[error("unexpected message type {0} here")]
+    UnexpectedType(u16),
+}
+
+/// The fixed-size header of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// Protocol version.
+    pub version: u16,
+    /// Message type.
+    pub msg_type: u16,
+    /// Body length in bytes.
+    pub body_len: u32,
+    /// Payload length in bytes.
+    pub payload_len: u32,
+}
+
+impl FrameHeader {
+    /// Serializes the header.
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0u8; HEADER_LEN];
+        out[0..4].copy_from_slice(&MAGIC);
+        out[4..6].copy_from_slice(&self.version.to_le_bytes());
+        out[6..8].copy_from_slice(&self.msg_type.to_le_bytes());
+        out[8..12].copy_from_slice(&self.body_len.to_le_bytes());
+        out[12..16].copy_from_slice(&self.payload_len.to_le_bytes());
+        out
+    }
+
+    /// Parses and validates a header against `limits`.
+    pub fn decode(raw: &[u8; HEADER_LEN], limits: &FrameLimits) -> Result<Self, FrameError> {
+        let magic = [raw[0], raw[1], raw[2], raw[3]];
+        if magic != MAGIC {
+            return Err(FrameError::BadMagic(magic));
+        }
+        let version = u16::from_le_bytes([raw[4], raw[5]]);
+        if version != PROTOCOL_VERSION {
+            return Err(FrameError::UnsupportedVersion(version));
+        }
+        let msg_type = u16::from_le_bytes([raw[6], raw[7]]);
+        let body_len = u32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]);
+        let payload_len = u32::from_le_bytes([raw[12], raw[13], raw[14], raw[15]]);
+        if body_len > limits.max_body {
+            return Err(FrameError::BodyTooLarge {
+                len: body_len,
+                max: limits.max_body,
+            });
+        }
+        if payload_len > limits.max_payload {
+            return Err(FrameError::PayloadTooLarge {
+                len: payload_len,
+                max: limits.max_payload,
+            });
+        }
+        Ok(FrameHeader {
+            version,
+            msg_type,
+            body_len,
+            payload_len,
+        })
+    }
+
+    /// Total encoded length of the frame this header describes.
+    pub fn frame_len(&self) -> usize {
+        HEADER_LEN + self.body_len as usize + self.payload_len as usize
+    }
+}
+
+/// One message: a type, an opaque body and a raw payload.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frame {
+    /// Message type (values below [`FIRST_APP_MSG_TYPE`] are the transport's).
+    pub msg_type: u16,
+    /// Encoded message (usually rkyv, see [`crate::codec`]).
+    pub body: Bytes,
+    /// Raw data carried after the body, never copied by the encoder.
+    pub payload: Bytes,
+}
+
+impl Frame {
+    /// A frame with a body and no payload.
+    pub fn new(msg_type: u16, body: impl Into<Bytes>) -> Self {
+        Frame {
+            msg_type,
+            body: body.into(),
+            payload: Bytes::new(),
+        }
+    }
+
+    /// Sets the payload (a reference-counted buffer: no copy).
+    pub fn with_payload(mut self, payload: Bytes) -> Self {
+        self.payload = payload;
+        self
+    }
+
+    /// The header describing this frame.
+    pub fn header(&self) -> Result<FrameHeader, FrameError> {
+        let body_len =
+            u32::try_from(self.body.len()).map_err(|_| FrameError::Unencodable(self.body.len()))?;
+        let payload_len = u32::try_from(self.payload.len())
+            .map_err(|_| FrameError::Unencodable(self.payload.len()))?;
+        Ok(FrameHeader {
+            version: PROTOCOL_VERSION,
+            msg_type: self.msg_type,
+            body_len,
+            payload_len,
+        })
+    }
+
+    /// Encoded length in bytes.
+    pub fn encoded_len(&self) -> usize {
+        HEADER_LEN + self.body.len() + self.payload.len()
+    }
+
+    /// The frame as three buffers (header, body, payload) ready for a
+    /// vectored write; body and payload are shared, not copied.
+    pub fn to_chunks(&self) -> Result<[Bytes; 3], FrameError> {
+        let header = Bytes::copy_from_slice(&self.header()?.encode());
+        Ok([header, self.body.clone(), self.payload.clone()])
+    }
+
+    /// The frame as one contiguous buffer (copies; for tests and tools).
+    pub fn to_vec(&self) -> Result<Vec<u8>, FrameError> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        out.extend_from_slice(&self.header()?.encode());
+        out.extend_from_slice(&self.body);
+        out.extend_from_slice(&self.payload);
+        Ok(out)
+    }
+}
+
+/// Incremental frame decoder: feed it bytes as they arrive, take frames out.
+///
+/// After an error the decoder is poisoned and keeps returning that error:
+/// the stream must be closed (the byte stream has lost its framing).
+#[derive(Debug)]
+pub struct FrameDecoder {
+    limits: FrameLimits,
+    buf: BytesMut,
+    header: Option<FrameHeader>,
+    error: Option<FrameError>,
+}
+
+impl FrameDecoder {
+    /// A decoder enforcing `limits`.
+    pub fn new(limits: FrameLimits) -> Self {
+        FrameDecoder {
+            limits,
+            buf: BytesMut::new(),
+            header: None,
+            error: None,
+        }
+    }
+
+    /// Appends received bytes.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.error.is_none() {
+            self.buf.extend_from_slice(data);
+        }
+    }
+
+    /// Bytes buffered and not yet returned as frames.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Takes the next complete frame, if one is buffered.
+    pub fn decode(&mut self) -> Result<Option<Frame>, FrameError> {
+        if let Some(err) = &self.error {
+            return Err(err.clone());
+        }
+        let header = match self.header {
+            Some(h) => h,
+            None => {
+                let Some(raw) = self.buf.first_chunk::<HEADER_LEN>() else {
+                    return Ok(None);
+                };
+                match FrameHeader::decode(raw, &self.limits) {
+                    Ok(h) => {
+                        // Lengths are bounded by the limits, so this reservation is too.
+                        self.buf.reserve(h.frame_len().saturating_sub(self.buf.len()));
+                        self.header = Some(h);
+                        h
+                    }
+                    Err(e) => {
+                        self.buf = BytesMut::new();
+                        self.error = Some(e.clone());
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        if self.buf.len() < header.frame_len() {
+            return Ok(None);
+        }
+        self.header = None;
+        let mut raw = self.buf.split_to(header.frame_len());
+        raw.advance(HEADER_LEN);
+        let body = raw.split_to(header.body_len as usize).freeze();
+        let payload = raw.freeze();
+        Ok(Some(Frame {
+            msg_type: header.msg_type,
+            body,
+            payload,
+        }))
+    }
+
+    /// Call at end of stream: fails if a partial frame is buffered.
+    pub fn finish(&self) -> Result<(), FrameError> {
+        if let Some(err) = &self.error {
+            return Err(err.clone());
+        }
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(FrameError::Truncated {
+                buffered: self.buf.len(),
+            })
+        }
+    }
+}
+
+/// Decodes every frame in `data` (a whole stream): the frames, then the
+/// first error if the stream is malformed or ends inside a frame.
+pub fn decode_all(data: &[u8], limits: FrameLimits) -> (Vec<Frame>, Option<FrameError>) {
+    let mut dec = FrameDecoder::new(limits);
+    dec.feed(data);
+    let mut frames = Vec::new();
+    loop {
+        match dec.decode() {
+            Ok(Some(f)) => frames.push(f),
+            Ok(None) => return (frames, dec.finish().err()),
+            Err(e) => return (frames, Some(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_split_feeding() {
+        let f1 = Frame::new(20, &b"hello"[..]).with_payload(Bytes::from_static(b"payload"));
+        let f2 = Frame::new(21, Bytes::new());
+        let mut wire = f1.to_vec().unwrap();
+        wire.extend(f2.to_vec().unwrap());
+        // Feed one byte at a time.
+        let mut dec = FrameDecoder::new(FrameLimits::default());
+        let mut out = Vec::new();
+        for b in &wire {
+            dec.feed(std::slice::from_ref(b));
+            while let Some(f) = dec.decode().unwrap() {
+                out.push(f);
+            }
+        }
+        dec.finish().unwrap();
+        assert_eq!(out, vec![f1, f2]);
+    }
+
+    #[test]
+    fn limits_and_garbage() {
+        let limits = FrameLimits {
+            max_body: 4,
+            max_payload: 8,
+        };
+        let big = Frame::new(20, &b"12345"[..]).to_vec().unwrap();
+        assert!(matches!(
+            decode_all(&big, limits).1,
+            Some(FrameError::BodyTooLarge { len: 5, max: 4 })
+        ));
+        let big = Frame::new(20, Bytes::new())
+            .with_payload(Bytes::from(vec![0; 9]))
+            .to_vec()
+            .unwrap();
+        assert!(matches!(
+            decode_all(&big, limits).1,
+            Some(FrameError::PayloadTooLarge { .. })
+        ));
+        assert!(matches!(
+            decode_all(b"GARBAGE-GARBAGE-", limits).1,
+            Some(FrameError::BadMagic(_))
+        ));
+        let mut v2 = Frame::new(20, Bytes::new()).to_vec().unwrap();
+        v2[4] = 2;
+        assert_eq!(
+            decode_all(&v2, limits).1,
+            Some(FrameError::UnsupportedVersion(2))
+        );
+        let ok = Frame::new(20, &b"1"[..]).to_vec().unwrap();
+        assert!(matches!(
+            decode_all(&ok[..ok.len() - 1], limits).1,
+            Some(FrameError::Truncated { .. })
+        ));
+    }
+}
