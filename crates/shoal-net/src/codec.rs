@@ -35,7 +35,7 @@ where
     T::Archived: for<'a> CheckBytes<HighValidator<'a, RkyvError>>
         + rkyv::Deserialize<T, Strategy<Pool, RkyvError>>,
 {
-    let res = if (body.as_ptr() as usize).is_multiple_of(ALIGN) {
+    let res = if (body.as_ptr() as usize) % ALIGN == 0 {
         rkyv::from_bytes::<T, RkyvError>(body)
     } else {
         let mut aligned = AlignedVec::<ALIGN>::with_capacity(body.len());

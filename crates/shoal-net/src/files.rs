@@ -32,7 +32,8 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
 /// Reads a private key file, refusing it when its group or others may read
 /// or write it.
 pub fn read_private(path: &Path) -> Result<Vec<u8>> {
-    let meta = fs::metadata(path).map_err(|e| NetError::io(format!("stat {}", path.display()), e))?;
+    let meta =
+        fs::metadata(path).map_err(|e| NetError::io(format!("stat {}", path.display()), e))?;
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
         return Err(NetError::InsecureKeyFile {

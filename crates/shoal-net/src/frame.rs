@@ -85,6 +85,9 @@ pub enum FrameError {
     /// Bytes followed the single frame a request or response stream may carry.
     #[error("unexpected bytes after the frame")]
     TrailingData,
+    /// A one-way stream announced a topic that is not UTF-8.
+    #[error("one-way stream topic is not UTF-8")]
+    BadTopic,
     /// A transport-level frame was not what the protocol expects here.
     #[error("unexpected message type {0} here")]
     UnexpectedType(u16),
@@ -266,7 +269,8 @@ impl FrameDecoder {
                 match FrameHeader::decode(raw, &self.limits) {
                     Ok(h) => {
                         // Lengths are bounded by the limits, so this reservation is too.
-                        self.buf.reserve(h.frame_len().saturating_sub(self.buf.len()));
+                        self.buf
+                            .reserve(h.frame_len().saturating_sub(self.buf.len()));
                         self.header = Some(h);
                         h
                     }

@@ -1,1 +1,43 @@
-//! stub
+//! `shoal-net`: the QUIC transport every Shoal daemon and client shares.
+//!
+//! - **Identities and TLS** ([`ca`], [`identity`], [`tls`]): a cluster CA
+//!   signs one certificate per identity (`mon.a`, `osd.3`,
+//!   `client.admin`); every connection is mutual TLS against that CA only,
+//!   and both sides learn the peer's identity name.
+//! - **Framing** ([`frame`], [`codec`]): a 16-byte header, an rkyv body and
+//!   a raw payload that is never copied through the encoder; bounded sizes;
+//!   a bad frame closes its stream, never the process.
+//! - **Requests** ([`Endpoint::request`]): one bidirectional stream per
+//!   request, with deadlines; one cached connection per peer, reconnected
+//!   with backoff.
+//! - **One-way streams** ([`Endpoint::send_oneway`]): ordered, long-lived,
+//!   one per (peer, topic), for replication traffic.
+//! - **Fault injection** ([`fault`]): drop, delay or partition traffic
+//!   between named endpoints at run time, for tests.
+//!
+//! See `docs/net.md` for the design and the measured tuning.
+
+pub mod ca;
+pub mod codec;
+pub mod config;
+mod conn_pool;
+pub mod endpoint;
+pub mod error;
+pub mod fault;
+pub mod files;
+pub mod frame;
+pub mod identity;
+pub mod rpc;
+mod socket;
+pub mod stream;
+pub mod tls;
+
+pub use ca::ClusterCa;
+pub use config::{Backoff, EndpointConfig, Tuning};
+pub use endpoint::{Connection, Endpoint, EndpointBuilder, EndpointStats, PeerAddr, PeerInfo};
+pub use error::{NetError, Result};
+pub use fault::{FaultInjector, FaultStats, LinkFault};
+pub use frame::{Frame, FrameDecoder, FrameError, FrameHeader, FrameLimits};
+pub use identity::NodeIdentity;
+pub use rpc::{RequestHandler, RequestOptions, StreamHandler};
+pub use stream::{InboundStream, OnewaySender};

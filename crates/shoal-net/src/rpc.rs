@@ -1,0 +1,181 @@
+//! Request/response on bidirectional streams, and the application handlers.
+//!
+//! A request is one bidirectional stream: the client writes one frame and
+//! finishes its side, the server's [`RequestHandler`] turns it into one
+//! response frame, written back before the server finishes its side.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use quinn::VarInt;
+
+use crate::endpoint::{PeerInfo, Shared};
+use crate::error::{NetError, Result};
+use crate::frame::Frame;
+use crate::stream::{CODE_BAD_FRAME, InboundStream, write_frame};
+
+/// Stream error code: this endpoint serves no requests or one-way streams.
+pub const CODE_UNSUPPORTED: VarInt = VarInt::from_u32(3);
+
+/// How long a peer may take to announce a one-way stream's topic.
+const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Per-request settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestOptions {
+    /// The whole request (connecting included) must finish within this.
+    pub timeout: Duration,
+    /// Stream priority: higher is sent first when the connection is busy
+    /// (heartbeats and map traffic above bulk data).
+    pub priority: i32,
+}
+
+impl RequestOptions {
+    /// Options with `timeout` and normal priority.
+    pub fn timeout(timeout: Duration) -> Self {
+        RequestOptions {
+            timeout,
+            priority: 0,
+        }
+    }
+}
+
+/// Serves requests: gets each request frame and returns the response frame.
+///
+/// Application errors are responses too (encode them in the body).
+/// Closures `Fn(PeerInfo, Frame) -> impl Future<Output = Frame>` implement it.
+pub trait RequestHandler: Send + Sync + 'static {
+    /// Handles one request from the authenticated `peer`.
+    fn handle(&self, peer: PeerInfo, request: Frame) -> impl Future<Output = Frame> + Send;
+}
+
+impl<F, Fut> RequestHandler for F
+where
+    F: Fn(PeerInfo, Frame) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Frame> + Send,
+{
+    fn handle(&self, peer: PeerInfo, request: Frame) -> impl Future<Output = Frame> + Send {
+        self(peer, request)
+    }
+}
+
+/// Consumes incoming one-way streams (one call per stream, in its own task).
+/// Closures `Fn(InboundStream) -> impl Future<Output = ()>` implement it.
+pub trait StreamHandler: Send + Sync + 'static {
+    /// Handles one stream until it ends.
+    fn handle(&self, stream: InboundStream) -> impl Future<Output = ()> + Send;
+}
+
+impl<F, Fut> StreamHandler for F
+where
+    F: Fn(InboundStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    fn handle(&self, stream: InboundStream) -> impl Future<Output = ()> + Send {
+        self(stream)
+    }
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Object-safe form of [`RequestHandler`].
+pub(crate) trait DynRequestHandler: Send + Sync {
+    fn call(&self, peer: PeerInfo, request: Frame) -> BoxFuture<'_, Frame>;
+}
+
+impl<H: RequestHandler> DynRequestHandler for H {
+    fn call(&self, peer: PeerInfo, request: Frame) -> BoxFuture<'_, Frame> {
+        Box::pin(self.handle(peer, request))
+    }
+}
+
+/// Object-safe form of [`StreamHandler`].
+pub(crate) trait DynStreamHandler: Send + Sync {
+    fn call(&self, stream: InboundStream) -> BoxFuture<'_, ()>;
+}
+
+impl<H: StreamHandler> DynStreamHandler for H {
+    fn call(&self, stream: InboundStream) -> BoxFuture<'_, ()> {
+        Box::pin(self.handle(stream))
+    }
+}
+
+/// Sends `request` on a new stream of `conn` and reads the response (no
+/// deadline here: callers wrap it).
+pub(crate) async fn call(
+    conn: &quinn::Connection,
+    shared: &Shared,
+    request: &Frame,
+    priority: i32,
+) -> Result<Frame> {
+    let (mut send, recv) = conn.open_bi().await.map_err(NetError::from)?;
+    if priority != 0 {
+        let _ = send.set_priority(priority);
+    }
+    write_frame(&mut send, request).await?;
+    send.finish()?;
+    let mut reader = shared.reader(recv);
+    reader.single_frame().await
+}
+
+/// Serves one request stream.
+pub(crate) async fn serve_request(
+    shared: Arc<Shared>,
+    peer: PeerInfo,
+    mut send: quinn::SendStream,
+    recv: quinn::RecvStream,
+) {
+    let Some(handler) = shared.request_handler.clone() else {
+        let _ = send.reset(CODE_UNSUPPORTED);
+        return;
+    };
+    let mut reader = shared.reader(recv);
+    let request = match reader.single_frame().await {
+        Ok(frame) => frame,
+        Err(e) => {
+            tracing::debug!(peer = %peer.name, error = %e, "request not read");
+            let code = match e {
+                NetError::Frame(_) => CODE_BAD_FRAME,
+                _ => VarInt::from_u32(0),
+            };
+            let _ = send.reset(code);
+            return;
+        }
+    };
+    let response = handler.call(peer.clone(), request).await;
+    match write_frame(&mut send, &response).await {
+        Ok(()) => {
+            let _ = send.finish();
+            shared.stats.requests_served.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => tracing::debug!(peer = %peer.name, error = %e, "response not sent"),
+    }
+}
+
+/// Serves one incoming one-way stream.
+pub(crate) async fn serve_stream(shared: Arc<Shared>, peer: PeerInfo, mut recv: quinn::RecvStream) {
+    let Some(handler) = shared.stream_handler.clone() else {
+        let _ = recv.stop(CODE_UNSUPPORTED);
+        return;
+    };
+    let reader = shared.reader(recv);
+    match tokio::time::timeout(
+        STREAM_OPEN_TIMEOUT,
+        InboundStream::accept(reader, peer.clone()),
+    )
+    .await
+    {
+        Ok(Ok(stream)) => {
+            shared
+                .stats
+                .streams_accepted
+                .fetch_add(1, Ordering::Relaxed);
+            handler.call(stream).await;
+        }
+        Ok(Err(e)) => tracing::debug!(peer = %peer.name, error = %e, "one-way stream refused"),
+        Err(_) => tracing::debug!(peer = %peer.name, "one-way stream never announced its topic"),
+    }
+}
