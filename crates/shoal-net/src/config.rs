@@ -172,3 +172,31 @@ impl EndpointConfig {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let b = Backoff {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(100),
+        };
+        let d: Vec<u64> = (1..=6).map(|n| b.delay(n).as_millis() as u64).collect();
+        assert_eq!(d, vec![10, 20, 40, 80, 100, 100]);
+        assert_eq!(b.delay(u32::MAX), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn tuning_converts_to_quinn() {
+        // Out-of-range values must not panic.
+        let t = Tuning {
+            stream_receive_window: u64::MAX,
+            idle_timeout: Duration::MAX,
+            max_mtu: 100,
+            ..Tuning::default()
+        };
+        let _ = t.transport_config();
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::Backoff;
-use crate::endpoint::{Connection, PeerAddr};
+use crate::connection::{Connection, PeerAddr};
 use crate::error::{NetError, Result};
 
 #[derive(Debug, Default)]

@@ -9,235 +9,28 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use quinn::{AsyncUdpSocket, ConnectionError, Runtime, VarInt};
-use rustls::pki_types::CertificateDer;
+use quinn::{AsyncUdpSocket, Runtime, VarInt};
 use tokio::time::Instant;
 
 use crate::config::EndpointConfig;
 use crate::conn_pool::ConnPool;
+use crate::connection::{
+    CLOSE_BAD_IDENTITY, CLOSE_SHUTDOWN, Connection, PeerAddr, classify, is_refusal, peer_of, refine,
+};
 use crate::error::{NetError, Result};
-use crate::frame::{Frame, FrameLimits};
+use crate::frame::Frame;
 use crate::identity::NodeIdentity;
 use crate::rpc::{
     self, DynRequestHandler, DynStreamHandler, RequestHandler, RequestOptions, StreamHandler,
 };
+use crate::server::{Counters, EndpointStats, Shared, accept_loop, serve_connection};
 use crate::socket::{ShoalSocket, bind_udp};
-use crate::stream::{FrameReader, OnewaySender};
+use crate::stream::OnewaySender;
 use crate::tls::{self, ALPN, ServerCheck};
 
-/// Connection close code: orderly shutdown.
-const CLOSE_SHUTDOWN: VarInt = VarInt::from_u32(0);
-/// Connection close code: the peer certificate names no valid identity.
-const CLOSE_BAD_IDENTITY: VarInt = VarInt::from_u32(1);
-
-/// The authenticated identity and address of a peer.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PeerInfo {
-    /// Identity name from the peer's certificate, e.g. `osd.3`.
-    pub name: String,
-    /// The peer's UDP address.
-    pub addr: SocketAddr,
-}
-
-/// Where to connect, and whom to expect there.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PeerAddr {
-    /// The peer's UDP address.
-    pub addr: SocketAddr,
-    /// The identity its certificate must name; `None` accepts any cluster
-    /// member (first contact with a monitor known only by address).
-    pub name: Option<String>,
-}
-
-impl PeerAddr {
-    /// The peer at `addr` that must be identity `name`.
-    pub fn named(name: impl Into<String>, addr: SocketAddr) -> Self {
-        PeerAddr {
-            addr,
-            name: Some(name.into()),
-        }
-    }
-
-    /// Any cluster member at `addr`.
-    pub fn any(addr: SocketAddr) -> Self {
-        PeerAddr { addr, name: None }
-    }
-}
-
-impl fmt::Display for PeerAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.name {
-            Some(n) => write!(f, "{n}@{}", self.addr),
-            None => write!(f, "*@{}", self.addr),
-        }
-    }
-}
-
-/// Counters of an endpoint's activity.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EndpointStats {
-    /// Incoming connections that completed the handshake.
-    pub connections_accepted: u64,
-    /// Incoming connections refused at the handshake (bad or missing certificate).
-    pub handshake_failures: u64,
-    /// Outgoing connections established.
-    pub connections_opened: u64,
-    /// Requests answered.
-    pub requests_served: u64,
-    /// One-way streams handed to the stream handler.
-    pub streams_accepted: u64,
-    /// Malformed or oversized frames received (each closed its stream).
-    pub frame_errors: u64,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) connections_accepted: AtomicU64,
-    pub(crate) handshake_failures: AtomicU64,
-    pub(crate) connections_opened: AtomicU64,
-    pub(crate) requests_served: AtomicU64,
-    pub(crate) streams_accepted: AtomicU64,
-    pub(crate) frame_errors: Arc<AtomicU64>,
-}
-
-/// What background tasks share (never the endpoint itself, so dropping the
-/// last [`Endpoint`] handle shuts everything down).
-pub(crate) struct Shared {
-    pub(crate) name: String,
-    pub(crate) limits: FrameLimits,
-    pub(crate) request_handler: Option<Arc<dyn DynRequestHandler>>,
-    pub(crate) stream_handler: Option<Arc<dyn DynStreamHandler>>,
-    pub(crate) stats: Counters,
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared")
-            .field("name", &self.name)
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    pub(crate) fn reader(&self, recv: quinn::RecvStream) -> FrameReader {
-        FrameReader::new(recv, self.limits).with_error_counter(self.stats.frame_errors.clone())
-    }
-
-    fn serves(&self) -> bool {
-        self.request_handler.is_some() || self.stream_handler.is_some()
-    }
-}
-
-/// Maps a connection error, recognising certificate refusals (TLS alerts
-/// travel as QUIC crypto errors 0x100-0x1ff).
-pub(crate) fn classify(e: ConnectionError) -> NetError {
-    let crypto = |code: quinn::TransportErrorCode| (0x100..0x200).contains(&u64::from(code));
-    match &e {
-        ConnectionError::TransportError(t) if crypto(t.code) => {
-            NetError::HandshakeRefused(e.to_string())
-        }
-        ConnectionError::ConnectionClosed(c) if crypto(c.error_code) => {
-            NetError::HandshakeRefused(e.to_string())
-        }
-        _ => NetError::Connection(e),
-    }
-}
-
-fn refine(e: NetError) -> NetError {
-    match e {
-        NetError::Connection(c)
-        | NetError::Write(quinn::WriteError::ConnectionLost(c))
-        | NetError::Read(quinn::ReadError::ConnectionLost(c)) => classify(c),
-        other => other,
-    }
-}
-
-/// The authenticated peer of an established connection.
-fn peer_of(conn: &quinn::Connection) -> Result<PeerInfo> {
-    let chain = conn
-        .peer_identity()
-        .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())
-        .ok_or_else(|| NetError::PeerIdentity("the peer presented no certificate".into()))?;
-    Ok(PeerInfo {
-        name: tls::peer_name(&chain)?,
-        addr: conn.remote_address(),
-    })
-}
-
-/// An authenticated connection to a peer.
-#[derive(Clone)]
-pub struct Connection {
-    conn: quinn::Connection,
-    peer: PeerInfo,
-    shared: Arc<Shared>,
-}
-
-impl fmt::Debug for Connection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection")
-            .field("peer", &self.peer)
-            .field("id", &self.conn.stable_id())
-            .finish()
-    }
-}
-
-impl Connection {
-    /// The authenticated peer.
-    pub fn peer(&self) -> &PeerInfo {
-        &self.peer
-    }
-
-    /// The peer's identity name.
-    pub fn peer_name(&self) -> &str {
-        &self.peer.name
-    }
-
-    /// True once the connection is closed or lost.
-    pub fn is_closed(&self) -> bool {
-        self.conn.close_reason().is_some()
-    }
-
-    /// Current round-trip time estimate.
-    pub fn rtt(&self) -> Duration {
-        self.conn.rtt()
-    }
-
-    /// The underlying quinn connection (statistics, raw streams in tests).
-    pub fn quinn(&self) -> &quinn::Connection {
-        &self.conn
-    }
-
-    /// Sends a request and waits for its response, within `opts.timeout`.
-    pub async fn request_with(&self, request: &Frame, opts: RequestOptions) -> Result<Frame> {
-        tokio::time::timeout(
-            opts.timeout,
-            rpc::call(&self.conn, &self.shared, request, opts.priority),
-        )
-        .await
-        .map_err(|_| NetError::Timeout(opts.timeout))?
-        .map_err(refine)
-    }
-
-    /// Sends a request and waits for its response, within `timeout`.
-    pub async fn request(&self, request: &Frame, timeout: Duration) -> Result<Frame> {
-        self.request_with(request, RequestOptions::timeout(timeout))
-            .await
-    }
-
-    /// Opens an ordered one-way stream for `topic`.
-    pub async fn open_oneway(&self, topic: &str) -> Result<OnewaySender> {
-        OnewaySender::open(&self.conn, topic, self.peer.clone())
-            .await
-            .map_err(refine)
-    }
-
-    /// Closes the connection.
-    pub fn close(&self) {
-        self.conn.close(CLOSE_SHUTDOWN, b"closed");
-    }
-}
-
+/// How often a request is retried on a new connection when the cached one
+/// turns out to be closed before anything was sent.
+const MAX_OPEN_RETRIES: u32 = 3;
 type LinkKey = (PeerAddr, String);
 
 struct Inner {
@@ -544,11 +337,18 @@ impl Endpoint {
     ) -> Result<Frame> {
         let deadline = Instant::now() + opts.timeout;
         let attempt = async {
+            let mut retries = 0;
             loop {
                 let conn = self.pooled(peer, deadline, opts.timeout).await?;
                 match rpc::call(&conn.conn, &conn.shared, request, opts.priority).await {
-                    // Lost before the stream opened: nothing was sent, try again.
-                    Err(NetError::Connection(e)) if conn.is_closed() && !is_refusal(&e) => {
+                    // Lost before the stream opened: nothing was sent, so it
+                    // is safe to try again on a new connection (a few times:
+                    // a peer that closes every connection at once must not
+                    // make us spin).
+                    Err(NetError::Connection(e))
+                        if retries < MAX_OPEN_RETRIES && conn.is_closed() && !is_refusal(&e) =>
+                    {
+                        retries += 1;
                         tracing::debug!(peer = %peer, error = %e, "connection lost before the request; retrying");
                     }
                     other => return other.map_err(refine),
@@ -631,77 +431,5 @@ impl Endpoint {
     /// or timed out (call after [`Endpoint::close`]).
     pub async fn wait_idle(&self) {
         self.inner.quinn.wait_idle().await;
-    }
-}
-
-fn is_refusal(e: &ConnectionError) -> bool {
-    matches!(classify(e.clone()), NetError::HandshakeRefused(_))
-}
-
-async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
-    while let Some(incoming) = endpoint.accept().await {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let remote = incoming.remote_address();
-            let conn = match incoming.accept() {
-                Ok(connecting) => connecting.await,
-                Err(e) => Err(e),
-            };
-            let conn = match conn {
-                Ok(conn) => conn,
-                Err(e) => {
-                    shared
-                        .stats
-                        .handshake_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(local = %shared.name, %remote, error = %e, "incoming connection refused");
-                    return;
-                }
-            };
-            let peer = match peer_of(&conn) {
-                Ok(peer) => peer,
-                Err(e) => {
-                    shared
-                        .stats
-                        .handshake_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(local = %shared.name, %remote, error = %e, "peer has no identity");
-                    conn.close(CLOSE_BAD_IDENTITY, b"no identity");
-                    return;
-                }
-            };
-            shared
-                .stats
-                .connections_accepted
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(local = %shared.name, peer = %peer.name, %remote, "accepted");
-            serve_connection(shared, conn, peer).await;
-        });
-    }
-}
-
-/// Accepts the streams a peer opens on `conn` until it closes.
-async fn serve_connection(shared: Arc<Shared>, conn: quinn::Connection, peer: PeerInfo) {
-    loop {
-        tokio::select! {
-            bi = conn.accept_bi() => match bi {
-                Ok((send, recv)) => {
-                    tokio::spawn(rpc::serve_request(shared.clone(), peer.clone(), send, recv));
-                }
-                Err(e) => {
-                    tracing::debug!(local = %shared.name, peer = %peer.name, error = %e, "connection ended");
-                    break;
-                }
-            },
-            uni = conn.accept_uni() => match uni {
-                Ok(recv) => {
-                    tokio::spawn(rpc::serve_stream(shared.clone(), peer.clone(), recv));
-                }
-                Err(e) => {
-                    tracing::debug!(local = %shared.name, peer = %peer.name, error = %e, "connection ended");
-                    break;
-                }
-            },
-        }
     }
 }

@@ -17,10 +17,13 @@
 //!
 //! See `docs/net.md` for the design and the measured tuning.
 
+#![warn(missing_docs)]
+
 pub mod ca;
 pub mod codec;
 pub mod config;
 mod conn_pool;
+pub mod connection;
 pub mod endpoint;
 pub mod error;
 pub mod fault;
@@ -28,16 +31,19 @@ pub mod files;
 pub mod frame;
 pub mod identity;
 pub mod rpc;
+mod server;
 mod socket;
 pub mod stream;
 pub mod tls;
 
 pub use ca::ClusterCa;
 pub use config::{Backoff, EndpointConfig, Tuning};
-pub use endpoint::{Connection, Endpoint, EndpointBuilder, EndpointStats, PeerAddr, PeerInfo};
+pub use connection::{Connection, PeerAddr, PeerInfo};
+pub use endpoint::{Endpoint, EndpointBuilder};
 pub use error::{NetError, Result};
 pub use fault::{FaultInjector, FaultStats, LinkFault};
 pub use frame::{Frame, FrameDecoder, FrameError, FrameHeader, FrameLimits};
 pub use identity::NodeIdentity;
 pub use rpc::{RequestHandler, RequestOptions, StreamHandler};
+pub use server::EndpointStats;
 pub use stream::{InboundStream, OnewaySender};

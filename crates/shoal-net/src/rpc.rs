@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use quinn::VarInt;
 
-use crate::endpoint::{PeerInfo, Shared};
+use crate::connection::PeerInfo;
 use crate::error::{NetError, Result};
 use crate::frame::Frame;
+use crate::server::Shared;
 use crate::stream::{CODE_BAD_FRAME, InboundStream, write_frame};
 
 /// Stream error code: this endpoint serves no requests or one-way streams.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use quinn::VarInt;
 
-use crate::endpoint::PeerInfo;
+use crate::connection::PeerInfo;
 use crate::error::{NetError, Result};
 use crate::frame::{Frame, FrameDecoder, FrameError, FrameLimits, MSG_STREAM_OPEN};
 

@@ -317,6 +317,8 @@ async fn tcp_serve<S: Io>(s: S) -> Result<()> {
         )
         .await;
         write_frame(&mut w, &resp).await?;
+        // TLS may hold records back until flushed.
+        w.flush().await?;
     }
     Ok(())
 }
@@ -530,11 +532,15 @@ async fn run(args: Args) -> Result<()> {
     // Interleaved rounds: QUIC, TCP, TCP+TLS, again.
     for round in 0..args.repeat.max(1) {
         let host = 20 + 4 * round as u8;
+        tracing::info!(round, "QUIC throughput");
         let (t, m) = quic_throughput(&q, &args).await?;
         mtu = m;
         qt.push(t);
+        tracing::info!(round, "TCP throughput");
         tt.push(tcp_throughput(&plain, &args, host).await?);
+        tracing::info!(round, "TCP+TLS throughput");
         st.push(tcp_throughput(&tls_mode, &args, host + 1).await?);
+        tracing::info!(round, "latency");
         ql.push(quic_latency(&q, &args).await?);
         tl.push(tcp_latency(&plain, &args, host + 2).await?);
         sl.push(tcp_latency(&tls_mode, &args, host + 3).await?);
