@@ -96,9 +96,14 @@ fn choose_args_weight_sets_match_crushtool() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let text = std::fs::read_to_string(dir.join("choose_args.txt")).unwrap();
     let map = shoal_crush::text::parse(&text).unwrap();
-    assert_eq!(shoal_crush::text::print(&map), text, "choose_args print back");
+    assert_eq!(
+        shoal_crush::text::print(&map),
+        text,
+        "choose_args print back"
+    );
     let want = std::fs::read_to_string(dir.join("choose_args_r0_n3_w3=0.5.out")).unwrap();
-    let opts = options("--rule 0 --num-rep 3 --weight 3 0.5 --min-x 0 --max-x 1999 --show-mappings");
+    let opts =
+        options("--rule 0 --num-rep 3 --weight 3 0.5 --min-x 0 --max-x 1999 --show-mappings");
     let mut got = Vec::new();
     run_and_print(&map, &opts, &mut got).unwrap();
     assert_eq!(String::from_utf8(got).unwrap(), want);
