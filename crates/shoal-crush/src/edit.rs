@@ -212,6 +212,54 @@ impl CrushMap {
         })
     }
 
+    /// Moves `item` (a device or bucket) from wherever it is linked to
+    /// bucket `parent`, keeping its weight (Ceph's `osd crush move`).
+    pub fn move_item(&mut self, item: i32, parent: i32) -> Result<(), EditError> {
+        if self.bucket(parent).is_none() {
+            return Err(EditError::NoSuchItem(parent));
+        }
+        let old_parents = self.parents(item);
+        if old_parents == [parent] {
+            return Ok(());
+        }
+        let weight = if item < 0 {
+            self.bucket(item).ok_or(EditError::NoSuchItem(item))?.weight
+        } else {
+            if self.device(item).is_none() {
+                return Err(EditError::NoSuchItem(item));
+            }
+            old_parents
+                .first()
+                .and_then(|&p| self.bucket(p))
+                .and_then(|b| {
+                    b.items
+                        .iter()
+                        .position(|&i| i == item)
+                        .map(|pos| b.item_weights[pos])
+                })
+                .unwrap_or(0)
+        };
+        if item < 0 && (item == parent || self.is_ancestor(item, parent)) {
+            return Err(EditError::Cycle { item, parent });
+        }
+        self.transact(|m| {
+            for p in old_parents {
+                m.rebuild(p, |items, weights| {
+                    if let Some(pos) = items.iter().position(|&i| i == item) {
+                        items.remove(pos);
+                        weights.remove(pos);
+                    }
+                })?;
+                m.propagate(p)?;
+            }
+            m.rebuild(parent, |items, weights| {
+                items.push(item);
+                weights.push(weight);
+            })?;
+            m.propagate(parent)
+        })
+    }
+
     /// Sets the weight of `item` in every bucket holding it.
     pub fn set_item_weight(&mut self, item: i32, weight: Weight) -> Result<(), EditError> {
         let parents = self.parents(item);

@@ -12,7 +12,8 @@
 //! - [`placement`] — [`OsdMap::object_to_pg`], [`OsdMap::pg_to_up_acting`]
 //!   and the `osdmaptool` PG dump line;
 //! - [`monmap`] — the [`MonMap`];
-//! - [`codec`] — the header + rkyv encoding.
+//! - [`codec`] — the header + rkyv encoding;
+//! - [`tree`] — the OSD tree and text tables.
 //!
 //! ```
 //! use shoal_map::{Fsid, OsdMap, Pool};
@@ -51,6 +52,7 @@ pub mod osdset;
 pub mod pg;
 pub mod placement;
 pub mod pool;
+pub mod tree;
 
 pub use error::MapError;
 pub use ids::{Epoch, Fsid};

@@ -162,17 +162,28 @@ impl NodeIdentity {
         )
     }
 
-    /// Writes `<name>.crt`, `<name>.key` and `ca.crt` into `dir`, all 0600.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        let (crt, key) = Self::file_paths(dir, &self.name);
+    /// The certificate, private key and CA certificate as PEM texts (what
+    /// [`NodeIdentity::save`] writes; [`NodeIdentity::from_pem`] reads them).
+    pub fn to_pem(&self) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         let label = match &self.key {
             PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
             PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
             _ => "PRIVATE KEY",
         };
-        files::write_private(&key, &pem(label, self.key.secret_der()))?;
-        files::write_private(&crt, &pem("CERTIFICATE", &self.cert))?;
-        files::write_private(&dir.join("ca.crt"), &pem("CERTIFICATE", &self.ca))
+        (
+            pem("CERTIFICATE", &self.cert),
+            pem(label, self.key.secret_der()),
+            pem("CERTIFICATE", &self.ca),
+        )
+    }
+
+    /// Writes `<name>.crt`, `<name>.key` and `ca.crt` into `dir`, all 0600.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let (crt, key) = Self::file_paths(dir, &self.name);
+        let (cert_pem, key_pem, ca_pem) = self.to_pem();
+        files::write_private(&key, &key_pem)?;
+        files::write_private(&crt, &cert_pem)?;
+        files::write_private(&dir.join("ca.crt"), &ca_pem)
     }
 
     /// Loads identity `name` saved by [`NodeIdentity::save`]; refuses a key

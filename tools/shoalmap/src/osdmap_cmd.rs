@@ -1,6 +1,5 @@
 //! `shoalmap osdmap create`, `shoalmap tree`, `shoalmap map-object`.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -86,150 +85,16 @@ fn parse_pool_spec(id: i64, spec: &str, crush: &CrushMap) -> Result<Pool> {
     Ok(Pool::new_replicated(id, name, size, pg_num, rule))
 }
 
-/// One row of the tree: an item at a depth.
-struct TreeRow {
-    id: i32,
-    depth: usize,
-    weight: u32,
-}
-
-/// Walks the CRUSH hierarchy from its roots, children in bucket order,
-/// skipping device-class shadow buckets.
-fn tree_rows(crush: &CrushMap) -> Vec<TreeRow> {
-    let mut rows = Vec::new();
-    for root in crush.roots().into_iter().filter_map(|id| crush.bucket(id)) {
-        let mut stack = vec![(root.id, 0usize, root.weight)];
-        while let Some((id, depth, weight)) = stack.pop() {
-            rows.push(TreeRow { id, depth, weight });
-            if let Some(b) = crush.bucket(id) {
-                for (&item, &w) in b.items.iter().zip(&b.item_weights).rev() {
-                    stack.push((item, depth + 1, w));
-                }
-            }
-        }
-    }
-    rows
-}
-
 /// `shoalmap tree`: the hierarchy with OSD state, like `ceph osd tree`.
 pub fn tree(osdmap: &Path, format: Format) -> Result<()> {
     let map = read_osdmap(osdmap)?;
-    let crush = map.crush();
-    let rows = tree_rows(crush);
-    let in_tree: std::collections::BTreeSet<i32> = rows.iter().map(|r| r.id).collect();
+    let tree = shoal_map::tree::osd_tree(&map);
     if format == Format::Json {
-        let nodes: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                let mut v = json!({
-                    "id": r.id,
-                    "name": crush.item_name(r.id).unwrap_or("?"),
-                    "type": crush.item_type(r.id).and_then(|t| crush.type_name(t)).unwrap_or("?"),
-                    "crush_weight": r.weight as f64 / 65536.0,
-                    "depth": r.depth,
-                });
-                if r.id >= 0 {
-                    v["status"] = json!(if map.is_up(r.id) { "up" } else { "down" });
-                    v["reweight"] = json!(map.weight(r.id) as f64 / 65536.0);
-                    v["device_class"] = json!(crush.device(r.id).and_then(|d| d.class.clone()));
-                } else if let Some(b) = crush.bucket(r.id) {
-                    v["children"] = json!(b.items);
-                }
-                v
-            })
-            .collect();
-        let stray: Vec<i32> = map.osd_ids().filter(|id| !in_tree.contains(id)).collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"nodes": nodes, "stray": stray}))?
-        );
-        return Ok(());
+        println!("{}", serde_json::to_string_pretty(&tree)?);
+    } else {
+        print!("{}", tree.render(&map));
     }
-    let mut table = vec![[
-        "ID".to_string(),
-        "CLASS".into(),
-        "WEIGHT".into(),
-        "TYPE NAME".into(),
-        "STATUS".into(),
-        "REWEIGHT".into(),
-    ]];
-    for r in &rows {
-        let name = crush.item_name(r.id).unwrap_or("?");
-        let type_name = crush
-            .item_type(r.id)
-            .and_then(|t| crush.type_name(t))
-            .unwrap_or("?");
-        let indent = "    ".repeat(r.depth);
-        let (class, status, reweight) = if r.id >= 0 {
-            (
-                crush
-                    .device(r.id)
-                    .and_then(|d| d.class.clone())
-                    .unwrap_or_default(),
-                if map.is_up(r.id) { "up" } else { "down" }.to_string(),
-                format!("{:.5}", map.weight(r.id) as f64 / 65536.0),
-            )
-        } else {
-            Default::default()
-        };
-        let label = if r.id >= 0 {
-            format!("{indent}{name}")
-        } else {
-            format!("{indent}{type_name} {name}")
-        };
-        table.push([
-            r.id.to_string(),
-            class,
-            format!("{:.5}", r.weight as f64 / 65536.0),
-            label,
-            status,
-            reweight,
-        ]);
-    }
-    for id in map.osd_ids().filter(|id| !in_tree.contains(id)) {
-        table.push([
-            id.to_string(),
-            String::new(),
-            "0".into(),
-            format!("osd.{id}"),
-            if map.is_up(id) { "up" } else { "down" }.into(),
-            format!("{:.5}", map.weight(id) as f64 / 65536.0),
-        ]);
-    }
-    print!(
-        "{}",
-        render_table(&table, &[true, true, true, false, true, true])
-    );
     Ok(())
-}
-
-/// Aligns columns; `right[i]` right-aligns column i.
-pub fn render_table<const N: usize>(rows: &[[String; N]], right: &[bool; N]) -> String {
-    let mut widths = [0usize; N];
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i > 0 {
-                line.push_str("  ");
-            }
-            let pad = widths[i] - cell.chars().count();
-            if right[i] {
-                line.push_str(&" ".repeat(pad));
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
-                line.push_str(&" ".repeat(pad));
-            }
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-    out
 }
 
 /// `shoalmap map-object`: where an object lives, like `ceph osd map`.

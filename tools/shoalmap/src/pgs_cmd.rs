@@ -9,8 +9,8 @@ use shoal_map::distribution::{Distribution, pg_distribution};
 
 use crate::cli::{Format, PgsArgs};
 use crate::input::{find_pool, read_osdmap};
-use crate::osdmap_cmd::render_table;
 use crate::svg;
+use shoal_map::tree::render_table;
 
 /// Runs `shoalmap pgs`.
 pub fn run(args: &PgsArgs, format: Format) -> Result<()> {

@@ -1,0 +1,263 @@
+//! Command-line syntax.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Administer a Shoal cluster.
+#[derive(Parser, Debug)]
+#[command(name = "shoal", version, about)]
+pub struct Args {
+    /// Configuration file (default: $SHOAL_CONF, then ./shoal.toml).
+    #[arg(long, global = true)]
+    pub conf: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Plain)]
+    pub format: Format,
+    /// Identity to use instead of `[client] name`.
+    #[arg(long = "name", global = true, id = "identity", value_name = "IDENTITY")]
+    pub identity: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Plain,
+    /// For programs.
+    Json,
+}
+
+/// Commands.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Cluster status: health, monitors, OSDs, pools.
+    Status,
+    /// Health with reasons.
+    Health,
+    /// Monitors.
+    #[command(subcommand)]
+    Mon(MonCmd),
+    /// OSDs and CRUSH.
+    #[command(subcommand)]
+    Osd(OsdCmd),
+    /// Pools.
+    #[command(subcommand)]
+    Pool(PoolCmd),
+    /// Placement groups.
+    #[command(subcommand)]
+    Pg(PgCmd),
+    /// Identities and capabilities.
+    #[command(subcommand)]
+    Auth(AuthCmd),
+    /// Cluster-wide configuration keys.
+    #[command(subcommand, name = "config-key")]
+    ConfigKey(ConfigKeyCmd),
+}
+
+/// `shoal mon ...`
+#[derive(Subcommand, Debug)]
+pub enum MonCmd {
+    /// MonMap epoch, leader, quorum, monitors.
+    Stat,
+}
+
+/// `shoal osd ...`
+#[derive(Subcommand, Debug)]
+pub enum OsdCmd {
+    /// The CRUSH hierarchy with OSD states.
+    Tree,
+    /// Allocate an OSD id.
+    Create {
+        /// The id wanted (default: the lowest free).
+        id: Option<i32>,
+    },
+    /// Mark OSDs out (their data moves elsewhere).
+    Out {
+        /// OSD ids.
+        #[arg(required = true)]
+        ids: Vec<i32>,
+    },
+    /// Mark OSDs in.
+    In {
+        /// OSD ids.
+        #[arg(required = true)]
+        ids: Vec<i32>,
+    },
+    /// Mark OSDs down.
+    Down {
+        /// OSD ids.
+        #[arg(required = true)]
+        ids: Vec<i32>,
+    },
+    /// Remove down OSDs from the map and CRUSH.
+    Rm {
+        /// OSD ids.
+        #[arg(required = true)]
+        ids: Vec<i32>,
+    },
+    /// Set an OSD's reweight (0..1).
+    Reweight {
+        /// OSD id.
+        id: i32,
+        /// Reweight.
+        weight: f64,
+    },
+    /// CRUSH edits.
+    #[command(subcommand)]
+    Crush(CrushCmd),
+    /// Replace OSDs in a PG's mapping: `pg-upmap-items 1.2f FROM TO [FROM TO ...]`.
+    PgUpmapItems {
+        /// The PG.
+        pg: String,
+        /// FROM TO pairs.
+        #[arg(required = true)]
+        pairs: Vec<i32>,
+    },
+    /// Remove a PG's upmap items.
+    RmPgUpmapItems {
+        /// The PG.
+        pg: String,
+    },
+}
+
+/// `shoal osd crush ...`
+#[derive(Subcommand, Debug)]
+pub enum CrushCmd {
+    /// Add an unlinked bucket.
+    AddBucket {
+        /// Bucket name.
+        name: String,
+        /// Bucket type (host, rack, ...).
+        type_name: String,
+    },
+    /// Move a bucket or OSD: `move rack1 root=default`.
+    Move {
+        /// Bucket or device name.
+        name: String,
+        /// TYPE=NAME pairs.
+        #[arg(required = true)]
+        location: Vec<String>,
+    },
+    /// Set an OSD's CRUSH weight.
+    Reweight {
+        /// Device name (`osd.3`).
+        name: String,
+        /// Weight.
+        weight: f64,
+    },
+    /// Remove a device or an empty bucket.
+    Remove {
+        /// Name.
+        name: String,
+    },
+}
+
+/// `shoal pool ...`
+#[derive(Subcommand, Debug)]
+pub enum PoolCmd {
+    /// Create a replicated pool.
+    Create {
+        /// Pool name.
+        name: String,
+        /// Number of PGs.
+        #[arg(long, default_value_t = 32)]
+        pg_num: u32,
+        /// Replicas.
+        #[arg(long, default_value_t = 3)]
+        size: u32,
+        /// Fewest replicas that still accept writes (default size - size/2).
+        #[arg(long)]
+        min_size: Option<u32>,
+        /// CRUSH rule name (default: the replicated rule).
+        #[arg(long)]
+        rule: Option<String>,
+    },
+    /// List pools.
+    Ls,
+    /// Set a property (size, min_size, pg_num, pgp_num, crush_rule, piece_size).
+    Set {
+        /// Pool name.
+        name: String,
+        /// Property.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Delete a pool and its data.
+    Rm {
+        /// Pool name.
+        name: String,
+        /// The name again, to confirm.
+        #[arg(long = "yes-i-really-mean-it")]
+        confirm: Option<String>,
+    },
+}
+
+/// `shoal pg ...`
+#[derive(Subcommand, Debug)]
+pub enum PgCmd {
+    /// Set (or with no OSDs clear) a PG's temporary acting set.
+    Temp {
+        /// The PG.
+        pg: String,
+        /// OSD ids.
+        osds: Vec<i32>,
+    },
+}
+
+/// `shoal auth ...`
+#[derive(Subcommand, Debug)]
+pub enum AuthCmd {
+    /// Create an identity; writes NAME.crt and NAME.key (0600).
+    Add {
+        /// Identity name (`client.backup`).
+        name: String,
+        /// Caps (`mon r`, `mon rw, osd rw`).
+        caps: String,
+        /// Where to write the files (default: the keyring directory).
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// List identities.
+    Ls,
+    /// Change an identity's caps.
+    Caps {
+        /// Identity name.
+        name: String,
+        /// New caps.
+        caps: String,
+    },
+    /// Remove an identity.
+    Rm {
+        /// Identity name.
+        name: String,
+    },
+}
+
+/// `shoal config-key ...`
+#[derive(Subcommand, Debug)]
+pub enum ConfigKeyCmd {
+    /// Set a key.
+    Set {
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Print a key's value.
+    Get {
+        /// Key.
+        key: String,
+    },
+    /// Remove a key.
+    Rm {
+        /// Key.
+        key: String,
+    },
+    /// List keys.
+    Ls,
+}

@@ -1,0 +1,196 @@
+//! `shoal`: administer a Shoal cluster.
+//!
+//! Every command reads `--conf FILE` (default `$SHOAL_CONF`, then
+//! `./shoal.toml`) and prints text, or JSON with `--format json`.
+
+mod args;
+mod render;
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use shoal_client::{ClientError, MonClient};
+use shoal_conf::ShoalConf;
+use shoal_proto::mon::{CommandOutput, KeyValue, MonCommand, UpmapPair};
+
+use args::{Args, AuthCmd, Cmd, ConfigKeyCmd, CrushCmd, Format, MonCmd, OsdCmd, PgCmd, PoolCmd};
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shoal: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(args)) {
+        eprintln!("shoal: {e:#}");
+        let code = match e.downcast_ref::<ClientError>() {
+            Some(ClientError::Command(_)) => 2,
+            _ => 1,
+        };
+        std::process::exit(code);
+    }
+}
+
+fn location(pairs: &[String]) -> Result<Vec<KeyValue>> {
+    pairs
+        .iter()
+        .map(|p| {
+            let (k, v) = p
+                .split_once('=')
+                .with_context(|| format!("location {p:?} is not TYPE=NAME"))?;
+            Ok(KeyValue {
+                key: k.to_string(),
+                value: v.to_string(),
+            })
+        })
+        .collect()
+}
+
+async fn run(args: Args) -> Result<()> {
+    let path = ShoalConf::locate(args.conf.as_deref())?;
+    let mut conf = ShoalConf::load(&path)?;
+    if let Some(name) = &args.identity {
+        conf.client.name = name.clone();
+    }
+    let client = MonClient::from_conf(&conf)
+        .with_context(|| format!("connecting as {}", conf.client.name))?;
+    let json = args.format == Format::Json;
+    let command = match args.cmd {
+        Cmd::Status => MonCommand::Status,
+        Cmd::Health => MonCommand::Health,
+        Cmd::Mon(MonCmd::Stat) => MonCommand::MonStat,
+        Cmd::Osd(OsdCmd::Tree) => {
+            let map = client.osdmap().await?;
+            let tree = shoal_map::tree::osd_tree(&map);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tree)?);
+            } else {
+                print!("{}", tree.render(&map));
+            }
+            return Ok(());
+        }
+        Cmd::Osd(OsdCmd::Create { id }) => MonCommand::OsdCreate {
+            id: id.unwrap_or(-1),
+        },
+        Cmd::Osd(OsdCmd::Out { ids }) => MonCommand::OsdOut { ids },
+        Cmd::Osd(OsdCmd::In { ids }) => MonCommand::OsdIn { ids },
+        Cmd::Osd(OsdCmd::Down { ids }) => MonCommand::OsdDown { ids },
+        Cmd::Osd(OsdCmd::Rm { ids }) => MonCommand::OsdRm { ids },
+        Cmd::Osd(OsdCmd::Reweight { id, weight }) => MonCommand::OsdReweight { id, weight },
+        Cmd::Osd(OsdCmd::Crush(CrushCmd::AddBucket { name, type_name })) => {
+            MonCommand::CrushAddBucket { name, type_name }
+        }
+        Cmd::Osd(OsdCmd::Crush(CrushCmd::Move {
+            name,
+            location: loc,
+        })) => MonCommand::CrushMove {
+            name,
+            location: location(&loc)?,
+        },
+        Cmd::Osd(OsdCmd::Crush(CrushCmd::Reweight { name, weight })) => {
+            MonCommand::CrushReweight { name, weight }
+        }
+        Cmd::Osd(OsdCmd::Crush(CrushCmd::Remove { name })) => MonCommand::CrushRemove { name },
+        Cmd::Osd(OsdCmd::PgUpmapItems { pg, pairs }) => {
+            if pairs.len() % 2 != 0 {
+                bail!("pg-upmap-items wants FROM TO pairs");
+            }
+            MonCommand::PgUpmapItems {
+                pg,
+                items: pairs
+                    .chunks(2)
+                    .map(|c| UpmapPair {
+                        from: c[0],
+                        to: c[1],
+                    })
+                    .collect(),
+            }
+        }
+        Cmd::Osd(OsdCmd::RmPgUpmapItems { pg }) => MonCommand::RmPgUpmapItems { pg },
+        Cmd::Pg(PgCmd::Temp { pg, osds }) => MonCommand::PgTemp { pg, osds },
+        Cmd::Pool(PoolCmd::Create {
+            name,
+            pg_num,
+            size,
+            min_size,
+            rule,
+        }) => MonCommand::PoolCreate {
+            name,
+            pg_num,
+            size,
+            min_size: min_size.unwrap_or(0),
+            rule: rule.unwrap_or_default(),
+        },
+        Cmd::Pool(PoolCmd::Ls) => MonCommand::PoolLs,
+        Cmd::Pool(PoolCmd::Set { name, key, value }) => MonCommand::PoolSet { name, key, value },
+        Cmd::Pool(PoolCmd::Rm { name, confirm }) => MonCommand::PoolRm {
+            name,
+            confirm: confirm.unwrap_or_default(),
+        },
+        Cmd::Auth(AuthCmd::Add {
+            name,
+            caps,
+            out_dir,
+        }) => {
+            let out = client.command(MonCommand::AuthAdd { name, caps }).await?;
+            let CommandOutput::Keyring(k) = out else {
+                bail!("unexpected answer {out:?}");
+            };
+            return write_keyring(&k, out_dir.as_deref().unwrap_or(&conf.keyring_dir()), json);
+        }
+        Cmd::Auth(AuthCmd::Ls) => MonCommand::AuthLs,
+        Cmd::Auth(AuthCmd::Caps { name, caps }) => MonCommand::AuthCaps { name, caps },
+        Cmd::Auth(AuthCmd::Rm { name }) => MonCommand::AuthRm { name },
+        Cmd::ConfigKey(ConfigKeyCmd::Set { key, value }) => MonCommand::ConfigKeySet {
+            key,
+            value: value.into_bytes(),
+        },
+        Cmd::ConfigKey(ConfigKeyCmd::Get { key }) => MonCommand::ConfigKeyGet { key },
+        Cmd::ConfigKey(ConfigKeyCmd::Rm { key }) => MonCommand::ConfigKeyRm { key },
+        Cmd::ConfigKey(ConfigKeyCmd::Ls) => MonCommand::ConfigKeyLs,
+    };
+    let out = client.command(command).await?;
+    print!("{}", render::output(&out, json)?);
+    Ok(())
+}
+
+/// Writes an issued identity's files (0600) into `dir`.
+fn write_keyring(k: &shoal_proto::mon::Keyring, dir: &Path, json: bool) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (crt, key) = shoal_net::NodeIdentity::file_paths(dir, &k.name);
+    shoal_net::files::write_private(&key, k.key_pem.as_bytes())?;
+    shoal_net::files::write_private(&crt, k.cert_pem.as_bytes())?;
+    let ca = dir.join("ca.crt");
+    if !ca.exists() {
+        shoal_net::files::write_private(&ca, k.ca_pem.as_bytes())?;
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"name": k.name, "caps": k.caps, "cert": crt, "key": key})
+        );
+    } else {
+        println!(
+            "added {} ({}): {} {}",
+            k.name,
+            k.caps,
+            crt.display(),
+            key.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! Text and JSON output of command results.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use shoal_map::tree::render_table;
+use shoal_proto::mon::CommandOutput;
+use shoal_proto::report::{HealthReport, MonStatReport, StatusReport};
+
+/// Renders a command's output.
+pub fn output(out: &CommandOutput, json: bool) -> Result<String> {
+    if json {
+        let v = match out {
+            CommandOutput::Done { epoch } => serde_json::json!({"epoch": epoch}),
+            CommandOutput::Status(s) => serde_json::to_value(s)?,
+            CommandOutput::MonStat(m) => serde_json::to_value(m)?,
+            CommandOutput::Health(h) => serde_json::to_value(h)?,
+            CommandOutput::OsdId(id) => serde_json::json!({"osd": id}),
+            CommandOutput::PoolId(id) => serde_json::json!({"pool_id": id}),
+            CommandOutput::Pools(p) => serde_json::to_value(p)?,
+            CommandOutput::Auth(a) => serde_json::to_value(a)?,
+            CommandOutput::Value(v) => serde_json::json!({
+                "value": v.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
+            }),
+            CommandOutput::Keys(k) => serde_json::to_value(k)?,
+            other => serde_json::to_value(other)?,
+        };
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&v)?));
+    }
+    let mut s = String::new();
+    match out {
+        CommandOutput::Done { epoch } => writeln!(s, "done (osdmap epoch {epoch})")?,
+        CommandOutput::Status(st) => status(&mut s, st)?,
+        CommandOutput::MonStat(m) => mon_stat(&mut s, m)?,
+        CommandOutput::Health(h) => health(&mut s, h, "")?,
+        CommandOutput::OsdId(id) => writeln!(s, "{id}")?,
+        CommandOutput::PoolId(id) => writeln!(s, "pool created with id {id}")?,
+        CommandOutput::Pools(pools) => {
+            let mut rows = vec![[
+                "ID".to_string(),
+                "NAME".into(),
+                "SIZE".into(),
+                "MIN_SIZE".into(),
+                "PG_NUM".into(),
+                "RULE".into(),
+            ]];
+            for p in pools {
+                rows.push([
+                    p.id.to_string(),
+                    p.name.clone(),
+                    p.size.to_string(),
+                    p.min_size.to_string(),
+                    p.pg_num.to_string(),
+                    p.crush_rule.to_string(),
+                ]);
+            }
+            s.push_str(&render_table(&rows, &[true, false, true, true, true, true]));
+        }
+        CommandOutput::Auth(entries) => {
+            for e in entries {
+                writeln!(s, "{}\n\tcaps: {}", e.name, e.caps)?;
+            }
+        }
+        CommandOutput::Value(Some(v)) => writeln!(s, "{}", String::from_utf8_lossy(v))?,
+        CommandOutput::Value(None) => writeln!(s, "(not set)")?,
+        CommandOutput::Keys(keys) => {
+            for k in keys {
+                writeln!(s, "{k}")?;
+            }
+        }
+        CommandOutput::OsdMap { epoch, map } => {
+            writeln!(s, "osdmap epoch {epoch} ({} bytes)", map.len())?
+        }
+        CommandOutput::MonMap { map } => writeln!(s, "monmap ({} bytes)", map.len())?,
+        CommandOutput::Keyring(k) => writeln!(s, "issued {}", k.name)?,
+    }
+    Ok(s)
+}
+
+fn health(s: &mut String, h: &HealthReport, indent: &str) -> std::fmt::Result {
+    writeln!(s, "{indent}{}", h.status)?;
+    for c in &h.checks {
+        writeln!(
+            s,
+            "{indent}  [{}] {}: {}",
+            severity(c.severity),
+            c.code,
+            c.summary
+        )?;
+    }
+    Ok(())
+}
+
+fn severity(h: shoal_proto::report::HealthStatus) -> &'static str {
+    match h {
+        shoal_proto::report::HealthStatus::Ok => "OK",
+        shoal_proto::report::HealthStatus::Warn => "WRN",
+        shoal_proto::report::HealthStatus::Err => "ERR",
+    }
+}
+
+fn mon_stat(s: &mut String, m: &MonStatReport) -> std::fmt::Result {
+    let mons: Vec<String> = m
+        .mons
+        .iter()
+        .map(|e| format!("{}={}", e.name, e.addr))
+        .collect();
+    writeln!(
+        s,
+        "e{}: {} mons at {{{}}}, election leader {}, quorum {}",
+        m.epoch,
+        m.mons.len(),
+        mons.join(","),
+        m.leader.as_deref().unwrap_or("(none)"),
+        if m.quorum.is_empty() {
+            "(none)".to_string()
+        } else {
+            m.quorum.join(",")
+        }
+    )
+}
+
+fn status(s: &mut String, st: &StatusReport) -> std::fmt::Result {
+    writeln!(s, "  cluster:")?;
+    writeln!(s, "    id:     {}", st.fsid)?;
+    write!(s, "    health: ")?;
+    health(s, &st.health, "")?;
+    writeln!(s, "  services:")?;
+    writeln!(
+        s,
+        "    mon: {} daemons, quorum {} (leader {})",
+        st.mon.mons.len(),
+        if st.mon.quorum.is_empty() {
+            "(none)".to_string()
+        } else {
+            st.mon.quorum.join(",")
+        },
+        st.mon.leader.as_deref().unwrap_or("none")
+    )?;
+    writeln!(
+        s,
+        "    osd: {} osds: {} up, {} in (epoch {})",
+        st.num_osds, st.num_up_osds, st.num_in_osds, st.osdmap_epoch
+    )?;
+    writeln!(s, "  data:")?;
+    writeln!(s, "    pools: {} pools, {} pgs", st.num_pools, st.num_pgs)
+}

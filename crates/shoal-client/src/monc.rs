@@ -1,0 +1,292 @@
+//! The monitor client: commands with failover and retries, subscriptions.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use shoal_conf::{MonAddr, ShoalConf};
+use shoal_map::{MonMap, OsdMap};
+use shoal_net::{Endpoint, EndpointConfig, Frame, NodeIdentity, PeerAddr};
+use shoal_proto::mon::{CommandOutput, MonCommand, MonReply, MonRequest, MonResult};
+use shoal_proto::msg;
+use shoal_proto::peer::FaultCommand;
+use shoal_proto::subscribe::{SubscribeReply, SubscribeRequest};
+
+use crate::error::ClientError;
+
+/// Timeouts of a [`MonClient`].
+#[derive(Clone, Copy, Debug)]
+pub struct MonClientOptions {
+    /// One attempt at one monitor.
+    pub mon_timeout: Duration,
+    /// A whole command, across monitors and retries.
+    pub command_timeout: Duration,
+}
+
+impl Default for MonClientOptions {
+    fn default() -> Self {
+        MonClientOptions {
+            mon_timeout: Duration::from_secs(3),
+            command_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A connection to the monitors.
+pub struct MonClient {
+    endpoint: Endpoint,
+    mons: Vec<MonAddr>,
+    leader: Mutex<Option<usize>>,
+    client_id: u64,
+    next_tid: AtomicU64,
+    opts: MonClientOptions,
+}
+
+/// A random-enough client instance id (no two processes share one).
+fn instance_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish() | 1
+}
+
+impl MonClient {
+    /// Connects as `[client] name` with the keyring and monitors of `conf`.
+    pub fn from_conf(conf: &ShoalConf) -> Result<MonClient, ClientError> {
+        let identity = NodeIdentity::load(&conf.keyring_dir(), &conf.client.name)?;
+        let mons = conf.mons().map_err(ClientError::Config)?;
+        let opts = MonClientOptions {
+            mon_timeout: Duration::from_millis(conf.client.mon_timeout_ms),
+            command_timeout: Duration::from_millis(conf.client.command_timeout_ms),
+        };
+        Self::new(identity, mons, opts)
+    }
+
+    /// A client with `identity` talking to `mons`. Must be called within a
+    /// tokio runtime.
+    pub fn new(
+        identity: NodeIdentity,
+        mons: Vec<MonAddr>,
+        opts: MonClientOptions,
+    ) -> Result<MonClient, ClientError> {
+        if mons.is_empty() {
+            return Err(ClientError::Config("no monitors given".into()));
+        }
+        // Loopback monitors are dialled from loopback; others from any address.
+        let ip: std::net::IpAddr = match (mons[0].addr.is_ipv6(), mons[0].addr.ip().is_loopback()) {
+            (false, true) => std::net::Ipv4Addr::LOCALHOST.into(),
+            (false, false) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            (true, true) => std::net::Ipv6Addr::LOCALHOST.into(),
+            (true, false) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        };
+        let bind = SocketAddr::new(ip, 0);
+        let endpoint = Endpoint::builder(identity, EndpointConfig::client(bind)).bind()?;
+        Ok(MonClient {
+            endpoint,
+            mons,
+            leader: Mutex::new(None),
+            client_id: instance_id(),
+            next_tid: AtomicU64::new(1),
+            opts,
+        })
+    }
+
+    /// The monitors this client knows.
+    pub fn mons(&self) -> &[MonAddr] {
+        &self.mons
+    }
+
+    fn peer(&self, i: usize) -> PeerAddr {
+        PeerAddr::named(format!("mon.{}", self.mons[i].name), self.mons[i].addr)
+    }
+
+    fn leader_hint(&self) -> Option<usize> {
+        *self.leader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn note_leader(&self, reply: &MonReply) {
+        if let Some(name) = reply.leader.as_deref().and_then(|l| l.strip_prefix("mon."))
+            && let Some(i) = self.mons.iter().position(|m| m.name == name)
+        {
+            *self.leader.lock().unwrap_or_else(|p| p.into_inner()) = Some(i);
+        }
+    }
+
+    /// Runs `command`, trying the leader first and then every monitor in
+    /// turn until one answers or the command timeout passes. A retried
+    /// write keeps its request id, so the monitors apply it at most once.
+    /// The monitors' refusals come back as [`ClientError::Command`].
+    pub async fn command(&self, command: MonCommand) -> Result<CommandOutput, ClientError> {
+        let reply = self.command_reply(command).await?;
+        match reply.result {
+            MonResult::Ok(out) => Ok(out),
+            MonResult::Err(e) => Err(ClientError::Command(e)),
+        }
+    }
+
+    /// [`MonClient::command`], returning the whole reply (epoch, leader).
+    pub async fn command_reply(&self, command: MonCommand) -> Result<MonReply, ClientError> {
+        let request = MonRequest {
+            client_id: self.client_id,
+            tid: self.next_tid.fetch_add(1, Ordering::Relaxed),
+            command,
+        };
+        let frame = Frame::encode(msg::MON_COMMAND, &request)?;
+        self.retry(frame, |reply: MonReply| match &reply.result {
+            MonResult::Err(e) if e.code.is_retryable() => Err(e.to_string()),
+            _ => Ok(reply),
+        })
+        .await
+    }
+
+    /// Sends `frame` to the leader or each monitor in turn until `accept`
+    /// takes an answer.
+    async fn retry<T>(
+        &self,
+        frame: Frame,
+        accept: impl Fn(MonReply) -> Result<T, String>,
+    ) -> Result<T, ClientError> {
+        let deadline = Instant::now() + self.opts.command_timeout;
+        let n = self.mons.len();
+        let mut start = self.leader_hint().unwrap_or(0);
+        let mut last = String::from("no attempt");
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            for k in 0..n {
+                let i = (start + k) % n;
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(ClientError::Unreachable {
+                        timeout: self.opts.command_timeout,
+                        last,
+                    });
+                }
+                let attempt = self
+                    .endpoint
+                    .request(&self.peer(i), &frame, self.opts.mon_timeout.min(left))
+                    .await;
+                match attempt.and_then(|f| f.decode_body::<MonReply>()) {
+                    Ok(reply) => {
+                        self.note_leader(&reply);
+                        match accept(reply) {
+                            Ok(v) => return Ok(v),
+                            Err(e) => last = format!("mon.{}: {e}", self.mons[i].name),
+                        }
+                    }
+                    Err(shoal_net::NetError::HandshakeRefused(e)) => {
+                        return Err(ClientError::Net(shoal_net::NetError::HandshakeRefused(e)));
+                    }
+                    Err(e) => last = format!("mon.{}: {e}", self.mons[i].name),
+                }
+                tracing::debug!(%last, "monitor attempt failed");
+            }
+            start = self.leader_hint().unwrap_or(start + 1);
+            let left = deadline.saturating_duration_since(Instant::now());
+            tokio::time::sleep(backoff.min(left)).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// Asks for maps newer than `osdmap_have`/`monmap_have`; a monitor
+    /// holds the request up to `wait` when there are none.
+    pub async fn subscribe(
+        &self,
+        osdmap_have: u32,
+        monmap_have: u32,
+        wait: Duration,
+    ) -> Result<SubscribeReply, ClientError> {
+        let req = SubscribeRequest {
+            osdmap_have,
+            monmap_have,
+            wait_ms: wait.as_millis().min(60_000) as u32,
+        };
+        let frame = Frame::encode(msg::SUBSCRIBE, &req)?;
+        let deadline = Instant::now() + self.opts.command_timeout + wait;
+        let n = self.mons.len();
+        let mut i = self.leader_hint().unwrap_or(0);
+        let mut last = String::from("no attempt");
+        while Instant::now() < deadline {
+            let timeout = self.opts.mon_timeout + wait;
+            match self.endpoint.request(&self.peer(i), &frame, timeout).await {
+                Ok(resp) if resp.msg_type == msg::SUBSCRIBE_REPLY => {
+                    return Ok(resp.decode_body::<SubscribeReply>()?);
+                }
+                Ok(resp) => match resp.decode_body::<MonReply>() {
+                    Ok(MonReply {
+                        result: MonResult::Err(e),
+                        ..
+                    }) if !e.code.is_retryable() => return Err(ClientError::Command(e)),
+                    Ok(r) => last = format!("mon.{}: {:?}", self.mons[i].name, r.result),
+                    Err(e) => last = e.to_string(),
+                },
+                Err(e) => last = format!("mon.{}: {e}", self.mons[i].name),
+            }
+            i = (i + 1) % n;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(ClientError::Unreachable {
+            timeout: self.opts.command_timeout,
+            last,
+        })
+    }
+
+    /// The current OSDMap.
+    pub async fn osdmap(&self) -> Result<OsdMap, ClientError> {
+        match self.command(MonCommand::GetOsdMap { epoch: 0 }).await? {
+            CommandOutput::OsdMap { map, .. } => Ok(OsdMap::decode(&map)?),
+            other => Err(ClientError::Protocol(format!("{other:?}"))),
+        }
+    }
+
+    /// The MonMap.
+    pub async fn monmap(&self) -> Result<MonMap, ClientError> {
+        match self.command(MonCommand::GetMonMap).await? {
+            CommandOutput::MonMap { map } => Ok(MonMap::decode(&map)?),
+            other => Err(ClientError::Protocol(format!("{other:?}"))),
+        }
+    }
+
+    /// Sends a fault-injection command to monitor `index` (test clusters
+    /// whose monitors run with `fault_injection = true`).
+    pub async fn inject_fault(
+        &self,
+        index: usize,
+        command: FaultCommand,
+    ) -> Result<(), ClientError> {
+        let frame = Frame::encode(msg::FAULT, &command)?;
+        let resp = self
+            .endpoint
+            .request(&self.peer(index), &frame, self.opts.mon_timeout)
+            .await?;
+        match resp.decode_body::<MonReply>()?.result {
+            MonResult::Ok(_) => Ok(()),
+            MonResult::Err(e) => Err(ClientError::Command(e)),
+        }
+    }
+
+    /// Sends one request to monitor `index` only, no failover (tests and
+    /// diagnostics).
+    pub async fn command_at(
+        &self,
+        index: usize,
+        command: MonCommand,
+    ) -> Result<MonReply, ClientError> {
+        let request = MonRequest {
+            client_id: self.client_id,
+            tid: self.next_tid.fetch_add(1, Ordering::Relaxed),
+            command,
+        };
+        let frame = Frame::encode(msg::MON_COMMAND, &request)?;
+        let resp = self
+            .endpoint
+            .request(&self.peer(index), &frame, self.opts.mon_timeout)
+            .await?;
+        Ok(resp.decode_body::<MonReply>()?)
+    }
+}

@@ -1,0 +1,377 @@
+//! `shoal.toml`: the configuration every Shoal daemon and tool reads.
+//!
+//! ```toml
+//! [global]
+//! cluster = "shoal"                       # cluster name (in certificates)
+//! fsid = "2c6b1d0e-..."                   # cluster id
+//! keyring = "keys"                        # directory of ca.crt and <name>.crt/.key
+//! mon_host = ["a=127.0.0.1:6789", "b=127.0.0.2:6789", "c=127.0.0.3:6789"]
+//!
+//! [mon]
+//! data = "mon.{id}"                       # each monitor's data directory
+//! election_timeout_ms = 1000
+//!
+//! [client]
+//! name = "client.admin"                   # identity the CLI uses
+//! ```
+//!
+//! Relative paths are relative to the file's directory. Unknown keys are
+//! errors (a typo must not silently fall back to a default). Which file:
+//! [`ShoalConf::locate`] (`--conf`, then `$SHOAL_CONF`, then `./shoal.toml`).
+
+#![deny(missing_docs)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, Error)]
+pub enum ConfError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// No file was given and none was found.
+    #[error("no configuration: pass --conf FILE, set SHOAL_CONF, or create ./shoal.toml")]
+    NotFound,
+}
+
+/// The whole file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShoalConf {
+    /// Settings shared by everyone.
+    #[serde(default)]
+    pub global: Global,
+    /// Monitor settings.
+    #[serde(default)]
+    pub mon: MonSection,
+    /// Client (CLI, library) settings.
+    #[serde(default)]
+    pub client: ClientSection,
+    /// Where the file was read from (paths in it are relative to its
+    /// directory).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// `[global]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Global {
+    /// Cluster name (certificates carry it).
+    #[serde(default = "default_cluster")]
+    pub cluster: String,
+    /// Cluster id, a UUID.
+    #[serde(default)]
+    pub fsid: String,
+    /// Directory holding `ca.crt` and the identities' `<name>.crt`/`.key`.
+    #[serde(default = "default_keyring")]
+    pub keyring: PathBuf,
+    /// The monitors: `name=ip:port` each.
+    #[serde(default)]
+    pub mon_host: Vec<String>,
+}
+
+/// `[mon]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonSection {
+    /// Data directory of each monitor; `{id}` becomes its name.
+    pub data: String,
+    /// A peon that hears no leader this long starts an election.
+    pub election_timeout_ms: u64,
+    /// Leader heartbeat interval.
+    pub heartbeat_interval_ms: u64,
+    /// Leader lease (0 disables lease reads).
+    pub lease_ms: u64,
+    /// Paxos slots in flight at once.
+    pub paxos_window: usize,
+    /// Most map transactions in one Paxos value (one epoch).
+    pub max_batch: usize,
+    /// An OSD that sent no beacon for this long is marked down.
+    pub osd_beacon_grace_ms: u64,
+    /// Distinct OSDs that must report a peer failed before it is marked down.
+    pub min_down_reporters: usize,
+    /// An OSD down this long is marked out (0: never automatically).
+    pub down_out_interval_ms: u64,
+    /// Take a snapshot (and trim the Paxos log) every this many slots.
+    pub snapshot_interval: u64,
+    /// Keep this many OSDMap incrementals for subscribers.
+    pub keep_incrementals: u32,
+    /// Accept fault-injection commands (tests only).
+    pub fault_injection: bool,
+}
+
+/// `[client]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientSection {
+    /// Identity the client uses (its certificate is in the keyring).
+    pub name: String,
+    /// Per-request deadline towards one monitor.
+    pub mon_timeout_ms: u64,
+    /// Give up on a command after this long (all monitors tried).
+    pub command_timeout_ms: u64,
+}
+
+fn default_cluster() -> String {
+    "shoal".into()
+}
+
+fn default_keyring() -> PathBuf {
+    PathBuf::from("keys")
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            cluster: default_cluster(),
+            fsid: String::new(),
+            keyring: default_keyring(),
+            mon_host: Vec::new(),
+        }
+    }
+}
+
+impl Default for MonSection {
+    fn default() -> Self {
+        MonSection {
+            data: "mon.{id}".into(),
+            election_timeout_ms: 1000,
+            heartbeat_interval_ms: 100,
+            lease_ms: 500,
+            paxos_window: 4,
+            max_batch: 1000,
+            osd_beacon_grace_ms: 20_000,
+            min_down_reporters: 2,
+            down_out_interval_ms: 600_000,
+            snapshot_interval: 1000,
+            keep_incrementals: 500,
+            fault_injection: false,
+        }
+    }
+}
+
+impl Default for ClientSection {
+    fn default() -> Self {
+        ClientSection {
+            name: "client.admin".into(),
+            mon_timeout_ms: 3000,
+            command_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// One monitor from `mon_host`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonAddr {
+    /// Its name (`a`); its identity is `mon.<name>`.
+    pub name: String,
+    /// Its address.
+    pub addr: SocketAddr,
+}
+
+impl ShoalConf {
+    /// Which file to read: `explicit` (`--conf`), else `$SHOAL_CONF`, else
+    /// `./shoal.toml` if it exists.
+    pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfError> {
+        if let Some(p) = explicit {
+            return Ok(p.to_path_buf());
+        }
+        if let Some(p) = std::env::var_os("SHOAL_CONF").filter(|p| !p.is_empty()) {
+            return Ok(PathBuf::from(p));
+        }
+        let local = PathBuf::from("shoal.toml");
+        if local.exists() {
+            return Ok(local);
+        }
+        Err(ConfError::NotFound)
+    }
+
+    /// Reads and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<ShoalConf, ConfError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut conf = Self::parse(&text).map_err(|message| ConfError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        conf.path = path.to_path_buf();
+        conf.validate().map_err(|message| ConfError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Ok(conf)
+    }
+
+    /// Parses TOML text (no validation, no path).
+    pub fn parse(text: &str) -> Result<ShoalConf, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The TOML text of this configuration.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks values that serde cannot: monitor list, timings.
+    pub fn validate(&self) -> Result<(), String> {
+        let mons = self.mons()?;
+        if mons.is_empty() {
+            return Err("[global] mon_host lists no monitors".into());
+        }
+        let m = &self.mon;
+        if m.heartbeat_interval_ms == 0 || m.heartbeat_interval_ms >= m.election_timeout_ms {
+            return Err(
+                "[mon] heartbeat_interval_ms must be above 0 and below election_timeout_ms".into(),
+            );
+        }
+        if m.paxos_window == 0 || m.max_batch == 0 {
+            return Err("[mon] paxos_window and max_batch must be above 0".into());
+        }
+        if m.min_down_reporters == 0 {
+            return Err("[mon] min_down_reporters must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The monitors, parsed from `mon_host`.
+    pub fn mons(&self) -> Result<Vec<MonAddr>, String> {
+        let mut out: Vec<MonAddr> = Vec::new();
+        for entry in &self.global.mon_host {
+            let (name, addr) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("mon_host entry {entry:?} is not name=ip:port"))?;
+            let name = name.trim();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(format!(
+                    "monitor name {name:?} must be lowercase letters, digits or '-'"
+                ));
+            }
+            let addr: SocketAddr = addr
+                .trim()
+                .parse()
+                .map_err(|e| format!("mon_host entry {entry:?}: bad address: {e}"))?;
+            if out.iter().any(|m| m.name == name || m.addr == addr) {
+                return Err(format!(
+                    "mon_host entry {entry:?} repeats a name or address"
+                ));
+            }
+            out.push(MonAddr {
+                name: name.to_string(),
+                addr,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `path` resolved against the configuration file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            return path.to_path_buf();
+        }
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
+    /// The keyring directory, resolved.
+    pub fn keyring_dir(&self) -> PathBuf {
+        self.resolve(&self.global.keyring)
+    }
+
+    /// The data directory of monitor `id`, resolved.
+    pub fn mon_data_dir(&self, id: &str) -> PathBuf {
+        self.resolve(Path::new(&self.mon.data.replace("{id}", id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+[global]
+fsid = "00000000-0000-0000-0000-000000000001"
+keyring = "keys"
+mon_host = ["a=127.0.0.1:6789", "b=127.0.0.2:6789"]
+
+[mon]
+data = "/var/lib/shoal/mon.{id}"
+election_timeout_ms = 500
+
+[client]
+name = "client.ops"
+"#;
+
+    #[test]
+    fn parses_a_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shoal.toml");
+        std::fs::write(&path, SAMPLE).unwrap();
+        let conf = ShoalConf::load(&path).unwrap();
+        assert_eq!(conf.global.cluster, "shoal");
+        assert_eq!(conf.mons().unwrap().len(), 2);
+        assert_eq!(conf.mon.election_timeout_ms, 500);
+        assert_eq!(conf.mon.heartbeat_interval_ms, 100);
+        assert_eq!(conf.client.name, "client.ops");
+        assert_eq!(conf.keyring_dir(), dir.path().join("keys"));
+        assert_eq!(
+            conf.mon_data_dir("b"),
+            PathBuf::from("/var/lib/shoal/mon.b")
+        );
+        let again = ShoalConf::parse(&conf.to_toml()).unwrap();
+        assert_eq!(again.global, conf.global);
+    }
+
+    #[test]
+    fn refuses_typos_and_bad_values() {
+        assert!(ShoalConf::parse("[global]\nmon_hots = []\n").is_err());
+        let mut c = ShoalConf::parse(SAMPLE).unwrap();
+        c.global.mon_host = vec!["a=nowhere".into()];
+        assert!(c.validate().unwrap_err().contains("bad address"));
+        c.global.mon_host = vec!["a=127.0.0.1:1".into(), "a=127.0.0.1:2".into()];
+        assert!(c.validate().is_err());
+        c.global.mon_host = vec!["A=127.0.0.1:1".into()];
+        assert!(c.validate().is_err());
+        c.global.mon_host = vec![];
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn missing_file_is_a_clear_error() {
+        let e = ShoalConf::load(Path::new("/nonexistent/shoal.toml")).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/shoal.toml"));
+    }
+}

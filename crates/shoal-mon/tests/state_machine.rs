@@ -1,0 +1,409 @@
+//! The monitors' replicated state machine, its store and the leader's
+//! failure detector, without processes or network.
+
+use std::collections::BTreeMap;
+
+use shoal_map::{Fsid, OsdMap, OsdMapIncremental};
+use shoal_mon::batch::{Batch, Txn};
+use shoal_mon::commands::authorize;
+use shoal_mon::failure::{FailureDetector, FailurePolicy};
+use shoal_mon::initial::initial_state;
+use shoal_mon::state::{MonState, StateSettings};
+use shoal_mon::store::MonStore;
+use shoal_paxos::{Ballot, Command, LogEntry, Persist, Snapshot};
+use shoal_proto::caps::Caps;
+use shoal_proto::mon::{CommandOutput, ErrorCode, KeyValue, MonCommand, MonResult};
+
+fn fresh() -> MonState {
+    let mons = vec![
+        ("a".to_string(), "127.0.0.1:6789".parse().unwrap()),
+        ("b".to_string(), "127.0.0.2:6789".parse().unwrap()),
+        ("c".to_string(), "127.0.0.3:6789".parse().unwrap()),
+    ];
+    initial_state(
+        "shoal",
+        Fsid([7; 16]),
+        &mons,
+        "host",
+        StateSettings::default(),
+    )
+    .unwrap()
+}
+
+fn txn(client_id: u64, tid: u64, command: MonCommand) -> Txn {
+    Txn {
+        client_id,
+        tid,
+        origin: "client.admin".into(),
+        stamp_ms: 1_000_000,
+        command,
+    }
+}
+
+fn boot(id: i32, host: &str) -> MonCommand {
+    MonCommand::OsdBoot {
+        id,
+        addr: format!("127.0.0.1:{}", 6800 + id),
+        location: vec![KeyValue {
+            key: "host".into(),
+            value: host.into(),
+        }],
+        crush_weight: 1.0,
+    }
+}
+
+fn ok(r: &MonResult) -> &CommandOutput {
+    match r {
+        MonResult::Ok(o) => o,
+        MonResult::Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn a_batch_is_one_epoch_and_its_incremental_rebuilds_the_map() {
+    let mut s = fresh();
+    let old = s.osdmap.clone();
+    let batch = Batch {
+        txns: vec![
+            txn(1, 1, MonCommand::OsdCreate { id: -1 }),
+            txn(1, 2, MonCommand::OsdCreate { id: -1 }),
+            txn(1, 3, boot(0, "h0")),
+            txn(1, 4, boot(1, "h1")),
+        ],
+    };
+    let results = s.apply_batch(1, &batch);
+    assert_eq!(results.len(), 4);
+    assert_eq!(ok(&results[0].result), &CommandOutput::OsdId(0));
+    assert_eq!(ok(&results[1].result), &CommandOutput::OsdId(1));
+    assert_eq!(s.osdmap.epoch(), old.epoch() + 1, "one epoch per batch");
+    assert!(s.osdmap.is_up(0) && s.osdmap.is_in(1));
+    assert_eq!(
+        shoal_map::CrushLocation::from_crush(s.osdmap.crush(), 1).get("host"),
+        Some("h1")
+    );
+    let inc = OsdMapIncremental::decode(&s.incrementals[&s.osdmap.epoch()]).unwrap();
+    let mut replay = old;
+    replay.apply(&inc).unwrap();
+    assert_eq!(replay, s.osdmap);
+}
+
+#[test]
+fn a_failed_transaction_changes_nothing() {
+    let mut s = fresh();
+    s.apply_batch(
+        1,
+        &Batch {
+            txns: vec![txn(1, 1, MonCommand::OsdCreate { id: -1 })],
+        },
+    );
+    let before = s.encode().unwrap();
+    let bad = [
+        MonCommand::OsdBoot {
+            id: 0,
+            addr: "not an address".into(),
+            location: vec![],
+            crush_weight: 1.0,
+        },
+        MonCommand::OsdBoot {
+            id: 0,
+            addr: "127.0.0.1:1".into(),
+            location: vec![KeyValue {
+                key: "planet".into(),
+                value: "x".into(),
+            }],
+            crush_weight: 1.0,
+        },
+        MonCommand::OsdReweight { id: 0, weight: 1.5 },
+        MonCommand::OsdReweight {
+            id: 0,
+            weight: f64::NAN,
+        },
+        MonCommand::OsdOut { ids: vec![0, 99] },
+        MonCommand::PoolCreate {
+            name: "p".into(),
+            pg_num: 0,
+            size: 3,
+            min_size: 0,
+            rule: String::new(),
+        },
+        MonCommand::PoolCreate {
+            name: "p".into(),
+            pg_num: 8,
+            size: 3,
+            min_size: 0,
+            rule: "nope".into(),
+        },
+        MonCommand::PoolSet {
+            name: "nope".into(),
+            key: "size".into(),
+            value: "2".into(),
+        },
+        MonCommand::PgTemp {
+            pg: "9.0".into(),
+            osds: vec![0],
+        },
+        MonCommand::AuthAdd {
+            name: "mon.x".into(),
+            caps: "mon rw".into(),
+        },
+        MonCommand::AuthAdd {
+            name: "client.x".into(),
+            caps: "mon everything".into(),
+        },
+        MonCommand::ConfigKeyRm {
+            key: "absent".into(),
+        },
+        MonCommand::CrushRemove {
+            name: "nosuch".into(),
+        },
+        MonCommand::OsdRm { ids: vec![5] },
+        MonCommand::Status,
+    ];
+    for (i, cmd) in bad.into_iter().enumerate() {
+        let results = s.apply_batch(
+            2 + i as u64,
+            &Batch {
+                txns: vec![txn(0, 0, cmd)],
+            },
+        );
+        assert!(
+            matches!(results[0].result, MonResult::Err(_)),
+            "{:?}",
+            results[0]
+        );
+        let mut now = s.clone();
+        now.applied = 1;
+        assert_eq!(
+            now.encode().unwrap(),
+            before,
+            "command {i} changed the state"
+        );
+    }
+}
+
+#[test]
+fn retried_requests_apply_once() {
+    let mut s = fresh();
+    let first = s.apply_batch(
+        1,
+        &Batch {
+            txns: vec![txn(42, 7, MonCommand::OsdCreate { id: -1 })],
+        },
+    );
+    // The same request again, in a later batch and twice in one batch.
+    let again = s.apply_batch(
+        2,
+        &Batch {
+            txns: vec![
+                txn(42, 7, MonCommand::OsdCreate { id: -1 }),
+                txn(42, 7, MonCommand::OsdCreate { id: -1 }),
+            ],
+        },
+    );
+    assert_eq!(s.osdmap.osd_ids().count(), 1);
+    assert_eq!(first[0].result, again[0].result);
+    assert_eq!(first[0].result, again[1].result);
+    // Another client's identical command is a different request.
+    s.apply_batch(
+        3,
+        &Batch {
+            txns: vec![txn(43, 7, MonCommand::OsdCreate { id: -1 })],
+        },
+    );
+    assert_eq!(s.osdmap.osd_ids().count(), 2);
+}
+
+#[test]
+fn state_round_trips_and_is_deterministic() {
+    let batches: Vec<Batch> = (0..20)
+        .map(|b| Batch {
+            txns: (0..5)
+                .map(|i| {
+                    let tid = b * 10 + i;
+                    let cmd = match i {
+                        0 => MonCommand::OsdCreate { id: -1 },
+                        1 => MonCommand::ConfigKeySet {
+                            key: format!("k{tid}"),
+                            value: vec![b as u8],
+                        },
+                        2 => MonCommand::PoolCreate {
+                            name: format!("p{b}"),
+                            pg_num: 8,
+                            size: 1,
+                            min_size: 0,
+                            rule: String::new(),
+                        },
+                        3 => boot(b as i32, &format!("h{}", b % 3)),
+                        _ => MonCommand::OsdDown {
+                            ids: vec![b as i32],
+                        },
+                    };
+                    txn(1, tid, cmd)
+                })
+                .collect(),
+        })
+        .collect();
+    let (mut x, mut y) = (fresh(), fresh());
+    for (slot, b) in batches.iter().enumerate() {
+        x.apply_batch(slot as u64 + 1, b);
+        let bytes = b.encode().unwrap();
+        y.apply_batch(slot as u64 + 1, &Batch::decode(&bytes).unwrap());
+    }
+    assert_eq!(
+        x.encode().unwrap(),
+        y.encode().unwrap(),
+        "same batches, same state"
+    );
+    assert_eq!(x.osdmap.pools().len(), 20);
+    assert_eq!(x.down_since.len(), 20, "down times recorded");
+    let back = MonState::decode(&x.encode().unwrap()).unwrap();
+    assert_eq!(back, x);
+    assert!(MonState::decode(b"garbage").is_err());
+}
+
+#[test]
+fn caps_decide_who_may_do_what() {
+    let r: Caps = "mon r".parse().unwrap();
+    let rw: Caps = "mon rw".parse().unwrap();
+    let osd: Caps = "mon osd".parse().unwrap();
+    let none = Caps::default();
+    let write = MonCommand::PoolLs;
+    assert!(authorize(&r, "client.r", &write).is_ok());
+    assert!(authorize(&none, "client.n", &write).is_err());
+    let change = MonCommand::OsdOut { ids: vec![1] };
+    assert_eq!(
+        authorize(&r, "client.r", &change).unwrap_err().code,
+        ErrorCode::PermissionDenied
+    );
+    assert!(authorize(&rw, "client.rw", &change).is_ok());
+    assert!(authorize(&osd, "osd.3", &boot(3, "h")).is_ok());
+    assert!(
+        authorize(&osd, "osd.3", &boot(4, "h")).is_err(),
+        "an OSD boots only itself"
+    );
+    assert!(authorize(&osd, "osd.3", &change).is_err());
+    assert!(
+        authorize(
+            &osd,
+            "osd.3",
+            &MonCommand::OsdFailure {
+                target: 5,
+                epoch: 1
+            }
+        )
+        .is_ok()
+    );
+    let s = fresh();
+    assert_eq!(s.caps_of("mon.b"), Caps::ADMIN);
+    assert_eq!(
+        s.caps_of("mon.z"),
+        Caps::default(),
+        "not a monitor of this map"
+    );
+    assert_eq!(s.caps_of("client.admin"), Caps::ADMIN);
+}
+
+#[test]
+fn store_persists_paxos_state_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let initial = fresh();
+    let store = MonStore::create(dir.path(), "a", &initial).unwrap();
+    assert!(
+        MonStore::create(dir.path(), "a", &initial).is_err(),
+        "mkfs twice is refused"
+    );
+    let entry = |slot| LogEntry {
+        slot,
+        ballot: Ballot { round: 2, node: 1 },
+        command: Command::Value(vec![slot as u8]),
+    };
+    store
+        .write(&[
+            Persist {
+                promised: Some(Ballot { round: 2, node: 1 }),
+                entries: (1..=10).map(entry).collect(),
+                ..Persist::default()
+            },
+            Persist {
+                commit: Some(8),
+                snapshot: Some(Snapshot {
+                    slot: 5,
+                    data: initial.encode().unwrap(),
+                }),
+                trim_through: Some(4),
+                ..Persist::default()
+            },
+        ])
+        .unwrap();
+    drop(store);
+    let store = MonStore::open(dir.path()).unwrap();
+    assert_eq!(store.mon_name().unwrap(), "a");
+    let ps = store.load().unwrap();
+    assert_eq!(ps.promised, Ballot { round: 2, node: 1 });
+    assert_eq!(ps.commit, 8);
+    assert_eq!(ps.snapshot.as_ref().map(|s| s.slot), Some(5));
+    assert_eq!(
+        ps.entries.iter().map(|e| e.slot).collect::<Vec<_>>(),
+        (5..=10).collect::<Vec<_>>()
+    );
+    assert_eq!(store.initial_state().unwrap(), initial);
+}
+
+#[test]
+fn failure_detector_marks_silent_or_reported_osds_down_then_out() {
+    let mut s = fresh();
+    s.apply_batch(
+        1,
+        &Batch {
+            txns: vec![
+                txn(1, 1, MonCommand::OsdCreate { id: -1 }),
+                txn(1, 2, MonCommand::OsdCreate { id: -1 }),
+                txn(1, 3, MonCommand::OsdCreate { id: -1 }),
+                txn(1, 4, boot(0, "h0")),
+                txn(1, 5, boot(1, "h1")),
+                txn(1, 6, boot(2, "h2")),
+            ],
+        },
+    );
+    let map: OsdMap = s.osdmap.clone();
+    let policy = FailurePolicy {
+        beacon_grace_ms: 1000,
+        min_reporters: 2,
+        down_out_interval_ms: 5000,
+    };
+    let mut fd = FailureDetector::default();
+    fd.reset(&map, 0);
+    let none = BTreeMap::new();
+    assert!(fd.judge(&map, &none, &policy, 900, 0).down.is_empty());
+    fd.beacon(0, 900);
+    // One report is not enough; two distinct reporters are.
+    fd.report(2, "osd.0", 950);
+    fd.beacon(2, 950); // a beacon voids reports
+    fd.report(2, "osd.0", 960);
+    assert!(fd.judge(&map, &none, &policy, 970, 0).down.is_empty());
+    fd.report(2, "osd.1", 980);
+    assert_eq!(fd.judge(&map, &none, &policy, 990, 0).down, vec![2]);
+    // osd.1 fell silent: down after the grace; not proposed twice.
+    let v = fd.judge(&map, &none, &policy, 1500, 0);
+    assert_eq!(v.down, vec![1]);
+    assert!(fd.judge(&map, &none, &policy, 1600, 0).down.is_empty());
+    // Down long enough: out.
+    s.apply_batch(
+        2,
+        &Batch {
+            txns: vec![txn(0, 0, MonCommand::OsdDown { ids: vec![1, 2] })],
+        },
+    );
+    fd.map_changed(&s.osdmap, 1700);
+    let since = s.down_since.clone();
+    assert_eq!(since.get(&1), Some(&1_000_000));
+    assert!(
+        fd.judge(&s.osdmap, &since, &policy, 1800, 1_004_000)
+            .out
+            .is_empty()
+    );
+    assert_eq!(
+        fd.judge(&s.osdmap, &since, &policy, 1800, 1_005_000).out,
+        vec![1, 2]
+    );
+}

@@ -1,0 +1,283 @@
+//! The end-to-end harness: real Shoal daemons as child processes on
+//! loopback addresses, killed with SIGKILL, restarted, inspected through
+//! real clients.
+//!
+//! Binaries are taken from the cargo target directory of the running test
+//! (`target/debug/shoal-mon`, `target/debug/shoal`); `cargo test
+//! --workspace` builds them before any test runs (the packages that own
+//! them have integration tests).
+
+#![deny(missing_docs)]
+
+use std::future::Future;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shoal_client::{MonClient, MonClientOptions};
+use shoal_conf::ShoalConf;
+use shoal_net::NodeIdentity;
+
+/// Path of a workspace binary next to the running test's target directory.
+///
+/// # Panics
+/// When the binary was not built (run the tests with `cargo test --workspace`).
+pub fn bin_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(|d| {
+            if d.ends_with("deps") {
+                d.parent()
+            } else {
+                Some(d)
+            }
+        })
+        .expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (cargo test --workspace builds every daemon)",
+        path.display()
+    );
+    path
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics with `what`
+/// after `timeout`.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Settings of a test monitor cluster.
+#[derive(Clone, Debug)]
+pub struct MonClusterOptions {
+    /// Number of monitors.
+    pub mons: usize,
+    /// Election timeout (ms); heartbeats are a tenth, leases 60 %.
+    pub election_timeout_ms: u64,
+    /// Enable fault-injection commands.
+    pub fault_injection: bool,
+    /// OSD beacon grace (ms).
+    pub osd_beacon_grace_ms: u64,
+    /// Down to out (ms).
+    pub down_out_interval_ms: u64,
+    /// CRUSH failure domain of the default rule.
+    pub failure_domain: String,
+}
+
+impl Default for MonClusterOptions {
+    fn default() -> Self {
+        MonClusterOptions {
+            mons: 3,
+            election_timeout_ms: 400,
+            fault_injection: false,
+            osd_beacon_grace_ms: 20_000,
+            down_out_interval_ms: 600_000,
+            failure_domain: "osd".into(),
+        }
+    }
+}
+
+/// A free UDP port on `ip` (bound then released).
+fn free_port(ip: &str) -> u16 {
+    let s = UdpSocket::bind((ip, 0)).expect("bind a probe socket");
+    s.local_addr().expect("local addr").port()
+}
+
+/// A monitor cluster of child processes in a temporary directory.
+pub struct MonCluster {
+    /// The cluster's directory (configuration, keys, data, logs).
+    pub dir: tempfile::TempDir,
+    /// Path of `shoal.toml`.
+    pub conf_path: PathBuf,
+    /// The configuration.
+    pub conf: ShoalConf,
+    /// Monitor names, by rank.
+    pub names: Vec<String>,
+    /// Monitor addresses, by rank.
+    pub addrs: Vec<SocketAddr>,
+    procs: Vec<Option<Child>>,
+    bin: PathBuf,
+}
+
+impl MonCluster {
+    /// Writes the configuration and creates every monitor (`--mkfs`); none
+    /// is started.
+    pub fn create(opts: &MonClusterOptions) -> MonCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names: Vec<String> = (0..opts.mons)
+            .map(|i| ((b'a' + i as u8) as char).to_string())
+            .collect();
+        let addrs: Vec<SocketAddr> = (0..opts.mons)
+            .map(|i| {
+                let ip = format!("127.0.0.{}", i + 1);
+                SocketAddr::new(ip.parse().expect("ip"), free_port(&ip))
+            })
+            .collect();
+        let hosts: Vec<String> = names
+            .iter()
+            .zip(&addrs)
+            .map(|(n, a)| format!("\"{n}={a}\""))
+            .collect();
+        let e = opts.election_timeout_ms;
+        let text = format!(
+            "[global]\nfsid = \"0badc0de-0000-4000-8000-{:012x}\"\nkeyring = \"keys\"\nmon_host = [{}]\n\n\
+             [mon]\ndata = \"mon.{{id}}\"\nelection_timeout_ms = {e}\nheartbeat_interval_ms = {}\nlease_ms = {}\n\
+             fault_injection = {}\nosd_beacon_grace_ms = {}\ndown_out_interval_ms = {}\nmin_down_reporters = 1\n\n\
+             [client]\nmon_timeout_ms = 2000\ncommand_timeout_ms = 30000\n",
+            std::process::id(),
+            hosts.join(", "),
+            (e / 10).max(10),
+            e * 6 / 10,
+            opts.fault_injection,
+            opts.osd_beacon_grace_ms,
+            opts.down_out_interval_ms,
+        );
+        let conf_path = dir.path().join("shoal.toml");
+        std::fs::write(&conf_path, text).expect("write shoal.toml");
+        let conf = ShoalConf::load(&conf_path).expect("load shoal.toml");
+        let bin = bin_path("shoal-mon");
+        for name in &names {
+            let out = Command::new(&bin)
+                .args([
+                    "--mkfs",
+                    "--id",
+                    name,
+                    "--failure-domain",
+                    &opts.failure_domain,
+                ])
+                .arg("--conf")
+                .arg(&conf_path)
+                .output()
+                .expect("run shoal-mon --mkfs");
+            assert!(
+                out.status.success(),
+                "mkfs of mon.{name} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        MonCluster {
+            dir,
+            conf_path,
+            conf,
+            procs: names.iter().map(|_| None).collect(),
+            names,
+            addrs,
+            bin,
+        }
+    }
+
+    /// Creates and starts every monitor.
+    pub fn start(opts: &MonClusterOptions) -> MonCluster {
+        let mut c = Self::create(opts);
+        for i in 0..c.names.len() {
+            c.start_mon(i);
+        }
+        c
+    }
+
+    /// The log file of monitor `i`.
+    pub fn log_path(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("mon.{}.log", self.names[i]))
+    }
+
+    /// Starts monitor `i` (appending to its log).
+    pub fn start_mon(&mut self, i: usize) {
+        assert!(
+            self.procs[i].is_none(),
+            "mon.{} is already running",
+            self.names[i]
+        );
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(i))
+            .expect("open log");
+        let child = Command::new(&self.bin)
+            .args(["--id", &self.names[i]])
+            .arg("--conf")
+            .arg(&self.conf_path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn shoal-mon");
+        self.procs[i] = Some(child);
+    }
+
+    /// SIGKILLs monitor `i` and reaps it.
+    pub fn kill_mon(&mut self, i: usize) {
+        if let Some(mut child) = self.procs[i].take() {
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether monitor `i` runs (as far as this harness knows).
+    pub fn is_running(&mut self, i: usize) -> bool {
+        match &mut self.procs[i] {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Loads identity `name` from the cluster's keyring.
+    pub fn identity(&self, name: &str) -> NodeIdentity {
+        NodeIdentity::load(&self.conf.keyring_dir(), name).expect("load identity")
+    }
+
+    /// A monitor client as `name` (needs a tokio runtime).
+    pub fn client_as(&self, name: &str) -> MonClient {
+        let opts = MonClientOptions {
+            mon_timeout: Duration::from_secs(2),
+            command_timeout: Duration::from_secs(30),
+        };
+        MonClient::new(self.identity(name), self.conf.mons().expect("mons"), opts)
+            .expect("monitor client")
+    }
+
+    /// A monitor client as `client.admin`.
+    pub fn admin(&self) -> MonClient {
+        self.client_as("client.admin")
+    }
+
+    /// The cluster directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for MonCluster {
+    fn drop(&mut self) {
+        for i in 0..self.procs.len() {
+            self.kill_mon(i);
+        }
+        if std::thread::panicking() {
+            for i in 0..self.names.len() {
+                if let Ok(log) = std::fs::read_to_string(self.log_path(i)) {
+                    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                    eprintln!("--- mon.{} log (last lines) ---", self.names[i]);
+                    for l in tail.iter().rev() {
+                        eprintln!("{l}");
+                    }
+                }
+            }
+        }
+    }
+}
