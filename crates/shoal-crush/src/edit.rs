@@ -375,6 +375,7 @@ impl CrushMap {
 
 #[cfg(test)]
 mod tests {
+    use super::EditError;
     use crate::model::{BucketType, CrushMap, Tunables};
 
     fn small() -> CrushMap {
@@ -429,6 +430,33 @@ mod tests {
         assert!(m.remove_item(h0).is_err(), "not empty");
         assert!(m.add_device(1, "osd.1", None).is_err(), "duplicate");
         assert!(m.link_item(7, 0x10000, h0).is_err(), "no such device");
+        assert_eq!(m, before);
+    }
+
+    #[test]
+    fn moves_keep_weights_and_refuse_cycles() {
+        let mut m = small();
+        let root = m.bucket_by_name("default").unwrap().id;
+        let (h0, h1) = (
+            m.bucket_by_name("h0").unwrap().id,
+            m.bucket_by_name("h1").unwrap().id,
+        );
+        m.move_item(1, h1).unwrap();
+        assert_eq!(m.parents(1), vec![h1]);
+        assert_eq!(m.bucket(h0).unwrap().weight, 0x10000);
+        assert_eq!(m.bucket(h1).unwrap().weight, 3 * 0x10000);
+        assert_eq!(m.bucket(root).unwrap().weight, 4 * 0x10000);
+        // A bucket moves with its whole weight; moving under itself is refused.
+        let rack = m.add_bucket("r1", 1, Some(root)).unwrap();
+        m.move_item(h1, rack).unwrap();
+        assert_eq!(m.bucket(rack).unwrap().weight, 3 * 0x10000);
+        assert_eq!(m.bucket(root).unwrap().weight, 4 * 0x10000);
+        let before = m.clone();
+        assert!(matches!(
+            m.move_item(rack, h1),
+            Err(EditError::Cycle { .. })
+        ));
+        assert!(m.move_item(1, 99).is_err());
         assert_eq!(m, before);
     }
 }

@@ -407,3 +407,71 @@ fn failure_detector_marks_silent_or_reported_osds_down_then_out() {
         vec![1, 2]
     );
 }
+
+#[test]
+fn subscriptions_get_incrementals_full_maps_or_wait() {
+    use shoal_mon::view::MapView;
+    use shoal_proto::subscribe::SubscribeRequest;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let settings = StateSettings {
+        keep_incrementals: 3,
+        ..StateSettings::default()
+    };
+    let mons = vec![("a".to_string(), "127.0.0.1:6789".parse().unwrap())];
+    let mut s = initial_state("shoal", Fsid([1; 16]), &mons, "osd", settings).unwrap();
+    let view = MapView::new(&s);
+    let req = |have, wait_ms| SubscribeRequest {
+        osdmap_have: have,
+        monmap_have: 1,
+        wait_ms,
+    };
+    rt.block_on(async {
+        // Not in quorum: no answer.
+        assert!(view.subscribe(&req(0, 0)).await.is_none());
+        view.set_in_quorum(true);
+        // Nothing at all yet: the full map.
+        let r = view.subscribe(&req(0, 0)).await.unwrap();
+        assert_eq!(OsdMap::decode(&r.full_osdmap.unwrap()).unwrap(), s.osdmap);
+        // Up to date: waits, then answers empty at the deadline.
+        let r = view.subscribe(&req(1, 30)).await.unwrap();
+        assert!(r.full_osdmap.is_none() && r.incrementals.is_empty());
+    });
+    for slot in 1..=5u64 {
+        s.apply_batch(
+            slot,
+            &Batch {
+                txns: vec![txn(1, slot, MonCommand::OsdCreate { id: -1 })],
+            },
+        );
+        view.refresh(&s);
+    }
+    rt.block_on(async {
+        // Close behind: the missing incrementals, in order.
+        let r = view.subscribe(&req(4, 0)).await.unwrap();
+        assert!(r.full_osdmap.is_none());
+        let epochs: Vec<u32> = r
+            .incrementals
+            .iter()
+            .map(|b| OsdMapIncremental::decode(b).unwrap().epoch)
+            .collect();
+        assert_eq!(epochs, [5, 6]);
+        // Behind the oldest incremental kept (3 kept): a full map.
+        let r = view.subscribe(&req(2, 0)).await.unwrap();
+        assert_eq!(OsdMap::decode(&r.full_osdmap.unwrap()).unwrap().epoch(), 6);
+        // A waiting subscriber is woken by the next epoch.
+        let later = req(6, 10_000);
+        let waiting = view.subscribe(&later);
+        let mut s2 = s.clone();
+        s2.apply_batch(
+            6,
+            &Batch {
+                txns: vec![txn(1, 99, MonCommand::OsdCreate { id: -1 })],
+            },
+        );
+        let (r, ()) = tokio::join!(waiting, async { view.refresh(&s2) });
+        assert_eq!(r.unwrap().incrementals.len(), 1);
+    });
+}
