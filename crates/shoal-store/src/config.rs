@@ -44,6 +44,9 @@ pub struct StoreConfig {
     pub max_batch: usize,
     /// Checksum block ("chunk") size used by `mkfs`; recorded in the store.
     pub chunk_size: u64,
+    /// Memory for recently written small extents, so repeated small
+    /// overwrites of a chunk need not read it back (0 disables).
+    pub recent_cache_bytes: usize,
 }
 
 impl StoreConfig {
@@ -58,6 +61,7 @@ impl StoreConfig {
             backend: Backend::from_env(),
             max_batch: 256,
             chunk_size: 64 << 10,
+            recent_cache_bytes: 128 << 20,
         }
     }
 

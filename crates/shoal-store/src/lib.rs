@@ -13,6 +13,7 @@ pub mod device;
 pub mod error;
 mod keys;
 pub mod meta;
+mod recent;
 mod stage;
 mod store;
 pub mod txn;

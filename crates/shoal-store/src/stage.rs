@@ -6,16 +6,17 @@
 //! New data always goes to newly allocated space (copy-on-write); extents a
 //! transaction stops using are freed only after its batch commits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::alloc::Allocator;
-use crate::chunkio::load_chunk;
+use crate::chunkio::{load_chunk, verify};
 use crate::device::{AlignedBuf, BlockDevice, round_up};
 use crate::error::{Result, StoreError};
 use crate::keys;
 use crate::meta::{COLLECTIONS, Chunk, OBJECTS, OMAP, ObjectMeta, REFS};
+use crate::recent::RecentWrites;
 use crate::txn::{MAX_NAME, MAX_OBJECT_SIZE, MAX_OMAP_ITEM, MAX_XATTR, Op, Transaction};
 
 /// A whole-object write laid out and hashed ahead of the commit thread, in
@@ -62,6 +63,11 @@ pub(crate) struct BatchCtx<'a> {
     /// Extents allocated by the batch's successful transactions (to give
     /// back if the batch fails to become durable).
     pub allocated: Vec<(u64, u64)>,
+    /// Committed chunks read ahead for the batch's partial writes, by
+    /// device offset (verified bytes).
+    pub prefetched: HashMap<u64, Vec<u8>>,
+    /// Extents written by recent batches.
+    pub recent: &'a RecentWrites,
 }
 
 /// An omap change, applied in order at flush.
@@ -369,7 +375,80 @@ impl BatchCtx<'_> {
         {
             return Ok(data);
         }
+        if let Some(data) = self.recent.chunk(c) {
+            return Ok(data.to_vec());
+        }
+        if let Some(data) = self.prefetched.get(&c.phys)
+            && verify(c, data)
+        {
+            return Ok(data.clone());
+        }
         load_chunk(self.dev, c, coll, name, self.chunk_size)
+    }
+
+    /// Reads, all at once, the committed chunks the partial writes of
+    /// `txns` will merge into (a batch of small overwrites would otherwise
+    /// read them one by one). Chunks that fail verification are left out:
+    /// staging reads them again and reports the corruption.
+    pub fn prefetch<'t>(&mut self, txns: impl Iterator<Item = &'t Transaction>) -> Result<()> {
+        let c = self.chunk_size;
+        let t = self.wtx.open_table(OBJECTS)?;
+        let mut wanted: BTreeMap<u64, Chunk> = BTreeMap::new();
+        for txn in txns {
+            for op in &txn.ops {
+                let Op::Write { name, offset, data } = op else {
+                    continue;
+                };
+                if data.is_empty() || name.len() > MAX_NAME {
+                    continue;
+                }
+                let end = offset.saturating_add(data.len() as u64);
+                let partial = [
+                    (*offset % c != 0).then_some(*offset / c),
+                    (end % c != 0).then(|| (end - 1) / c),
+                ];
+                if partial.iter().all(Option::is_none) {
+                    continue;
+                }
+                let Some(v) = t.get(keys::object(&txn.collection, name).as_slice())? else {
+                    continue;
+                };
+                let Ok(meta) = ObjectMeta::decode(v.value()) else {
+                    continue;
+                };
+                for index in partial.into_iter().flatten() {
+                    if let Ok(i) = meta.chunk_pos(index) {
+                        let chunk = &meta.chunks[i];
+                        if self.recent.chunk(chunk).is_none()
+                            && chunk.phys.saturating_add(round_up(chunk.len as u64))
+                                <= self.dev.size()
+                        {
+                            wanted.insert(chunk.phys, chunk.clone());
+                        }
+                    }
+                }
+            }
+        }
+        if wanted.len() < 2 {
+            return Ok(());
+        }
+        let mut reads: Vec<(u64, AlignedBuf)> = wanted
+            .values()
+            .map(|ch| {
+                (
+                    ch.phys,
+                    AlignedBuf::zeroed(round_up(ch.len as u64) as usize),
+                )
+            })
+            .collect();
+        self.dev.read_many(&mut reads)?;
+        for ((phys, buf), ch) in reads.into_iter().zip(wanted.values()) {
+            let data = &buf.as_slice()[..ch.len as usize];
+            if verify(ch, data) {
+                self.prefetched.insert(phys, data.to_vec());
+            }
+        }
+        Ok(())
     }
 
     /// Writes `data` at `offset`: whole chunks are replaced, partial ones

@@ -25,6 +25,7 @@ use crate::device::{AlignedBuf, BlockDevice, FileDevice, UringDevice, round_up};
 use crate::error::{Result, StoreError};
 use crate::keys;
 use crate::meta::{COLLECTIONS, FORMAT, OBJECTS, OMAP, ObjectMeta, REFS, SUPER, Version};
+use crate::recent::RecentWrites;
 use crate::stage::{BatchCtx, Prepared};
 use crate::txn::{Op, Transaction};
 
@@ -95,6 +96,8 @@ struct Shared {
     reserve: u64,
     alloc: Mutex<Allocator>,
     readers: Mutex<Readers>,
+    /// Small extents written by recent batches (commit thread only).
+    recent: Mutex<RecentWrites>,
 }
 
 /// An object store on one data device.
@@ -190,6 +193,7 @@ impl Store {
                 active: BTreeMap::new(),
                 deferred: Vec::new(),
             }),
+            recent: Mutex::new(RecentWrites::new(cfg.recent_cache_bytes)),
         });
         let (tx, rx) = mpsc::channel::<Request>();
         let worker = shared.clone();
@@ -605,6 +609,7 @@ impl Shared {
     fn try_commit(&self, batch: &mut [Request]) -> Result<Vec<Result<()>>> {
         let mut wtx = self.db.begin_write()?;
         wtx.set_durability(Durability::Immediate)?;
+        let mut recent = lock(&self.recent);
         let (results, pending, frees, allocated) = {
             let mut alloc = lock(&self.alloc);
             let mut ctx = BatchCtx {
@@ -616,7 +621,13 @@ impl Shared {
                 pending: BTreeMap::new(),
                 frees: Vec::new(),
                 allocated: Vec::new(),
+                prefetched: Default::default(),
+                recent: &recent,
             };
+            if let Err(e) = ctx.prefetch(batch.iter().map(|r| &r.txn)) {
+                // Only a speed-up: staging reads what it needs itself.
+                tracing::debug!(error = %e, "prefetch failed");
+            }
             let results: Vec<Result<()>> = batch
                 .iter_mut()
                 .map(|r| ctx.apply(&r.txn, &mut r.prepared))
@@ -641,6 +652,10 @@ impl Shared {
             }
             return Err(e);
         }
+        for (start, buf) in writes {
+            recent.insert(start, buf);
+        }
+        drop(recent);
         self.release_deferred(Some(frees));
         Ok(results)
     }

@@ -125,6 +125,34 @@ impl BlockDevice for FileDevice {
         })
     }
 
+    fn read_many(&self, reads: &mut [(u64, AlignedBuf)]) -> io::Result<()> {
+        if reads.len() <= 1 {
+            for (off, buf) in reads.iter_mut() {
+                self.file.read_exact_at(buf.as_mut_slice(), *off)?;
+            }
+            return Ok(());
+        }
+        let per = reads.len().div_ceil(WRITE_THREADS);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = reads
+                .chunks_mut(per)
+                .map(|part| {
+                    s.spawn(move || -> io::Result<()> {
+                        for (off, buf) in part.iter_mut() {
+                            self.file.read_exact_at(buf.as_mut_slice(), *off)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join()
+                    .map_err(|_| io::Error::other("a read thread panicked"))??;
+            }
+            Ok(())
+        })
+    }
+
     fn sync(&self) -> io::Result<()> {
         self.file.sync_data()
     }

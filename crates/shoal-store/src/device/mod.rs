@@ -29,6 +29,13 @@ pub trait BlockDevice: Send + Sync {
     /// Writes every buffer at its offset, several in flight; returns when
     /// all are written (not yet durable: see [`BlockDevice::sync`]).
     fn write_all(&self, writes: &[(u64, AlignedBuf)]) -> io::Result<()>;
+    /// Fills every buffer from its offset, several reads in flight.
+    fn read_many(&self, reads: &mut [(u64, AlignedBuf)]) -> io::Result<()> {
+        for (off, buf) in reads.iter_mut() {
+            self.read_at(buf, *off)?;
+        }
+        Ok(())
+    }
     /// Makes every completed write durable.
     fn sync(&self) -> io::Result<()>;
     /// A short name for logs (`thread-pool`, `io_uring`).

@@ -173,6 +173,19 @@ impl BlockDevice for UringDevice {
         self.run(std::slice::from_ref(&io))
     }
 
+    fn read_many(&self, reads: &mut [(u64, AlignedBuf)]) -> io::Result<()> {
+        let ios: Vec<Io> = reads
+            .iter_mut()
+            .map(|(off, buf)| Io {
+                len: buf.len(),
+                ptr: buf.as_mut_slice().as_mut_ptr() as usize,
+                offset: *off,
+                write: false,
+            })
+            .collect();
+        self.run(&ios)
+    }
+
     fn write_all(&self, writes: &[(u64, AlignedBuf)]) -> io::Result<()> {
         let ios: Vec<Io> = writes
             .iter()
