@@ -24,7 +24,9 @@ use crate::config::{Backend, StoreConfig};
 use crate::device::{AlignedBuf, BlockDevice, FileDevice, UringDevice, round_up};
 use crate::error::{Result, StoreError};
 use crate::keys;
-use crate::meta::{COLLECTIONS, FORMAT, OBJECTS, OMAP, ObjectMeta, REFS, SUPER, Version};
+use crate::meta::{
+    COLLECTIONS, FORMAT, MAX_CHUNK, MIN_CHUNK, OBJECTS, OMAP, ObjectMeta, REFS, SUPER, Version,
+};
 use crate::recent::RecentWrites;
 use crate::stage::{BatchCtx, Prepared};
 use crate::txn::{Op, Transaction};
@@ -125,7 +127,7 @@ impl Store {
             )));
         }
         let chunk = cfg.chunk_size;
-        if !chunk.is_power_of_two() || !(4096..=(4 << 20)).contains(&chunk) {
+        if !chunk.is_power_of_two() || !(MIN_CHUNK..=MAX_CHUNK).contains(&chunk) {
             return Err(StoreError::Invalid(format!(
                 "chunk size {chunk} must be a power of two in 4 KiB..4 MiB"
             )));
@@ -171,7 +173,13 @@ impl Store {
             if format != FORMAT {
                 return Err(StoreError::CorruptMeta(format!("unknown format {format}")));
             }
-            (get("chunk_size")?, get("data_size")?)
+            let chunk_size = get("chunk_size")?;
+            if !chunk_size.is_power_of_two() || !(MIN_CHUNK..=MAX_CHUNK).contains(&chunk_size) {
+                return Err(StoreError::CorruptMeta(format!(
+                    "superblock chunk size {chunk_size} is not a power of two in 4 KiB..4 MiB"
+                )));
+            }
+            (chunk_size, get("data_size")?)
         };
         let dev = open_device(cfg)?;
         tracing::info!(backend = dev.kind(), size = dev.size(), "data device open");
