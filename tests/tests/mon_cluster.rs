@@ -542,3 +542,107 @@ async fn silent_osds_go_down_then_out_and_state_survives_a_full_restart() {
     );
     assert_eq!(a.crush(), b.crush());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_get_errors_and_the_monitor_keeps_serving() {
+    use shoal_net::{Endpoint, EndpointConfig, Frame, PeerAddr};
+    use shoal_proto::mon::MonReply;
+    use shoal_proto::msg;
+
+    let c = MonCluster::start(&MonClusterOptions::default());
+    let admin = c.admin();
+    leader(&c, &admin).await;
+    let ep = Endpoint::builder(
+        c.identity("client.admin"),
+        EndpointConfig::client("127.0.0.1:0".parse().unwrap()),
+    )
+    .bind()
+    .expect("endpoint");
+    let mon = PeerAddr::named("mon.a", c.addrs[0]);
+    let garbage: Vec<u8> = (0..200u32).map(|i| (i * 7 + 3) as u8).collect();
+    for msg_type in [
+        msg::MON_COMMAND,
+        msg::FORWARD,
+        msg::SUBSCRIBE,
+        msg::FAULT,
+        9999,
+    ] {
+        for body in [&b""[..], &garbage[..], &[0u8; 4096][..]] {
+            if msg_type == msg::SUBSCRIBE && body.len() == garbage.len() {
+                // Its tail decodes as a valid subscription to a far future
+                // epoch: a legitimate long poll, not an error.
+                continue;
+            }
+            let reply = ep
+                .request(
+                    &mon,
+                    &Frame::new(msg_type, body.to_vec()),
+                    Duration::from_secs(5),
+                )
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("type {msg_type} body {} bytes: no answer: {e}", body.len())
+                });
+            if reply.msg_type == msg::SUBSCRIBE_REPLY {
+                // All zeros are a valid subscription from epoch 0.
+                assert!(body.iter().all(|&b| b == 0) && !body.is_empty());
+                continue;
+            }
+            let reply: MonReply = reply.decode_body().expect("a MonReply");
+            if body.iter().all(|&b| b == 0) && !body.is_empty() {
+                // All zeros happen to be a valid archive (a `status` request
+                // with request id 0): any answer will do.
+                continue;
+            }
+            match reply.result {
+                MonResult::Err(e) => assert!(
+                    matches!(e.code, ErrorCode::Invalid | ErrorCode::PermissionDenied),
+                    "type {msg_type}: {e}"
+                ),
+                MonResult::Ok(o) => panic!("garbage of type {msg_type} accepted: {o:?}"),
+            }
+        }
+    }
+    // A one-way "paxos" stream from a client identity is refused; garbage
+    // on it changes nothing.
+    let _ = ep
+        .send_oneway(
+            &mon,
+            "paxos",
+            &Frame::new(msg::PAXOS, garbage.clone()),
+            Duration::from_secs(2),
+        )
+        .await;
+    // Request id 0 is reserved for the monitors' own changes.
+    let zero = shoal_proto::mon::MonRequest {
+        client_id: 0,
+        tid: 0,
+        command: set_key("zero", "id"),
+    };
+    let reply: MonReply = ep
+        .request(
+            &mon,
+            &Frame::encode(msg::MON_COMMAND, &zero).unwrap(),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("answer")
+        .decode_body()
+        .expect("a MonReply");
+    assert!(
+        matches!(reply.result, MonResult::Err(ref e) if e.code == ErrorCode::Invalid),
+        "{reply:?}"
+    );
+    // Still serving, still in quorum, still committing.
+    admin
+        .command(set_key("still", "alive"))
+        .await
+        .expect("commit");
+    assert!(matches!(
+        admin
+            .command_at(0, MonCommand::Status)
+            .await
+            .map(|r| r.result),
+        Ok(MonResult::Ok(_))
+    ));
+}

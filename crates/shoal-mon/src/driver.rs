@@ -338,6 +338,13 @@ impl Driver {
             return;
         }
         let cmd = &request.command;
+        if request.client_id == 0 && cmd.is_write() {
+            let _ = reply.send(self.reply_to(MonResult::Err(CommandError::new(
+                ErrorCode::Invalid,
+                "client id 0 is reserved for the monitors",
+            ))));
+            return;
+        }
         if !cmd.is_write() {
             let quorum_report = matches!(
                 cmd,
