@@ -266,30 +266,26 @@ async fn five_mons_2000_concurrent_updates_with_a_monitor_killed() {
 
     const CLIENTS: usize = 4;
     const PER_CLIENT: usize = 500;
-    let mut tasks = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
     for k in 0..CLIENTS {
-        let client = c.admin();
-        tasks.push(tokio::spawn(async move {
-            let mut futs = Vec::new();
-            // 8 in flight per client.
-            for lane in 0..8 {
-                let client = &client;
-                futs.push(async move {
-                    for i in (lane..PER_CLIENT).step_by(8) {
-                        let cmd = if i % 2 == 0 {
-                            MonCommand::OsdCreate { id: -1 }
-                        } else {
-                            set_key(&format!("c{k}-{i}"), "v")
-                        };
-                        client
-                            .command(cmd)
-                            .await
-                            .unwrap_or_else(|e| panic!("update c{k}-{i}: {e}"));
-                    }
-                });
-            }
-            futures_join_all(futs).await;
-        }));
+        let client = std::sync::Arc::new(c.admin());
+        // 8 in flight per client.
+        for lane in 0..8 {
+            let client = client.clone();
+            tasks.spawn(async move {
+                for i in (lane..PER_CLIENT).step_by(8) {
+                    let cmd = if i % 2 == 0 {
+                        MonCommand::OsdCreate { id: -1 }
+                    } else {
+                        set_key(&format!("c{k}-{i}"), "v")
+                    };
+                    client
+                        .command(cmd)
+                        .await
+                        .unwrap_or_else(|e| panic!("update c{k}-{i}: {e}"));
+                }
+            });
+        }
     }
     // Kill a monitor (the leader) while updates flow, then restart it.
     wait_for(LONG, "updates to start", || async {
@@ -304,8 +300,8 @@ async fn five_mons_2000_concurrent_updates_with_a_monitor_killed() {
     })
     .await;
     c.start_mon(first);
-    for t in tasks {
-        t.await.expect("client task");
+    while let Some(t) = tasks.join_next().await {
+        t.expect("client task");
     }
     // Exactly once: 1000 OSD creations made exactly 1000 OSDs; every key once.
     let end = OsdMap::decode(&converged(&admin, &[0, 1, 2, 3, 4]).await).expect("map");
@@ -344,31 +340,6 @@ async fn five_mons_2000_concurrent_updates_with_a_monitor_killed() {
         end.encode(),
         "incrementals rebuild the final map"
     );
-}
-
-/// Joins futures without an extra dependency.
-async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: Vec<F>) {
-    let mut set = Vec::new();
-    for f in futs {
-        set.push(Box::pin(f));
-    }
-    // Poll them all concurrently.
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        set.retain_mut(|f| match f.as_mut().poll(cx) {
-            std::task::Poll::Ready(()) => false,
-            std::task::Poll::Pending => {
-                pending = true;
-                true
-            }
-        });
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

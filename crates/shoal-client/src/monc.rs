@@ -106,6 +106,18 @@ impl MonClient {
         PeerAddr::named(format!("mon.{}", self.mons[i].name), self.mons[i].addr)
     }
 
+    /// The monitor at `index` for the single-monitor calls.
+    fn checked_peer(&self, index: usize) -> Result<PeerAddr, ClientError> {
+        if index < self.mons.len() {
+            Ok(self.peer(index))
+        } else {
+            Err(ClientError::Config(format!(
+                "no monitor {index}: {} configured",
+                self.mons.len()
+            )))
+        }
+    }
+
     fn leader_hint(&self) -> Option<usize> {
         *self.leader.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -262,7 +274,7 @@ impl MonClient {
         let frame = Frame::encode(msg::FAULT, &command)?;
         let resp = self
             .endpoint
-            .request(&self.peer(index), &frame, self.opts.mon_timeout)
+            .request(&self.checked_peer(index)?, &frame, self.opts.mon_timeout)
             .await?;
         match resp.decode_body::<MonReply>()?.result {
             MonResult::Ok(_) => Ok(()),
@@ -285,7 +297,7 @@ impl MonClient {
         let frame = Frame::encode(msg::MON_COMMAND, &request)?;
         let resp = self
             .endpoint
-            .request(&self.peer(index), &frame, self.opts.mon_timeout)
+            .request(&self.checked_peer(index)?, &frame, self.opts.mon_timeout)
             .await?;
         Ok(resp.decode_body::<MonReply>()?)
     }

@@ -604,11 +604,9 @@ impl Driver {
                 t.stamp_ms = stamp;
             }
             let batch = Batch { txns };
-            let proposed = batch.encode().and_then(|v| {
-                self.node
-                    .propose(v)
-                    .map_err(|e| MonError::Config(e.to_string()))
-            });
+            let proposed = batch
+                .encode()
+                .and_then(|v| self.node.propose(v).map_err(MonError::from));
             if let Err(e) = proposed {
                 tracing::warn!(error = %e, "cannot propose a batch");
                 self.fail_txns(&batch.txns, ErrorCode::TryAgain, &e.to_string());
@@ -699,6 +697,18 @@ impl Driver {
             tracing::info!(mon = %self.name, "no longer leader");
             let pending = std::mem::take(&mut self.pending);
             self.fail_txns(&pending, ErrorCode::TryAgain, "leadership changed; retry");
+            // Values already proposed may or may not be chosen by the next
+            // leader. Their clients retry with the same request id (applied
+            // at most once); a waiter left here would capture that retry
+            // and keep it from ever being proposed again.
+            for (_, waiters) in std::mem::take(&mut self.waiters) {
+                for w in waiters {
+                    let _ = w.reply.send(self.reply_to(MonResult::Err(CommandError::new(
+                        ErrorCode::TryAgain,
+                        "leadership changed while the command was in flight; retry",
+                    ))));
+                }
+            }
             self.failures.forget_proposals();
         }
         self.was_leader = leader;

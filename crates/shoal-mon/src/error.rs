@@ -17,6 +17,9 @@ pub enum MonError {
     /// The Paxos core refused (inconsistent persisted state).
     #[error(transparent)]
     Paxos(#[from] shoal_paxos::PaxosError),
+    /// The Paxos core did not take a proposal (not leader, queue full).
+    #[error(transparent)]
+    Propose(#[from] shoal_paxos::ProposeError),
     /// The configuration is unusable.
     #[error("configuration: {0}")]
     Config(String),

@@ -132,6 +132,9 @@ impl MonState {
     pub fn apply_batch(&mut self, slot: u64, batch: &Batch) -> Vec<Applied> {
         let old_map = self.osdmap.clone();
         let mut results = Vec::with_capacity(batch.txns.len());
+        // Whether each result comes from applying here (not a retry's
+        // remembered answer).
+        let mut fresh = Vec::with_capacity(batch.txns.len());
         for txn in &batch.txns {
             let key = (txn.client_id, txn.tid);
             if txn.client_id != 0
@@ -141,8 +144,10 @@ impl MonState {
                     key,
                     result: prev.clone(),
                 });
+                fresh.push(false);
                 continue;
             }
+            fresh.push(true);
             let result = match apply::apply(self, txn) {
                 Ok(out) => MonResult::Ok(out),
                 Err(e) => MonResult::Err(e),
@@ -165,9 +170,24 @@ impl MonState {
             while self.incrementals.len() > self.settings.keep_incrementals as usize {
                 self.incrementals.pop_first();
             }
-            for r in &mut results {
+            // The batch's changes are in `epoch`: say so in the answers and
+            // in what retries will be answered.
+            for (r, _) in results.iter_mut().zip(&fresh).filter(|(_, f)| **f) {
                 if let MonResult::Ok(CommandOutput::Done { epoch: e }) = &mut r.result {
                     *e = epoch;
+                    if let Some(stored) = self
+                        .dedup
+                        .get_mut(&r.key.0)
+                        .and_then(|log| log.results.get_mut(&r.key.1))
+                    {
+                        *stored = r.result.clone();
+                    }
+                }
+            }
+            // A retry within this batch answers what its original now says.
+            for (r, _) in results.iter_mut().zip(&fresh).filter(|(_, f)| !**f) {
+                if let Some(stored) = self.dedup_result(r.key.0, r.key.1) {
+                    r.result = stored.clone();
                 }
             }
         }

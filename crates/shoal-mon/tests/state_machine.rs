@@ -211,6 +211,40 @@ fn retried_requests_apply_once() {
         },
     );
     assert_eq!(s.osdmap.osd_ids().count(), 2);
+    // A retry answers the epoch its original went into, later and within
+    // the same batch.
+    let out = s.apply_batch(
+        4,
+        &Batch {
+            txns: vec![
+                txn(42, 8, MonCommand::OsdIn { ids: vec![0] }),
+                txn(42, 8, MonCommand::OsdIn { ids: vec![0] }),
+            ],
+        },
+    );
+    let applied_in = s.osdmap.epoch();
+    assert_eq!(
+        out[0].result,
+        MonResult::Ok(CommandOutput::Done { epoch: applied_in })
+    );
+    assert_eq!(out[1].result, out[0].result);
+    s.apply_batch(
+        5,
+        &Batch {
+            txns: vec![txn(1, 1, MonCommand::OsdIn { ids: vec![1] })],
+        },
+    );
+    assert!(s.osdmap.epoch() > applied_in);
+    let retry = s.apply_batch(
+        6,
+        &Batch {
+            txns: vec![txn(42, 8, MonCommand::OsdIn { ids: vec![0] })],
+        },
+    );
+    assert_eq!(
+        retry[0].result,
+        MonResult::Ok(CommandOutput::Done { epoch: applied_in })
+    );
 }
 
 #[test]

@@ -22,13 +22,21 @@ fn parse_caps(caps: &str) -> Result<Caps, CommandError> {
     caps.parse::<Caps>().map_err(|e| invalid(e.to_string()))
 }
 
-/// Records a new identity (the leader issued its certificate).
-pub fn add(state: &mut MonState, name: &str, caps: &str) -> Result<(), CommandError> {
+/// Checks an `auth add`: name, caps, not taken. The leader runs it before
+/// issuing a certificate, and applying runs it again on the state of the
+/// moment.
+pub fn check_add(state: &MonState, name: &str, caps: &str) -> Result<Caps, CommandError> {
     check_name(name)?;
     let caps = parse_caps(caps)?;
     if state.auth.contains_key(name) {
         return Err(exists(format!("identity {name} already exists")));
     }
+    Ok(caps)
+}
+
+/// Records a new identity (the leader issued its certificate).
+pub fn add(state: &mut MonState, name: &str, caps: &str) -> Result<(), CommandError> {
+    let caps = check_add(state, name, caps)?;
     state.auth.insert(name.to_string(), caps);
     Ok(())
 }

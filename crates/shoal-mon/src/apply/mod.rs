@@ -89,13 +89,7 @@ pub fn apply(state: &mut MonState, txn: &Txn) -> ApplyResult {
 
 /// Checks an `auth add` before the leader issues a certificate for it.
 pub fn check_auth_add(state: &MonState, name: &str, caps: &str) -> Result<(), CommandError> {
-    auth::check_name(name)?;
-    caps.parse::<shoal_proto::caps::Caps>()
-        .map_err(|e| invalid(e.to_string()))?;
-    if state.auth.contains_key(name) {
-        return Err(exists(format!("identity {name} already exists")));
-    }
-    Ok(())
+    auth::check_add(state, name, caps).map(|_| ())
 }
 
 /// Largest config key name, in bytes.
