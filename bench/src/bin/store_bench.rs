@@ -33,6 +33,9 @@ struct Args {
     /// Concurrent 4 MiB operations.
     #[arg(long, default_value_t = 8)]
     depth: usize,
+    /// The store's chunk (checksum and copy-on-write) size.
+    #[arg(long, default_value_t = shoal_store::DEFAULT_CHUNK_SIZE)]
+    chunk_size: u64,
 }
 
 const MIB4: usize = 4 << 20;
@@ -61,6 +64,7 @@ fn main() -> Result<()> {
     let store_dir = args.dir.join("store");
     let mut cfg = StoreConfig::new(&store_dir, args.bytes + (1 << 30));
     cfg.reserve = 0;
+    cfg.chunk_size = args.chunk_size;
     Store::mkfs(&cfg)?;
     let store = Arc::new(Store::open(&cfg)?);
     rt.block_on(async {

@@ -43,6 +43,10 @@ pub fn load_chunk(
     Ok(data.to_vec())
 }
 
+/// A second chance for a chunk whose bytes did not match: the verified
+/// bytes from wherever they are while a deferred write is landing.
+pub type Recover<'a> = &'a dyn Fn(&Chunk) -> Option<Vec<u8>>;
+
 /// Fills `out` (the object's logical bytes `start..start + out.len()`) from
 /// the chunks that overlap it; bytes no chunk holds stay zero. Chunks
 /// stored back to back on the device are read with one IO.
@@ -52,8 +56,8 @@ pub fn read_into(
     chunk_size: u64,
     start: u64,
     out: &mut [u8],
-    coll: &str,
-    name: &str,
+    (coll, name): (&str, &str),
+    recover: Recover<'_>,
 ) -> Result<()> {
     let end = start + out.len() as u64;
     let mut wanted: Vec<&Chunk> = chunks
@@ -78,10 +82,12 @@ pub fn read_into(
         dev.read_at(&mut buf, wanted[i].phys)?;
         for c in &wanted[i..j] {
             let off = (c.phys - wanted[i].phys) as usize;
-            let data = &buf.as_slice()[off..off + c.len as usize];
+            let mut data = &buf.as_slice()[off..off + c.len as usize];
             let r = chunk_range(c, chunk_size);
+            let recovered;
             if !verify(c, data) {
-                return Err(corrupt(coll, name, r));
+                recovered = recover(c).ok_or_else(|| corrupt(coll, name, r.clone()))?;
+                data = &recovered;
             }
             let (s, e) = (r.start.max(start), r.end.min(end));
             out[(s - start) as usize..(e - start) as usize]

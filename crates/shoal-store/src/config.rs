@@ -60,7 +60,7 @@ impl StoreConfig {
             reserve: (data_size / 100).min(1 << 30),
             backend: Backend::from_env(),
             max_batch: 256,
-            chunk_size: 64 << 10,
+            chunk_size: crate::DEFAULT_CHUNK_SIZE,
             recent_cache_bytes: 128 << 20,
         }
     }

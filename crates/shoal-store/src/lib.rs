@@ -9,6 +9,7 @@
 mod alloc;
 mod chunkio;
 pub mod config;
+mod deferred;
 pub mod device;
 pub mod error;
 mod keys;

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::alloc::Allocator;
 use crate::chunkio::{load_chunk, verify};
@@ -49,9 +49,30 @@ impl Prepared {
     }
 }
 
+/// The metadata tables a batch works on, opened once per batch (opening a
+/// table costs more than most lookups).
+pub(crate) struct Tables<'a> {
+    colls: Table<'a, &'static [u8], &'static [u8]>,
+    objects: Table<'a, &'static [u8], &'static [u8]>,
+    omap: Table<'a, &'static [u8], &'static [u8]>,
+    refs: Table<'a, u64, u64>,
+}
+
+impl<'a> Tables<'a> {
+    /// Opens the tables in `wtx`.
+    pub fn open(wtx: &'a WriteTransaction) -> Result<Self> {
+        Ok(Tables {
+            colls: wtx.open_table(COLLECTIONS)?,
+            objects: wtx.open_table(OBJECTS)?,
+            omap: wtx.open_table(OMAP)?,
+            refs: wtx.open_table(REFS)?,
+        })
+    }
+}
+
 /// State shared by the transactions of one commit batch.
 pub(crate) struct BatchCtx<'a> {
-    pub wtx: &'a WriteTransaction,
+    pub tables: Tables<'a>,
     pub dev: &'a dyn BlockDevice,
     pub alloc: &'a mut Allocator,
     pub chunk_size: u64,
@@ -137,7 +158,7 @@ impl BatchCtx<'_> {
         if let Some(state) = &st.coll {
             return Ok(state.is_some());
         }
-        let t = self.wtx.open_table(COLLECTIONS)?;
+        let t = &self.tables.colls;
         Ok(t.get(keys::coll(coll).as_slice())?.is_some())
     }
 
@@ -153,7 +174,7 @@ impl BatchCtx<'_> {
         if let Some(state) = st.objects.get(key) {
             return Ok(state.clone());
         }
-        let t = self.wtx.open_table(OBJECTS)?;
+        let t = &self.tables.objects;
         match t.get(key)? {
             Some(v) => Ok(Some(ObjectMeta::decode(v.value())?)),
             None => Ok(None),
@@ -339,7 +360,7 @@ impl BatchCtx<'_> {
             return Ok(true);
         }
         let prefix = keys::coll(coll);
-        let t = self.wtx.open_table(OBJECTS)?;
+        let t = &self.tables.objects;
         let end = keys::prefix_end(&prefix);
         let mut range = match &end {
             Some(e) => t.range(prefix.as_slice()..e.as_slice())?,
@@ -392,7 +413,7 @@ impl BatchCtx<'_> {
     /// staging reads them again and reports the corruption.
     pub fn prefetch<'t>(&mut self, txns: impl Iterator<Item = &'t Transaction>) -> Result<()> {
         let c = self.chunk_size;
-        let t = self.wtx.open_table(OBJECTS)?;
+        let t = &self.tables.objects;
         let mut wanted: BTreeMap<u64, Chunk> = BTreeMap::new();
         for txn in txns {
             for op in &txn.ops {
@@ -655,7 +676,7 @@ impl BatchCtx<'_> {
         if let Some(&n) = st.refs.get(&phys) {
             return Ok(n);
         }
-        let t = self.wtx.open_table(REFS)?;
+        let t = &self.tables.refs;
         Ok(t.get(phys)?.map_or(1, |v| v.value()))
     }
 
@@ -706,7 +727,7 @@ impl BatchCtx<'_> {
     /// An object's omap as it stands with this transaction's changes so far.
     fn omap_view(&self, prefix: &[u8], st: &Staged) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
         let mut view = BTreeMap::new();
-        let t = self.wtx.open_table(OMAP)?;
+        let t = &self.tables.omap;
         let end = keys::prefix_end(prefix);
         let range = match &end {
             Some(e) => t.range(prefix..e.as_slice())?,
@@ -737,7 +758,7 @@ impl BatchCtx<'_> {
     fn flush(&mut self, txn: &Transaction, st: Staged) -> Result<()> {
         let coll_key = keys::coll(&txn.collection);
         if let Some(state) = st.coll {
-            let mut t = self.wtx.open_table(COLLECTIONS)?;
+            let t = &mut self.tables.colls;
             match state {
                 Some(m) => {
                     t.insert(coll_key.as_slice(), m.as_slice())?;
@@ -748,7 +769,7 @@ impl BatchCtx<'_> {
             }
         }
         {
-            let mut t = self.wtx.open_table(OBJECTS)?;
+            let t = &mut self.tables.objects;
             for (k, state) in &st.objects {
                 match state {
                     Some(meta) => {
@@ -761,7 +782,7 @@ impl BatchCtx<'_> {
             }
         }
         {
-            let mut t = self.wtx.open_table(OMAP)?;
+            let t = &mut self.tables.omap;
             for a in st.omap {
                 match *a {
                     OmapAction::Put(k, v) => {
@@ -778,7 +799,7 @@ impl BatchCtx<'_> {
             }
         }
         {
-            let mut t = self.wtx.open_table(REFS)?;
+            let t = &mut self.tables.refs;
             for (phys, n) in st.refs {
                 if n <= 1 {
                     t.remove(phys)?;

@@ -7,6 +7,10 @@
 //! the metadata commit leaves the old metadata pointing at untouched old
 //! data; after it, everything new is on stable storage.
 //!
+//! A batch whose new data is all small commits it *inside* the metadata
+//! commit instead (`deferred.rs`): one sync per batch, with the device
+//! writes running during the commit.
+//!
 //! Freed space is not reused while a reader that may still follow the old
 //! metadata is running: frees are tagged with the commit generation and
 //! released once every reader is at least that new.
@@ -15,20 +19,24 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 
-use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable};
+use redb::{
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction,
+};
 use tokio::sync::oneshot;
 
 use crate::alloc::Allocator;
 use crate::chunkio::{chunk_range, read_into, verify};
 use crate::config::{Backend, StoreConfig};
+use crate::deferred::{self, DeferredLog, Extents, LogDelta, Writer};
 use crate::device::{AlignedBuf, BlockDevice, FileDevice, UringDevice, round_up};
 use crate::error::{Result, StoreError};
 use crate::keys;
 use crate::meta::{
-    COLLECTIONS, FORMAT, MAX_CHUNK, MIN_CHUNK, OBJECTS, OMAP, ObjectMeta, REFS, SUPER, Version,
+    COLLECTIONS, Chunk, DEFERRED, FORMAT, MAX_CHUNK, MIN_CHUNK, OBJECTS, OMAP, ObjectMeta, REFS,
+    SUPER, Version,
 };
 use crate::recent::RecentWrites;
-use crate::stage::{BatchCtx, Prepared};
+use crate::stage::{BatchCtx, Prepared, Tables};
 use crate::txn::{Op, Transaction};
 
 /// Default chunk (checksum block) size; see `docs/store.md`.
@@ -93,14 +101,28 @@ struct Readers {
 
 struct Shared {
     db: Database,
-    dev: Box<dyn BlockDevice>,
+    dev: Arc<dyn BlockDevice>,
     chunk_size: u64,
     reserve: u64,
     alloc: Mutex<Allocator>,
     readers: Mutex<Readers>,
     /// Small extents written by recent batches (commit thread only).
     recent: Mutex<RecentWrites>,
+    /// Records of small writes committed through the metadata (commit
+    /// thread only).
+    deferred: Mutex<DeferredLog>,
+    /// The data of the deferred batch being committed: visible to readers
+    /// before it is on the device.
+    landing: Mutex<Option<Extents>>,
+    /// Set when deferred data could not be written: the store refuses
+    /// further transactions (its data is safe in the metadata and is
+    /// written again at the next open).
+    failed: Mutex<Option<String>>,
 }
+
+/// A durable batch: its deferred-log changes, its data buffers, and
+/// whether the device was synced after them.
+type Durable = (LogDelta, Vec<(u64, AlignedBuf)>, bool);
 
 /// An object store on one data device.
 pub struct Store {
@@ -147,6 +169,7 @@ impl Store {
                 wtx.open_table(table)?;
             }
             wtx.open_table(REFS)?;
+            wtx.open_table(DEFERRED)?;
         }
         wtx.commit()?;
         Ok(())
@@ -181,13 +204,17 @@ impl Store {
             }
             (chunk_size, get("data_size")?)
         };
-        let dev = open_device(cfg)?;
+        let dev: Arc<dyn BlockDevice> = Arc::from(open_device(cfg)?);
         tracing::info!(backend = dev.kind(), size = dev.size(), "data device open");
         if dev.size() < data_size {
             return Err(StoreError::Invalid(format!(
                 "data device has {} bytes, the store was made with {data_size}",
                 dev.size()
             )));
+        }
+        let replayed = deferred::replay(&db, dev.as_ref())?;
+        if replayed > 0 {
+            tracing::info!(records = replayed, "deferred writes replayed");
         }
         let alloc = rebuild_allocator(&db, data_size)?;
         let shared = Arc::new(Shared {
@@ -202,13 +229,17 @@ impl Store {
                 deferred: Vec::new(),
             }),
             recent: Mutex::new(RecentWrites::new(cfg.recent_cache_bytes)),
+            deferred: Mutex::new(DeferredLog::default()),
+            landing: Mutex::new(None),
+            failed: Mutex::new(None),
         });
         let (tx, rx) = mpsc::channel::<Request>();
         let worker = shared.clone();
         let max_batch = cfg.max_batch.max(1);
+        let writer = Writer::spawn(shared.dev.clone())?;
         let committer = std::thread::Builder::new()
             .name("shoal-store-commit".into())
-            .spawn(move || commit_loop(&worker, &rx, max_batch))?;
+            .spawn(move || commit_loop(&worker, &writer, &rx, max_batch))?;
         Ok(Store {
             shared,
             tx: Some(tx),
@@ -291,8 +322,8 @@ impl Store {
             self.shared.chunk_size,
             offset,
             &mut out,
-            coll,
-            name,
+            (coll, name),
+            &|c| self.shared.recover_chunk(c),
         )?;
         Ok(out)
     }
@@ -469,8 +500,9 @@ impl Store {
                 report.objects += 1;
                 for c in &meta.chunks {
                     let mut buf = AlignedBuf::zeroed(round_up(c.len as u64) as usize);
-                    let ok = self.shared.dev.read_at(&mut buf, c.phys).is_ok()
-                        && verify(c, &buf.as_slice()[..c.len as usize]);
+                    let ok = (self.shared.dev.read_at(&mut buf, c.phys).is_ok()
+                        && verify(c, &buf.as_slice()[..c.len as usize]))
+                        || self.shared.recover_chunk(c).is_some();
                     report.bytes += c.len as u64;
                     if !ok {
                         report.errors.push(ScrubError {
@@ -578,7 +610,7 @@ fn rebuild_allocator(db: &Database, size: u64) -> Result<Allocator> {
     Ok(alloc)
 }
 
-fn commit_loop(shared: &Shared, rx: &mpsc::Receiver<Request>, max_batch: usize) {
+fn commit_loop(shared: &Shared, writer: &Writer, rx: &mpsc::Receiver<Request>, max_batch: usize) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < max_batch {
@@ -587,14 +619,20 @@ fn commit_loop(shared: &Shared, rx: &mpsc::Receiver<Request>, max_batch: usize) 
                 Err(_) => break,
             }
         }
-        shared.commit_batch(batch);
+        shared.commit_batch(writer, batch);
     }
 }
 
 impl Shared {
-    fn commit_batch(&self, mut batch: Vec<Request>) {
+    fn commit_batch(&self, writer: &Writer, mut batch: Vec<Request>) {
+        if let Some(why) = lock(&self.failed).clone() {
+            for req in batch {
+                let _ = req.reply.send(Err(StoreError::Meta(why.clone())));
+            }
+            return;
+        }
         self.release_deferred(None);
-        match self.try_commit(&mut batch) {
+        match self.try_commit(writer, &mut batch) {
             Ok(results) => {
                 for (req, res) in batch.into_iter().zip(results) {
                     let _ = req.reply.send(res);
@@ -614,14 +652,14 @@ impl Shared {
 
     /// Stages, writes, syncs and commits a batch. Per-transaction errors are
     /// in the returned vector; an error of the whole batch is `Err`.
-    fn try_commit(&self, batch: &mut [Request]) -> Result<Vec<Result<()>>> {
+    fn try_commit(&self, writer: &Writer, batch: &mut [Request]) -> Result<Vec<Result<()>>> {
         let mut wtx = self.db.begin_write()?;
         wtx.set_durability(Durability::Immediate)?;
         let mut recent = lock(&self.recent);
         let (results, pending, frees, allocated) = {
             let mut alloc = lock(&self.alloc);
             let mut ctx = BatchCtx {
-                wtx: &wtx,
+                tables: Tables::open(&wtx)?,
                 dev: self.dev.as_ref(),
                 alloc: &mut alloc,
                 chunk_size: self.chunk_size,
@@ -643,29 +681,92 @@ impl Shared {
             (results, ctx.pending, ctx.frees, ctx.allocated)
         };
         let writes: Vec<(u64, AlignedBuf)> = pending.into_iter().collect();
-        let durable = (|| -> Result<()> {
-            if !writes.is_empty() {
+        let through_meta = deferred::fits(&writes);
+        let mut log = lock(&self.deferred);
+        let durable = (|| -> Result<Durable> {
+            let delta = log.stage(&wtx, &writes, through_meta, &frees)?;
+            if through_meta {
+                let sync = log.wants_sync();
+                let (writes, synced) = self.commit_deferred(writer, wtx, writes, sync)?;
+                return Ok((delta, writes, synced));
+            }
+            let synced = !writes.is_empty();
+            if synced {
                 self.dev.write_all(&writes)?;
                 self.dev.sync()?;
             }
             wtx.commit()?;
-            Ok(())
+            Ok((delta, writes, synced))
         })();
-        if let Err(e) = durable {
-            // Nothing became visible: the space allocated for this batch is
-            // free again.
-            let mut a = lock(&self.alloc);
-            for (s, l) in allocated {
-                a.release(s, l);
+        let (delta, writes, synced) = match durable {
+            Ok(done) => done,
+            Err(e) => {
+                // Nothing became visible: the space allocated for this
+                // batch is free again.
+                let mut a = lock(&self.alloc);
+                for (s, l) in allocated {
+                    a.release(s, l);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
+        log.committed(delta, synced);
+        drop(log);
         for (start, buf) in writes {
             recent.insert(start, buf);
         }
         drop(recent);
         self.release_deferred(Some(frees));
         Ok(results)
+    }
+
+    /// Commits a batch whose data goes through the metadata: the device
+    /// writes run during the commit; readers find the data in `landing`
+    /// until they are done. Returns the buffers (for the cache) and whether
+    /// the device was synced after them.
+    fn commit_deferred(
+        &self,
+        writer: &Writer,
+        wtx: WriteTransaction,
+        writes: Vec<(u64, AlignedBuf)>,
+        sync: bool,
+    ) -> Result<(Vec<(u64, AlignedBuf)>, bool)> {
+        let writes: Extents = Arc::new(writes);
+        *lock(&self.landing) = Some(writes.clone());
+        let written = writer.start(writes.clone(), sync);
+        if let Err(e) = wtx.commit() {
+            // Not visible: the writes went to free space.
+            let _ = written.wait();
+            *lock(&self.landing) = None;
+            return Err(e.into());
+        }
+        if let Err(e) = written.wait() {
+            // Durable in the metadata but not on the device: keep serving
+            // the data from memory and stop; the next open writes it.
+            let why = format!("writing deferred data failed: {e}");
+            tracing::error!(error = %e, "deferred data write failed; the store stops accepting writes");
+            *lock(&self.failed) = Some(why.clone());
+            return Err(StoreError::Meta(why));
+        }
+        *lock(&self.landing) = None;
+        Ok((Arc::try_unwrap(writes).unwrap_or_default(), sync))
+    }
+
+    /// The verified bytes of a chunk that did not match on the device: a
+    /// deferred batch's data may be landing right now.
+    fn recover_chunk(&self, c: &Chunk) -> Option<Vec<u8>> {
+        let landing = lock(&self.landing).clone();
+        if let Some(writes) = landing
+            && let Some(data) = deferred::lookup(&writes, c.phys, c.len as usize)
+            && verify(c, data)
+        {
+            return Some(data.to_vec());
+        }
+        // The write may have landed since the first read.
+        let mut buf = AlignedBuf::zeroed(round_up(c.len as u64) as usize);
+        self.dev.read_at(&mut buf, c.phys).ok()?;
+        let data = &buf.as_slice()[..c.len as usize];
+        verify(c, data).then(|| data.to_vec())
     }
 
     /// Queues `new` frees behind the current generation (after a commit)

@@ -83,8 +83,11 @@ fn crash_child() {
                 let mut i = start + t;
                 loop {
                     store.submit_blocking(txn(i)).unwrap();
-                    // The kernel keeps this write across SIGKILL.
-                    writeln!(log.lock().unwrap(), "{i}").unwrap();
+                    // One write call (`writeln!` on a File may split the
+                    // number from its newline, and a kill in between would
+                    // glue two entries); the kernel keeps it across SIGKILL.
+                    let line = format!("{i}\n");
+                    log.lock().unwrap().write_all(line.as_bytes()).unwrap();
                     i += THREADS;
                 }
             })
