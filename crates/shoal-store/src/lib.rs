@@ -8,6 +8,7 @@
 
 mod alloc;
 mod chunkio;
+mod commit;
 pub mod config;
 mod deferred;
 pub mod device;

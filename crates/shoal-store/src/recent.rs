@@ -35,6 +35,16 @@ impl RecentWrites {
         }
     }
 
+    /// Remembers a copy of the extent written at `start` (if small enough).
+    pub fn remember(&mut self, start: u64, buf: &AlignedBuf) {
+        if buf.len() > MAX_EXTENT || self.budget == 0 {
+            return;
+        }
+        let mut copy = AlignedBuf::zeroed(buf.len());
+        copy.as_mut_slice().copy_from_slice(buf.as_slice());
+        self.insert(start, copy);
+    }
+
     /// Remembers the extent written at `start` (if small enough).
     pub fn insert(&mut self, start: u64, buf: AlignedBuf) {
         if buf.len() > MAX_EXTENT || self.budget == 0 {

@@ -5,13 +5,21 @@
 //!
 //! New data always goes to newly allocated space (copy-on-write); extents a
 //! transaction stops using are freed only after its batch commits.
+//!
+//! Staging is pipelined with committing: a batch is staged against a read
+//! snapshot of the committed metadata plus the changes of the batch being
+//! committed meanwhile (its [`Overlay`]); the commit thread then writes the
+//! batch's [`Changes`] into one redb transaction.
 
 use std::collections::{BTreeMap, HashMap};
 
-use redb::{ReadableTable, Table, WriteTransaction};
+use std::sync::Arc;
+
+use redb::{Database, ReadOnlyTable, ReadableDatabase, WriteTransaction};
 
 use crate::alloc::Allocator;
 use crate::chunkio::{load_chunk, verify};
+use crate::deferred::{self, Extents};
 use crate::device::{AlignedBuf, BlockDevice, round_up};
 use crate::error::{Result, StoreError};
 use crate::keys;
@@ -49,50 +57,146 @@ impl Prepared {
     }
 }
 
-/// The metadata tables a batch works on, opened once per batch (opening a
-/// table costs more than most lookups).
-pub(crate) struct Tables<'a> {
-    colls: Table<'a, &'static [u8], &'static [u8]>,
-    objects: Table<'a, &'static [u8], &'static [u8]>,
-    omap: Table<'a, &'static [u8], &'static [u8]>,
-    refs: Table<'a, u64, u64>,
+/// The committed metadata a batch is staged against: tables of one read
+/// snapshot, opened once per batch (opening costs more than most lookups).
+pub(crate) struct Snapshot {
+    colls: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    objects: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    omap: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    refs: ReadOnlyTable<u64, u64>,
 }
 
-impl<'a> Tables<'a> {
-    /// Opens the tables in `wtx`.
-    pub fn open(wtx: &'a WriteTransaction) -> Result<Self> {
-        Ok(Tables {
-            colls: wtx.open_table(COLLECTIONS)?,
-            objects: wtx.open_table(OBJECTS)?,
-            omap: wtx.open_table(OMAP)?,
-            refs: wtx.open_table(REFS)?,
+impl Snapshot {
+    /// Opens the tables of a new read transaction.
+    pub fn open(db: &Database) -> Result<Self> {
+        let rtx = db.begin_read()?;
+        Ok(Snapshot {
+            colls: rtx.open_table(COLLECTIONS)?,
+            objects: rtx.open_table(OBJECTS)?,
+            omap: rtx.open_table(OMAP)?,
+            refs: rtx.open_table(REFS)?,
         })
     }
 }
 
-/// State shared by the transactions of one commit batch.
-pub(crate) struct BatchCtx<'a> {
-    pub tables: Tables<'a>,
-    pub dev: &'a dyn BlockDevice,
-    pub alloc: &'a mut Allocator,
-    pub chunk_size: u64,
-    pub reserve: u64,
-    /// Data written by earlier transactions of the batch, by device offset.
+/// What a batch changes in the metadata.
+#[derive(Default)]
+pub(crate) struct Changes {
+    colls: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    objects: BTreeMap<Vec<u8>, Option<ObjectMeta>>,
+    /// In order.
+    omap: Vec<OmapAction>,
+    /// Reference counts; 1 or less means the row goes.
+    refs: BTreeMap<u64, u64>,
+}
+
+impl Changes {
+    /// Writes the changes into `wtx`.
+    pub fn apply(&self, wtx: &WriteTransaction) -> Result<()> {
+        {
+            let mut t = wtx.open_table(COLLECTIONS)?;
+            for (k, state) in &self.colls {
+                match state {
+                    Some(m) => t.insert(k.as_slice(), m.as_slice())?,
+                    None => t.remove(k.as_slice())?,
+                };
+            }
+        }
+        {
+            let mut t = wtx.open_table(OBJECTS)?;
+            for (k, state) in &self.objects {
+                match state {
+                    Some(meta) => t.insert(k.as_slice(), meta.encode()?.as_slice())?,
+                    None => t.remove(k.as_slice())?,
+                };
+            }
+        }
+        {
+            let mut t = wtx.open_table(OMAP)?;
+            for a in &self.omap {
+                match a {
+                    OmapAction::Put(k, v) => {
+                        t.insert(k.as_slice(), v.as_slice())?;
+                    }
+                    OmapAction::Del(k) => {
+                        t.remove(k.as_slice())?;
+                    }
+                    OmapAction::Clear(p) => match keys::prefix_end(p) {
+                        Some(e) => t.retain_in(p.as_slice()..e.as_slice(), |_, _| false)?,
+                        None => t.retain_in(p.as_slice().., |_, _| false)?,
+                    },
+                }
+            }
+        }
+        let mut t = wtx.open_table(REFS)?;
+        for (&phys, &n) in &self.refs {
+            if n <= 1 {
+                t.remove(phys)?;
+            } else {
+                t.insert(phys, n)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A batch being committed, as the staging of the next batch sees it.
+pub(crate) struct Overlay {
+    /// Its metadata changes.
+    pub changes: Changes,
+    /// Its new data, by device offset.
+    pub writes: Extents,
+}
+
+/// A batch being staged: it grows by groups of transactions until the
+/// commit thread is free to take it.
+pub(crate) struct Building {
+    snapshot: Snapshot,
+    /// The batch being committed while this one is staged.
+    prev: Option<Arc<Overlay>>,
+    /// The transactions staged so far.
+    pub changes: Changes,
+    /// Data written by the batch's transactions, by device offset.
     pub pending: BTreeMap<u64, AlignedBuf>,
     /// Extents to release once the batch is durable.
     pub frees: Vec<(u64, u64)>,
     /// Extents allocated by the batch's successful transactions (to give
     /// back if the batch fails to become durable).
     pub allocated: Vec<(u64, u64)>,
-    /// Committed chunks read ahead for the batch's partial writes, by
-    /// device offset (verified bytes).
-    pub prefetched: HashMap<u64, Vec<u8>>,
+    /// Committed chunks read ahead for partial writes, by device offset
+    /// (verified bytes).
+    prefetched: HashMap<u64, Vec<u8>>,
+}
+
+impl Building {
+    /// A new batch on a fresh snapshot, staged on top of `prev` (the batch
+    /// being committed, if any).
+    pub fn new(db: &Database, prev: Option<Arc<Overlay>>) -> Result<Self> {
+        Ok(Building {
+            snapshot: Snapshot::open(db)?,
+            prev,
+            changes: Changes::default(),
+            pending: BTreeMap::new(),
+            frees: Vec::new(),
+            allocated: Vec::new(),
+            prefetched: HashMap::new(),
+        })
+    }
+}
+
+/// Staging one group of transactions into a [`Building`] batch.
+pub(crate) struct BatchCtx<'a> {
+    pub b: &'a mut Building,
+    pub dev: &'a dyn BlockDevice,
+    pub alloc: &'a mut Allocator,
+    pub chunk_size: u64,
+    pub reserve: u64,
     /// Extents written by recent batches.
     pub recent: &'a RecentWrites,
 }
 
-/// An omap change, applied in order at flush.
-enum OmapAction {
+/// An omap change, applied in order.
+pub(crate) enum OmapAction {
     Put(Vec<u8>, Vec<u8>),
     Del(Vec<u8>),
     /// Remove every key with this prefix.
@@ -158,8 +262,18 @@ impl BatchCtx<'_> {
         if let Some(state) = &st.coll {
             return Ok(state.is_some());
         }
-        let t = &self.tables.colls;
-        Ok(t.get(keys::coll(coll).as_slice())?.is_some())
+        let key = keys::coll(coll);
+        for layer in self.layers() {
+            if let Some(state) = layer.colls.get(&key) {
+                return Ok(state.is_some());
+            }
+        }
+        Ok(self.b.snapshot.colls.get(key.as_slice())?.is_some())
+    }
+
+    /// The uncommitted changes under the current transaction, newest first.
+    fn layers(&self) -> impl Iterator<Item = &Changes> {
+        std::iter::once(&self.b.changes).chain(self.b.prev.as_deref().map(|p| &p.changes))
     }
 
     fn require_coll(&self, coll: &str, st: &Staged) -> Result<()> {
@@ -174,8 +288,17 @@ impl BatchCtx<'_> {
         if let Some(state) = st.objects.get(key) {
             return Ok(state.clone());
         }
-        let t = &self.tables.objects;
-        match t.get(key)? {
+        self.committed_obj(key)
+    }
+
+    /// An object as the batches before this transaction leave it.
+    fn committed_obj(&self, key: &[u8]) -> Result<Option<ObjectMeta>> {
+        for layer in self.layers() {
+            if let Some(state) = layer.objects.get(key) {
+                return Ok(state.clone());
+            }
+        }
+        match self.b.snapshot.objects.get(key)? {
             Some(v) => Ok(Some(ObjectMeta::decode(v.value())?)),
             None => Ok(None),
         }
@@ -360,15 +483,32 @@ impl BatchCtx<'_> {
             return Ok(true);
         }
         let prefix = keys::coll(coll);
-        let t = &self.tables.objects;
         let end = keys::prefix_end(&prefix);
+        let exists = |key: &[u8]| -> Result<bool> {
+            Ok(match st.objects.get(key) {
+                Some(state) => state.is_some(),
+                None => self.committed_obj(key)?.is_some(),
+            })
+        };
+        for layer in self.layers() {
+            let keys = match &end {
+                Some(e) => layer.objects.range(prefix.clone()..e.clone()),
+                None => layer.objects.range(prefix.clone()..),
+            };
+            for (k, _) in keys {
+                if exists(k)? {
+                    return Ok(true);
+                }
+            }
+        }
+        let t = &self.b.snapshot.objects;
         let mut range = match &end {
             Some(e) => t.range(prefix.as_slice()..e.as_slice())?,
             None => t.range(prefix.as_slice()..)?,
         };
         for entry in range.by_ref() {
             let (k, _) = entry?;
-            if !matches!(st.objects.get(k.value()), Some(None)) {
+            if exists(k.value())? {
                 return Ok(true);
             }
         }
@@ -391,15 +531,20 @@ impl BatchCtx<'_> {
                 return Ok(data);
             }
         }
-        if let Some((start, buf)) = self.pending.range(..=c.phys).next_back()
+        if let Some((start, buf)) = self.b.pending.range(..=c.phys).next_back()
             && let Some(data) = within(*start, buf)
         {
             return Ok(data);
         }
+        if let Some(prev) = &self.b.prev
+            && let Some(data) = deferred::lookup(&prev.writes, c.phys, c.len as usize)
+        {
+            return Ok(data.to_vec());
+        }
         if let Some(data) = self.recent.chunk(c) {
             return Ok(data.to_vec());
         }
-        if let Some(data) = self.prefetched.get(&c.phys)
+        if let Some(data) = self.b.prefetched.get(&c.phys)
             && verify(c, data)
         {
             return Ok(data.clone());
@@ -413,7 +558,6 @@ impl BatchCtx<'_> {
     /// staging reads them again and reports the corruption.
     pub fn prefetch<'t>(&mut self, txns: impl Iterator<Item = &'t Transaction>) -> Result<()> {
         let c = self.chunk_size;
-        let t = &self.tables.objects;
         let mut wanted: BTreeMap<u64, Chunk> = BTreeMap::new();
         for txn in txns {
             for op in &txn.ops {
@@ -431,10 +575,8 @@ impl BatchCtx<'_> {
                 if partial.iter().all(Option::is_none) {
                     continue;
                 }
-                let Some(v) = t.get(keys::object(&txn.collection, name).as_slice())? else {
-                    continue;
-                };
-                let Ok(meta) = ObjectMeta::decode(v.value()) else {
+                let key = keys::object(&txn.collection, name);
+                let Ok(Some(meta)) = self.committed_obj(&key) else {
                     continue;
                 };
                 for index in partial.into_iter().flatten() {
@@ -466,7 +608,7 @@ impl BatchCtx<'_> {
         for ((phys, buf), ch) in reads.into_iter().zip(wanted.values()) {
             let data = &buf.as_slice()[..ch.len as usize];
             if verify(ch, data) {
-                self.prefetched.insert(phys, data.to_vec());
+                self.b.prefetched.insert(phys, data.to_vec());
             }
         }
         Ok(())
@@ -676,7 +818,12 @@ impl BatchCtx<'_> {
         if let Some(&n) = st.refs.get(&phys) {
             return Ok(n);
         }
-        let t = &self.tables.refs;
+        for layer in self.layers() {
+            if let Some(&n) = layer.refs.get(&phys) {
+                return Ok(n);
+            }
+        }
+        let t = &self.b.snapshot.refs;
         Ok(t.get(phys)?.map_or(1, |v| v.value()))
     }
 
@@ -727,7 +874,7 @@ impl BatchCtx<'_> {
     /// An object's omap as it stands with this transaction's changes so far.
     fn omap_view(&self, prefix: &[u8], st: &Staged) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
         let mut view = BTreeMap::new();
-        let t = &self.tables.omap;
+        let t = &self.b.snapshot.omap;
         let end = keys::prefix_end(prefix);
         let range = match &end {
             Some(e) => t.range(prefix..e.as_slice())?,
@@ -737,8 +884,13 @@ impl BatchCtx<'_> {
             let (k, v) = entry?;
             view.insert(k.value().to_vec(), v.value().to_vec());
         }
-        for a in &st.omap {
-            match a.as_ref() {
+        let older = self.b.prev.iter().map(|p| &p.changes.omap);
+        let actions = older
+            .chain(std::iter::once(&self.b.changes.omap))
+            .flatten()
+            .chain(st.omap.iter().map(AsRef::as_ref));
+        for a in actions {
+            match a {
                 OmapAction::Put(k, v) if k.starts_with(prefix) => {
                     view.insert(k.clone(), v.clone());
                 }
@@ -754,65 +906,18 @@ impl BatchCtx<'_> {
         Ok(view)
     }
 
-    /// Writes a staged transaction into the batch.
+    /// Adds a staged transaction to the batch.
     fn flush(&mut self, txn: &Transaction, st: Staged) -> Result<()> {
-        let coll_key = keys::coll(&txn.collection);
+        let changes = &mut self.b.changes;
         if let Some(state) = st.coll {
-            let t = &mut self.tables.colls;
-            match state {
-                Some(m) => {
-                    t.insert(coll_key.as_slice(), m.as_slice())?;
-                }
-                None => {
-                    t.remove(coll_key.as_slice())?;
-                }
-            }
+            changes.colls.insert(keys::coll(&txn.collection), state);
         }
-        {
-            let t = &mut self.tables.objects;
-            for (k, state) in &st.objects {
-                match state {
-                    Some(meta) => {
-                        t.insert(k.as_slice(), meta.encode()?.as_slice())?;
-                    }
-                    None => {
-                        t.remove(k.as_slice())?;
-                    }
-                }
-            }
-        }
-        {
-            let t = &mut self.tables.omap;
-            for a in st.omap {
-                match *a {
-                    OmapAction::Put(k, v) => {
-                        t.insert(k.as_slice(), v.as_slice())?;
-                    }
-                    OmapAction::Del(k) => {
-                        t.remove(k.as_slice())?;
-                    }
-                    OmapAction::Clear(p) => match keys::prefix_end(&p) {
-                        Some(e) => t.retain_in(p.as_slice()..e.as_slice(), |_, _| false)?,
-                        None => t.retain_in(p.as_slice().., |_, _| false)?,
-                    },
-                }
-            }
-        }
-        {
-            let t = &mut self.tables.refs;
-            for (phys, n) in st.refs {
-                if n <= 1 {
-                    t.remove(phys)?;
-                } else {
-                    t.insert(phys, n)?;
-                }
-            }
-        }
-        for (start, buf) in st.writes {
-            self.pending.insert(start, buf);
-        }
-        self.frees.extend(st.frees);
-        self.allocated.extend(st.allocated);
+        changes.objects.extend(st.objects);
+        changes.omap.extend(st.omap.into_iter().map(|a| *a));
+        changes.refs.extend(st.refs);
+        self.b.pending.extend(st.writes);
+        self.b.frees.extend(st.frees);
+        self.b.allocated.extend(st.allocated);
         Ok(())
     }
 }

@@ -19,15 +19,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 
-use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction,
-};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 use tokio::sync::oneshot;
 
 use crate::alloc::Allocator;
 use crate::chunkio::{chunk_range, read_into, verify};
+use crate::commit::{Msg, stage_loop};
 use crate::config::{Backend, StoreConfig};
-use crate::deferred::{self, DeferredLog, Extents, LogDelta, Writer};
+use crate::deferred::{self, DeferredLog, Extents, Writer};
 use crate::device::{AlignedBuf, BlockDevice, FileDevice, UringDevice, round_up};
 use crate::error::{Result, StoreError};
 use crate::keys;
@@ -36,7 +35,7 @@ use crate::meta::{
     SUPER, Version,
 };
 use crate::recent::RecentWrites;
-use crate::stage::{BatchCtx, Prepared, Tables};
+use crate::stage::Prepared;
 use crate::txn::{Op, Transaction};
 
 /// Default chunk (checksum block) size; see `docs/store.md`.
@@ -84,12 +83,13 @@ pub struct ScrubReport {
     pub errors: Vec<ScrubError>,
 }
 
-struct Request {
-    txn: Transaction,
+/// A submitted transaction.
+pub(crate) struct Request {
+    pub txn: Transaction,
     /// Per op: its data laid out and hashed by the submitter (large whole
-    /// object writes), so the commit thread only allocates and records.
-    prepared: Vec<Option<Prepared>>,
-    reply: oneshot::Sender<Result<()>>,
+    /// object writes), so the staging thread only allocates and records.
+    pub prepared: Vec<Option<Prepared>>,
+    pub reply: oneshot::Sender<Result<()>>,
 }
 
 /// Commit generations seen by active readers, and frees waiting for them.
@@ -99,39 +99,37 @@ struct Readers {
     deferred: Vec<(u64, u64, u64)>,
 }
 
-struct Shared {
-    db: Database,
-    dev: Arc<dyn BlockDevice>,
-    chunk_size: u64,
-    reserve: u64,
-    alloc: Mutex<Allocator>,
+/// State shared by the store's users and its staging and commit threads.
+pub(crate) struct Shared {
+    pub db: Database,
+    pub dev: Arc<dyn BlockDevice>,
+    pub chunk_size: u64,
+    pub reserve: u64,
+    pub alloc: Mutex<Allocator>,
     readers: Mutex<Readers>,
-    /// Small extents written by recent batches (commit thread only).
-    recent: Mutex<RecentWrites>,
+    /// Small extents written by recent batches.
+    pub recent: Mutex<RecentWrites>,
     /// Records of small writes committed through the metadata (commit
     /// thread only).
-    deferred: Mutex<DeferredLog>,
+    pub deferred: Mutex<DeferredLog>,
     /// The data of the deferred batch being committed: visible to readers
     /// before it is on the device.
-    landing: Mutex<Option<Extents>>,
+    pub landing: Mutex<Option<Extents>>,
     /// Set when deferred data could not be written: the store refuses
     /// further transactions (its data is safe in the metadata and is
     /// written again at the next open).
-    failed: Mutex<Option<String>>,
+    pub failed: Mutex<Option<String>>,
 }
-
-/// A durable batch: its deferred-log changes, its data buffers, and
-/// whether the device was synced after them.
-type Durable = (LogDelta, Vec<(u64, AlignedBuf)>, bool);
 
 /// An object store on one data device.
 pub struct Store {
     shared: Arc<Shared>,
-    tx: Option<mpsc::Sender<Request>>,
-    committer: Option<JoinHandle<()>>,
+    tx: Option<mpsc::Sender<Msg>>,
+    stager: Option<JoinHandle<()>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks a mutex, recovering it from a panicked holder.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not wedge the store; the data under these
     // locks is kept consistent at every await-free step.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -233,24 +231,33 @@ impl Store {
             landing: Mutex::new(None),
             failed: Mutex::new(None),
         });
-        let (tx, rx) = mpsc::channel::<Request>();
+        let (tx, rx) = mpsc::channel::<Msg>();
         let worker = shared.clone();
-        let max_batch = cfg.max_batch.max(1);
+        let max_group = cfg.max_batch.max(1);
         let writer = Writer::spawn(shared.dev.clone())?;
-        let committer = std::thread::Builder::new()
-            .name("shoal-store-commit".into())
-            .spawn(move || commit_loop(&worker, &writer, &rx, max_batch))?;
+        let done = tx.clone();
+        let stager = std::thread::Builder::new()
+            .name("shoal-store-stage".into())
+            .spawn(move || {
+                if let Err(e) = stage_loop(&worker, &rx, done, writer, max_group) {
+                    tracing::error!(error = %e, "store pipeline failed to start");
+                }
+            })?;
         Ok(Store {
             shared,
             tx: Some(tx),
-            committer: Some(committer),
+            stager: Some(stager),
         })
     }
 
-    /// Applies `txn` atomically; resolves once it is on stable storage.
-    pub async fn submit(&self, txn: Transaction) -> Result<()> {
-        let rx = self.enqueue(txn)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+    /// Applies `txn` atomically; the future resolves once it is on stable
+    /// storage. The transaction is queued when `submit` is called, not when
+    /// the future is first polled: transactions apply in the order of the
+    /// `submit` calls, so a caller may keep many in flight and still rely
+    /// on their order.
+    pub fn submit(&self, txn: Transaction) -> impl Future<Output = Result<()>> + Send + 'static {
+        let queued = self.enqueue(txn);
+        async move { queued?.await.map_err(|_| StoreError::Closed)? }
     }
 
     /// [`Store::submit`] for callers outside an async runtime.
@@ -275,11 +282,11 @@ impl Store {
         self.tx
             .as_ref()
             .ok_or(StoreError::Closed)?
-            .send(Request {
+            .send(Msg::Txn(Request {
                 txn,
                 prepared,
                 reply,
-            })
+            }))
             .map_err(|_| StoreError::Closed)?;
         Ok(rx)
     }
@@ -542,8 +549,10 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        self.tx.take();
-        if let Some(h) = self.committer.take() {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Msg::Stop);
+        }
+        if let Some(h) = self.stager.take() {
             let _ = h.join();
         }
     }
@@ -610,151 +619,10 @@ fn rebuild_allocator(db: &Database, size: u64) -> Result<Allocator> {
     Ok(alloc)
 }
 
-fn commit_loop(shared: &Shared, writer: &Writer, rx: &mpsc::Receiver<Request>, max_batch: usize) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        shared.commit_batch(writer, batch);
-    }
-}
-
 impl Shared {
-    fn commit_batch(&self, writer: &Writer, mut batch: Vec<Request>) {
-        if let Some(why) = lock(&self.failed).clone() {
-            for req in batch {
-                let _ = req.reply.send(Err(StoreError::Meta(why.clone())));
-            }
-            return;
-        }
-        self.release_deferred(None);
-        match self.try_commit(writer, &mut batch) {
-            Ok(results) => {
-                for (req, res) in batch.into_iter().zip(results) {
-                    let _ = req.reply.send(res);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, transactions = batch.len(), "commit failed");
-                let msg = e.to_string();
-                for req in batch {
-                    let _ = req
-                        .reply
-                        .send(Err(StoreError::Meta(format!("batch commit failed: {msg}"))));
-                }
-            }
-        }
-    }
-
-    /// Stages, writes, syncs and commits a batch. Per-transaction errors are
-    /// in the returned vector; an error of the whole batch is `Err`.
-    fn try_commit(&self, writer: &Writer, batch: &mut [Request]) -> Result<Vec<Result<()>>> {
-        let mut wtx = self.db.begin_write()?;
-        wtx.set_durability(Durability::Immediate)?;
-        let mut recent = lock(&self.recent);
-        let (results, pending, frees, allocated) = {
-            let mut alloc = lock(&self.alloc);
-            let mut ctx = BatchCtx {
-                tables: Tables::open(&wtx)?,
-                dev: self.dev.as_ref(),
-                alloc: &mut alloc,
-                chunk_size: self.chunk_size,
-                reserve: self.reserve,
-                pending: BTreeMap::new(),
-                frees: Vec::new(),
-                allocated: Vec::new(),
-                prefetched: Default::default(),
-                recent: &recent,
-            };
-            if let Err(e) = ctx.prefetch(batch.iter().map(|r| &r.txn)) {
-                // Only a speed-up: staging reads what it needs itself.
-                tracing::debug!(error = %e, "prefetch failed");
-            }
-            let results: Vec<Result<()>> = batch
-                .iter_mut()
-                .map(|r| ctx.apply(&r.txn, &mut r.prepared))
-                .collect();
-            (results, ctx.pending, ctx.frees, ctx.allocated)
-        };
-        let writes: Vec<(u64, AlignedBuf)> = pending.into_iter().collect();
-        let through_meta = deferred::fits(&writes);
-        let mut log = lock(&self.deferred);
-        let durable = (|| -> Result<Durable> {
-            let delta = log.stage(&wtx, &writes, through_meta, &frees)?;
-            if through_meta {
-                let sync = log.wants_sync();
-                let (writes, synced) = self.commit_deferred(writer, wtx, writes, sync)?;
-                return Ok((delta, writes, synced));
-            }
-            let synced = !writes.is_empty();
-            if synced {
-                self.dev.write_all(&writes)?;
-                self.dev.sync()?;
-            }
-            wtx.commit()?;
-            Ok((delta, writes, synced))
-        })();
-        let (delta, writes, synced) = match durable {
-            Ok(done) => done,
-            Err(e) => {
-                // Nothing became visible: the space allocated for this
-                // batch is free again.
-                let mut a = lock(&self.alloc);
-                for (s, l) in allocated {
-                    a.release(s, l);
-                }
-                return Err(e);
-            }
-        };
-        log.committed(delta, synced);
-        drop(log);
-        for (start, buf) in writes {
-            recent.insert(start, buf);
-        }
-        drop(recent);
-        self.release_deferred(Some(frees));
-        Ok(results)
-    }
-
-    /// Commits a batch whose data goes through the metadata: the device
-    /// writes run during the commit; readers find the data in `landing`
-    /// until they are done. Returns the buffers (for the cache) and whether
-    /// the device was synced after them.
-    fn commit_deferred(
-        &self,
-        writer: &Writer,
-        wtx: WriteTransaction,
-        writes: Vec<(u64, AlignedBuf)>,
-        sync: bool,
-    ) -> Result<(Vec<(u64, AlignedBuf)>, bool)> {
-        let writes: Extents = Arc::new(writes);
-        *lock(&self.landing) = Some(writes.clone());
-        let written = writer.start(writes.clone(), sync);
-        if let Err(e) = wtx.commit() {
-            // Not visible: the writes went to free space.
-            let _ = written.wait();
-            *lock(&self.landing) = None;
-            return Err(e.into());
-        }
-        if let Err(e) = written.wait() {
-            // Durable in the metadata but not on the device: keep serving
-            // the data from memory and stop; the next open writes it.
-            let why = format!("writing deferred data failed: {e}");
-            tracing::error!(error = %e, "deferred data write failed; the store stops accepting writes");
-            *lock(&self.failed) = Some(why.clone());
-            return Err(StoreError::Meta(why));
-        }
-        *lock(&self.landing) = None;
-        Ok((Arc::try_unwrap(writes).unwrap_or_default(), sync))
-    }
-
     /// The verified bytes of a chunk that did not match on the device: a
     /// deferred batch's data may be landing right now.
-    fn recover_chunk(&self, c: &Chunk) -> Option<Vec<u8>> {
+    pub(crate) fn recover_chunk(&self, c: &Chunk) -> Option<Vec<u8>> {
         let landing = lock(&self.landing).clone();
         if let Some(writes) = landing
             && let Some(data) = deferred::lookup(&writes, c.phys, c.len as usize)
@@ -771,7 +639,7 @@ impl Shared {
 
     /// Queues `new` frees behind the current generation (after a commit)
     /// and releases every deferred free no active reader can still need.
-    fn release_deferred(&self, new: Option<Vec<(u64, u64)>>) {
+    pub(crate) fn release_deferred(&self, new: Option<Vec<(u64, u64)>>) {
         let ready = {
             let mut r = lock(&self.readers);
             if let Some(frees) = new {

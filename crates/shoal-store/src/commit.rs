@@ -1,0 +1,298 @@
+//! The write pipeline: a staging thread and a commit thread.
+//!
+//! The staging thread takes transactions as they come and stages them into
+//! the *building* batch, against a read snapshot plus the changes of the
+//! batch being committed (its overlay). When the commit thread is free it
+//! gets the building batch, so a batch collects every transaction that
+//! arrived while the previous one was committing: the fixed cost of a
+//! commit (one sync, one redb commit) is shared by more transactions the
+//! busier the store is, and staging runs while the previous batch syncs.
+//!
+//! A transaction that fails to stage is answered at once (it changed
+//! nothing). The others are answered when their batch is durable. If a
+//! batch fails to commit, the batch staged on top of it fails too.
+
+use std::sync::{Arc, mpsc};
+
+use redb::Durability;
+use tokio::sync::oneshot;
+
+use crate::deferred::{self, Extents, Writer};
+use crate::error::{Result, StoreError};
+use crate::stage::{BatchCtx, Building, Overlay};
+use crate::store::{Request, Shared, lock};
+
+/// What the staging thread hears.
+pub(crate) enum Msg {
+    /// A transaction to stage.
+    Txn(Request),
+    /// The commit thread finished a batch (`true`: durable).
+    Committed(bool),
+    /// The store is closing: finish what was submitted, then stop.
+    Stop,
+}
+
+/// A staged batch handed to the commit thread.
+struct Job {
+    overlay: Arc<Overlay>,
+    replies: Vec<oneshot::Sender<Result<()>>>,
+    frees: Vec<(u64, u64)>,
+    allocated: Vec<(u64, u64)>,
+}
+
+/// A batch being staged and the transactions waiting for it.
+struct Pending {
+    building: Building,
+    replies: Vec<oneshot::Sender<Result<()>>>,
+}
+
+/// Runs the staging thread until [`Msg::Stop`] and every batch is done.
+pub(crate) fn stage_loop(
+    shared: &Arc<Shared>,
+    rx: &mpsc::Receiver<Msg>,
+    done: mpsc::Sender<Msg>,
+    writer: Writer,
+    max_group: usize,
+) -> std::io::Result<()> {
+    let (jobs, job_rx) = mpsc::channel::<Job>();
+    let worker = shared.clone();
+    let committer = std::thread::Builder::new()
+        .name("shoal-store-commit".into())
+        .spawn(move || {
+            for job in job_rx {
+                let ok = worker.commit_job(&writer, job);
+                let _ = done.send(Msg::Committed(ok));
+            }
+        })?;
+    let mut in_flight: Option<Arc<Overlay>> = None;
+    let mut pending: Option<Pending> = None;
+    let mut stopping = false;
+    loop {
+        if in_flight.is_none() {
+            if let Some(p) = pending.take() {
+                let Building {
+                    changes,
+                    pending: writes,
+                    frees,
+                    allocated,
+                    ..
+                } = p.building;
+                let writes: Extents = Arc::new(writes.into_iter().collect());
+                let overlay = Arc::new(Overlay { changes, writes });
+                in_flight = Some(overlay.clone());
+                let job = Job {
+                    overlay,
+                    replies: p.replies,
+                    frees,
+                    allocated,
+                };
+                if jobs.send(job).is_err() {
+                    break;
+                }
+            } else if stopping {
+                break;
+            }
+        }
+        let Ok(msg) = rx.recv() else { break };
+        let mut committed = None;
+        match msg {
+            Msg::Committed(ok) => committed = Some(ok),
+            Msg::Stop => stopping = true,
+            Msg::Txn(first) => {
+                let mut group = vec![first];
+                while group.len() < max_group {
+                    match rx.try_recv() {
+                        Ok(Msg::Txn(r)) => group.push(r),
+                        Ok(Msg::Committed(ok)) => {
+                            committed = Some(ok);
+                            break;
+                        }
+                        Ok(Msg::Stop) => {
+                            stopping = true;
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                shared.stage_group(&mut pending, in_flight.clone(), group);
+            }
+        }
+        if let Some(ok) = committed {
+            in_flight = None;
+            if !ok && let Some(p) = pending.take() {
+                shared.fail_pending(p);
+            }
+        }
+    }
+    drop(jobs);
+    let _ = committer.join();
+    Ok(())
+}
+
+impl Shared {
+    /// Stages `group` into the building batch (started if there is none).
+    fn stage_group(
+        &self,
+        pending: &mut Option<Pending>,
+        prev: Option<Arc<Overlay>>,
+        group: Vec<Request>,
+    ) {
+        if pending.is_none() {
+            match Building::new(&self.db, prev) {
+                Ok(building) => {
+                    *pending = Some(Pending {
+                        building,
+                        replies: Vec::new(),
+                    })
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    for r in group {
+                        let _ = r.reply.send(Err(StoreError::Meta(msg.clone())));
+                    }
+                    return;
+                }
+            }
+        }
+        let Some(p) = pending.as_mut() else { return };
+        if let Some(why) = lock(&self.failed).clone() {
+            for r in group {
+                let _ = r.reply.send(Err(StoreError::Meta(why.clone())));
+            }
+            return;
+        }
+        let recent = lock(&self.recent);
+        let mut alloc = lock(&self.alloc);
+        let mut ctx = BatchCtx {
+            b: &mut p.building,
+            dev: self.dev.as_ref(),
+            alloc: &mut alloc,
+            chunk_size: self.chunk_size,
+            reserve: self.reserve,
+            recent: &recent,
+        };
+        if let Err(e) = ctx.prefetch(group.iter().map(|r| &r.txn)) {
+            // Only a speed-up: staging reads what it needs itself.
+            tracing::debug!(error = %e, "prefetch failed");
+        }
+        for mut r in group {
+            match ctx.apply(&r.txn, &mut r.prepared) {
+                Ok(()) => p.replies.push(r.reply),
+                Err(e) => {
+                    let _ = r.reply.send(Err(e));
+                }
+            }
+        }
+    }
+
+    /// Fails a batch staged on top of one that did not commit.
+    fn fail_pending(&self, p: Pending) {
+        let mut a = lock(&self.alloc);
+        for (s, l) in p.building.allocated {
+            a.release(s, l);
+        }
+        for reply in p.replies {
+            let _ = reply.send(Err(StoreError::Meta(
+                "batch commit failed (an earlier batch did not commit)".into(),
+            )));
+        }
+    }
+
+    /// Commits one batch and answers its transactions; `true` when durable.
+    fn commit_job(&self, writer: &Writer, job: Job) -> bool {
+        let failed = lock(&self.failed).clone();
+        let result = match failed {
+            Some(why) => Err(StoreError::Meta(why)),
+            None => {
+                self.release_deferred(None);
+                self.try_commit(writer, &job.overlay, &job.frees)
+            }
+        };
+        match result {
+            Ok(()) => {
+                {
+                    let mut recent = lock(&self.recent);
+                    for (start, buf) in job.overlay.writes.iter() {
+                        recent.remember(*start, buf);
+                    }
+                }
+                for reply in job.replies {
+                    let _ = reply.send(Ok(()));
+                }
+                self.release_deferred(Some(job.frees));
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, transactions = job.replies.len(), "commit failed");
+                // Nothing became visible: the batch's space is free again.
+                let mut a = lock(&self.alloc);
+                for (s, l) in job.allocated {
+                    a.release(s, l);
+                }
+                let msg = e.to_string();
+                for reply in job.replies {
+                    let _ =
+                        reply.send(Err(StoreError::Meta(format!("batch commit failed: {msg}"))));
+                }
+                false
+            }
+        }
+    }
+
+    /// Writes a batch's metadata, and its data (first, or through the
+    /// metadata commit), durably.
+    fn try_commit(&self, writer: &Writer, overlay: &Overlay, frees: &[(u64, u64)]) -> Result<()> {
+        let mut wtx = self.db.begin_write()?;
+        wtx.set_durability(Durability::Immediate)?;
+        overlay.changes.apply(&wtx)?;
+        let writes = &overlay.writes;
+        let through_meta = deferred::fits(writes);
+        let mut log = lock(&self.deferred);
+        let delta = log.stage(&wtx, writes, through_meta, frees)?;
+        let synced = if through_meta {
+            let sync = log.wants_sync();
+            self.commit_deferred(writer, wtx, writes.clone(), sync)?;
+            sync
+        } else {
+            let synced = !writes.is_empty();
+            if synced {
+                self.dev.write_all(writes)?;
+                self.dev.sync()?;
+            }
+            wtx.commit()?;
+            synced
+        };
+        log.committed(delta, synced);
+        Ok(())
+    }
+
+    /// Commits a batch whose data goes through the metadata: the device
+    /// writes run during the commit; readers find the data in `landing`
+    /// until they are done.
+    fn commit_deferred(
+        &self,
+        writer: &Writer,
+        wtx: redb::WriteTransaction,
+        writes: Extents,
+        sync: bool,
+    ) -> Result<()> {
+        *lock(&self.landing) = Some(writes.clone());
+        let written = writer.start(writes, sync);
+        if let Err(e) = wtx.commit() {
+            // Not visible: the writes went to free space.
+            let _ = written.wait();
+            *lock(&self.landing) = None;
+            return Err(e.into());
+        }
+        if let Err(e) = written.wait() {
+            // Durable in the metadata but not on the device: keep serving
+            // the data from memory and stop; the next open writes it.
+            let why = format!("writing deferred data failed: {e}");
+            tracing::error!(error = %e, "deferred data write failed; the store stops accepting writes");
+            *lock(&self.failed) = Some(why.clone());
+            return Err(StoreError::Meta(why));
+        }
+        *lock(&self.landing) = None;
+        Ok(())
+    }
+}
