@@ -1,4 +1,5 @@
-//! The store: open/mkfs, the group-commit thread, and reads.
+//! The store: open/mkfs, reads, and the handles of the write pipeline
+//! (`commit.rs`: a staging thread and a commit thread).
 //!
 //! Commit order for a batch of transactions: stage each (in memory), write
 //! all new data to free space, `fdatasync` the data device once, then commit
