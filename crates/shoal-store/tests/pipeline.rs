@@ -101,7 +101,11 @@ fn check(store: &Store, model: &BTreeMap<String, Obj>) {
             .into_iter()
             .collect();
         assert_eq!(omap, obj.omap, "{name}: omap");
-        assert_eq!(store.xattrs("pg", name).unwrap(), obj.xattrs, "{name}: xattrs");
+        assert_eq!(
+            store.xattrs("pg", name).unwrap(),
+            obj.xattrs,
+            "{name}: xattrs"
+        );
     }
     let scrub = store.deep_scrub("pg").unwrap();
     assert!(scrub.errors.is_empty(), "{:?}", scrub.errors);
