@@ -216,10 +216,11 @@ impl Shared {
                         recent.remember(*start, buf);
                     }
                 }
+                // Freed space is counted free by the time the writer hears.
+                self.release_deferred(Some(job.frees));
                 for reply in job.replies {
                     let _ = reply.send(Ok(()));
                 }
-                self.release_deferred(Some(job.frees));
                 true
             }
             Err(e) => {
