@@ -17,10 +17,11 @@ use std::sync::{Arc, mpsc};
 use redb::Durability;
 use tokio::sync::oneshot;
 
-use crate::deferred::{self, Extents, Writer};
+use crate::deferred::Writer;
 use crate::error::{Result, StoreError};
 use crate::stage::{BatchCtx, Building, Overlay};
 use crate::store::{Request, Shared, lock};
+use crate::wal::{self, Wal};
 
 /// What the staging thread hears.
 pub(crate) enum Msg {
@@ -63,6 +64,12 @@ pub(crate) fn stage_loop(
                 let ok = worker.commit_job(&writer, job);
                 let _ = done.send(Msg::Committed(ok));
             }
+            // A clean close leaves nothing to replay.
+            if lock(&worker.failed).is_none()
+                && let Err(e) = worker.checkpoint(&mut lock(&worker.wal))
+            {
+                tracing::warn!(error = %e, "final checkpoint failed; the log replays at open");
+            }
         })?;
     let mut in_flight: Option<Arc<Overlay>> = None;
     let mut pending: Option<Pending> = None;
@@ -77,8 +84,7 @@ pub(crate) fn stage_loop(
                     allocated,
                     ..
                 } = p.building;
-                let writes: Extents = Arc::new(writes.into_iter().collect());
-                let overlay = Arc::new(Overlay { changes, writes });
+                let overlay = Arc::new(Overlay::new(changes, writes));
                 in_flight = Some(overlay.clone());
                 let job = Job {
                     overlay,
@@ -205,14 +211,15 @@ impl Shared {
             Some(why) => Err(StoreError::Meta(why)),
             None => {
                 self.release_deferred(None);
-                self.try_commit(writer, &job.overlay, &job.frees)
+                self.try_commit(writer, &job.overlay)
             }
         };
         match result {
             Ok(()) => {
                 {
                     let mut recent = lock(&self.recent);
-                    for (start, buf) in job.overlay.writes.iter() {
+                    let o = &job.overlay;
+                    for (start, buf) in o.small.iter().chain(o.large.iter()) {
                         recent.remember(*start, buf);
                     }
                 }
@@ -240,60 +247,65 @@ impl Shared {
         }
     }
 
-    /// Writes a batch's metadata, and its data (first, or through the
-    /// metadata commit), durably.
-    fn try_commit(&self, writer: &Writer, overlay: &Overlay, frees: &[(u64, u64)]) -> Result<()> {
+    /// Makes a batch durable: large extents written and synced, then one
+    /// log record (metadata changes and small extents) appended and synced;
+    /// then its changes go into redb (visible, persisted by the next
+    /// checkpoint) while the small extents are written to the device.
+    fn try_commit(&self, writer: &Writer, overlay: &Overlay) -> Result<()> {
+        let batch = overlay.changes.to_wal(&overlay.small)?;
+        let mut wal = lock(&self.wal);
+        let upcoming = batch
+            .extents
+            .iter()
+            .map(|(_, d)| d.len() as u64)
+            .sum::<u64>()
+            + 65536;
+        if wal.checkpoint_due(upcoming) {
+            self.checkpoint(&mut wal)?;
+        }
+        if !overlay.large.is_empty() {
+            self.dev.write_all(&overlay.large)?;
+            self.dev.sync()?;
+        }
         let mut wtx = self.db.begin_write()?;
-        wtx.set_durability(Durability::Immediate)?;
-        overlay.changes.apply(&wtx)?;
-        let writes = &overlay.writes;
-        let through_meta = deferred::fits(writes);
-        let mut log = lock(&self.deferred);
-        let delta = log.stage(&wtx, writes, through_meta, frees)?;
-        let synced = if through_meta {
-            let sync = log.wants_sync();
-            self.commit_deferred(writer, wtx, writes.clone(), sync)?;
-            sync
-        } else {
-            let synced = !writes.is_empty();
-            if synced {
-                self.dev.write_all(writes)?;
-                self.dev.sync()?;
-            }
-            wtx.commit()?;
-            synced
-        };
-        log.committed(delta, synced);
-        Ok(())
-    }
-
-    /// Commits a batch whose data goes through the metadata: the device
-    /// writes run during the commit; readers find the data in `landing`
-    /// until they are done.
-    fn commit_deferred(
-        &self,
-        writer: &Writer,
-        wtx: redb::WriteTransaction,
-        writes: Extents,
-        sync: bool,
-    ) -> Result<()> {
-        *lock(&self.landing) = Some(writes.clone());
-        let written = writer.start(writes, sync);
-        if let Err(e) = wtx.commit() {
-            // Not visible: the writes went to free space.
+        wtx.set_durability(Durability::None)?;
+        batch.apply(&wtx)?;
+        *lock(&self.landing) = Some(overlay.small.clone());
+        let written = writer.start(overlay.small.clone(), false);
+        if let Err(e) = wal.append(&batch) {
+            // Not durable and not visible; the device writes went to free
+            // space.
             let _ = written.wait();
             *lock(&self.landing) = None;
-            return Err(e.into());
+            return Err(e);
         }
-        if let Err(e) = written.wait() {
-            // Durable in the metadata but not on the device: keep serving
-            // the data from memory and stop; the next open writes it.
-            let why = format!("writing deferred data failed: {e}");
-            tracing::error!(error = %e, "deferred data write failed; the store stops accepting writes");
+        // From here the batch is durable: a failure to make it visible or
+        // to write its data stops the store (the next open replays it).
+        let visible = wtx.commit().map_err(StoreError::from);
+        let landed = written.wait().map_err(StoreError::from);
+        if let Err(e) = visible.and(landed) {
+            let why = format!("a durable batch could not be applied: {e}");
+            tracing::error!(error = %e, "a logged batch could not be applied; the store stops accepting writes");
             *lock(&self.failed) = Some(why.clone());
             return Err(StoreError::Meta(why));
         }
         *lock(&self.landing) = None;
+        Ok(())
+    }
+
+    /// Makes redb's state durable up to the last logged batch: the device
+    /// is synced (logged extents are on it), then redb commits durably,
+    /// recording the log position; the log before it becomes free.
+    pub(crate) fn checkpoint(&self, wal: &mut Wal) -> Result<()> {
+        if !wal.dirty() {
+            return Ok(());
+        }
+        self.dev.sync()?;
+        let mut wtx = self.db.begin_write()?;
+        wtx.set_durability(Durability::Immediate)?;
+        wal::write_checkpoint(&wtx, wal.position())?;
+        wtx.commit()?;
+        wal.checkpointed();
         Ok(())
     }
 }

@@ -47,6 +47,8 @@ pub struct StoreConfig {
     /// Memory for recently written small extents, so repeated small
     /// overwrites of a chunk need not read it back (0 disables).
     pub recent_cache_bytes: usize,
+    /// Size of the write-ahead log file made by `mkfs` (at least 16 MiB).
+    pub wal_size: u64,
 }
 
 impl StoreConfig {
@@ -62,7 +64,13 @@ impl StoreConfig {
             max_batch: 256,
             chunk_size: crate::DEFAULT_CHUNK_SIZE,
             recent_cache_bytes: 128 << 20,
+            wal_size: 64 << 20,
         }
+    }
+
+    /// The write-ahead log file.
+    pub fn wal_path(&self) -> PathBuf {
+        self.dir.join("wal")
     }
 
     /// Where the data lives.

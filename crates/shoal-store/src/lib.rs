@@ -19,6 +19,7 @@ mod recent;
 mod stage;
 mod store;
 pub mod txn;
+mod wal;
 
 pub use config::{Backend, StoreConfig};
 pub use error::{Result, StoreError};

@@ -17,10 +17,8 @@ pub const OBJECTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("objects
 pub const OMAP: TableDefinition<&[u8], &[u8]> = TableDefinition::new("omap");
 /// Extents referenced more than once (after clones): physical offset -> count.
 pub const REFS: TableDefinition<u64, u64> = TableDefinition::new("refs");
-/// Small writes committed through the metadata and not yet known durable
-/// on the device: sequence number -> device offset (8 bytes LE) + data.
-pub const DEFERRED: TableDefinition<u64, &[u8]> = TableDefinition::new("deferred");
-/// Store-wide facts fixed at mkfs: format version, chunk size, data size.
+/// Store-wide facts: format version, chunk size, data size (fixed at
+/// mkfs), and the write-ahead log checkpoint (`wal_seq`, `wal_pos`).
 pub const SUPER: TableDefinition<&str, u64> = TableDefinition::new("super");
 
 /// Smallest chunk size (and the block size).
@@ -29,7 +27,7 @@ pub const MIN_CHUNK: u64 = 4096;
 pub const MAX_CHUNK: u64 = 4 << 20;
 
 /// On-disk format version written by this code.
-pub const FORMAT: u64 = 2;
+pub const FORMAT: u64 = 3;
 
 /// An object version: the map epoch of the write and a sequence number.
 #[derive(

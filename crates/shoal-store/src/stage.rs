@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use std::sync::Arc;
 
-use redb::{Database, ReadOnlyTable, ReadableDatabase, WriteTransaction};
+use redb::{Database, ReadOnlyTable, ReadableDatabase};
 
 use crate::alloc::Allocator;
 use crate::chunkio::{load_chunk, verify};
@@ -26,6 +26,7 @@ use crate::keys;
 use crate::meta::{COLLECTIONS, Chunk, OBJECTS, OMAP, ObjectMeta, REFS};
 use crate::recent::RecentWrites;
 use crate::txn::{MAX_NAME, MAX_OBJECT_SIZE, MAX_OMAP_ITEM, MAX_XATTR, Op, Transaction};
+use crate::wal::{self, WalBatch};
 
 /// A whole-object write laid out and hashed ahead of the commit thread, in
 /// the submitting thread: chunks back to back (block aligned) in one buffer.
@@ -91,52 +92,36 @@ pub(crate) struct Changes {
 }
 
 impl Changes {
-    /// Writes the changes into `wtx`.
-    pub fn apply(&self, wtx: &WriteTransaction) -> Result<()> {
-        {
-            let mut t = wtx.open_table(COLLECTIONS)?;
-            for (k, state) in &self.colls {
-                match state {
-                    Some(m) => t.insert(k.as_slice(), m.as_slice())?,
-                    None => t.remove(k.as_slice())?,
-                };
-            }
-        }
-        {
-            let mut t = wtx.open_table(OBJECTS)?;
-            for (k, state) in &self.objects {
-                match state {
-                    Some(meta) => t.insert(k.as_slice(), meta.encode()?.as_slice())?,
-                    None => t.remove(k.as_slice())?,
-                };
-            }
-        }
-        {
-            let mut t = wtx.open_table(OMAP)?;
-            for a in &self.omap {
-                match a {
-                    OmapAction::Put(k, v) => {
-                        t.insert(k.as_slice(), v.as_slice())?;
-                    }
-                    OmapAction::Del(k) => {
-                        t.remove(k.as_slice())?;
-                    }
-                    OmapAction::Clear(p) => match keys::prefix_end(p) {
-                        Some(e) => t.retain_in(p.as_slice()..e.as_slice(), |_, _| false)?,
-                        None => t.retain_in(p.as_slice().., |_, _| false)?,
-                    },
-                }
-            }
-        }
-        let mut t = wtx.open_table(REFS)?;
-        for (&phys, &n) in &self.refs {
-            if n <= 1 {
-                t.remove(phys)?;
-            } else {
-                t.insert(phys, n)?;
-            }
-        }
-        Ok(())
+    /// The changes as a log record, with the batch's small extents.
+    pub fn to_wal(&self, small: &[(u64, AlignedBuf)]) -> Result<WalBatch> {
+        let objects = self
+            .objects
+            .iter()
+            .map(|(k, m)| Ok((k.clone(), m.as_ref().map(ObjectMeta::encode).transpose()?)))
+            .collect::<Result<_>>()?;
+        let omap = self
+            .omap
+            .iter()
+            .map(|a| match a {
+                OmapAction::Put(k, v) => (wal::OMAP_PUT, k.clone(), v.clone()),
+                OmapAction::Del(k) => (wal::OMAP_DEL, k.clone(), Vec::new()),
+                OmapAction::Clear(p) => (wal::OMAP_CLEAR, p.clone(), Vec::new()),
+            })
+            .collect();
+        Ok(WalBatch {
+            colls: self
+                .colls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            objects,
+            omap,
+            refs: self.refs.iter().map(|(&p, &n)| (p, n)).collect(),
+            extents: small
+                .iter()
+                .map(|(p, b)| (*p, b.as_slice().to_vec()))
+                .collect(),
+        })
     }
 }
 
@@ -144,8 +129,38 @@ impl Changes {
 pub(crate) struct Overlay {
     /// Its metadata changes.
     pub changes: Changes,
-    /// Its new data, by device offset.
-    pub writes: Extents,
+    /// Its small new extents (logged, then written to the device).
+    pub small: Extents,
+    /// Its other new extents (written and synced before the log append).
+    pub large: Extents,
+}
+
+impl Overlay {
+    /// Splits a staged batch's data into logged and directly written
+    /// extents.
+    pub fn new(changes: Changes, writes: BTreeMap<u64, AlignedBuf>) -> Self {
+        let (mut small, mut large) = (Vec::new(), Vec::new());
+        let mut logged = 0;
+        for (phys, buf) in writes {
+            if deferred::is_small(&buf) && logged + buf.len() <= deferred::MAX_BATCH_BYTES {
+                logged += buf.len();
+                small.push((phys, buf));
+            } else {
+                large.push((phys, buf));
+            }
+        }
+        Overlay {
+            changes,
+            small: Arc::new(small),
+            large: Arc::new(large),
+        }
+    }
+
+    /// The bytes of a chunk this batch wrote, if it did.
+    fn chunk(&self, c: &Chunk) -> Option<&[u8]> {
+        deferred::lookup(&self.small, c.phys, c.len as usize)
+            .or_else(|| deferred::lookup(&self.large, c.phys, c.len as usize))
+    }
 }
 
 /// A batch being staged: it grows by groups of transactions until the
@@ -537,7 +552,7 @@ impl BatchCtx<'_> {
             return Ok(data);
         }
         if let Some(prev) = &self.b.prev
-            && let Some(data) = deferred::lookup(&prev.writes, c.phys, c.len as usize)
+            && let Some(data) = prev.chunk(c)
         {
             return Ok(data.to_vec());
         }

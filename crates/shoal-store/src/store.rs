@@ -20,27 +20,28 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
+use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable};
 use tokio::sync::oneshot;
 
 use crate::alloc::Allocator;
 use crate::chunkio::{chunk_range, read_into, verify};
 use crate::commit::{Msg, stage_loop};
 use crate::config::{Backend, StoreConfig};
-use crate::deferred::{self, DeferredLog, Extents, Writer};
+use crate::deferred::{self, Extents, Writer};
 use crate::device::{AlignedBuf, BlockDevice, FileDevice, UringDevice, round_up};
 use crate::error::{Result, StoreError};
 use crate::keys;
 use crate::meta::{
-    COLLECTIONS, Chunk, DEFERRED, FORMAT, MAX_CHUNK, MIN_CHUNK, OBJECTS, OMAP, ObjectMeta, REFS,
-    SUPER, Version,
+    COLLECTIONS, Chunk, FORMAT, MAX_CHUNK, MIN_CHUNK, OBJECTS, OMAP, ObjectMeta, REFS, SUPER,
+    Version,
 };
 use crate::recent::RecentWrites;
 use crate::stage::Prepared;
 use crate::txn::{Op, Transaction};
+use crate::wal::{self, Checkpoint, Wal, WalBatch};
 
 /// Default chunk (checksum block) size; see `docs/store.md`.
-pub const DEFAULT_CHUNK_SIZE: u64 = 64 << 10;
+pub const DEFAULT_CHUNK_SIZE: u64 = 16 << 10;
 
 /// Size and version of an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,9 +111,8 @@ pub(crate) struct Shared {
     readers: Mutex<Readers>,
     /// Small extents written by recent batches.
     pub recent: Mutex<RecentWrites>,
-    /// Records of small writes committed through the metadata (commit
-    /// thread only).
-    pub deferred: Mutex<DeferredLog>,
+    /// The write-ahead log (commit thread only).
+    pub wal: Mutex<Wal>,
     /// The data of the deferred batch being committed: visible to readers
     /// before it is on the device.
     pub landing: Mutex<Option<Extents>>,
@@ -157,6 +157,7 @@ impl Store {
             FileDevice::create(&cfg.data_path(), cfg.data_size / 4096 * 4096)?;
         }
         let dev = FileDevice::open(&cfg.data_path())?;
+        Wal::create(&cfg.wal_path(), cfg.wal_size.max(WAL_MIN))?;
         let db = Database::create(cfg.meta_path())?;
         let wtx = db.begin_write()?;
         {
@@ -164,11 +165,12 @@ impl Store {
             t.insert("format", FORMAT)?;
             t.insert("chunk_size", chunk)?;
             t.insert("data_size", dev.size())?;
+            drop(t);
+            wal::write_checkpoint(&wtx, Checkpoint::default())?;
             for table in [COLLECTIONS, OBJECTS, OMAP] {
                 wtx.open_table(table)?;
             }
             wtx.open_table(REFS)?;
-            wtx.open_table(DEFERRED)?;
         }
         wtx.commit()?;
         Ok(())
@@ -183,7 +185,7 @@ impl Store {
             )));
         }
         let db = Database::open(cfg.meta_path())?;
-        let (chunk_size, data_size) = {
+        let (chunk_size, data_size, ckpt) = {
             let rtx = db.begin_read()?;
             let t = rtx.open_table(SUPER)?;
             let get = |k: &str| -> Result<u64> {
@@ -201,7 +203,7 @@ impl Store {
                     "superblock chunk size {chunk_size} is not a power of two in 4 KiB..4 MiB"
                 )));
             }
-            (chunk_size, get("data_size")?)
+            (chunk_size, get("data_size")?, wal::read_checkpoint(&t)?)
         };
         let dev: Arc<dyn BlockDevice> = Arc::from(open_device(cfg)?);
         tracing::info!(backend = dev.kind(), size = dev.size(), "data device open");
@@ -211,10 +213,8 @@ impl Store {
                 dev.size()
             )));
         }
-        let replayed = deferred::replay(&db, dev.as_ref())?;
-        if replayed > 0 {
-            tracing::info!(records = replayed, "deferred writes replayed");
-        }
+        let (wal, batches) = Wal::open(&cfg.wal_path(), ckpt)?;
+        let wal = replay(&db, dev.as_ref(), wal, batches)?;
         let alloc = rebuild_allocator(&db, data_size)?;
         let shared = Arc::new(Shared {
             db,
@@ -228,7 +228,7 @@ impl Store {
                 deferred: Vec::new(),
             }),
             recent: Mutex::new(RecentWrites::new(cfg.recent_cache_bytes)),
-            deferred: Mutex::new(DeferredLog::default()),
+            wal: Mutex::new(wal),
             landing: Mutex::new(None),
             failed: Mutex::new(None),
         });
@@ -594,6 +594,37 @@ fn open_device(cfg: &StoreConfig) -> Result<Box<dyn BlockDevice>> {
             }
         },
     }
+}
+
+/// Smallest write-ahead log (it must hold the largest batch record twice).
+const WAL_MIN: u64 = 16 << 20;
+
+/// Applies the log records after the checkpoint (redb holds exactly the
+/// checkpoint's state after a crash), restores their small extents on the
+/// device, and checkpoints.
+fn replay(
+    db: &Database,
+    dev: &dyn BlockDevice,
+    mut wal: Wal,
+    batches: Vec<WalBatch>,
+) -> Result<Wal> {
+    if batches.is_empty() {
+        return Ok(wal);
+    }
+    let n = batches.len();
+    let mut wtx = db.begin_write()?;
+    wtx.set_durability(Durability::Immediate)?;
+    let mut extents = Vec::new();
+    for b in batches {
+        b.apply(&wtx)?;
+        extents.extend(b.extents);
+    }
+    let restored = deferred::restore(&wtx, dev, extents)?;
+    wal::write_checkpoint(&wtx, wal.position())?;
+    wtx.commit()?;
+    wal.checkpointed();
+    tracing::info!(batches = n, chunks = restored, "write-ahead log replayed");
+    Ok(wal)
 }
 
 /// Free space = the device minus every extent some object references.

@@ -1,17 +1,24 @@
-//! Small writes committed through the metadata (deferred writes): their
-//! data survives losing the device writes, and a freed extent's record can
-//! never be replayed over space that was reused.
+//! Small writes go to the device through the write-ahead log (deferred
+//! writes): after a crash their data comes back from the log even if the
+//! device writes were lost, and a logged extent whose space was freed and
+//! reused is never written over the new data.
+//!
+//! A child process (this test binary re-executed) writes, reports the
+//! extents, and waits to be SIGKILLed, so the store never checkpoints on a
+//! clean close.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::process::{Command, Stdio};
 
-use shoal_store::{Store, StoreConfig, Transaction};
+use shoal_store::{Op, Store, StoreConfig, Transaction};
 
 fn config(dir: &Path, size: u64) -> StoreConfig {
     let mut cfg = StoreConfig::new(dir, size);
     cfg.reserve = 0;
     cfg.recent_cache_bytes = 0;
+    cfg.wal_size = 16 << 20;
     cfg
 }
 
@@ -21,113 +28,68 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// Overwrites the device bytes under every extent of `name` with zeros, as
-/// if its (unsynced) device writes had never reached the disk.
-fn lose_device_writes(cfg: &StoreConfig, store: &Store, coll: &str, name: &str) {
-    let data = OpenOptions::new()
-        .write(true)
-        .open(cfg.data_path())
-        .unwrap();
-    for (_, phys, len) in store.extents(coll, name).unwrap() {
-        let len = len.div_ceil(4096) * 4096;
-        data.write_all_at(&vec![0u8; len as usize], phys).unwrap();
-    }
-    data.sync_all().unwrap();
+/// The small objects of the first scenario and their final contents.
+fn small_objects() -> Vec<(String, Vec<u8>)> {
+    (0..12u8)
+        .map(|i| {
+            let mut data = pattern(1000 + i as usize * 1200, i);
+            if data.len() < 3500 {
+                data.resize(3500, 0);
+            }
+            data[500..3500].copy_from_slice(&pattern(3000, 100 + i));
+            (format!("o{i}"), data)
+        })
+        .collect()
 }
 
-#[test]
-fn small_writes_are_replayed_from_the_metadata_after_losing_the_device_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), 64 << 20);
-    Store::mkfs(&cfg).unwrap();
-    let store = Store::open(&cfg).unwrap();
-    let mut t = Transaction::new("c");
-    t.push(shoal_store::Op::CreateCollection);
+fn submit(store: &Store, t: Transaction) {
     store.submit_blocking(t).unwrap();
+}
 
-    let mut expect = Vec::new();
-    for i in 0..12u8 {
-        let name = format!("o{i}");
-        let mut data = pattern(1000 + i as usize * 1200, i);
+fn create(store: &Store) {
+    let mut t = Transaction::new("c");
+    t.push(Op::CreateCollection);
+    submit(store, t);
+}
+
+/// Writes the small objects (whole writes, then a partial overwrite each).
+fn write_small(store: &Store) {
+    for (i, (name, _)) in small_objects().iter().enumerate() {
+        let i = i as u8;
         let mut t = Transaction::new("c");
-        t.write_full(&name, data.clone());
-        store.submit_blocking(t).unwrap();
-        // A partial overwrite: a read-modify-write of the first chunk.
-        let patch = pattern(3000, 100 + i);
+        t.write_full(name, pattern(1000 + i as usize * 1200, i));
+        submit(store, t);
         let mut t = Transaction::new("c");
-        t.push(shoal_store::Op::Write {
+        t.push(Op::Write {
             name: name.clone(),
             offset: 500,
-            data: patch.clone(),
+            data: pattern(3000, 100 + i),
         });
-        store.submit_blocking(t).unwrap();
-        if data.len() < 3500 {
-            data.resize(3500, 0);
-        }
-        data[500..3500].copy_from_slice(&patch);
-        expect.push((name, data));
+        submit(store, t);
     }
-    for (name, _) in &expect {
-        lose_device_writes(&cfg, &store, "c", name);
-    }
-    drop(store);
-
-    let store = Store::open(&cfg).unwrap();
-    for (name, data) in &expect {
-        assert_eq!(
-            &store.read("c", name, 0, u64::MAX).unwrap(),
-            data,
-            "{name} replayed"
-        );
-    }
-    let report = store.deep_scrub("c").unwrap();
-    assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_eq!(report.objects, expect.len() as u64);
-
-    // Once replayed, the records are gone: losing the device bytes again
-    // is real damage and is reported as such.
-    lose_device_writes(&cfg, &store, "c", "o3");
-    drop(store);
-    let store = Store::open(&cfg).unwrap();
-    assert!(matches!(
-        store.read("c", "o3", 0, u64::MAX),
-        Err(shoal_store::StoreError::Corrupt { .. })
-    ));
 }
 
-#[test]
-fn a_freed_extent_is_never_replayed_over_reused_space() {
-    let dir = tempfile::tempdir().unwrap();
-    // Small enough that the large writes below must reuse the small
-    // objects' space.
-    let cfg = config(dir.path(), 4 << 20);
-    Store::mkfs(&cfg).unwrap();
-    let store = Store::open(&cfg).unwrap();
-    let mut t = Transaction::new("c");
-    t.push(shoal_store::Op::CreateCollection);
-    store.submit_blocking(t).unwrap();
-
+/// Small objects written then removed; large objects fill the store over
+/// their space. Returns whether the large ones reuse freed small extents.
+fn reuse_freed_space(store: &Store) -> bool {
     let mut small_extents = Vec::new();
     for i in 0..64u8 {
         let mut t = Transaction::new("c");
         t.write_full(&format!("s{i}"), pattern(12 << 10, i));
-        store.submit_blocking(t).unwrap();
+        submit(store, t);
         small_extents.extend(store.extents("c", &format!("s{i}")).unwrap());
     }
     for i in 0..64u8 {
         let mut t = Transaction::new("c");
         t.remove(&format!("s{i}"));
-        store.submit_blocking(t).unwrap();
+        submit(store, t);
     }
-    // Large objects (written to the device and synced, not deferred) fill
-    // the store, over the small objects' old extents.
-    let big = pattern(1 << 20, 77);
     for i in 0..3 {
         let mut t = Transaction::new("c");
-        t.write_full(&format!("b{i}"), big.clone());
-        store.submit_blocking(t).unwrap();
+        t.write_full(&format!("b{i}"), pattern(1 << 20, 77));
+        submit(store, t);
     }
-    let reused = (0..3).any(|i| {
+    (0..3).any(|i| {
         store
             .extents("c", &format!("b{i}"))
             .unwrap()
@@ -137,16 +99,114 @@ fn a_freed_extent_is_never_replayed_over_reused_space() {
                     .iter()
                     .any(|&(_, sp, sl)| sp < p + l && p < sp + sl)
             })
-    });
-    assert!(
-        reused,
-        "the test needs the large objects to reuse freed space"
-    );
-    drop(store);
+    })
+}
+
+/// The child: runs a scenario, reports, then waits to be killed.
+#[test]
+#[ignore = "entry point of the deferred-write test's child process"]
+fn deferred_child() {
+    let Ok(dir) = std::env::var("SHOAL_DEFERRED_DIR") else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let scenario = std::env::var("SHOAL_DEFERRED_SCENARIO").unwrap();
+    let size = if scenario == "reuse" {
+        4 << 20
+    } else {
+        64 << 20
+    };
+    let mut cfg = config(dir, size);
+    if scenario == "reuse" {
+        // Chunks smaller than the small objects' extents, so a stale
+        // logged extent covers whole chunks of the large objects.
+        cfg.chunk_size = 4096;
+    }
+    Store::mkfs(&cfg).unwrap();
+    let store = Store::open(&cfg).unwrap();
+    create(&store);
+    let report = if scenario == "reuse" {
+        format!("{}", reuse_freed_space(&store))
+    } else {
+        write_small(&store);
+        let mut lines = String::new();
+        for (name, _) in small_objects() {
+            for (_, phys, len) in store.extents("c", &name).unwrap() {
+                lines.push_str(&format!("{phys} {len}\n"));
+            }
+        }
+        lines
+    };
+    std::fs::write(dir.join("report.tmp"), report).unwrap();
+    std::fs::rename(dir.join("report.tmp"), dir.join("report")).unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Runs the child until it has reported, SIGKILLs it, returns the report.
+fn run_child(dir: &Path, scenario: &str) -> String {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "deferred_child", "--nocapture"])
+        .env("SHOAL_DEFERRED_DIR", dir)
+        .env("SHOAL_DEFERRED_SCENARIO", scenario)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let report = dir.join("report");
+    while !report.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "child exited early");
+        assert!(std::time::Instant::now() < deadline, "child did not report");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    std::fs::read_to_string(report).unwrap()
+}
+
+#[test]
+fn small_writes_come_back_from_the_log_after_losing_the_device_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_child(dir.path(), "small");
+    let cfg = config(dir.path(), 64 << 20);
+    // The device writes never reached the disk.
+    let data = OpenOptions::new()
+        .write(true)
+        .open(cfg.data_path())
+        .unwrap();
+    for line in report.lines() {
+        let mut it = line.split(' ').map(|v| v.parse::<u64>().unwrap());
+        let (phys, len) = (it.next().unwrap(), it.next().unwrap());
+        let len = len.div_ceil(4096) * 4096;
+        data.write_all_at(&vec![0u8; len as usize], phys).unwrap();
+    }
+    data.sync_all().unwrap();
 
     let store = Store::open(&cfg).unwrap();
+    for (name, want) in small_objects() {
+        assert!(
+            store.read("c", &name, 0, u64::MAX).unwrap() == want,
+            "{name} restored from the log"
+        );
+    }
+    let scrub = store.deep_scrub("c").unwrap();
+    assert!(scrub.errors.is_empty(), "{:?}", scrub.errors);
+    assert_eq!(scrub.objects, small_objects().len() as u64);
+}
+
+#[test]
+fn a_freed_logged_extent_is_never_restored_over_reused_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_child(dir.path(), "reuse");
+    assert_eq!(
+        report, "true",
+        "the test needs the large objects to reuse freed space"
+    );
+    let store = Store::open(&config(dir.path(), 4 << 20)).unwrap();
     for i in 0..3 {
-        assert_eq!(store.read("c", &format!("b{i}"), 0, u64::MAX).unwrap(), big);
+        assert!(store.read("c", &format!("b{i}"), 0, u64::MAX).unwrap() == pattern(1 << 20, 77));
     }
     assert!(store.deep_scrub("c").unwrap().errors.is_empty());
 }
