@@ -24,9 +24,10 @@ use crate::device::{AlignedBuf, BLOCK, BlockDevice, round_up};
 use crate::error::{Result, StoreError};
 use crate::meta::{OBJECTS, ObjectMeta};
 
-/// Largest extent written through the log. Measured (docs/store.md):
-/// logging whole 64 KiB chunks made batches of small overwrites slower
-/// than writing and syncing the device first; 4-16 KiB ones faster.
+/// Largest extent written through the log. Measured (docs/store.md): with
+/// the deferred table this replaced, logging whole 64 KiB chunks was slower
+/// than writing and syncing them first; with the log, larger limits did not
+/// help (the read-modify-write dominates there) and cost log space.
 pub const MAX_EXTENT: usize = 16 << 10;
 /// Most bytes of small extents one batch logs (the rest go to the device
 /// first).

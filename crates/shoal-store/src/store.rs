@@ -1,16 +1,11 @@
 //! The store: open/mkfs, reads, and the handles of the write pipeline
 //! (`commit.rs`: a staging thread and a commit thread).
 //!
-//! Commit order for a batch of transactions: stage each (in memory), write
-//! all new data to free space, `fdatasync` the data device once, then commit
-//! the metadata once (redb, `Durability::Immediate`), and only then answer
-//! the transactions and free the space they stopped using. A crash before
-//! the metadata commit leaves the old metadata pointing at untouched old
-//! data; after it, everything new is on stable storage.
-//!
-//! A batch whose new data is all small commits it *inside* the metadata
-//! commit instead (`deferred.rs`): one sync per batch, with the device
-//! writes running during the commit.
+//! A batch becomes durable with one write-ahead log append (`wal.rs`), after
+//! its large new data is written to free space and synced; its metadata
+//! then goes into redb non-durably, and checkpoints make redb durable. Small
+//! new extents travel in the log record (`deferred.rs`). At open, the log
+//! after the last checkpoint is replayed.
 //!
 //! Freed space is not reused while a reader that may still follow the old
 //! metadata is running: frees are tagged with the commit generation and
