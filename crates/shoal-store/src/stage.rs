@@ -41,11 +41,12 @@ impl Prepared {
     pub fn new(data: &[u8], chunk_size: u64) -> Self {
         let c = chunk_size as usize;
         let total: u64 = data.chunks(c).map(|d| round_up(d.len() as u64)).sum();
-        let mut buf = AlignedBuf::zeroed(total as usize);
+        // Every chunk but the last is full (and a block multiple), so the
+        // layout is the data itself, zero-padded at the end.
+        let buf = AlignedBuf::filled(total as usize, |v| v.extend_from_slice(data));
         let mut chunks = Vec::with_capacity(data.len().div_ceil(c));
         let mut at = 0usize;
         for (i, d) in data.chunks(c).enumerate() {
-            buf.as_mut_slice()[at..at + d.len()].copy_from_slice(d);
             chunks.push((
                 i as u64,
                 at as u64,

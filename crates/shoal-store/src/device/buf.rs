@@ -1,7 +1,37 @@
 //! Block-aligned buffers for direct IO, without unsafe code: the vector is
 //! over-allocated by one block and the aligned window inside it is used.
+//!
+//! Large buffers (whole-object writes and reads) are recycled through a
+//! small pool: a fresh multi-megabyte allocation is a fresh mapping, and
+//! faulting in and clearing its pages cost more than the copy into it.
+
+use std::sync::Mutex;
 
 use super::BLOCK;
+
+/// Buffers at least this large go back to the pool when dropped.
+const POOLED_MIN: usize = 1 << 20;
+/// Most bytes the pool keeps.
+const POOL_BYTES: usize = 64 << 20;
+
+static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// An empty vector with room for `cap` bytes, from the pool when it has
+/// one that is not much larger.
+fn take(cap: usize) -> Vec<u8> {
+    if cap >= POOLED_MIN {
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = pool
+            .iter()
+            .position(|v| v.capacity() >= cap && v.capacity() <= cap * 2)
+        {
+            let mut v = pool.swap_remove(i);
+            v.clear();
+            return v;
+        }
+    }
+    Vec::with_capacity(cap)
+}
 
 /// A zero-initialised buffer whose start is aligned to [`BLOCK`].
 pub struct AlignedBuf {
@@ -13,8 +43,34 @@ pub struct AlignedBuf {
 impl AlignedBuf {
     /// `len` zero bytes (callers keep `len` a block multiple for direct IO).
     pub fn zeroed(len: usize) -> Self {
-        let raw = vec![0u8; len + BLOCK as usize];
+        Self::filled(len, |_| {})
+    }
+
+    /// `len` bytes: what `fill` appends to the vector it is given (the
+    /// aligned start), then zeros up to `len`. Nothing is written twice.
+    pub fn filled(len: usize, fill: impl FnOnce(&mut Vec<u8>)) -> Self {
+        let mut raw = take(len + BLOCK as usize);
         let start = raw.as_ptr().align_offset(BLOCK as usize);
+        let base = raw.as_ptr();
+        raw.resize(start, 0);
+        fill(&mut raw);
+        if raw.as_ptr() != base || raw.len() > start + len {
+            // `fill` appended more than `len`: the vector moved or is too
+            // long; lay it out again.
+            let data = raw.split_off(start);
+            return Self::copied(len, &data[..len.min(data.len())]);
+        }
+        raw.resize(start + len, 0);
+        AlignedBuf { raw, start, len }
+    }
+
+    /// `len` bytes starting with `data` (at most `len` bytes), then zeros.
+    fn copied(len: usize, data: &[u8]) -> Self {
+        let mut raw = take(len + BLOCK as usize);
+        let start = raw.as_ptr().align_offset(BLOCK as usize);
+        raw.resize(start, 0);
+        raw.extend_from_slice(data);
+        raw.resize(start + len, 0);
         AlignedBuf { raw, start, len }
     }
 
@@ -39,6 +95,19 @@ impl AlignedBuf {
     }
 }
 
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        if self.raw.capacity() < POOLED_MIN {
+            return;
+        }
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        let held: usize = pool.iter().map(Vec::capacity).sum();
+        if held + self.raw.capacity() <= POOL_BYTES {
+            pool.push(std::mem::take(&mut self.raw));
+        }
+    }
+}
+
 impl std::fmt::Debug for AlignedBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "AlignedBuf({} bytes)", self.len)
@@ -55,8 +124,26 @@ mod tests {
             let mut b = AlignedBuf::zeroed(len);
             assert_eq!(b.as_slice().as_ptr() as usize % BLOCK as usize, 0);
             assert_eq!(b.len(), len);
+            assert!(b.as_slice().iter().all(|&x| x == 0));
             b.as_mut_slice().fill(7);
             assert!(b.as_slice().iter().all(|&x| x == 7));
         }
+        // Recycled buffers come back zeroed and aligned.
+        for _ in 0..3 {
+            let b = AlignedBuf::zeroed(4 << 20);
+            assert_eq!(b.as_slice().as_ptr() as usize % BLOCK as usize, 0);
+            assert!(b.as_slice().iter().all(|&x| x == 0));
+        }
+    }
+
+    #[test]
+    fn filled_pads_and_survives_overfilling() {
+        let b = AlignedBuf::filled(8192, |v| v.extend_from_slice(&[5; 5000]));
+        assert_eq!(b.len(), 8192);
+        assert!(b.as_slice()[..5000].iter().all(|&x| x == 5));
+        assert!(b.as_slice()[5000..].iter().all(|&x| x == 0));
+        let b = AlignedBuf::filled(4096, |v| v.extend_from_slice(&[9; 3 << 20]));
+        assert_eq!(b.as_slice().as_ptr() as usize % BLOCK as usize, 0);
+        assert_eq!(b.as_slice(), &[9; 4096][..]);
     }
 }
