@@ -36,7 +36,7 @@ use crate::txn::{Op, Transaction};
 use crate::wal::{self, Checkpoint, Wal, WalBatch};
 
 /// Default chunk (checksum block) size; see `docs/store.md`.
-pub const DEFAULT_CHUNK_SIZE: u64 = 16 << 10;
+pub const DEFAULT_CHUNK_SIZE: u64 = 8 << 10;
 
 /// Size and version of an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
