@@ -26,6 +26,14 @@ pub fn verify(c: &Chunk, data: &[u8]) -> bool {
     data.len() == c.len as usize && blake3::hash(data).as_bytes() == &c.csum
 }
 
+/// Reads one chunk's valid bytes; `None` when they do not match.
+pub fn read_verified(dev: &dyn BlockDevice, c: &Chunk) -> std::io::Result<Option<Vec<u8>>> {
+    let mut buf = AlignedBuf::zeroed(round_up(c.len as u64) as usize);
+    dev.read_at(&mut buf, c.phys)?;
+    let data = &buf.as_slice()[..c.len as usize];
+    Ok(verify(c, data).then(|| data.to_vec()))
+}
+
 /// Reads one chunk's valid bytes and checks them.
 pub fn load_chunk(
     dev: &dyn BlockDevice,
@@ -34,13 +42,7 @@ pub fn load_chunk(
     name: &str,
     chunk_size: u64,
 ) -> Result<Vec<u8>> {
-    let mut buf = AlignedBuf::zeroed(round_up(c.len as u64) as usize);
-    dev.read_at(&mut buf, c.phys)?;
-    let data = &buf.as_slice()[..c.len as usize];
-    if !verify(c, data) {
-        return Err(corrupt(coll, name, chunk_range(c, chunk_size)));
-    }
-    Ok(data.to_vec())
+    read_verified(dev, c)?.ok_or_else(|| corrupt(coll, name, chunk_range(c, chunk_size)))
 }
 
 /// A second chance for a chunk whose bytes did not match: the verified

@@ -5,7 +5,7 @@
 //! batch being committed (its overlay). When the commit thread is free it
 //! gets the building batch, so a batch collects every transaction that
 //! arrived while the previous one was committing: the fixed cost of a
-//! commit (one sync, one redb commit) is shared by more transactions the
+//! commit (one log append and sync) is shared by more transactions the
 //! busier the store is, and staging runs while the previous batch syncs.
 //!
 //! A transaction that fails to stage is answered at once (it changed
@@ -61,7 +61,13 @@ pub(crate) fn stage_loop(
         .name("shoal-store-commit".into())
         .spawn(move || {
             for job in job_rx {
-                let ok = worker.commit_job(&writer, job);
+                // A bug here must not leave the staging thread waiting for
+                // an answer forever: the store stops taking writes instead.
+                let run = std::panic::AssertUnwindSafe(|| worker.commit_job(&writer, job));
+                let ok = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                    *lock(&worker.failed) = Some("the commit thread panicked".into());
+                    false
+                });
                 let _ = done.send(Msg::Committed(ok));
             }
             // A clean close leaves nothing to replay.
@@ -253,14 +259,9 @@ impl Shared {
     /// checkpoint) while the small extents are written to the device.
     fn try_commit(&self, writer: &Writer, overlay: &Overlay) -> Result<()> {
         let batch = overlay.changes.to_wal(&overlay.small)?;
+        let body = batch.encode()?;
         let mut wal = lock(&self.wal);
-        let upcoming = batch
-            .extents
-            .iter()
-            .map(|(_, d)| d.len() as u64)
-            .sum::<u64>()
-            + 65536;
-        if wal.checkpoint_due(upcoming) {
+        if wal.checkpoint_due(body.len() as u64) {
             self.checkpoint(&mut wal)?;
         }
         if !overlay.large.is_empty() {
@@ -271,8 +272,8 @@ impl Shared {
         wtx.set_durability(Durability::None)?;
         batch.apply(&wtx)?;
         *lock(&self.landing) = Some(overlay.small.clone());
-        let written = writer.start(overlay.small.clone(), false);
-        if let Err(e) = wal.append(&batch) {
+        let written = writer.start(overlay.small.clone());
+        if let Err(e) = wal.append(&body) {
             // Not durable and not visible; the device writes went to free
             // space.
             let _ = written.wait();

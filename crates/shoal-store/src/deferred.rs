@@ -44,7 +44,6 @@ pub type Extents = Arc<Vec<(u64, AlignedBuf)>>;
 
 struct Job {
     writes: Extents,
-    sync: bool,
     done: mpsc::SyncSender<io::Result<()>>,
 }
 
@@ -58,7 +57,8 @@ pub struct Writer {
 pub struct Pending(mpsc::Receiver<io::Result<()>>);
 
 impl Pending {
-    /// Waits for the writes (and the sync, when asked) to finish.
+    /// Waits for the writes to finish (not yet durable: the next
+    /// checkpoint syncs the device).
     pub fn wait(self) -> io::Result<()> {
         self.0
             .recv()
@@ -74,20 +74,16 @@ impl Writer {
             .name("shoal-store-defer".into())
             .spawn(move || {
                 for job in rx {
-                    let mut res = dev.write_all(&job.writes);
-                    if res.is_ok() && job.sync {
-                        res = dev.sync();
-                    }
-                    let _ = job.done.send(res);
+                    let _ = job.done.send(dev.write_all(&job.writes));
                 }
             })?;
         Ok(Writer { jobs })
     }
 
-    /// Starts writing `writes` (then syncing the device, with `sync`).
-    pub fn start(&self, writes: Extents, sync: bool) -> Pending {
+    /// Starts writing `writes`.
+    pub fn start(&self, writes: Extents) -> Pending {
         let (done, rx) = mpsc::sync_channel(1);
-        if let Err(mpsc::SendError(job)) = self.jobs.send(Job { writes, sync, done }) {
+        if let Err(mpsc::SendError(job)) = self.jobs.send(Job { writes, done }) {
             let _ = job
                 .done
                 .send(Err(io::Error::other("deferred writer stopped")));

@@ -19,11 +19,11 @@ use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTabl
 use tokio::sync::oneshot;
 
 use crate::alloc::Allocator;
-use crate::chunkio::{chunk_range, read_into, verify};
+use crate::chunkio::{chunk_range, read_into, read_verified, verify};
 use crate::commit::{Msg, stage_loop};
 use crate::config::{Backend, StoreConfig};
 use crate::deferred::{self, Extents, Writer};
-use crate::device::{AlignedBuf, BlockDevice, FileDevice, UringDevice, round_up};
+use crate::device::{BlockDevice, FileDevice, UringDevice, round_up};
 use crate::error::{Result, StoreError};
 use crate::keys;
 use crate::meta::{
@@ -502,9 +502,7 @@ impl Store {
                 };
                 report.objects += 1;
                 for c in &meta.chunks {
-                    let mut buf = AlignedBuf::zeroed(round_up(c.len as u64) as usize);
-                    let ok = (self.shared.dev.read_at(&mut buf, c.phys).is_ok()
-                        && verify(c, &buf.as_slice()[..c.len as usize]))
+                    let ok = matches!(read_verified(self.shared.dev.as_ref(), c), Ok(Some(_)))
                         || self.shared.recover_chunk(c).is_some();
                     report.bytes += c.len as u64;
                     if !ok {
@@ -658,10 +656,7 @@ impl Shared {
             return Some(data.to_vec());
         }
         // The write may have landed since the first read.
-        let mut buf = AlignedBuf::zeroed(round_up(c.len as u64) as usize);
-        self.dev.read_at(&mut buf, c.phys).ok()?;
-        let data = &buf.as_slice()[..c.len as usize];
-        verify(c, data).then(|| data.to_vec())
+        read_verified(self.dev.as_ref(), c).ok().flatten()
     }
 
     /// Queues `new` frees behind the current generation (after a commit)

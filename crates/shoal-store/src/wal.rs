@@ -105,7 +105,8 @@ impl WalBatch {
         Ok(())
     }
 
-    fn encode(&self) -> Result<Vec<u8>> {
+    /// The record body.
+    pub fn encode(&self) -> Result<Vec<u8>> {
         rkyv::to_bytes::<rkyv::rancor::Error>(self)
             .map(|b| b.to_vec())
             .map_err(|e| StoreError::Meta(format!("encoding a log record: {e}")))
@@ -244,27 +245,29 @@ impl Wal {
         }
     }
 
-    /// Appends `batch` and makes it durable.
-    pub fn append(&mut self, batch: &WalBatch) -> Result<()> {
-        let body = batch.encode()?;
+    /// Appends a batch (its [`WalBatch::encode`]d body) and makes it
+    /// durable.
+    pub fn append(&mut self, body: &[u8]) -> Result<()> {
         let total = (HEADER + body.len()) as u64;
-        if total > self.size / 2 {
+        if total > self.size / 2 || u32::try_from(body.len()).is_err() {
             return Err(StoreError::Invalid(format!(
                 "a batch of {total} bytes does not fit the write-ahead log"
             )));
         }
-        let mut rec = Vec::with_capacity(total as usize);
-        rec.extend_from_slice(&MAGIC.to_le_bytes());
-        rec.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        rec.extend_from_slice(&self.next_seq.to_le_bytes());
-        rec.extend_from_slice(blake3::hash(&body).as_bytes());
-        rec.extend_from_slice(&body);
+        let mut head = [0u8; HEADER];
+        head[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+        head[4..8].copy_from_slice(&(body.len() as u32).to_le_bytes());
+        head[8..16].copy_from_slice(&self.next_seq.to_le_bytes());
+        head[16..48].copy_from_slice(blake3::hash(body).as_bytes());
         let at = if self.pos + total > self.size {
             0
         } else {
             self.pos
         };
-        self.file.write_all_at(&rec, at)?;
+        // Header and body as two writes (no copy of the body); the hash in
+        // the header rejects a record that only partly reached the disk.
+        self.file.write_all_at(&head, at)?;
+        self.file.write_all_at(body, at + HEADER as u64)?;
         self.file.sync_data()?;
         self.since += total + (at != self.pos) as u64 * (self.size - self.pos);
         self.pos = at + total;
@@ -273,8 +276,8 @@ impl Wal {
         Ok(())
     }
 
-    /// Whether the next batch (of about `upcoming` bytes) should wait for a
-    /// checkpoint first.
+    /// Whether the next batch (a body of `upcoming` bytes) should wait for
+    /// a checkpoint first.
     pub fn checkpoint_due(&self, upcoming: u64) -> bool {
         self.batches_since >= CHECKPOINT_BATCHES
             || self.since + upcoming + HEADER as u64 > self.size / 2 - self.size / 8
@@ -344,7 +347,7 @@ mod tests {
                 ckpt = wal.position();
                 wal.checkpointed();
             }
-            wal.append(&b).unwrap();
+            wal.append(&b.encode().unwrap()).unwrap();
         }
         let (_, replay) = Wal::open(&path, ckpt).unwrap();
         let expect = 400 - ckpt.seq as usize;
