@@ -24,7 +24,7 @@ where
     T: for<'a> rkyv::Serialize<HighSerializer<AlignedVec, ArenaHandle<'a>, RkyvError>>,
 {
     let bytes = rkyv::to_bytes::<RkyvError>(value).map_err(|e| NetError::Codec(e.to_string()))?;
-    Ok(Bytes::copy_from_slice(&bytes))
+    Ok(Bytes::from_owner(bytes))
 }
 
 /// Validates and deserializes a frame body. Misaligned input is copied to

@@ -28,6 +28,9 @@ pub const FIRST_APP_MSG_TYPE: u16 = 16;
 /// Transport message type: opens a one-way stream; the body is the topic (UTF-8).
 pub const MSG_STREAM_OPEN: u16 = 1;
 
+/// Most bytes a decoder reserves ahead of a frame's arrival.
+const RESERVE_AHEAD: usize = 1 << 20;
+
 /// Upper bounds on the sizes a decoder accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameLimits {
@@ -268,9 +271,12 @@ impl FrameDecoder {
                 };
                 match FrameHeader::decode(raw, &self.limits) {
                     Ok(h) => {
-                        // Lengths are bounded by the limits, so this reservation is too.
-                        self.buf
-                            .reserve(h.frame_len().saturating_sub(self.buf.len()));
+                        // Reserve for a typical frame only: the announced
+                        // length is the peer's claim, and many streams may
+                        // announce the largest one; the buffer grows as
+                        // bytes actually arrive.
+                        let want = h.frame_len().min(RESERVE_AHEAD);
+                        self.buf.reserve(want.saturating_sub(self.buf.len()));
                         self.header = Some(h);
                         h
                     }

@@ -23,6 +23,10 @@ pub const CODE_UNSUPPORTED: VarInt = VarInt::from_u32(3);
 
 /// How long a peer may take to announce a one-way stream's topic.
 const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a peer may take to send a whole request (the largest frame
+/// takes well under a second on any link a cluster runs on): a peer that
+/// opens streams and stalls does not hold them, and their buffers, forever.
+const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Per-request settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,7 +138,8 @@ pub(crate) async fn serve_request(
         return;
     };
     let mut reader = shared.reader(recv);
-    let request = match reader.single_frame().await {
+    let read = tokio::time::timeout(REQUEST_READ_TIMEOUT, reader.single_frame()).await;
+    let request = match read.unwrap_or(Err(NetError::Timeout(REQUEST_READ_TIMEOUT))) {
         Ok(frame) => frame,
         Err(e) => {
             tracing::debug!(peer = %peer.name, error = %e, "request not read");
