@@ -14,6 +14,11 @@ pub type Slot = u64;
 /// [`crate::Node::step`] (so slot arithmetic never overflows).
 pub const MAX_SLOT: Slot = u64::MAX >> 2;
 
+/// The largest ballot round a message or the persisted state may carry;
+/// anything above is refused (so a new campaign's `round + 1` never
+/// overflows, and a peer cannot push rounds out of reach).
+pub const MAX_ROUND: u64 = u64::MAX >> 2;
+
 /// How far above its commit index an acceptor accepts a slot, and how far a
 /// new leader looks for values to recover. A legitimate leader proposes
 /// within its window of its own commit index, so only a member lagging by

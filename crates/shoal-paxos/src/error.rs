@@ -59,6 +59,10 @@ pub enum PaxosError {
         /// The persisted commit index.
         commit: Slot,
     },
+    /// The persisted state names a slot or ballot round beyond
+    /// [`crate::MAX_SLOT`] / [`crate::MAX_ROUND`] (a damaged store).
+    #[error("persisted state names slot or round {0}, beyond the largest allowed")]
+    OutOfRange(u64),
     /// The shell claims to have applied more than was durably committed
     /// (it must persist a [`crate::Ready`] before applying it).
     #[error("applied index {applied} is beyond the persisted commit index {commit}")]
@@ -123,4 +127,7 @@ pub enum StepError {
     /// The message names a slot above [`crate::MAX_SLOT`].
     #[error("slot {0} out of range")]
     SlotOutOfRange(Slot),
+    /// The message names a ballot round above [`crate::MAX_ROUND`].
+    #[error("ballot round {0} out of range")]
+    RoundOutOfRange(u64),
 }

@@ -114,7 +114,7 @@ mod proposer;
 mod ready;
 mod storage;
 
-pub use ballot::{Ballot, MAX_SLOT, NodeId, SLOT_HORIZON, Slot, Time};
+pub use ballot::{Ballot, MAX_ROUND, MAX_SLOT, NodeId, SLOT_HORIZON, Slot, Time};
 pub use config::Config;
 pub use error::{ConfigError, PaxosError, ProposeError, StepError};
 pub use message::{Body, Command, LogEntry, Message, Snapshot};

@@ -237,6 +237,20 @@ impl Body {
         }
     }
 
+    /// Every ballot this message names: the one it speaks for, a refusal's
+    /// promise, and the ballots of the entries it carries.
+    pub fn ballots(&self) -> Vec<Ballot> {
+        let mut all: Vec<Ballot> = self.ballot().into_iter().collect();
+        match self {
+            Body::Reject { promised, .. } => all.push(*promised),
+            Body::Promise { entries, .. } | Body::CatchupReply { entries, .. } => {
+                all.extend(entries.iter().map(|e| e.ballot));
+            }
+            _ => {}
+        }
+        all
+    }
+
     /// The largest slot number this message names (0 if none).
     pub fn max_slot(&self) -> Slot {
         let entries = |es: &[LogEntry]| es.iter().map(|e| e.slot).max().unwrap_or(0);

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::{Hash, Hasher};
 
-use crate::ballot::{Ballot, MAX_SLOT, NodeId, Slot, Time};
+use crate::ballot::{Ballot, MAX_ROUND, MAX_SLOT, NodeId, Slot, Time};
 use crate::config::Config;
 use crate::error::{PaxosError, ProposeError, StepError};
 use crate::message::{Body, Command, LogEntry, Message, Snapshot};
@@ -175,6 +175,23 @@ impl Node {
     pub fn new(config: Config, state: PersistentState) -> Result<Node, PaxosError> {
         config.validate()?;
         let snap_slot = state.snapshot.as_ref().map_or(0, |s| s.slot);
+        let highest_slot = state
+            .entries
+            .iter()
+            .map(|e| e.slot)
+            .chain([state.commit, snap_slot]);
+        let highest_round = state.entries.iter().map(|e| e.ballot.round);
+        if let Some(v) = highest_slot
+            .filter(|&s| s > MAX_SLOT)
+            .chain(
+                highest_round
+                    .chain([state.promised.round])
+                    .filter(|&r| r > MAX_ROUND),
+            )
+            .next()
+        {
+            return Err(PaxosError::OutOfRange(v));
+        }
         let commit = state.commit.max(snap_slot);
         let mut log: BTreeMap<Slot, LogEntry> = state
             .entries
@@ -250,9 +267,13 @@ impl Node {
         if msg.from == self.cfg.id || !self.cfg.is_member(msg.from) {
             return Err(StepError::UnknownSender(msg.from));
         }
-        if let Some(b) = msg.body.ballot() {
-            if !self.cfg.is_member(b.node) {
+        for b in msg.body.ballots() {
+            // `Ballot::ZERO` stands for "none" (e.g. nothing promised yet).
+            if b != Ballot::ZERO && !self.cfg.is_member(b.node) {
                 return Err(StepError::ForeignBallot(b.node));
+            }
+            if b.round > MAX_ROUND {
+                return Err(StepError::RoundOutOfRange(b.round));
             }
         }
         let slot = msg.body.max_slot();

@@ -273,6 +273,46 @@ fn bad_messages_are_refused_without_panic() {
         ),
         Err(StepError::ForeignBallot(7))
     );
+    // Rounds beyond MAX_ROUND, wherever a ballot hides, and a refusal
+    // naming a non-member's promise.
+    let huge = Ballot::new(u64::MAX, 1);
+    for (body, want) in [
+        (
+            Body::Prepare {
+                ballot: huge,
+                from_slot: 1,
+            },
+            StepError::RoundOutOfRange(u64::MAX),
+        ),
+        (
+            Body::Reject {
+                ballot: b,
+                promised: huge,
+            },
+            StepError::RoundOutOfRange(u64::MAX),
+        ),
+        (
+            Body::Reject {
+                ballot: b,
+                promised: Ballot::new(3, 9),
+            },
+            StepError::ForeignBallot(9),
+        ),
+        (
+            Body::Promise {
+                ballot: b,
+                commit: 0,
+                entries: vec![LogEntry {
+                    slot: 1,
+                    ballot: huge,
+                    command: Command::Noop,
+                }],
+            },
+            StepError::RoundOutOfRange(u64::MAX),
+        ),
+    ] {
+        assert_eq!(n.step(msg(1, 2, body), 0), Err(want));
+    }
     // Nonsense that is well-formed is handled: slot 0, huge commit,
     // catch-up for slot 0, empty snapshot behind us, unexpected replies.
     for body in [
@@ -691,6 +731,27 @@ fn restart_validates_persisted_state() {
     assert_eq!(
         Node::new(config(1, 3), st).unwrap_err(),
         PaxosError::MissingCommitted { slot: 2, commit: 3 }
+    );
+    // A damaged store naming impossible rounds or slots is refused.
+    let st = PersistentState {
+        promised: Ballot::new(u64::MAX, 1),
+        commit: 0,
+        snapshot: None,
+        entries: vec![],
+    };
+    assert_eq!(
+        Node::new(config(1, 3), st).unwrap_err(),
+        PaxosError::OutOfRange(u64::MAX)
+    );
+    let st = PersistentState {
+        promised: Ballot::new(1, 1),
+        commit: u64::MAX,
+        snapshot: None,
+        entries: vec![],
+    };
+    assert_eq!(
+        Node::new(config(1, 3), st).unwrap_err(),
+        PaxosError::OutOfRange(u64::MAX)
     );
     let st = PersistentState {
         promised: Ballot::new(1, 1),
