@@ -584,6 +584,35 @@ async fn malformed_messages_get_errors_and_the_monitor_keeps_serving() {
             Duration::from_secs(2),
         )
         .await;
+    // A peer monitor's snapshot that does not decode is refused before the
+    // Paxos core sees it (installing it used to stop the monitor).
+    let peer = Endpoint::builder(
+        c.identity("mon.b"),
+        EndpointConfig::client("127.0.0.1:0".parse().unwrap()),
+    )
+    .bind()
+    .expect("endpoint");
+    let bad_snapshot = shoal_proto::peer::PaxosEnvelope {
+        monmap_epoch: 1,
+        message: shoal_paxos::Message {
+            from: 2,
+            to: 1,
+            body: shoal_paxos::Body::InstallSnapshot {
+                snapshot: shoal_paxos::Snapshot {
+                    slot: 1_000_000,
+                    data: garbage.clone(),
+                },
+            },
+        },
+    };
+    peer.send_oneway(
+        &mon,
+        "paxos",
+        &Frame::encode(msg::PAXOS, &bad_snapshot).unwrap(),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("sent");
     // Request id 0 is reserved for the monitors' own changes.
     let zero = shoal_proto::mon::MonRequest {
         client_id: 0,

@@ -257,6 +257,12 @@ impl Driver {
                 {
                     *slot = self.start.elapsed().as_millis() as u64;
                 }
+                if let shoal_paxos::Body::InstallSnapshot { snapshot } = &m.body
+                    && let Err(why) = self.check_snapshot(snapshot)
+                {
+                    tracing::warn!(from, %why, "snapshot from a peer refused");
+                    return;
+                }
                 if let Err(e) = self.node.step(m, self.now()) {
                     tracing::debug!(from, error = %e, "paxos message refused");
                 }
@@ -515,7 +521,7 @@ impl Driver {
             .iter()
             .enumerate()
             .map(|(r, m)| {
-                let heard = self.last_heard[r];
+                let heard = self.last_heard.get(r).copied().unwrap_or(0);
                 let alive = r == self.rank || (heard > 0 && now.saturating_sub(heard) <= timeout);
                 report::MonEntry {
                     rank: r as u32,
@@ -734,6 +740,20 @@ impl Driver {
             }
             Err(e) => tracing::error!(error = %e, "cannot encode a paxos message"),
         }
+    }
+
+    /// Whether a peer's snapshot may be installed: it must decode, and
+    /// describe this cluster's monitors (a snapshot of another monitor map
+    /// would leave this monitor's per-rank state wrong).
+    fn check_snapshot(&self, s: &Snapshot) -> Result<(), String> {
+        let state = MonState::decode(&s.data).map_err(|e| e.to_string())?;
+        if state.monmap != self.state.monmap {
+            return Err(format!(
+                "its monitor map (epoch {}) differs from ours (epoch {})",
+                state.monmap.epoch, self.state.monmap.epoch
+            ));
+        }
+        Ok(())
     }
 
     fn install_snapshot(&mut self, s: &Snapshot) -> Result<(), MonError> {

@@ -38,8 +38,8 @@ wire! {
     }
 
     /// The commands. Reads need `mon r` (or the OSD profile), writes `mon
-    /// rw`; the OSD lifecycle commands (boot, beacon, failure) also accept
-    /// the OSD profile for the caller's own id.
+    /// rw`; the OSD profile may also create, boot and beacon its own id and
+    /// report failures (`shoal_mon::commands::authorize` decides).
     pub enum MonCommand {
         /// Cluster status: health, monitors, OSDs, pools ([`CommandOutput::Status`]).
         Status,
@@ -423,15 +423,6 @@ impl MonCommand {
                 | MonCommand::ConfigKeyGet { .. }
                 | MonCommand::ConfigKeyLs
         )
-    }
-
-    /// The OSD id an OSD-profile identity may issue this command for, if
-    /// it is an OSD lifecycle command.
-    pub fn osd_self_id(&self) -> Option<i32> {
-        match self {
-            MonCommand::OsdBoot { id, .. } | MonCommand::OsdBeacon { id, .. } => Some(*id),
-            _ => None,
-        }
     }
 
     /// A short name for logs (`osd_boot`).
