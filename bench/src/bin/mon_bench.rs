@@ -21,22 +21,22 @@ use shoal_tests::{MonCluster, MonClusterOptions};
 #[derive(Parser, Debug)]
 struct Args {
     /// Monitors.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=9))]
     mons: usize,
     /// Updates sent one at a time (latency).
     #[arg(long, default_value_t = 2000)]
     serial: usize,
     /// Concurrent clients (throughput).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     clients: usize,
     /// Updates in flight per client.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     inflight: usize,
     /// Updates in the throughput phase.
     #[arg(long, default_value_t = 40_000)]
     updates: usize,
     /// OSDs whose reweights the updates change.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(i32).range(1..))]
     osds: i32,
     /// Skip the fio reference.
     #[arg(long)]

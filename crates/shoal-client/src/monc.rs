@@ -164,7 +164,7 @@ impl MonClient {
         frame: Frame,
         accept: impl Fn(MonReply) -> Result<T, String>,
     ) -> Result<T, ClientError> {
-        let deadline = Instant::now() + self.opts.command_timeout;
+        let deadline = deadline_after(self.opts.command_timeout);
         let n = self.mons.len();
         let mut start = self.leader_hint().unwrap_or(0);
         let mut last = String::from("no attempt");
@@ -213,18 +213,20 @@ impl MonClient {
         monmap_have: u32,
         wait: Duration,
     ) -> Result<SubscribeReply, ClientError> {
+        // A monitor holds a subscription at most a minute.
+        let wait = wait.min(Duration::from_secs(60));
         let req = SubscribeRequest {
             osdmap_have,
             monmap_have,
-            wait_ms: wait.as_millis().min(60_000) as u32,
+            wait_ms: wait.as_millis() as u32,
         };
         let frame = Frame::encode(msg::SUBSCRIBE, &req)?;
-        let deadline = Instant::now() + self.opts.command_timeout + wait;
+        let deadline = deadline_after(self.opts.command_timeout.saturating_add(wait));
         let n = self.mons.len();
         let mut i = self.leader_hint().unwrap_or(0);
         let mut last = String::from("no attempt");
         while Instant::now() < deadline {
-            let timeout = self.opts.mon_timeout + wait;
+            let timeout = self.opts.mon_timeout.saturating_add(wait);
             match self.endpoint.request(&self.peer(i), &frame, timeout).await {
                 Ok(resp) if resp.msg_type == msg::SUBSCRIBE_REPLY => {
                     return Ok(resp.decode_body::<SubscribeReply>()?);
@@ -301,4 +303,13 @@ impl MonClient {
             .await?;
         Ok(resp.decode_body::<MonReply>()?)
     }
+}
+
+/// `Instant::now() + d`, or a year from now when `d` would overflow the
+/// clock (options are the caller's to set).
+fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
 }

@@ -126,6 +126,9 @@ pub struct MonSection {
     pub fault_injection: bool,
 }
 
+/// The longest duration a setting may name, in milliseconds (a week).
+pub const MAX_DURATION_MS: u64 = 7 * 24 * 3600 * 1000;
+
 /// `[client]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -258,6 +261,29 @@ impl ShoalConf {
         if m.min_down_reporters == 0 {
             return Err("[mon] min_down_reporters must be at least 1".into());
         }
+        // Durations are added to clocks: keep them where that cannot
+        // overflow and where they still mean something.
+        let durations = [
+            ("[mon] election_timeout_ms", m.election_timeout_ms),
+            ("[mon] heartbeat_interval_ms", m.heartbeat_interval_ms),
+            ("[mon] lease_ms", m.lease_ms),
+            ("[mon] osd_beacon_grace_ms", m.osd_beacon_grace_ms),
+            ("[mon] down_out_interval_ms", m.down_out_interval_ms),
+            ("[client] mon_timeout_ms", self.client.mon_timeout_ms),
+            (
+                "[client] command_timeout_ms",
+                self.client.command_timeout_ms,
+            ),
+        ];
+        if let Some((name, v)) = durations.iter().find(|(_, v)| *v > MAX_DURATION_MS) {
+            return Err(format!("{name} = {v} is above a week ({MAX_DURATION_MS})"));
+        }
+        let c = &self.client;
+        if c.mon_timeout_ms == 0 || c.mon_timeout_ms > c.command_timeout_ms {
+            return Err(
+                "[client] mon_timeout_ms must be above 0 and at most command_timeout_ms".into(),
+            );
+        }
         Ok(())
     }
 
@@ -367,6 +393,15 @@ name = "client.ops"
         assert!(c.validate().is_err());
         c.global.mon_host = vec![];
         assert!(c.validate().is_err());
+        let mut c = ShoalConf::parse(SAMPLE).unwrap();
+        c.client.command_timeout_ms = u64::MAX;
+        assert!(c.validate().unwrap_err().contains("command_timeout_ms"));
+        let mut c = ShoalConf::parse(SAMPLE).unwrap();
+        c.client.mon_timeout_ms = 0;
+        assert!(c.validate().unwrap_err().contains("mon_timeout_ms"));
+        let mut c = ShoalConf::parse(SAMPLE).unwrap();
+        c.mon.lease_ms = u64::MAX;
+        assert!(c.validate().unwrap_err().contains("lease_ms"));
     }
 
     #[test]
