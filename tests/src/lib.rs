@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use shoal_client::{MonClient, MonClientOptions};
 use shoal_conf::ShoalConf;
 use shoal_net::NodeIdentity;
+use shoal_proto::{CommandOutput, MonCommand};
 
 /// Path of a workspace binary next to the running test's target directory.
 ///
@@ -45,7 +46,8 @@ pub fn bin_path(name: &str) -> PathBuf {
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or panics with `what`
-/// after `timeout`.
+/// after `timeout` — also when a single check is still running then (a
+/// check that blocks on a slow command must not stretch the deadline).
 pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
@@ -53,8 +55,10 @@ where
 {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(v) = check().await {
-            return v;
+        match tokio::time::timeout_at(deadline.into(), check()).await {
+            Ok(Some(v)) => return v,
+            Ok(None) => {}
+            Err(_) => panic!("timed out after {timeout:?} waiting for {what}"),
         }
         assert!(
             Instant::now() < deadline,
@@ -255,6 +259,21 @@ impl MonCluster {
     /// A monitor client as `client.admin`.
     pub fn admin(&self) -> MonClient {
         self.client_as("client.admin")
+    }
+
+    /// Waits (up to `timeout`) until the monitors have elected a leader;
+    /// returns its index.
+    pub async fn leader(&self, client: &MonClient, timeout: Duration) -> usize {
+        wait_for(timeout, "a leader", || async {
+            match client.command(MonCommand::MonStat).await {
+                Ok(CommandOutput::MonStat(m)) => {
+                    let l = m.leader?;
+                    self.names.iter().position(|n| *n == l)
+                }
+                _ => None,
+            }
+        })
+        .await
     }
 
     /// The cluster directory.

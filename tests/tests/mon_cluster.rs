@@ -15,16 +15,7 @@ const LONG: Duration = Duration::from_secs(30);
 
 /// The leader's index once a quorum exists.
 async fn leader(c: &MonCluster, client: &MonClient) -> usize {
-    wait_for(LONG, "a leader", || async {
-        match client.command(MonCommand::MonStat).await {
-            Ok(CommandOutput::MonStat(m)) => {
-                let l = m.leader?;
-                c.names.iter().position(|n| *n == l)
-            }
-            _ => None,
-        }
-    })
-    .await
+    c.leader(client, LONG).await
 }
 
 /// Monitor `i`'s OSDMap (encoded), when it is in quorum.

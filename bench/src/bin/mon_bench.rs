@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use shoal_client::MonClient;
-use shoal_proto::mon::{CommandOutput, MonCommand};
+use shoal_proto::mon::MonCommand;
 use shoal_tests::{MonCluster, MonClusterOptions};
 
 /// Monitor commit latency and throughput.
@@ -110,14 +110,7 @@ async fn run(args: Args) -> Result<serde_json::Value> {
     let cluster = MonCluster::start(&opts);
     let admin = cluster.admin();
     // Wait for a quorum, then create the OSDs the updates will touch.
-    let t = Instant::now();
-    while !matches!(admin.command(MonCommand::MonStat).await, Ok(CommandOutput::MonStat(ref m)) if m.leader.is_some())
-    {
-        if t.elapsed() > Duration::from_secs(30) {
-            bail!("no quorum after 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    cluster.leader(&admin, Duration::from_secs(30)).await;
     for _ in 0..args.osds {
         admin.command(MonCommand::OsdCreate { id: -1 }).await?;
     }

@@ -495,9 +495,11 @@ fn subscriptions_get_incrementals_full_maps_or_wait() {
         // Behind the oldest incremental kept (3 kept): a full map.
         let r = view.subscribe(&req(2, 0)).await.unwrap();
         assert_eq!(OsdMap::decode(&r.full_osdmap.unwrap()).unwrap().epoch(), 6);
-        // A waiting subscriber is woken by the next epoch.
-        let later = req(6, 10_000);
-        let waiting = view.subscribe(&later);
+        // A waiting subscriber is woken by the next epoch (long before its
+        // minute-long wait would end on its own).
+        let later = req(6, 60_000);
+        let waiting =
+            tokio::time::timeout(std::time::Duration::from_secs(10), view.subscribe(&later));
         let mut s2 = s.clone();
         s2.apply_batch(
             6,
@@ -506,6 +508,7 @@ fn subscriptions_get_incrementals_full_maps_or_wait() {
             },
         );
         let (r, ()) = tokio::join!(waiting, async { view.refresh(&s2) });
+        let r = r.expect("woken by the new epoch, not by its own deadline");
         assert_eq!(r.unwrap().incrementals.len(), 1);
     });
 }
