@@ -138,31 +138,55 @@ impl MapView {
         let wait = std::time::Duration::from_millis(u64::from(req.wait_ms.min(60_000)));
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            {
+            let ready = {
                 let m = self.read();
                 if !m.in_quorum {
                     return None;
                 }
                 let newer_mon = req.monmap_have < m.monmap_epoch;
-                if m.epoch > req.osdmap_have || newer_mon {
-                    return Some(Self::reply(&m, req));
-                }
+                (m.epoch > req.osdmap_have || newer_mon).then(|| Picked::from(&m, req))
+            };
+            if let Some(picked) = ready {
+                return Some(picked.into_reply());
             }
             if tokio::time::timeout_at(deadline, rx.changed())
                 .await
                 .is_err()
             {
-                let m = self.read();
-                return m.in_quorum.then(|| Self::reply(&m, req));
+                let picked = {
+                    let m = self.read();
+                    m.in_quorum.then(|| Picked::from(&m, req))
+                };
+                return picked.map(Picked::into_reply);
             }
         }
     }
+}
 
-    fn reply(m: &Maps, req: &SubscribeRequest) -> SubscribeReply {
-        let mut reply = SubscribeReply {
-            full_osdmap: None,
+/// The maps a subscription reply carries, picked under the view's lock
+/// (shared buffers) and copied into the reply after it is released.
+struct Picked {
+    full: Option<Arc<Vec<u8>>>,
+    incrementals: Vec<Arc<Vec<u8>>>,
+    monmap: Option<Arc<Vec<u8>>>,
+    latest_epoch: u32,
+}
+
+impl Picked {
+    fn into_reply(self) -> SubscribeReply {
+        SubscribeReply {
+            full_osdmap: self.full.map(|b| b.to_vec()),
+            incrementals: self.incrementals.iter().map(|b| b.to_vec()).collect(),
+            monmap: self.monmap.map(|b| b.to_vec()),
+            latest_epoch: self.latest_epoch,
+        }
+    }
+
+    fn from(m: &Maps, req: &SubscribeRequest) -> Picked {
+        let mut reply = Picked {
+            full: None,
             incrementals: Vec::new(),
-            monmap: (req.monmap_have < m.monmap_epoch).then(|| m.monmap.to_vec()),
+            monmap: (req.monmap_have < m.monmap_epoch).then(|| m.monmap.clone()),
             latest_epoch: m.epoch,
         };
         if m.epoch > req.osdmap_have {
@@ -179,10 +203,10 @@ impl MapView {
                         break;
                     }
                     bytes += inc.len();
-                    reply.incrementals.push(inc.to_vec());
+                    reply.incrementals.push(inc.clone());
                 }
             } else {
-                reply.full_osdmap = Some(m.full.to_vec());
+                reply.full = Some(m.full.clone());
             }
         }
         reply
