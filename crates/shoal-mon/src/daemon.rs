@@ -10,7 +10,7 @@ use shoal_net::{
     PeerInfo,
 };
 use shoal_paxos::{Config, Node};
-use shoal_proto::mon::{CommandError, ErrorCode, MonReply, MonRequest, MonResult};
+use shoal_proto::mon::{ErrorCode, MonReply, MonRequest};
 use shoal_proto::msg;
 use shoal_proto::peer::{FaultCommand, Forward, PaxosEnvelope};
 use shoal_proto::subscribe::SubscribeRequest;
@@ -155,11 +155,7 @@ pub async fn run(
 }
 
 fn error_frame(code: ErrorCode, message: String, epoch: u32) -> Frame {
-    let reply = MonReply {
-        result: MonResult::Err(CommandError::new(code, message)),
-        osdmap_epoch: epoch,
-        leader: None,
-    };
+    let reply = crate::driver::err_reply(code, message, epoch, None);
     Frame::encode(msg::MON_REPLY, &reply).unwrap_or_else(|_| Frame::new(msg::MON_REPLY, Vec::new()))
 }
 

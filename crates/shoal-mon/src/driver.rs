@@ -108,7 +108,7 @@ fn wall_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn err_reply(
+pub(crate) fn err_reply(
     code: ErrorCode,
     message: impl Into<String>,
     epoch: u32,
@@ -370,7 +370,7 @@ impl Driver {
                     format!("mon.{} is not in quorum", self.name),
                 ))
             };
-            let _ = reply.send(self.reply_to(result.into_result()));
+            let _ = reply.send(self.reply_to(MonResult::from(result)));
             return;
         }
         if !self.node.is_leader() {
@@ -403,7 +403,7 @@ impl Driver {
                         format!("osd.{id} does not exist"),
                     ))
                 };
-                let _ = reply.send(self.reply_to(result.into_result()));
+                let _ = reply.send(self.reply_to(MonResult::from(result)));
                 return;
             }
             MonCommand::OsdFailure { target, .. } => {
@@ -418,7 +418,7 @@ impl Driver {
                         format!("osd.{target} does not exist"),
                     ))
                 };
-                let _ = reply.send(self.reply_to(result.into_result()));
+                let _ = reply.send(self.reply_to(MonResult::from(result)));
                 return;
             }
             _ => {}
@@ -796,19 +796,6 @@ impl Driver {
                 };
                 let _ = w.reply.send(self.reply_to(result));
             }
-        }
-    }
-}
-
-trait IntoMonResult {
-    fn into_result(self) -> MonResult;
-}
-
-impl IntoMonResult for Result<CommandOutput, CommandError> {
-    fn into_result(self) -> MonResult {
-        match self {
-            Ok(o) => MonResult::Ok(o),
-            Err(e) => MonResult::Err(e),
         }
     }
 }

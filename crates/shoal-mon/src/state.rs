@@ -148,10 +148,7 @@ impl MonState {
                 continue;
             }
             fresh.push(true);
-            let result = match apply::apply(self, txn) {
-                Ok(out) => MonResult::Ok(out),
-                Err(e) => MonResult::Err(e),
-            };
+            let result = MonResult::from(apply::apply(self, txn));
             if txn.client_id != 0 {
                 self.remember(slot, key, &result);
             }

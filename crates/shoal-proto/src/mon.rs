@@ -406,6 +406,15 @@ impl std::fmt::Display for CommandError {
 
 impl std::error::Error for CommandError {}
 
+impl From<Result<CommandOutput, CommandError>> for MonResult {
+    fn from(r: Result<CommandOutput, CommandError>) -> Self {
+        match r {
+            Ok(o) => MonResult::Ok(o),
+            Err(e) => MonResult::Err(e),
+        }
+    }
+}
+
 impl MonCommand {
     /// Whether the command changes monitor state (goes through Paxos at the
     /// leader). Beacons and failure reports are leader-only soft state but
