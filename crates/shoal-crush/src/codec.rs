@@ -11,7 +11,7 @@ use thiserror::Error;
 
 use crate::model::CrushMap;
 
-pub use validate::{MAX_TRIES, validate};
+pub use validate::{MAX_STEP_NUM, MAX_TRIES, validate};
 
 /// The first four bytes of an encoded map.
 pub const MAGIC: [u8; 4] = *b"SHCM";

@@ -163,3 +163,28 @@ fn absurd_retry_counts_are_refused_on_decode() {
     map.tunables.choose_total_tries = shoal_crush::codec::MAX_TRIES;
     assert!(shoal_crush::codec::decode(&shoal_crush::codec::encode(&map)).is_ok());
 }
+
+#[test]
+fn absurd_step_counts_are_refused_on_decode() {
+    use shoal_crush::RuleStep;
+    let text = std::fs::read_to_string(common::vectors_dir().join("d02_h3x4/map.txt")).unwrap();
+    let mut map = shoal_crush::text::parse(&text).unwrap();
+    let set_num = |map: &mut shoal_crush::CrushMap, n: i32| {
+        for rule in map.rules.iter_mut().flatten() {
+            for step in &mut rule.steps {
+                if let RuleStep::ChooseFirstn { num, .. }
+                | RuleStep::ChooseIndep { num, .. }
+                | RuleStep::ChooseleafFirstn { num, .. }
+                | RuleStep::ChooseleafIndep { num, .. } = step
+                {
+                    *num = n;
+                }
+            }
+        }
+    };
+    set_num(&mut map, 63_232);
+    let err = shoal_crush::codec::decode(&shoal_crush::codec::encode(&map)).unwrap_err();
+    assert!(err.to_string().contains("63232"), "{err}");
+    set_num(&mut map, shoal_crush::codec::MAX_STEP_NUM);
+    assert!(shoal_crush::codec::decode(&shoal_crush::codec::encode(&map)).is_ok());
+}

@@ -20,7 +20,14 @@ fn invalid(msg: String) -> CodecError {
 /// of every client, so it is refused.
 pub const MAX_TRIES: u32 = 10_000;
 
-/// Retry tunables and `set_*_tries` steps stay within [`MAX_TRIES`].
+/// Largest count a `choose`/`chooseleaf` step may ask for. A step tries
+/// up to its count of replica ranks, each with all its retries, while
+/// results are missing; real rules ask for a pool's size (0) or a handful.
+/// A map with tens of thousands would stall mappings for minutes.
+pub const MAX_STEP_NUM: i32 = 256;
+
+/// Retry tunables and `set_*_tries` steps stay within [`MAX_TRIES`];
+/// `choose` steps ask for at most [`MAX_STEP_NUM`] items.
 fn tries(map: &CrushMap) -> Result<(), CodecError> {
     let t = &map.tunables;
     let tunables = [
@@ -35,6 +42,17 @@ fn tries(map: &CrushMap) -> Result<(), CodecError> {
     }
     for rule in map.rules.iter().flatten() {
         for step in &rule.steps {
+            if let RuleStep::ChooseFirstn { num, .. }
+            | RuleStep::ChooseIndep { num, .. }
+            | RuleStep::ChooseleafFirstn { num, .. }
+            | RuleStep::ChooseleafIndep { num, .. } = *step
+                && num > MAX_STEP_NUM
+            {
+                return Err(invalid(format!(
+                    "rule {}: a step choosing {num} items exceeds {MAX_STEP_NUM}",
+                    rule.id
+                )));
+            }
             let n = match *step {
                 RuleStep::SetChooseTries(n)
                 | RuleStep::SetChooseleafTries(n)
@@ -64,7 +82,8 @@ fn tries(map: &CrushMap) -> Result<(), CodecError> {
 /// - bucket items are devices (`>= 0`) or existing buckets, with no cycle;
 /// - shadow and class ids refer to existing buckets;
 /// - choose_args refer to existing buckets, with one weight (and id) per item;
-/// - retry counts stay within [`MAX_TRIES`].
+/// - retry counts stay within [`MAX_TRIES`], step counts within
+///   [`MAX_STEP_NUM`].
 ///
 /// # Errors
 ///
