@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use bytes::Bytes;
 use clap::Parser;
 use shoal_store::{Op, Store, StoreConfig, Transaction};
 
@@ -33,6 +34,10 @@ struct Args {
     /// Concurrent 4 MiB operations.
     #[arg(long, default_value_t = 8)]
     depth: usize,
+    /// Rounds of every workload (fio and the store back to back); the
+    /// median ratio is reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    rounds: u32,
     /// The store's chunk (checksum and copy-on-write) size.
     #[arg(long, default_value_t = shoal_store::DEFAULT_CHUNK_SIZE)]
     chunk_size: u64,
@@ -48,44 +53,63 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-
-    let fio_w = fio(&args.dir, "write", "4M", args.bytes, args.depth, false)?;
-    let fio_r = fio(&args.dir, "read", "4M", args.bytes, args.depth, false)?;
-    let fio_s = fio(
-        &args.dir,
-        "randwrite",
-        "4k",
-        args.small_txns * 4096,
-        32,
-        true,
-    )?;
-    let _ = std::fs::remove_file(args.dir.join("fio.dat"));
-
     let store_dir = args.dir.join("store");
-    let mut cfg = StoreConfig::new(&store_dir, args.bytes + (1 << 30));
-    cfg.reserve = 0;
-    cfg.chunk_size = args.chunk_size;
-    Store::mkfs(&cfg)?;
-    let store = Arc::new(Store::open(&cfg)?);
-    rt.block_on(async {
-        let mut t = Transaction::new("bench");
-        t.push(Op::CreateCollection);
-        store.submit(t).await
-    })?;
-    let objects = (args.bytes / MIB4 as u64).max(1);
-    let (s_w, s_r, s_s) = rt.block_on(async {
-        let w = write_4m(&store, objects, args.depth).await?;
-        let r = read_4m(&store, objects, args.depth).await?;
-        let s = small_txns(&store, args.small_txns, 32).await?;
-        anyhow::Ok((w, r, s))
-    })?;
-    drop(store);
 
-    println!("backend: {}", Store::open(&cfg)?.backend());
+    // Each workload runs fio then the store back to back, in every round:
+    // the disk's speed drifts by tens of percent over minutes here, so
+    // ratios of neighbouring runs are what can be compared.
+    let mut rows: [Vec<(f64, f64)>; 3] = Default::default();
+    let mut backend = String::new();
+    for round in 1..=args.rounds {
+        let _ = std::fs::remove_dir_all(&store_dir);
+        let mut cfg = StoreConfig::new(&store_dir, args.bytes + (1 << 30));
+        cfg.reserve = 0;
+        cfg.chunk_size = args.chunk_size;
+        Store::mkfs(&cfg)?;
+        let store = Arc::new(Store::open(&cfg)?);
+        backend = store.backend().to_string();
+        let objects = (args.bytes / MIB4 as u64).max(1);
+        let r = rt.block_on(async {
+            let mut t = Transaction::new("bench");
+            t.push(Op::CreateCollection);
+            store.submit(t).await?;
+            let fio_w = fio(&args.dir, "write", "4M", args.bytes, args.depth, false)?;
+            let w = write_4m(&store, objects, args.depth).await?;
+            let fio_r = fio(&args.dir, "read", "4M", args.bytes, args.depth, false)?;
+            let r = read_4m(&store, objects, args.depth).await?;
+            // Random writes into the file the sequential run wrote (as the
+            // store's small writes land in a data file it has written).
+            let fio_s = fio(
+                &args.dir,
+                "randwrite",
+                "4k",
+                args.small_txns * 4096,
+                32,
+                true,
+            )?;
+            let s = small_txns(&store, args.small_txns, 32).await?;
+            let _ = std::fs::remove_file(args.dir.join("fio.dat"));
+            anyhow::Ok([(fio_w, w), (fio_r, r), (fio_s, s)])
+        })?;
+        for (row, v) in rows.iter_mut().zip(r) {
+            row.push(v);
+        }
+        eprintln!(
+            "round {round}: ratios {:.2} {:.2} {:.2}",
+            r[0].1 / r[0].0,
+            r[1].1 / r[1].0,
+            r[2].1 / r[2].0
+        );
+    }
+
+    println!(
+        "backend: {backend}, {} round(s), median ratio of each workload",
+        args.rounds
+    );
     println!("workload                         fio           shoal-store   ratio   goal");
-    row("4 MiB writes (MB/s)", fio_w, s_w, 0.8);
-    row("4 MiB reads (MB/s)", fio_r, s_r, 0.8);
-    row("4 KiB durable writes (ops/s)", fio_s, s_s, 0.5);
+    row("4 MiB writes (MB/s)", &rows[0], 0.8);
+    row("4 MiB reads (MB/s)", &rows[1], 0.8);
+    row("4 KiB durable writes (ops/s)", &rows[2], 0.5);
 
     if args.memory_bytes > 0 {
         let _ = std::fs::remove_dir_all(&store_dir);
@@ -105,7 +129,11 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn row(name: &str, fio: f64, store: f64, goal: f64) {
+/// Prints the round with the median ratio.
+fn row(name: &str, rounds: &[(f64, f64)], goal: f64) {
+    let mut sorted = rounds.to_vec();
+    sorted.sort_by(|a, b| (a.1 / a.0).total_cmp(&(b.1 / b.0)));
+    let (fio, store) = sorted[sorted.len() / 2];
     println!(
         "{name:<32} {fio:>10.0}   {store:>10.0}   {:>5.2}   >= {goal}",
         store / fio
@@ -164,6 +192,12 @@ fn fio(dir: &Path, rw: &str, bs: &str, size: u64, depth: usize, sync: bool) -> R
     })
 }
 
+/// Distinct payloads made before a timed workload, so that the timing
+/// holds the store's work only (fio's buffers are ready before it starts).
+fn payloads(count: u64, len: usize) -> Arc<Vec<Bytes>> {
+    Arc::new((0..count).map(|i| payload(i, len).into()).collect())
+}
+
 fn payload(i: u64, len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
     for (j, b) in v.iter_mut().enumerate().step_by(4096) {
@@ -193,11 +227,12 @@ where
 }
 
 async fn write_4m(store: &Arc<Store>, objects: u64, depth: usize) -> Result<f64> {
+    let data = payloads(16, MIB4);
     let secs = bounded(objects, depth, |i| {
-        let store = store.clone();
+        let (store, data) = (store.clone(), data.clone());
         async move {
             let mut t = Transaction::new("bench");
-            t.write_full(&format!("o{i}"), payload(i, MIB4));
+            t.write_full(&format!("o{i}"), data[i as usize % data.len()].clone());
             Ok(store.submit(t).await?)
         }
     })
@@ -224,14 +259,15 @@ async fn read_4m(store: &Arc<Store>, objects: u64, depth: usize) -> Result<f64> 
 }
 
 async fn small_txns(store: &Arc<Store>, n: u64, depth: usize) -> Result<f64> {
+    let data = payloads(256, 4096);
     let secs = bounded(n, depth, |i| {
-        let store = store.clone();
+        let (store, data) = (store.clone(), data.clone());
         async move {
             let mut t = Transaction::new("bench");
             t.push(Op::Write {
                 name: format!("small{}", i % 1024),
                 offset: (i / 1024 % 256) * 4096,
-                data: payload(i, 4096),
+                data: data[i as usize % data.len()].clone(),
             });
             Ok(store.submit(t).await?)
         }

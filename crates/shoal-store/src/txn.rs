@@ -1,5 +1,7 @@
 //! Transactions: ops on one collection, applied atomically and durably.
 
+use bytes::Bytes;
+
 use crate::meta::Version;
 
 /// Longest object name, in bytes.
@@ -26,10 +28,10 @@ pub enum Op {
     Write {
         name: String,
         offset: u64,
-        data: Vec<u8>,
+        data: Bytes,
     },
     /// Replace the object's data with `data`.
-    WriteFull { name: String, data: Vec<u8> },
+    WriteFull { name: String, data: Bytes },
     /// Turn `offset..offset+len` into zeros (holes where whole chunks).
     Zero { name: String, offset: u64, len: u64 },
     /// Set the object's size, dropping or adding (zero) bytes at the end.
@@ -87,7 +89,7 @@ impl Transaction {
     }
 
     /// Adds a write at an offset.
-    pub fn write(&mut self, name: &str, offset: u64, data: impl Into<Vec<u8>>) -> &mut Self {
+    pub fn write(&mut self, name: &str, offset: u64, data: impl Into<Bytes>) -> &mut Self {
         self.push(Op::Write {
             name: name.into(),
             offset,
@@ -96,7 +98,7 @@ impl Transaction {
     }
 
     /// Adds a whole-object write.
-    pub fn write_full(&mut self, name: &str, data: impl Into<Vec<u8>>) -> &mut Self {
+    pub fn write_full(&mut self, name: &str, data: impl Into<Bytes>) -> &mut Self {
         self.push(Op::WriteFull {
             name: name.into(),
             data: data.into(),

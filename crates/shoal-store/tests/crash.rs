@@ -43,7 +43,7 @@ fn txn(i: u64) -> Transaction {
     let mut t = Transaction::new("pg");
     t.push(Op::WriteFull {
         name: name.clone(),
-        data: content(i),
+        data: content(i).into(),
     });
     t.push(Op::SetXattr {
         name: name.clone(),

@@ -63,7 +63,7 @@ fn write_small(store: &Store) {
         t.push(Op::Write {
             name: name.clone(),
             offset: 500,
-            data: pattern(3000, 100 + i),
+            data: pattern(3000, 100 + i).into(),
         });
         submit(store, t);
     }
