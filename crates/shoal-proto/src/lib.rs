@@ -9,6 +9,8 @@
 //!   answers ([`mon::MonReply`]), the typed command API of the `shoal` CLI;
 //! - [`subscribe`] — map subscriptions (long-polled incremental maps);
 //! - [`peer`] — monitor-to-monitor traffic (Paxos, forwarded commands);
+//! - [`osd`] — client -> OSD object operations;
+//! - [`rep`] — OSD -> OSD replication, peering, recovery, heartbeats;
 //! - [`caps`] — capabilities of identities (`mon r`, `mon rw`, `osd rw`).
 
 #![deny(missing_docs)]
@@ -16,7 +18,9 @@
 pub mod caps;
 pub mod mon;
 pub mod msg;
+pub mod osd;
 pub mod peer;
+pub mod rep;
 pub mod report;
 pub mod subscribe;
 mod wire;

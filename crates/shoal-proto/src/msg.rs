@@ -20,3 +20,32 @@ pub const FORWARD: u16 = 111;
 /// Test harness -> monitor started with fault injection enabled: a
 /// [`crate::peer::FaultCommand`], answered by a [`MON_REPLY`].
 pub const FAULT: u16 = 112;
+
+/// Client -> OSD: a [`crate::osd::OsdRequest`] (data in the payload),
+/// answered by [`OSD_REPLY`].
+pub const OSD_OP: u16 = 200;
+/// OSD -> client: a [`crate::osd::OsdReply`] (read data in the payload).
+pub const OSD_REPLY: u16 = 201;
+/// Client -> OSD: a [`crate::osd::PgListRequest`], answered by [`OSD_LIST_REPLY`].
+pub const OSD_LIST: u16 = 202;
+/// OSD -> client: a [`crate::osd::PgListReply`].
+pub const OSD_LIST_REPLY: u16 = 203;
+/// OSD -> next chain member, on a one-way stream: a [`crate::rep::RepOp`].
+pub const REP_OP: u16 = 210;
+/// OSD -> previous chain member, on a one-way stream: a [`crate::rep::RepAck`].
+pub const REP_ACK: u16 = 211;
+/// Head -> member: a [`crate::rep::PgQuery`], answered by [`PG_QUERY_REPLY`].
+pub const PG_QUERY: u16 = 212;
+/// Member -> head: a [`crate::rep::PgQueryReply`].
+pub const PG_QUERY_REPLY: u16 = 213;
+/// Head -> member: a [`crate::rep::PgPush`] (data in the payload),
+/// answered by [`PEER_ACK`].
+pub const PG_PUSH: u16 = 214;
+/// Head -> member: a [`crate::rep::PgActivate`], answered by [`PEER_ACK`].
+pub const PG_ACTIVATE: u16 = 215;
+/// Member -> head: a [`crate::rep::PeerAck`].
+pub const PEER_ACK: u16 = 216;
+/// OSD -> OSD heartbeat: a [`crate::rep::Ping`], answered by [`OSD_PONG`].
+pub const OSD_PING: u16 = 220;
+/// The answer to [`OSD_PING`]: a [`crate::rep::Ping`] with the responder's epoch.
+pub const OSD_PONG: u16 = 221;

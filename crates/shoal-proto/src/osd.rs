@@ -1,0 +1,356 @@
+//! Client -> OSD object operations.
+//!
+//! A client sends an [`OsdRequest`] (frame [`crate::msg::OSD_OP`]) to the
+//! head of the object's PG chain (or, for reads marked `balance_reads`, to
+//! any member). Object data travels in the frame payload: ops and outputs
+//! name byte ranges of it ([`PayloadRange`]), so data is never copied
+//! through the encoder. The answer is an [`OsdReply`] whose payload holds
+//! the data of read outputs.
+
+use crate::wire::wire;
+
+wire! {
+    /// Identifies one client request across retries: the OSDs remember it
+    /// in the PG log so that a retried write is answered, not applied twice.
+    #[derive(Copy, Eq, Hash, PartialOrd, Ord, Default)]
+    pub struct ReqId {
+        /// The client instance (random per process).
+        pub client: u64,
+        /// The client's request number; a retry reuses it.
+        pub tid: u64,
+    }
+
+    /// A placement group: pool and seed (printed `1.2f`).
+    #[derive(Copy, Eq, Hash, PartialOrd, Ord)]
+    pub struct PgRef {
+        /// Pool id.
+        pub pool: i64,
+        /// Seed (placement number) within the pool.
+        pub seed: u32,
+    }
+
+    /// An object version: the map epoch its write was ordered in and the
+    /// PG's sequence number (which grows across epochs).
+    #[derive(Copy, Eq, Hash, PartialOrd, Ord, Default)]
+    pub struct ObjVersion {
+        /// OSDMap epoch of the write's interval.
+        pub epoch: u32,
+        /// Sequence number within the PG.
+        pub seq: u64,
+    }
+
+    /// A byte range of the frame payload.
+    #[derive(Copy, Eq, Default)]
+    pub struct PayloadRange {
+        /// Offset into the payload.
+        pub offset: u64,
+        /// Length.
+        pub len: u64,
+    }
+
+    /// Operations on one object, applied atomically (all or nothing) in
+    /// order; reads see the effect of earlier writes in the same request.
+    pub struct OsdRequest {
+        /// The request id (retries reuse it).
+        pub reqid: ReqId,
+        /// The client's OSDMap epoch.
+        pub epoch: u32,
+        /// The object's PG.
+        pub pg: PgRef,
+        /// The object name.
+        pub object: String,
+        /// The ops.
+        pub ops: Vec<ObjOp>,
+        /// A read-only request that any chain member may answer (CRAQ
+        /// apportioned reads); otherwise only the head answers.
+        pub balance_reads: bool,
+    }
+
+    /// One operation of an [`OsdRequest`].
+    pub enum ObjOp {
+        /// Create the object; with `exclusive`, fail with `Exists` if it is there.
+        Create {
+            /// Fail if the object exists.
+            exclusive: bool,
+        },
+        /// Replace the object's data.
+        WriteFull {
+            /// The data.
+            data: PayloadRange,
+        },
+        /// Write at an offset (the object grows as needed).
+        Write {
+            /// Byte offset.
+            offset: u64,
+            /// The data.
+            data: PayloadRange,
+        },
+        /// Write at the object's end.
+        Append {
+            /// The data.
+            data: PayloadRange,
+        },
+        /// Set the size.
+        Truncate {
+            /// New size.
+            size: u64,
+        },
+        /// Turn a range into zeros.
+        Zero {
+            /// Byte offset.
+            offset: u64,
+            /// Length.
+            len: u64,
+        },
+        /// Remove the object (its data, xattrs and omap).
+        Remove,
+        /// Set an xattr.
+        SetXattr {
+            /// Name.
+            key: String,
+            /// Value.
+            value: Vec<u8>,
+        },
+        /// Remove an xattr.
+        RemoveXattr {
+            /// Name.
+            key: String,
+        },
+        /// Set omap entries.
+        OmapSet {
+            /// `(key, value)` pairs.
+            entries: Vec<(Vec<u8>, Vec<u8>)>,
+        },
+        /// Remove omap keys.
+        OmapRemove {
+            /// The keys.
+            keys: Vec<Vec<u8>>,
+        },
+        /// Remove every omap entry.
+        OmapClear,
+        /// Guard: the whole request fails with `CompareFailed`, changing
+        /// nothing, unless the xattr compares as asked.
+        CmpXattr {
+            /// Xattr name.
+            key: String,
+            /// The comparison.
+            cmp: XattrCmp,
+        },
+        /// Read a range (holes and bytes past the end read as nothing past
+        /// the object's size; `len` u64::MAX reads to the end).
+        Read {
+            /// Byte offset.
+            offset: u64,
+            /// Length.
+            len: u64,
+        },
+        /// Size and version.
+        Stat,
+        /// One xattr.
+        GetXattr {
+            /// Name.
+            key: String,
+        },
+        /// Every xattr.
+        GetXattrs,
+        /// Omap values of these keys (missing keys are left out).
+        OmapGet {
+            /// The keys.
+            keys: Vec<Vec<u8>>,
+        },
+        /// Omap entries in key order after `start_after`, with `prefix`, at
+        /// most `limit`.
+        OmapList {
+            /// Start after this key (exclusive); none: from the first.
+            start_after: Option<Vec<u8>>,
+            /// Only keys with this prefix.
+            prefix: Vec<u8>,
+            /// Most entries returned.
+            limit: u32,
+        },
+    }
+
+    /// How [`ObjOp::CmpXattr`] compares.
+    pub enum XattrCmp {
+        /// The xattr exists and equals the value.
+        Eq(Vec<u8>),
+        /// The xattr is missing or differs from the value.
+        Ne(Vec<u8>),
+        /// The xattr is missing (the object may be missing too).
+        Absent,
+    }
+
+    /// The answer to an [`OsdRequest`].
+    pub struct OsdReply {
+        /// The answering OSD's OSDMap epoch.
+        pub epoch: u32,
+        /// What happened.
+        pub result: OpResult,
+    }
+
+    /// Outcome of a request.
+    pub enum OpResult {
+        /// Applied (writes: durable on every chain member).
+        Done {
+            /// The object's version after the request.
+            version: ObjVersion,
+            /// One output per op, in order.
+            outputs: Vec<OpOutput>,
+        },
+        /// Not applied.
+        Failed {
+            /// What kind of failure (retry-able ones say so).
+            code: OsdErrorCode,
+            /// Details for people.
+            message: String,
+        },
+    }
+
+    /// The output of one op.
+    pub enum OpOutput {
+        /// Nothing to return (writes).
+        None,
+        /// Bytes read: a range of the reply payload.
+        Data(PayloadRange),
+        /// [`ObjOp::Stat`].
+        Stat {
+            /// Size in bytes.
+            size: u64,
+            /// Version.
+            version: ObjVersion,
+        },
+        /// [`ObjOp::GetXattr`]: the value, if the xattr exists.
+        Xattr(Option<Vec<u8>>),
+        /// [`ObjOp::GetXattrs`].
+        Xattrs(Vec<(String, Vec<u8>)>),
+        /// Omap entries; `more` when the listing stopped at its limit.
+        Omap {
+            /// Entries in key order.
+            entries: Vec<(Vec<u8>, Vec<u8>)>,
+            /// More entries follow.
+            more: bool,
+        },
+    }
+
+    /// Lists a PG's objects in name order, a page at a time (frame
+    /// [`crate::msg::OSD_LIST`], answered by [`PgListReply`]).
+    pub struct PgListRequest {
+        /// The client's OSDMap epoch.
+        pub epoch: u32,
+        /// The PG.
+        pub pg: PgRef,
+        /// Start after this name; none: from the first.
+        pub start_after: Option<String>,
+        /// Most names returned.
+        pub limit: u32,
+    }
+
+    /// A page of object names.
+    pub struct PgListReply {
+        /// The answering OSD's OSDMap epoch.
+        pub epoch: u32,
+        /// Names, or why not.
+        pub result: ListResult,
+    }
+
+    /// Outcome of a [`PgListRequest`].
+    pub enum ListResult {
+        /// A page; `more` when names follow the last one.
+        Page {
+            /// Object names in order.
+            names: Vec<String>,
+            /// More names follow.
+            more: bool,
+        },
+        /// Not served.
+        Failed {
+            /// Why.
+            code: OsdErrorCode,
+            /// Details for people.
+            message: String,
+        },
+    }
+}
+
+/// Why an OSD did not apply a request. The first four ask the client to
+/// refresh its map or wait and then resend the same request (same id).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[rkyv(derive(Debug))]
+pub enum OsdErrorCode {
+    /// The client's map is older than the OSD's: fetch the OSD's epoch.
+    StaleEpoch,
+    /// The OSD is not the PG's head (or not a member) in its map.
+    WrongOsd,
+    /// The PG is peering, or has fewer than `min_size` members: retry later.
+    Unavailable,
+    /// The OSD's map is older than the client's: it is fetching it; retry.
+    OsdBehind,
+    /// No such object.
+    NotFound,
+    /// The object exists (exclusive create).
+    Exists,
+    /// A [`ObjOp::CmpXattr`] guard failed.
+    CompareFailed,
+    /// The OSD's store is full.
+    NoSpace,
+    /// The request is malformed or outside limits.
+    Invalid,
+    /// Stored data failed its checksum on this OSD.
+    Corrupt,
+    /// Anything else went wrong on the OSD.
+    Internal,
+}
+
+impl OsdErrorCode {
+    /// Whether the client should refresh its map or wait, then resend.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::StaleEpoch | Self::WrongOsd | Self::Unavailable | Self::OsdBehind
+        )
+    }
+}
+
+impl ObjOp {
+    /// Whether the op changes the object.
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Self::Create { .. }
+                | Self::WriteFull { .. }
+                | Self::Write { .. }
+                | Self::Append { .. }
+                | Self::Truncate { .. }
+                | Self::Zero { .. }
+                | Self::Remove
+                | Self::SetXattr { .. }
+                | Self::RemoveXattr { .. }
+                | Self::OmapSet { .. }
+                | Self::OmapRemove { .. }
+                | Self::OmapClear
+        )
+    }
+}
+
+impl std::fmt::Display for PgRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:x}", self.pool, self.seed)
+    }
+}
+
+impl std::fmt::Display for ObjVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}'{}", self.epoch, self.seq)
+    }
+}

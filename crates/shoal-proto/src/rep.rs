@@ -1,0 +1,173 @@
+//! OSD -> OSD messages: chain replication, peering, recovery, heartbeats.
+//!
+//! Replication runs on ordered one-way streams, one per (PG, interval,
+//! link direction) (topics from [`rep_topic`] and [`ack_topic`]): the head
+//! sends [`RepOp`]s down the chain in version order, each member applies
+//! and forwards them in that order, and [`RepAck`]s flow back up. Peering,
+//! recovery and heartbeats are requests ([`crate::msg::PG_QUERY`],
+//! [`crate::msg::PG_PUSH`], [`crate::msg::OSD_PING`]).
+
+use crate::osd::{ObjOp, ObjVersion, PayloadRange, PgRef, ReqId};
+use crate::wire::wire;
+
+wire! {
+    /// One entry of a PG log: which request changed which object to which
+    /// version.
+    pub struct LogEntry {
+        /// The version the write gave the object.
+        pub version: ObjVersion,
+        /// The client request (remembered to answer retries).
+        pub reqid: ReqId,
+        /// The object.
+        pub object: String,
+        /// Whether the object exists after the write.
+        pub op: LogOp,
+    }
+
+    /// What a [`LogEntry`] did to its object.
+    #[derive(Copy, Eq)]
+    pub enum LogOp {
+        /// The object exists after the write.
+        Modify,
+        /// The object was removed.
+        Delete,
+    }
+
+    /// A write travelling down the chain. Its ops are mutations only (the
+    /// head resolved appends, creates and guards into them); data ranges
+    /// point into the frame payload.
+    pub struct RepOp {
+        /// The PG.
+        pub pg: PgRef,
+        /// Epoch the chain's interval began (ops of other intervals are refused).
+        pub interval: u32,
+        /// The log entry the write adds.
+        pub entry: LogEntry,
+        /// The mutations, applied atomically.
+        pub ops: Vec<ObjOp>,
+        /// Everything up to this version is committed (acknowledged by the tail).
+        pub committed: ObjVersion,
+    }
+
+    /// Travels up the chain: every member from the sender down to the tail
+    /// has the writes up to `version` on stable storage.
+    pub struct RepAck {
+        /// The PG.
+        pub pg: PgRef,
+        /// The interval.
+        pub interval: u32,
+        /// The newest version acknowledged.
+        pub version: ObjVersion,
+    }
+
+    /// What a PG member knows about its copy of the PG (kept in the store).
+    #[derive(Default)]
+    pub struct PgInfo {
+        /// The newest log entry it has.
+        pub last_update: ObjVersion,
+        /// Versions up to this one are committed on every member.
+        pub committed: ObjVersion,
+        /// The oldest version its log still holds entries after (older
+        /// entries were trimmed).
+        pub log_tail: ObjVersion,
+        /// The epoch of the last interval it knows went active.
+        pub last_epoch_started: u32,
+        /// The chain of that interval, head first.
+        pub last_acting: Vec<i32>,
+    }
+
+    /// New head -> member: send your PG info and log entries after `since`.
+    pub struct PgQuery {
+        /// The asker's map epoch.
+        pub epoch: u32,
+        /// The PG.
+        pub pg: PgRef,
+        /// The interval being peered.
+        pub interval: u32,
+    }
+
+    /// Answer to [`PgQuery`].
+    pub struct PgQueryReply {
+        /// The answering OSD's map epoch.
+        pub epoch: u32,
+        /// Its info and whole log, or none if it has no copy of the PG.
+        pub state: Option<PgLogState>,
+    }
+
+    /// A member's PG info and log.
+    pub struct PgLogState {
+        /// The info.
+        pub info: PgInfo,
+        /// Log entries after `info.log_tail`, oldest first.
+        pub log: Vec<LogEntry>,
+    }
+
+    /// Head -> member during recovery: make the object exactly this (data
+    /// in the payload), or remove it (`state` none).
+    pub struct PgPush {
+        /// The head's map epoch.
+        pub epoch: u32,
+        /// The PG.
+        pub pg: PgRef,
+        /// The interval being peered.
+        pub interval: u32,
+        /// The object.
+        pub object: String,
+        /// Its version.
+        pub version: ObjVersion,
+        /// Its contents, or none when it does not exist.
+        pub state: Option<ObjectState>,
+    }
+
+    /// An object's whole state.
+    pub struct ObjectState {
+        /// Its data: a range of the frame payload.
+        pub data: PayloadRange,
+        /// Xattrs.
+        pub xattrs: Vec<(String, Vec<u8>)>,
+        /// Omap entries.
+        pub omap: Vec<(Vec<u8>, Vec<u8>)>,
+    }
+
+    /// Head -> member: the peered log; adopt it (trimming divergent
+    /// entries) and go active in `interval` with chain `acting`.
+    pub struct PgActivate {
+        /// The head's map epoch.
+        pub epoch: u32,
+        /// The PG.
+        pub pg: PgRef,
+        /// The interval.
+        pub interval: u32,
+        /// The chain, head first.
+        pub acting: Vec<i32>,
+        /// The authoritative info.
+        pub info: PgInfo,
+        /// The authoritative log.
+        pub log: Vec<LogEntry>,
+    }
+
+    /// A generic answer to peering and recovery requests.
+    pub struct PeerAck {
+        /// The answering OSD's map epoch.
+        pub epoch: u32,
+        /// Empty on success, else why not.
+        pub error: String,
+    }
+
+    /// Heartbeat between OSDs sharing PGs.
+    pub struct Ping {
+        /// The sender's map epoch.
+        pub epoch: u32,
+    }
+}
+
+/// The one-way stream topic carrying `pg`'s writes from one member to the
+/// next during `interval`.
+pub fn rep_topic(pg: PgRef, interval: u32) -> String {
+    format!("rep/{pg}/{interval}")
+}
+
+/// The one-way stream topic carrying `pg`'s acknowledgements upstream.
+pub fn ack_topic(pg: PgRef, interval: u32) -> String {
+    format!("ack/{pg}/{interval}")
+}
