@@ -69,6 +69,9 @@ pub struct ShoalConf {
     /// Monitor settings.
     #[serde(default)]
     pub mon: MonSection,
+    /// OSD daemon settings.
+    #[serde(default)]
+    pub osd: OsdSection,
     /// Client (CLI, library) settings.
     #[serde(default)]
     pub client: ClientSection,
@@ -126,6 +129,30 @@ pub struct MonSection {
     pub fault_injection: bool,
 }
 
+/// `[osd]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OsdSection {
+    /// Data directory of each OSD; `{id}` becomes its number.
+    pub data: String,
+    /// Size of the data file `--mkfs` creates, in bytes.
+    pub store_bytes: u64,
+    /// Address to serve on (port 0: any free port; the map records it).
+    pub addr: String,
+    /// CRUSH location, e.g. `host=h1` or `rack=r1, host=h1` (empty: `host=<hostname>`).
+    pub location: String,
+    /// Beacon to the monitors every this long.
+    pub beacon_interval_ms: u64,
+    /// Heartbeat PG peers every this long.
+    pub heartbeat_interval_ms: u64,
+    /// A peer silent this long is reported failed to the monitors.
+    pub heartbeat_grace_ms: u64,
+    /// Keep this many entries in each PG log.
+    pub pg_log_entries: u32,
+    /// Deadline of one request to a peer OSD (peering, recovery, proxied reads).
+    pub peer_timeout_ms: u64,
+}
+
 /// The longest duration a setting may name, in milliseconds (a week).
 pub const MAX_DURATION_MS: u64 = 7 * 24 * 3600 * 1000;
 
@@ -175,6 +202,22 @@ impl Default for MonSection {
             snapshot_interval: 1000,
             keep_incrementals: 500,
             fault_injection: false,
+        }
+    }
+}
+
+impl Default for OsdSection {
+    fn default() -> Self {
+        OsdSection {
+            data: "osd.{id}".into(),
+            store_bytes: 4 << 30,
+            addr: "127.0.0.1:0".into(),
+            location: String::new(),
+            beacon_interval_ms: 2000,
+            heartbeat_interval_ms: 500,
+            heartbeat_grace_ms: 5000,
+            pg_log_entries: 2000,
+            peer_timeout_ms: 10_000,
         }
     }
 }
@@ -269,6 +312,13 @@ impl ShoalConf {
             ("[mon] lease_ms", m.lease_ms),
             ("[mon] osd_beacon_grace_ms", m.osd_beacon_grace_ms),
             ("[mon] down_out_interval_ms", m.down_out_interval_ms),
+            ("[osd] beacon_interval_ms", self.osd.beacon_interval_ms),
+            (
+                "[osd] heartbeat_interval_ms",
+                self.osd.heartbeat_interval_ms,
+            ),
+            ("[osd] heartbeat_grace_ms", self.osd.heartbeat_grace_ms),
+            ("[osd] peer_timeout_ms", self.osd.peer_timeout_ms),
             ("[client] mon_timeout_ms", self.client.mon_timeout_ms),
             (
                 "[client] command_timeout_ms",
@@ -277,6 +327,19 @@ impl ShoalConf {
         ];
         if let Some((name, v)) = durations.iter().find(|(_, v)| *v > MAX_DURATION_MS) {
             return Err(format!("{name} = {v} is above a week ({MAX_DURATION_MS})"));
+        }
+        let o = &self.osd;
+        if o.beacon_interval_ms == 0 || o.heartbeat_interval_ms == 0 || o.peer_timeout_ms == 0 {
+            return Err("[osd] intervals and timeouts must be above 0".into());
+        }
+        if o.heartbeat_grace_ms <= o.heartbeat_interval_ms {
+            return Err("[osd] heartbeat_grace_ms must be above heartbeat_interval_ms".into());
+        }
+        if o.pg_log_entries < 16 {
+            return Err("[osd] pg_log_entries must be at least 16".into());
+        }
+        if o.addr.parse::<SocketAddr>().is_err() {
+            return Err(format!("[osd] addr {:?} is not ip:port", o.addr));
         }
         let c = &self.client;
         if c.mon_timeout_ms == 0 || c.mon_timeout_ms > c.command_timeout_ms {
@@ -335,6 +398,11 @@ impl ShoalConf {
     /// The keyring directory, resolved.
     pub fn keyring_dir(&self) -> PathBuf {
         self.resolve(&self.global.keyring)
+    }
+
+    /// The data directory of OSD `id`, resolved.
+    pub fn osd_data_dir(&self, id: i32) -> PathBuf {
+        self.resolve(Path::new(&self.osd.data.replace("{id}", &id.to_string())))
     }
 
     /// The data directory of monitor `id`, resolved.

@@ -49,6 +49,8 @@ pub struct OsdMapIncremental {
     pub new_addr: BTreeMap<i32, Option<SocketAddr>>,
     /// CRUSH location changes.
     pub new_location: BTreeMap<i32, CrushLocation>,
+    /// Boot epoch changes.
+    pub new_up_from: BTreeMap<i32, u32>,
     /// A replacement CRUSH map.
     pub new_crush: Option<CrushMap>,
     /// `pg_upmap` entries set.
@@ -186,7 +188,8 @@ impl OsdMap {
             .keys()
             .chain(inc.new_weight.keys())
             .chain(inc.new_addr.keys())
-            .chain(inc.new_location.keys());
+            .chain(inc.new_location.keys())
+            .chain(inc.new_up_from.keys());
         for &id in touched {
             if !exists_after(id) {
                 return Err(MapError::NoSuchOsd(id));
@@ -275,6 +278,11 @@ impl OsdMap {
                 info.location = loc.clone();
             }
         }
+        for (&id, &epoch) in &inc.new_up_from {
+            if let Some(info) = self.osd_mut(id) {
+                info.up_from = epoch;
+            }
+        }
         patch(&mut self.pg_upmap, &inc.new_pg_upmap, &inc.removed_pg_upmap);
         patch(
             &mut self.pg_upmap_items,
@@ -324,6 +332,9 @@ impl OsdMap {
                     }
                     if o.location != n.location {
                         inc.new_location.insert(id, n.location.clone());
+                    }
+                    if o.up_from != n.up_from {
+                        inc.new_up_from.insert(id, n.up_from);
                     }
                     if old.weight(id) != w {
                         inc.new_weight.insert(id, w);

@@ -133,6 +133,11 @@ pub struct OsdInfo {
     pub up: bool,
     /// Its place in the CRUSH hierarchy.
     pub location: CrushLocation,
+    /// The epoch of its latest boot: a restarted OSD lost what it held in
+    /// memory, so PGs it serves start a new interval even when the OSD was
+    /// never marked down in between.
+    #[serde(default)]
+    pub up_from: u32,
 }
 
 impl OsdInfo {
@@ -142,6 +147,7 @@ impl OsdInfo {
             addr: None,
             up: true,
             location,
+            up_from: 0,
         }
     }
 }

@@ -293,7 +293,13 @@ impl OsdMap {
         Ok(())
     }
 
-    /// Sets the OSD's CRUSH location.
+    /// Records the epoch of the OSD's latest boot.
+    pub fn set_up_from(&mut self, id: i32, epoch: u32) -> Result<(), MapError> {
+        self.info_mut(id)?.up_from = epoch;
+        Ok(())
+    }
+
+    /// Sets an OSD's CRUSH location (as recorded in the map).
     pub fn set_location(&mut self, id: i32, location: CrushLocation) -> Result<(), MapError> {
         self.info_mut(id)?.location = location;
         Ok(())

@@ -57,6 +57,7 @@ impl Op {
                     addr: None,
                     up,
                     location: location(loc),
+                    up_from: 0,
                 };
                 map.add_osd(id, info, w)
             }
@@ -100,6 +101,7 @@ impl Op {
                     addr: None,
                     up,
                     location: location(loc),
+                    up_from: 0,
                 };
                 inc.new_osds.insert(id, info);
                 if w != 0 {

@@ -24,6 +24,7 @@ pub fn create(state: &mut MonState, id: i32) -> ApplyResult {
         addr: None,
         up: false,
         location: CrushLocation::default(),
+        up_from: 0,
     };
     map.add_osd(id, info, WEIGHT_OUT)
         .map_err(|e| invalid(e.to_string()))?;
@@ -72,6 +73,8 @@ pub fn boot(
     let _ = map.set_location(id, loc);
     let _ = map.set_addr(id, Some(addr));
     let _ = map.mark_up(id);
+    // The batch commits as the next epoch.
+    let _ = map.set_up_from(id, map.epoch() + 1);
     if first_boot {
         let _ = map.set_reweight(id, WEIGHT_IN);
     }

@@ -1,0 +1,575 @@
+//! Executing client ops: validation, resolving writes into the mutations
+//! every chain member applies, translating mutations into store
+//! transactions, and answering reads from the store.
+
+use std::collections::BTreeMap;
+
+use bytes::{Bytes, BytesMut};
+use shoal_proto::osd::{
+    ObjOp, ObjVersion, OpOutput, OsdErrorCode, OsdRequest, PayloadRange, XattrCmp,
+};
+use shoal_proto::rep::LogOp;
+use shoal_store::{Op, Store, StoreError, Version};
+
+/// A refused or failed op: the code the client gets and a message.
+pub type OpError = (OsdErrorCode, String);
+
+/// Longest object name.
+pub const MAX_NAME: usize = 2048;
+/// Most ops in one request.
+pub const MAX_OPS: usize = 64;
+/// Most omap entries one listing returns.
+pub const MAX_OMAP_LIST: u32 = 10_000;
+
+fn invalid(msg: impl Into<String>) -> OpError {
+    (OsdErrorCode::Invalid, msg.into())
+}
+
+/// The store's error as the client sees it.
+pub fn store_error(e: &StoreError) -> OpError {
+    let code = match e {
+        StoreError::NoObject(..) => OsdErrorCode::NotFound,
+        StoreError::NoSpace { .. } => OsdErrorCode::NoSpace,
+        StoreError::Corrupt { .. } => OsdErrorCode::Corrupt,
+        StoreError::Invalid(_) => OsdErrorCode::Invalid,
+        _ => OsdErrorCode::Internal,
+    };
+    (code, e.to_string())
+}
+
+/// Checks that a client object name is one the OSD serves.
+pub fn check_name(name: &str) -> Result<(), OpError> {
+    if name.is_empty() || name.len() > MAX_NAME {
+        return Err(invalid(format!("object names are 1 to {MAX_NAME} bytes")));
+    }
+    if name.starts_with(|c: char| c.is_control()) {
+        return Err(invalid(
+            "object names may not start with a control character",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a request writes; refuses malformed requests (bad names, data
+/// ranges outside the payload, reads mixed with writes).
+pub fn classify(req: &OsdRequest, payload_len: u64) -> Result<bool, OpError> {
+    check_name(&req.object)?;
+    if req.ops.is_empty() || req.ops.len() > MAX_OPS {
+        return Err(invalid(format!("a request holds 1 to {MAX_OPS} ops")));
+    }
+    let writes = req.ops.iter().filter(|op| op.is_write()).count();
+    let guards = req
+        .ops
+        .iter()
+        .filter(|op| matches!(op, ObjOp::CmpXattr { .. }))
+        .count();
+    if writes > 0 && writes + guards != req.ops.len() {
+        return Err(invalid(
+            "a request holds either writes (with guards) or reads; send reads separately",
+        ));
+    }
+    for op in &req.ops {
+        check_op(op, payload_len)?;
+    }
+    Ok(writes > 0)
+}
+
+fn check_range(r: &PayloadRange, payload_len: u64) -> Result<(), OpError> {
+    match r.offset.checked_add(r.len) {
+        Some(end) if end <= payload_len => Ok(()),
+        _ => Err(invalid("data range outside the payload")),
+    }
+}
+
+fn check_op(op: &ObjOp, payload_len: u64) -> Result<(), OpError> {
+    match op {
+        ObjOp::WriteFull { data } | ObjOp::Write { data, .. } | ObjOp::Append { data } => {
+            check_range(data, payload_len)
+        }
+        ObjOp::OmapList { limit, .. } if *limit > MAX_OMAP_LIST => Err(invalid(format!(
+            "omap listings return at most {MAX_OMAP_LIST} entries"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// What the head knows of an object before a write.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectView {
+    /// Whether it exists.
+    pub exists: bool,
+    /// Its size.
+    pub size: u64,
+    /// Its xattrs.
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+}
+
+impl ObjectView {
+    /// Reads the view from the store.
+    pub fn load(store: &Store, coll: &str, name: &str) -> Result<Self, OpError> {
+        match store.stat(coll, name) {
+            Ok(st) => Ok(ObjectView {
+                exists: true,
+                size: st.size,
+                xattrs: store.xattrs(coll, name).map_err(|e| store_error(&e))?,
+            }),
+            Err(StoreError::NoObject(..)) => Ok(ObjectView::default()),
+            Err(e) => Err(store_error(&e)),
+        }
+    }
+}
+
+/// A write resolved against the object's current state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    /// Mutations only: appends became writes at the old end, creates
+    /// became non-exclusive, guards were checked and dropped.
+    pub mutations: Vec<ObjOp>,
+    /// Whether the object exists afterwards.
+    pub op: LogOp,
+}
+
+fn cmp_ok(cmp: &XattrCmp, value: Option<&Vec<u8>>) -> bool {
+    match cmp {
+        XattrCmp::Eq(v) => value == Some(v),
+        XattrCmp::Ne(v) => value != Some(v),
+        XattrCmp::Absent => value.is_none(),
+    }
+}
+
+/// Resolves the write ops of a request against `view` (guards first
+/// checked against the state as the earlier ops of the request leave it).
+pub fn resolve(ops: &[ObjOp], view: &ObjectView) -> Result<Resolved, OpError> {
+    let mut exists = view.exists;
+    let mut size = view.size;
+    let mut xattrs = view.xattrs.clone();
+    let mut out = Vec::with_capacity(ops.len());
+    let grow = |size: u64, offset: u64, len: u64| -> Result<u64, OpError> {
+        offset
+            .checked_add(len)
+            .map(|end| end.max(size))
+            .ok_or_else(|| invalid("range past the largest offset"))
+    };
+    for op in ops {
+        match op {
+            ObjOp::CmpXattr { key, cmp } => {
+                if !cmp_ok(cmp, xattrs.get(key)) {
+                    return Err((
+                        OsdErrorCode::CompareFailed,
+                        format!("xattr {key:?} does not compare as asked"),
+                    ));
+                }
+                continue;
+            }
+            ObjOp::Create { exclusive } => {
+                if exists && *exclusive {
+                    return Err((OsdErrorCode::Exists, "the object exists".into()));
+                }
+                out.push(ObjOp::Create { exclusive: false });
+            }
+            ObjOp::WriteFull { data } => {
+                size = data.len;
+                out.push(op.clone());
+            }
+            ObjOp::Write { offset, data } => {
+                size = grow(size, *offset, data.len)?;
+                out.push(op.clone());
+            }
+            ObjOp::Append { data } => {
+                out.push(ObjOp::Write {
+                    offset: size,
+                    data: *data,
+                });
+                size = grow(size, size, data.len)?;
+            }
+            ObjOp::Truncate { size: s } => {
+                size = *s;
+                out.push(op.clone());
+            }
+            ObjOp::Zero { offset, len } => {
+                size = grow(size, *offset, *len)?;
+                out.push(op.clone());
+            }
+            ObjOp::Remove => {
+                if !exists {
+                    return Err((OsdErrorCode::NotFound, "no such object".into()));
+                }
+                exists = false;
+                size = 0;
+                xattrs.clear();
+                out.push(ObjOp::Remove);
+                continue;
+            }
+            ObjOp::SetXattr { key, value } => {
+                xattrs.insert(key.clone(), value.clone());
+                out.push(op.clone());
+            }
+            ObjOp::RemoveXattr { key } => {
+                xattrs.remove(key);
+                out.push(op.clone());
+            }
+            ObjOp::OmapSet { .. } | ObjOp::OmapRemove { .. } | ObjOp::OmapClear => {
+                out.push(op.clone());
+            }
+            _ => return Err(invalid("a read in a write request")),
+        }
+        exists = true;
+    }
+    Ok(Resolved {
+        mutations: out,
+        op: if exists { LogOp::Modify } else { LogOp::Delete },
+    })
+}
+
+fn slice(payload: &Bytes, r: &PayloadRange) -> Result<Bytes, OpError> {
+    check_range(r, payload.len() as u64)?;
+    Ok(payload.slice(r.offset as usize..(r.offset + r.len) as usize))
+}
+
+/// The store ops of mutations on `name` (data sliced from `payload`
+/// without copying), ending with the new version unless the object was
+/// removed. Refuses anything but mutations (replicas get these from peers).
+pub fn store_ops(
+    name: &str,
+    mutations: &[ObjOp],
+    payload: &Bytes,
+    version: ObjVersion,
+    op: LogOp,
+) -> Result<Vec<Op>, OpError> {
+    let name_s = || name.to_string();
+    let mut out = Vec::with_capacity(mutations.len() + 1);
+    for m in mutations {
+        out.push(match m {
+            ObjOp::Create { .. } => Op::Touch { name: name_s() },
+            ObjOp::WriteFull { data } => Op::WriteFull {
+                name: name_s(),
+                data: slice(payload, data)?,
+            },
+            ObjOp::Write { offset, data } => Op::Write {
+                name: name_s(),
+                offset: *offset,
+                data: slice(payload, data)?,
+            },
+            ObjOp::Truncate { size } => Op::Truncate {
+                name: name_s(),
+                size: *size,
+            },
+            ObjOp::Zero { offset, len } => Op::Zero {
+                name: name_s(),
+                offset: *offset,
+                len: *len,
+            },
+            ObjOp::Remove => Op::Remove { name: name_s() },
+            ObjOp::SetXattr { key, value } => Op::SetXattr {
+                name: name_s(),
+                key: key.clone(),
+                value: value.clone(),
+            },
+            ObjOp::RemoveXattr { key } => Op::RemoveXattr {
+                name: name_s(),
+                key: key.clone(),
+            },
+            ObjOp::OmapSet { entries } => Op::OmapSet {
+                name: name_s(),
+                entries: entries.clone(),
+            },
+            ObjOp::OmapRemove { keys } => Op::OmapRemove {
+                name: name_s(),
+                keys: keys.clone(),
+            },
+            ObjOp::OmapClear => Op::OmapClear { name: name_s() },
+            _ => return Err(invalid("not a mutation")),
+        });
+    }
+    if op == LogOp::Modify {
+        out.push(Op::SetVersion {
+            name: name_s(),
+            version: Version {
+                epoch: version.epoch,
+                seq: version.seq,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// The first key after every key starting with `prefix` (`None`: no bound).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// A read request's answer: the object's version, one output per op, and
+/// the reply payload the data outputs point into.
+pub struct ReadResult {
+    /// The object's version.
+    pub version: ObjVersion,
+    /// Outputs, in op order.
+    pub outputs: Vec<OpOutput>,
+    /// Bytes the [`OpOutput::Data`] ranges point into.
+    pub payload: Bytes,
+}
+
+/// Answers read ops (and checks guards) from the store (blocking).
+pub fn read(store: &Store, coll: &str, name: &str, ops: &[ObjOp]) -> Result<ReadResult, OpError> {
+    let err = |e: StoreError| store_error(&e);
+    let stat = store.stat(coll, name).map_err(err)?;
+    let version = ObjVersion {
+        epoch: stat.version.epoch,
+        seq: stat.version.seq,
+    };
+    let mut payload = BytesMut::new();
+    let mut outputs = Vec::with_capacity(ops.len());
+    let mut xattrs: Option<BTreeMap<String, Vec<u8>>> = None;
+    let mut load_xattrs = || -> Result<BTreeMap<String, Vec<u8>>, OpError> {
+        if xattrs.is_none() {
+            xattrs = Some(store.xattrs(coll, name).map_err(err)?);
+        }
+        Ok(xattrs.clone().unwrap_or_default())
+    };
+    for op in ops {
+        outputs.push(match op {
+            ObjOp::Read { offset, len } => {
+                let data = store.read(coll, name, *offset, *len).map_err(err)?;
+                let at = payload.len() as u64;
+                payload.extend_from_slice(&data);
+                OpOutput::Data(PayloadRange {
+                    offset: at,
+                    len: data.len() as u64,
+                })
+            }
+            ObjOp::Stat => OpOutput::Stat {
+                size: stat.size,
+                version,
+            },
+            ObjOp::GetXattr { key } => OpOutput::Xattr(load_xattrs()?.get(key).cloned()),
+            ObjOp::GetXattrs => OpOutput::Xattrs(load_xattrs()?.into_iter().collect()),
+            ObjOp::CmpXattr { key, cmp } => {
+                if !cmp_ok(cmp, load_xattrs()?.get(key)) {
+                    return Err((
+                        OsdErrorCode::CompareFailed,
+                        format!("xattr {key:?} does not compare as asked"),
+                    ));
+                }
+                OpOutput::None
+            }
+            ObjOp::OmapGet { keys } => {
+                let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                let values = store.omap_get(coll, name, &refs).map_err(err)?;
+                let entries = keys
+                    .iter()
+                    .zip(values)
+                    .filter_map(|(k, v)| Some((k.clone(), v?)))
+                    .collect();
+                OpOutput::Omap {
+                    entries,
+                    more: false,
+                }
+            }
+            ObjOp::OmapList {
+                start_after,
+                prefix,
+                limit,
+            } => omap_list(store, coll, name, start_after.as_deref(), prefix, *limit)?,
+            _ => return Err(invalid("a write in a read request")),
+        });
+    }
+    Ok(ReadResult {
+        version,
+        outputs,
+        payload: payload.freeze(),
+    })
+}
+
+fn omap_list(
+    store: &Store,
+    coll: &str,
+    name: &str,
+    start_after: Option<&[u8]>,
+    prefix: &[u8],
+    limit: u32,
+) -> Result<OpOutput, OpError> {
+    let err = |e: StoreError| store_error(&e);
+    let limit = limit as usize;
+    let end = prefix_end(prefix);
+    let mut entries = Vec::new();
+    // The store's bound is exclusive: a listing from the prefix itself
+    // first picks up a key equal to the prefix.
+    let from = match start_after {
+        Some(s) if s >= prefix => Some(s),
+        _ if prefix.is_empty() => None,
+        _ => {
+            if let Some(Some(v)) = store.omap_get(coll, name, &[prefix]).map_err(err)?.pop() {
+                entries.push((prefix.to_vec(), v));
+            }
+            Some(prefix)
+        }
+    };
+    let more_wanted = (limit + 1).saturating_sub(entries.len());
+    entries.extend(
+        store
+            .omap_range(coll, name, from, end.as_deref(), more_wanted)
+            .map_err(err)?,
+    );
+    let more = entries.len() > limit;
+    entries.truncate(limit);
+    Ok(OpOutput::Omap { entries, more })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pr(offset: u64, len: u64) -> PayloadRange {
+        PayloadRange { offset, len }
+    }
+
+    #[test]
+    fn appends_resolve_to_writes_at_the_end() {
+        let view = ObjectView {
+            exists: true,
+            size: 100,
+            ..Default::default()
+        };
+        let r = resolve(
+            &[
+                ObjOp::Append { data: pr(0, 10) },
+                ObjOp::Append { data: pr(10, 5) },
+            ],
+            &view,
+        )
+        .unwrap();
+        assert_eq!(
+            r.mutations,
+            vec![
+                ObjOp::Write {
+                    offset: 100,
+                    data: pr(0, 10)
+                },
+                ObjOp::Write {
+                    offset: 110,
+                    data: pr(10, 5)
+                }
+            ]
+        );
+        assert_eq!(r.op, LogOp::Modify);
+    }
+
+    #[test]
+    fn guards_and_exclusive_create() {
+        let mut view = ObjectView::default();
+        let guard = |cmp| ObjOp::CmpXattr {
+            key: "etag".into(),
+            cmp,
+        };
+        assert!(
+            resolve(
+                &[guard(XattrCmp::Absent), ObjOp::Create { exclusive: true }],
+                &view
+            )
+            .is_ok()
+        );
+        view.exists = true;
+        view.xattrs.insert("etag".into(), b"1".to_vec());
+        let e = resolve(&[ObjOp::Create { exclusive: true }], &view).unwrap_err();
+        assert_eq!(e.0, OsdErrorCode::Exists);
+        let e = resolve(&[guard(XattrCmp::Eq(b"2".to_vec())), ObjOp::Remove], &view).unwrap_err();
+        assert_eq!(e.0, OsdErrorCode::CompareFailed);
+        let r = resolve(&[guard(XattrCmp::Eq(b"1".to_vec())), ObjOp::Remove], &view).unwrap();
+        assert_eq!(r.mutations, vec![ObjOp::Remove]);
+        assert_eq!(r.op, LogOp::Delete);
+        // A guard after a write in the same request sees that write.
+        let r = resolve(
+            &[
+                ObjOp::SetXattr {
+                    key: "etag".into(),
+                    value: b"3".to_vec(),
+                },
+                guard(XattrCmp::Eq(b"3".to_vec())),
+            ],
+            &view,
+        );
+        assert!(r.is_ok());
+    }
+
+    #[test]
+    fn removing_a_missing_object_is_not_found() {
+        let e = resolve(&[ObjOp::Remove], &ObjectView::default()).unwrap_err();
+        assert_eq!(e.0, OsdErrorCode::NotFound);
+    }
+
+    #[test]
+    fn mixed_requests_and_bad_ranges_are_refused() {
+        let req = |ops| OsdRequest {
+            reqid: Default::default(),
+            epoch: 1,
+            pg: shoal_proto::osd::PgRef { pool: 1, seed: 0 },
+            object: "o".into(),
+            ops,
+            balance_reads: false,
+        };
+        assert!(classify(&req(vec![ObjOp::Remove, ObjOp::Stat]), 0).is_err());
+        assert!(classify(&req(vec![ObjOp::WriteFull { data: pr(0, 11) }]), 10).is_err());
+        assert!(
+            classify(
+                &req(vec![ObjOp::WriteFull {
+                    data: pr(u64::MAX, 2)
+                }]),
+                10
+            )
+            .is_err()
+        );
+        assert!(classify(&req(vec![ObjOp::WriteFull { data: pr(0, 10) }]), 10).unwrap());
+        assert!(
+            !classify(
+                &req(vec![ObjOp::Stat, ObjOp::Read { offset: 0, len: 5 }]),
+                0
+            )
+            .unwrap()
+        );
+        let mut r = req(vec![ObjOp::Stat]);
+        r.object = "\u{1}pgmeta".into();
+        assert!(classify(&r, 0).is_err());
+    }
+
+    #[test]
+    fn store_ops_refuse_reads_and_bad_ranges() {
+        let payload = Bytes::from_static(b"hello");
+        let v = ObjVersion { epoch: 1, seq: 1 };
+        assert!(store_ops("o", &[ObjOp::Stat], &payload, v, LogOp::Modify).is_err());
+        assert!(
+            store_ops(
+                "o",
+                &[ObjOp::WriteFull { data: pr(3, 3) }],
+                &payload,
+                v,
+                LogOp::Modify
+            )
+            .is_err()
+        );
+        let ops = store_ops(
+            "o",
+            &[ObjOp::WriteFull { data: pr(1, 3) }],
+            &payload,
+            v,
+            LogOp::Modify,
+        )
+        .unwrap();
+        assert_eq!(ops.len(), 2, "the write and the version");
+        assert!(matches!(&ops[0], Op::WriteFull { data, .. } if &data[..] == b"ell"));
+    }
+
+    #[test]
+    fn prefix_ends() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+}

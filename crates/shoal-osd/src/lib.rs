@@ -1,0 +1,14 @@
+//! `shoal-osd`: the OSD daemon. It keeps the PGs CRUSH gives it on one
+//! `shoal-store`, replicates each PG's writes down a chain of OSDs (head ->
+//! middle -> tail) over QUIC, answers clients, heartbeats its peers and
+//! follows the cluster map. See `docs/osd.md`.
+//!
+//! The protocol cores are sans IO: [`chain`] (which writes are done on a
+//! member) and `peering` (which log wins and who needs what); the rest
+//! is the tokio shell around them.
+
+#![warn(missing_docs)]
+
+pub mod chain;
+pub mod exec;
+pub mod pglog;
