@@ -4,11 +4,12 @@
 //! follows the cluster map. See `docs/osd.md`.
 //!
 //! The protocol cores are sans IO: [`chain`] (which writes are done on a
-//! member) and `peering` (which log wins and who needs what); the rest
+//! member) and [`peering`] (which log wins and who needs what); the rest
 //! is the tokio shell around them.
 
 #![warn(missing_docs)]
 
 pub mod chain;
 pub mod exec;
+pub mod peering;
 pub mod pglog;

@@ -45,6 +45,8 @@ pub const PG_PUSH: u16 = 214;
 pub const PG_ACTIVATE: u16 = 215;
 /// Member -> head: a [`crate::rep::PeerAck`].
 pub const PEER_ACK: u16 = 216;
+/// Head -> member: a [`crate::rep::PgPull`], answered by a [`PG_PUSH`] frame.
+pub const PG_PULL: u16 = 217;
 /// OSD -> OSD heartbeat: a [`crate::rep::Ping`], answered by [`OSD_PONG`].
 pub const OSD_PING: u16 = 220;
 /// The answer to [`OSD_PING`]: a [`crate::rep::Ping`] with the responder's epoch.

@@ -144,6 +144,9 @@ wire! {
         pub info: PgInfo,
         /// The authoritative log.
         pub log: Vec<LogEntry>,
+        /// The member was backfilled: objects the head did not push during
+        /// this peering are stale and must go.
+        pub backfill: bool,
     }
 
     /// A generic answer to peering and recovery requests.
@@ -152,6 +155,19 @@ wire! {
         pub epoch: u32,
         /// Empty on success, else why not.
         pub error: String,
+    }
+
+    /// Head -> authoritative member during peering: send this object's
+    /// whole state (answered by a [`PgPush`] frame, data in the payload).
+    pub struct PgPull {
+        /// The head's map epoch.
+        pub epoch: u32,
+        /// The PG.
+        pub pg: PgRef,
+        /// The interval being peered.
+        pub interval: u32,
+        /// The object.
+        pub object: String,
     }
 
     /// Heartbeat between OSDs sharing PGs.

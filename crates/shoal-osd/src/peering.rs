@@ -1,0 +1,325 @@
+//! Peering decisions, sans IO: given what the members of a new interval
+//! (and members of earlier ones still up) say about their copy of a PG,
+//! which log is authoritative and what each member must receive to match
+//! it.
+//!
+//! Chain replication makes the choice simple: within an interval the head
+//! has every entry the middle has, which has every entry the tail has, and
+//! an acknowledged write is on every member. So the most advanced log
+//! (highest `(epoch, seq)`: a newer interval's entries beat an older
+//! head's unacknowledged ones) holds every acknowledged write — as long as
+//! some member of the last interval that went active answered.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use shoal_proto::osd::ObjVersion;
+use shoal_proto::rep::{LogEntry, PgInfo, PgLogState};
+
+/// What one OSD said about its copy (`None`: it has none).
+#[derive(Debug, Clone)]
+pub struct PeerLog {
+    /// The OSD.
+    pub osd: i32,
+    /// Its info and log.
+    pub state: Option<PgLogState>,
+}
+
+/// How a member catches up with the authoritative log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Catchup {
+    /// Copy these objects from the authoritative copy (removing those it
+    /// does not have).
+    Objects(BTreeSet<String>),
+    /// Its log does not reach the authoritative log's oldest entry: copy
+    /// every object and remove every other one.
+    Backfill,
+}
+
+/// The outcome of peering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The OSD whose copy is authoritative.
+    pub auth: i32,
+    /// Its info.
+    pub info: PgInfo,
+    /// Its log.
+    pub log: Vec<LogEntry>,
+    /// Members that must catch up, and how.
+    pub catchup: BTreeMap<i32, Catchup>,
+}
+
+/// Why a PG cannot go active yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocked {
+    /// No member of the last interval that went active answered: it may
+    /// hold acknowledged writes nobody else has.
+    WaitingFor {
+        /// That interval's epoch.
+        epoch: u32,
+        /// Its members.
+        members: Vec<i32>,
+    },
+}
+
+fn empty_state() -> PgLogState {
+    PgLogState {
+        info: PgInfo::default(),
+        log: Vec::new(),
+    }
+}
+
+/// Decides the authoritative log among `peers` and what each of
+/// `members` (the new chain) needs. Every member must be among `peers`.
+pub fn plan(members: &[i32], peers: &[PeerLog]) -> Result<Plan, Blocked> {
+    let empty = empty_state();
+    let state_of = |p: &PeerLog| p.state.clone().unwrap_or_else(|| empty.clone());
+
+    // The newest interval anyone saw go active, and whether one of its
+    // members answered.
+    let newest = peers
+        .iter()
+        .filter_map(|p| p.state.as_ref())
+        .max_by_key(|s| s.info.last_epoch_started);
+    if let Some(s) = newest {
+        let les = s.info.last_epoch_started;
+        let heard = peers.iter().any(|p| {
+            p.state
+                .as_ref()
+                .is_some_and(|st| st.info.last_epoch_started == les)
+                && s.info.last_acting.contains(&p.osd)
+        });
+        if les > 0 && !heard && !s.info.last_acting.is_empty() {
+            return Err(Blocked::WaitingFor {
+                epoch: les,
+                members: s.info.last_acting.clone(),
+            });
+        }
+    }
+
+    let auth_peer = peers
+        .iter()
+        .max_by(|a, b| {
+            let la = a
+                .state
+                .as_ref()
+                .map_or(ObjVersion::default(), |s| s.info.last_update);
+            let lb = b
+                .state
+                .as_ref()
+                .map_or(ObjVersion::default(), |s| s.info.last_update);
+            // Ties go to the member listed first (the head).
+            la.cmp(&lb)
+                .then_with(|| rank(members, b.osd).cmp(&rank(members, a.osd)))
+        })
+        .cloned()
+        .unwrap_or(PeerLog {
+            osd: members.first().copied().unwrap_or(-1),
+            state: None,
+        });
+    let auth = state_of(&auth_peer);
+    let auth_versions: BTreeSet<ObjVersion> = auth.log.iter().map(|e| e.version).collect();
+
+    let mut catchup = BTreeMap::new();
+    for &m in members {
+        if m == auth_peer.osd {
+            continue;
+        }
+        let mine = peers
+            .iter()
+            .find(|p| p.osd == m)
+            .map(state_of)
+            .unwrap_or_else(|| empty.clone());
+        if let Some(c) = member_catchup(&auth, &auth_versions, &mine) {
+            catchup.insert(m, c);
+        }
+    }
+    Ok(Plan {
+        auth: auth_peer.osd,
+        info: auth.info,
+        log: auth.log,
+        catchup,
+    })
+}
+
+fn rank(members: &[i32], osd: i32) -> usize {
+    members.iter().position(|&m| m == osd).unwrap_or(usize::MAX)
+}
+
+/// What `mine` needs to match `auth` (`None`: nothing).
+fn member_catchup(
+    auth: &PgLogState,
+    auth_versions: &BTreeSet<ObjVersion>,
+    mine: &PgLogState,
+) -> Option<Catchup> {
+    let last = mine.info.last_update;
+    // Entries the member has that the authoritative log lacks were never
+    // acknowledged: their objects go back to the authoritative state.
+    let divergent: Vec<&LogEntry> = mine
+        .log
+        .iter()
+        .filter(|e| e.version > auth.info.log_tail && !auth_versions.contains(&e.version))
+        .collect();
+    // The point both logs agree up to (divergence is a suffix: writes
+    // reach members in order).
+    let common = if divergent.is_empty() {
+        last
+    } else {
+        mine.log
+            .iter()
+            .rev()
+            .find(|e| auth_versions.contains(&e.version))
+            .map_or(mine.info.log_tail.min(last), |e| e.version)
+    };
+    // Entries between the common point and the authoritative log's tail
+    // cannot be checked (the authoritative log dropped them): copy all.
+    if common < auth.info.log_tail {
+        return Some(Catchup::Backfill);
+    }
+    let mut objects: BTreeSet<String> = auth
+        .log
+        .iter()
+        .filter(|e| e.version > common)
+        .map(|e| e.object.clone())
+        .collect();
+    objects.extend(divergent.iter().map(|e| e.object.clone()));
+    (!objects.is_empty()).then_some(Catchup::Objects(objects))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_proto::osd::ReqId;
+    use shoal_proto::rep::LogOp;
+
+    fn e(epoch: u32, seq: u64, object: &str) -> LogEntry {
+        LogEntry {
+            version: ObjVersion { epoch, seq },
+            reqid: ReqId {
+                client: 1,
+                tid: seq,
+            },
+            object: object.into(),
+            op: LogOp::Modify,
+        }
+    }
+
+    fn peer(osd: i32, tail: (u32, u64), log: Vec<LogEntry>, les: u32, acting: &[i32]) -> PeerLog {
+        let tail = ObjVersion {
+            epoch: tail.0,
+            seq: tail.1,
+        };
+        PeerLog {
+            osd,
+            state: Some(PgLogState {
+                info: PgInfo {
+                    last_update: log.last().map_or(tail, |e| e.version),
+                    committed: ObjVersion::default(),
+                    log_tail: tail,
+                    last_epoch_started: les,
+                    last_acting: acting.to_vec(),
+                },
+                log,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_new_pg_needs_nothing() {
+        let peers = [0, 1, 2].map(|osd| PeerLog { osd, state: None });
+        let p = plan(&[0, 1, 2], &peers).unwrap();
+        assert_eq!(p.auth, 0);
+        assert!(p.catchup.is_empty());
+    }
+
+    #[test]
+    fn the_most_advanced_log_wins_and_others_catch_up() {
+        let full = vec![e(5, 1, "a"), e(5, 2, "b"), e(5, 3, "c")];
+        let peers = [
+            peer(1, (0, 0), full[..2].to_vec(), 5, &[0, 1, 2]),
+            peer(2, (0, 0), full[..1].to_vec(), 5, &[0, 1, 2]),
+            peer(0, (0, 0), full.clone(), 5, &[0, 1, 2]),
+        ];
+        let p = plan(&[1, 2, 3], &peers).unwrap();
+        assert_eq!(p.auth, 0, "the old head had the most");
+        assert_eq!(p.log, full);
+        assert_eq!(p.catchup[&1], Catchup::Objects(["c".to_string()].into()));
+        assert_eq!(
+            p.catchup[&2],
+            Catchup::Objects(["b".to_string(), "c".to_string()].into())
+        );
+        assert_eq!(
+            p.catchup[&3],
+            Catchup::Objects(["a", "b", "c"].map(String::from).into())
+        );
+    }
+
+    #[test]
+    fn an_old_heads_unacknowledged_entries_are_divergent() {
+        // Interval 5: head 0 wrote (5,3) "x" and died; interval 7 went on
+        // without it and wrote (7,3) "y".
+        let common = vec![e(5, 1, "a"), e(5, 2, "b")];
+        let mut old = common.clone();
+        old.push(e(5, 3, "x"));
+        let mut new = common.clone();
+        new.push(e(7, 3, "y"));
+        let peers = [
+            peer(1, (0, 0), new.clone(), 7, &[1, 2]),
+            peer(2, (0, 0), new.clone(), 7, &[1, 2]),
+            peer(0, (0, 0), old, 5, &[0, 1, 2]),
+        ];
+        let p = plan(&[1, 2, 0], &peers).unwrap();
+        assert_eq!(p.auth, 1);
+        assert_eq!(
+            p.catchup[&0],
+            Catchup::Objects(["x".to_string(), "y".to_string()].into())
+        );
+        assert!(!p.catchup.contains_key(&2));
+    }
+
+    #[test]
+    fn a_member_behind_the_log_tail_is_backfilled() {
+        let auth = peer(0, (3, 50), vec![e(3, 51, "a")], 3, &[0, 1]);
+        let behind = peer(1, (0, 0), vec![e(3, 10, "z")], 3, &[0, 1]);
+        let p = plan(&[0, 1], &[auth, behind]).unwrap();
+        assert_eq!(p.catchup[&1], Catchup::Backfill);
+        let p = plan(
+            &[0, 2],
+            &[
+                peer(0, (3, 50), vec![e(3, 51, "a")], 3, &[0, 2]),
+                PeerLog {
+                    osd: 2,
+                    state: None,
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            p.catchup[&2],
+            Catchup::Backfill,
+            "an empty member of a trimmed PG"
+        );
+    }
+
+    #[test]
+    fn without_a_member_of_the_last_active_interval_the_pg_waits() {
+        // Interval 9 [3, 4] went active; only 0 (from interval 5) answers.
+        let peers = [
+            peer(0, (0, 0), vec![e(5, 1, "a")], 5, &[0, 3, 4]),
+            PeerLog {
+                osd: 1,
+                state: None,
+            },
+        ];
+        let mut with_news = peers.to_vec();
+        with_news.push(peer(5, (0, 0), vec![], 9, &[3, 4]));
+        // osd.5 is not a member of interval 9's chain; it only reports it.
+        assert_eq!(
+            plan(&[0, 1], &with_news),
+            Err(Blocked::WaitingFor {
+                epoch: 9,
+                members: vec![3, 4]
+            })
+        );
+        assert!(plan(&[0, 1], &peers).is_ok());
+    }
+}
