@@ -11,5 +11,7 @@
 
 pub mod chain;
 pub mod exec;
+pub mod links;
 pub mod peering;
+pub mod pg;
 pub mod pglog;

@@ -1,0 +1,699 @@
+//! One PG on this OSD: its log, its place in the chain, the writes in
+//! flight, and the store transactions that keep it all durable.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use shoal_net::Frame;
+use shoal_net::codec::{decode, encode};
+use shoal_proto::osd::{ObjOp, ObjVersion, OsdErrorCode, PgRef, ReqId};
+use shoal_proto::rep::{LogEntry, LogOp, ObjectState, PgInfo, PgLogState, RepOp};
+use shoal_store::{Op, Store, StoreError, Transaction};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::chain::Chain;
+use crate::exec::{self, OpError};
+use crate::pglog::{META_OBJECT, PgLog, collection, entry_key};
+
+/// Where the PG stands on this OSD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// A new interval began; the head is collecting logs and bringing
+    /// members up to date. No client IO.
+    Peering,
+    /// Serving.
+    Active,
+    /// This OSD is no longer in the PG's chain: it keeps the data, serves nothing.
+    Stray,
+}
+
+/// The chain of one interval.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Interval {
+    /// The map epoch it began in.
+    pub epoch: u32,
+    /// Members, head first.
+    pub acting: Vec<i32>,
+    /// Boot epochs of the members (a restarted member means a new interval).
+    pub up_from: Vec<u32>,
+    /// Fewest members that take writes.
+    pub min_size: usize,
+}
+
+/// What a member's write completion should do.
+type Waiter = oneshot::Sender<Result<ObjVersion, OpError>>;
+
+struct State {
+    interval: Interval,
+    phase: Phase,
+    log: PgLog,
+    les: u32,
+    last_acting: Vec<i32>,
+    chain: Chain,
+    /// Objects with writes not yet committed, and the newest such write.
+    uncommitted: HashMap<String, u64>,
+    /// Head: clients waiting for their write, by sequence number.
+    waiters: BTreeMap<u64, (ObjVersion, Waiter)>,
+    downstream: Option<mpsc::UnboundedSender<(ObjVersion, Frame)>>,
+    acked_down: Option<watch::Sender<ObjVersion>>,
+    upstream: Option<watch::Sender<ObjVersion>>,
+    /// Non-head: the newest write received from upstream.
+    recv_last: ObjVersion,
+    /// Objects pushed during this interval's peering (for backfill).
+    pushed: HashSet<String>,
+    /// A local write failed after the write was ordered: the PG serves no
+    /// more writes until the next interval re-peers it.
+    failed: Option<String>,
+}
+
+/// One PG on this OSD.
+pub struct Pg {
+    /// The PG.
+    pub id: PgRef,
+    /// Its store collection.
+    pub coll: String,
+    whoami: i32,
+    store: Arc<Store>,
+    log_entries: usize,
+    state: Mutex<State>,
+    object_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn internal(e: impl std::fmt::Display) -> OpError {
+    (OsdErrorCode::Internal, e.to_string())
+}
+
+fn unavailable(why: &str) -> OpError {
+    (OsdErrorCode::Unavailable, why.to_string())
+}
+
+impl Pg {
+    /// Opens the PG from the store, creating its collection when missing.
+    pub async fn open(
+        store: Arc<Store>,
+        id: PgRef,
+        whoami: i32,
+        log_entries: usize,
+    ) -> Result<Arc<Pg>, StoreError> {
+        let coll = collection(id);
+        let exists = store.list_collections()?.contains(&coll);
+        if !exists {
+            let mut t = Transaction::new(coll.clone());
+            t.push(Op::CreateCollection);
+            t.push(Op::Touch {
+                name: META_OBJECT.into(),
+            });
+            t.push(Op::SetCollectionMeta(
+                encode(&PgInfo::default())
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?
+                    .to_vec(),
+            ));
+            store.submit(t).await?;
+        }
+        let (info, log) = load(&store, &coll)?;
+        let head = log.head();
+        Ok(Arc::new(Pg {
+            id,
+            coll,
+            whoami,
+            store,
+            log_entries,
+            state: Mutex::new(State {
+                interval: Interval::default(),
+                phase: Phase::Stray,
+                log,
+                les: info.last_epoch_started,
+                last_acting: info.last_acting,
+                chain: Chain::new(true, head),
+                uncommitted: HashMap::new(),
+                waiters: BTreeMap::new(),
+                downstream: None,
+                acked_down: None,
+                upstream: None,
+                recv_last: head,
+                pushed: HashSet::new(),
+                failed: None,
+            }),
+            object_locks: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// The current interval and phase.
+    pub fn status(&self) -> (Interval, Phase) {
+        let st = self.lock();
+        (st.interval.clone(), st.phase)
+    }
+
+    /// Starts `interval` if it differs from the current one: in-flight
+    /// writes are abandoned (their clients retry), links close, and the PG
+    /// peers again. Returns whether a new interval began.
+    pub fn set_interval(&self, interval: Interval) -> bool {
+        let mut st = self.lock();
+        let same = st.interval.acting == interval.acting
+            && st.interval.up_from == interval.up_from
+            && st.interval.min_size == interval.min_size;
+        if same && st.phase != Phase::Stray {
+            return false;
+        }
+        let member = interval.acting.contains(&self.whoami);
+        if same && !member {
+            return false;
+        }
+        tracing::info!(pg = %self.id, epoch = interval.epoch, acting = ?interval.acting, member, "new interval");
+        st.interval = interval;
+        st.phase = if member { Phase::Peering } else { Phase::Stray };
+        st.waiters.clear();
+        st.downstream = None;
+        st.acked_down = None;
+        st.upstream = None;
+        st.pushed.clear();
+        st.failed = None;
+        st.uncommitted.clear();
+        let head = st.log.head();
+        st.chain = Chain::new(true, head);
+        st.recv_last = head;
+        true
+    }
+
+    fn position(&self, st: &State) -> Option<usize> {
+        st.interval.acting.iter().position(|&o| o == self.whoami)
+    }
+
+    /// Whether this OSD is the head of the current interval.
+    pub fn is_head(&self) -> bool {
+        let st = self.lock();
+        self.position(&st) == Some(0)
+    }
+
+    /// Checks that a client request may be served here now.
+    pub fn check_serving(&self, write: bool, balance: bool) -> Result<(), OpError> {
+        let st = self.lock();
+        match self.position(&st) {
+            Some(0) => {}
+            Some(_) if balance && !write => {}
+            _ => return Err((OsdErrorCode::WrongOsd, "not this PG's head".into())),
+        }
+        if st.phase != Phase::Active {
+            return Err(unavailable("the PG is peering"));
+        }
+        if write && st.interval.acting.len() < st.interval.min_size {
+            return Err(unavailable("fewer members than min_size"));
+        }
+        if write && let Some(why) = &st.failed {
+            return Err(unavailable(why));
+        }
+        Ok(())
+    }
+
+    /// The per-object lock the head holds while it resolves a write against
+    /// the object's state and until the write is visible locally.
+    pub fn object_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = match self.object_locks.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if locks.len() > 4096 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(name.to_string()).or_default().clone()
+    }
+
+    /// The version a retried request already got, if it is committed
+    /// (`Ok(Some)`), or a receiver for when it is (`Err`).
+    #[allow(clippy::type_complexity)]
+    pub fn find_request(
+        &self,
+        reqid: ReqId,
+    ) -> Option<Result<ObjVersion, oneshot::Receiver<Result<ObjVersion, OpError>>>> {
+        let mut st = self.lock();
+        let v = st.log.find(reqid)?;
+        if v <= st.chain.done() {
+            return Some(Ok(v));
+        }
+        // In flight: chain a second waiter onto the first.
+        let (tx, rx) = oneshot::channel();
+        let seq = v.seq;
+        if let Some((version, first)) = st.waiters.remove(&seq) {
+            let (relay_tx, relay_rx) = oneshot::channel();
+            st.waiters.insert(seq, (version, relay_tx));
+            tokio::spawn(async move {
+                let r = relay_rx
+                    .await
+                    .unwrap_or(Err(unavailable("interval changed")));
+                let _ = first.send(r.clone());
+                let _ = tx.send(r);
+            });
+            return Some(Err(rx));
+        }
+        None
+    }
+
+    /// Whether a read of `name` here would see an uncommitted write.
+    pub fn is_dirty(&self, name: &str) -> bool {
+        let st = self.lock();
+        st.uncommitted.contains_key(name) && !st.chain.is_tail()
+    }
+
+    /// The tail of the current chain.
+    pub fn tail(&self) -> Option<i32> {
+        self.lock().interval.acting.last().copied()
+    }
+
+    /// Head: orders a resolved write, queues it locally and down the
+    /// chain. Returns the local completion and the client's answer.
+    pub fn start_write(
+        &self,
+        reqid: ReqId,
+        object: &str,
+        resolved: exec::Resolved,
+        payload: Bytes,
+    ) -> Result<(LocalWrite, oneshot::Receiver<Result<ObjVersion, OpError>>), OpError> {
+        let mut st = self.lock();
+        if st.phase != Phase::Active || self.position(&st) != Some(0) {
+            return Err(unavailable("the PG's interval changed"));
+        }
+        let head = st.log.head();
+        let version = ObjVersion {
+            epoch: st.interval.epoch.max(head.epoch),
+            seq: head.seq + 1,
+        };
+        let entry = LogEntry {
+            version,
+            reqid,
+            object: object.to_string(),
+            op: resolved.op,
+        };
+        let ops = exec::store_ops(object, &resolved.mutations, &payload, version, resolved.op)?;
+        let txn = self.log_txn(&mut st, ops, &entry)?;
+        if let Some(down) = &st.downstream {
+            let rep = RepOp {
+                pg: self.id,
+                interval: st.interval.epoch,
+                entry: entry.clone(),
+                ops: resolved.mutations,
+                committed: st.chain.done(),
+            };
+            let frame = Frame::encode(shoal_proto::msg::REP_OP, &rep)
+                .map_err(internal)?
+                .with_payload(payload);
+            let _ = down.send((version, frame));
+        }
+        let fut = self.store.submit(txn);
+        st.chain.start(version).map_err(internal)?;
+        st.uncommitted.insert(object.to_string(), version.seq);
+        let (tx, rx) = oneshot::channel();
+        st.waiters.insert(version.seq, (version, tx));
+        Ok((
+            LocalWrite {
+                version,
+                fut: Box::pin(fut),
+            },
+            rx,
+        ))
+    }
+
+    /// Middle or tail: applies a write from upstream (in order; duplicates
+    /// of writes already received are skipped). Returns the local
+    /// completion, or `None` for a duplicate.
+    pub fn replicate(
+        &self,
+        from: i32,
+        rep: RepOp,
+        payload: Bytes,
+    ) -> Result<Option<LocalWrite>, OpError> {
+        let mut st = self.lock();
+        let pos = self.position(&st);
+        let upstream_ok =
+            pos.is_some_and(|p| p > 0 && st.interval.acting.get(p - 1) == Some(&from));
+        if st.phase != Phase::Active || rep.interval != st.interval.epoch || !upstream_ok {
+            return Err(unavailable("not the next member in this interval"));
+        }
+        let version = rep.entry.version;
+        if version <= st.recv_last {
+            return Ok(None);
+        }
+        if version.seq != st.recv_last.seq + 1 {
+            return Err((
+                OsdErrorCode::Invalid,
+                format!("write {version} after {}: a gap", st.recv_last),
+            ));
+        }
+        exec::check_name(&rep.entry.object)?;
+        let ops = exec::store_ops(&rep.entry.object, &rep.ops, &payload, version, rep.entry.op)?;
+        let txn = self.log_txn(&mut st, ops, &rep.entry)?;
+        if let Some(down) = &st.downstream {
+            let frame = Frame::encode(shoal_proto::msg::REP_OP, &rep)
+                .map_err(internal)?
+                .with_payload(payload);
+            let _ = down.send((version, frame));
+        }
+        let fut = self.store.submit(txn);
+        st.chain.start(version).map_err(internal)?;
+        st.recv_last = version;
+        st.uncommitted.insert(rep.entry.object.clone(), version.seq);
+        Ok(Some(LocalWrite {
+            version,
+            fut: Box::pin(fut),
+        }))
+    }
+
+    /// Adds `entry` to the log and builds the transaction that stores the
+    /// write with its log entry (and trims the log).
+    fn log_txn(
+        &self,
+        st: &mut State,
+        ops: Vec<Op>,
+        entry: &LogEntry,
+    ) -> Result<Transaction, OpError> {
+        let mut t = Transaction::new(self.coll.clone());
+        t.ops = ops;
+        t.push(Op::OmapSet {
+            name: META_OBJECT.into(),
+            entries: vec![(
+                entry_key(entry.version),
+                encode(entry).map_err(internal)?.to_vec(),
+            )],
+        });
+        st.log.push(entry.clone());
+        let trimmed = st.log.trim(self.log_entries);
+        if !trimmed.is_empty() {
+            t.push(Op::OmapRemove {
+                name: META_OBJECT.into(),
+                keys: trimmed,
+            });
+            let info = st.log.info(st.chain.done(), st.les, &st.last_acting);
+            t.push(Op::SetCollectionMeta(
+                encode(&info).map_err(internal)?.to_vec(),
+            ));
+        }
+        Ok(t)
+    }
+
+    /// A local write finished (durably or not).
+    pub fn local_done(&self, version: ObjVersion, result: Result<(), StoreError>) {
+        let mut st = self.lock();
+        if let Err(e) = result {
+            tracing::error!(pg = %self.id, %version, error = %e, "a replicated write failed locally");
+            st.failed = Some(format!("a local write failed: {e}"));
+            if let Some((_, w)) = st.waiters.remove(&version.seq) {
+                let _ = w.send(Err(exec::store_error(&e)));
+            }
+            return;
+        }
+        if let Some(done) = st.chain.local_durable(version.seq) {
+            self.on_done(&mut st, done);
+        }
+    }
+
+    /// The next member acknowledged everything up to `version`.
+    pub fn downstream_ack(&self, from: i32, interval: u32, version: ObjVersion) {
+        let mut st = self.lock();
+        let pos = self.position(&st);
+        let ok = pos.is_some_and(|p| st.interval.acting.get(p + 1) == Some(&from));
+        if !ok || interval != st.interval.epoch || st.phase != Phase::Active {
+            return;
+        }
+        if let Some(tx) = &st.acked_down {
+            tx.send_replace(version);
+        }
+        if let Some(done) = st.chain.downstream_acked(version) {
+            self.on_done(&mut st, done);
+        }
+    }
+
+    fn on_done(&self, st: &mut State, done: ObjVersion) {
+        st.uncommitted.retain(|_, seq| *seq > done.seq);
+        while let Some(entry) = st.waiters.first_entry() {
+            if *entry.key() > done.seq {
+                break;
+            }
+            let (version, w) = entry.remove();
+            let _ = w.send(Ok(version));
+        }
+        if let Some(up) = &st.upstream {
+            up.send_replace(done);
+        }
+    }
+
+    /// This member's info and log, for a peering head.
+    pub fn log_state(&self) -> PgLogState {
+        let st = self.lock();
+        PgLogState {
+            info: st.log.info(st.chain.done(), st.les, &st.last_acting),
+            log: st.log.entries().cloned().collect(),
+        }
+    }
+
+    /// Replaces the log with the authoritative one and goes active in the
+    /// interval: returns the links to start (downstream writes, upstream acks).
+    pub async fn activate(
+        &self,
+        interval_epoch: u32,
+        acting: &[i32],
+        info: &PgInfo,
+        log: Vec<LogEntry>,
+        backfill: bool,
+    ) -> Result<Activated, OpError> {
+        {
+            let st = self.lock();
+            if st.interval.epoch != interval_epoch || st.interval.acting != acting {
+                return Err(unavailable("another interval"));
+            }
+        }
+        if backfill {
+            self.remove_unpushed().await?;
+        }
+        let new_log = PgLog::new(info.log_tail, log);
+        let stored = self.store_log(&new_log, interval_epoch, acting).await;
+        let mut st = self.lock();
+        stored?;
+        if st.interval.epoch != interval_epoch {
+            return Err(unavailable("another interval"));
+        }
+        let head = new_log.head();
+        st.log = new_log;
+        st.les = interval_epoch;
+        st.last_acting = acting.to_vec();
+        let pos = self.position(&st).unwrap_or(0);
+        let tail = pos + 1 == acting.len();
+        st.chain = Chain::new(tail, head);
+        st.recv_last = head;
+        st.phase = Phase::Active;
+        let mut out = Activated::default();
+        if !tail {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let (atx, arx) = watch::channel(head);
+            st.downstream = Some(tx);
+            st.acked_down = Some(atx);
+            out.downstream = Some((acting[pos + 1], rx, arx));
+        }
+        if pos > 0 {
+            let (tx, rx) = watch::channel(head);
+            st.upstream = Some(tx);
+            out.upstream = Some((acting[pos - 1], rx));
+        }
+        tracing::info!(pg = %self.id, epoch = interval_epoch, ?acting, last_update = %head, "active");
+        Ok(out)
+    }
+
+    async fn store_log(&self, log: &PgLog, les: u32, acting: &[i32]) -> Result<(), OpError> {
+        let mut t = Transaction::new(self.coll.clone());
+        t.push(Op::OmapClear {
+            name: META_OBJECT.into(),
+        });
+        let mut entries = Vec::with_capacity(log.len());
+        for e in log.entries() {
+            entries.push((entry_key(e.version), encode(e).map_err(internal)?.to_vec()));
+        }
+        t.push(Op::OmapSet {
+            name: META_OBJECT.into(),
+            entries,
+        });
+        let info = log.info(log.head(), les, acting);
+        t.push(Op::SetCollectionMeta(
+            encode(&info).map_err(internal)?.to_vec(),
+        ));
+        self.store
+            .submit(t)
+            .await
+            .map_err(|e| exec::store_error(&e))
+    }
+
+    async fn remove_unpushed(&self) -> Result<(), OpError> {
+        let keep = self.lock().pushed.clone();
+        let mut after: Option<String> = None;
+        loop {
+            let names = self
+                .store
+                .list_objects(&self.coll, after.as_deref(), 1000)
+                .map_err(|e| exec::store_error(&e))?;
+            let Some(last) = names.last().cloned() else {
+                return Ok(());
+            };
+            let mut t = Transaction::new(self.coll.clone());
+            for n in names {
+                if n != META_OBJECT && !keep.contains(&n) {
+                    t.push(Op::Remove { name: n });
+                }
+            }
+            if !t.ops.is_empty() {
+                self.store
+                    .submit(t)
+                    .await
+                    .map_err(|e| exec::store_error(&e))?;
+            }
+            after = Some(last);
+        }
+    }
+
+    /// An object's whole state for a push (`None`: it does not exist),
+    /// with its data as the frame payload.
+    pub fn object_state(
+        &self,
+        name: &str,
+    ) -> Result<(ObjVersion, Option<ObjectState>, Bytes), OpError> {
+        let err = |e: StoreError| exec::store_error(&e);
+        let stat = match self.store.stat(&self.coll, name) {
+            Ok(s) => s,
+            Err(StoreError::NoObject(..)) => {
+                return Ok((ObjVersion::default(), None, Bytes::new()));
+            }
+            Err(e) => return Err(err(e)),
+        };
+        let data = self
+            .store
+            .read(&self.coll, name, 0, u64::MAX)
+            .map_err(err)?;
+        let xattrs = self.store.xattrs(&self.coll, name).map_err(err)?;
+        let omap = self
+            .store
+            .omap_range(&self.coll, name, None, None, usize::MAX)
+            .map_err(err)?;
+        let state = ObjectState {
+            data: shoal_proto::osd::PayloadRange {
+                offset: 0,
+                len: data.len() as u64,
+            },
+            xattrs: xattrs.into_iter().collect(),
+            omap,
+        };
+        Ok((
+            ObjVersion {
+                epoch: stat.version.epoch,
+                seq: stat.version.seq,
+            },
+            Some(state),
+            Bytes::from(data),
+        ))
+    }
+
+    /// Makes an object exactly `state` (or removes it), during peering.
+    pub async fn apply_push(
+        &self,
+        interval: u32,
+        name: &str,
+        version: ObjVersion,
+        state: Option<ObjectState>,
+        payload: Bytes,
+    ) -> Result<(), OpError> {
+        exec::check_name(name)?;
+        {
+            let mut st = self.lock();
+            if st.interval.epoch != interval || st.phase != Phase::Peering {
+                return Err(unavailable("not peering this interval"));
+            }
+            st.pushed.insert(name.to_string());
+        }
+        let mut t = Transaction::new(self.coll.clone());
+        let exists = match self.store.stat(&self.coll, name) {
+            Ok(_) => true,
+            Err(StoreError::NoObject(..)) => false,
+            Err(e) => return Err(exec::store_error(&e)),
+        };
+        if exists {
+            t.push(Op::Remove { name: name.into() });
+        }
+        if let Some(s) = state {
+            let mut ops = vec![ObjOp::WriteFull { data: s.data }];
+            ops.extend(
+                s.xattrs
+                    .into_iter()
+                    .map(|(key, value)| ObjOp::SetXattr { key, value }),
+            );
+            if !s.omap.is_empty() {
+                ops.push(ObjOp::OmapSet { entries: s.omap });
+            }
+            t.ops.extend(exec::store_ops(
+                name,
+                &ops,
+                &payload,
+                version,
+                LogOp::Modify,
+            )?);
+        }
+        if t.ops.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .submit(t)
+            .await
+            .map_err(|e| exec::store_error(&e))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+}
+
+/// The links an activated member starts.
+#[derive(Default)]
+pub struct Activated {
+    /// To the next member: its id, the writes to send, and the versions it acknowledged.
+    #[allow(clippy::type_complexity)]
+    pub downstream: Option<(
+        i32,
+        mpsc::UnboundedReceiver<(ObjVersion, Frame)>,
+        watch::Receiver<ObjVersion>,
+    )>,
+    /// To the previous member: its id and the done versions to acknowledge.
+    pub upstream: Option<(i32, watch::Receiver<ObjVersion>)>,
+}
+
+/// A write queued in the local store.
+pub struct LocalWrite {
+    /// Its version.
+    pub version: ObjVersion,
+    /// Resolves when it is durable.
+    pub fut: std::pin::Pin<Box<dyn std::future::Future<Output = shoal_store::Result<()>> + Send>>,
+}
+
+/// Reads a PG's info and log from the store.
+fn load(store: &Store, coll: &str) -> Result<(PgInfo, PgLog), StoreError> {
+    let meta = store.collection_meta(coll)?;
+    let info: PgInfo = if meta.is_empty() {
+        PgInfo::default()
+    } else {
+        decode(&meta).map_err(|e| StoreError::CorruptMeta(format!("{coll} info: {e}")))?
+    };
+    let raw = match store.omap_range(coll, META_OBJECT, None, None, usize::MAX) {
+        Ok(r) => r,
+        Err(StoreError::NoObject(..)) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let mut entries = Vec::with_capacity(raw.len());
+    for (_, v) in raw {
+        let e: LogEntry =
+            decode(&v).map_err(|e| StoreError::CorruptMeta(format!("{coll} log entry: {e}")))?;
+        entries.push(e);
+    }
+    Ok((info.clone(), PgLog::new(info.log_tail, entries)))
+}
