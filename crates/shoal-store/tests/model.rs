@@ -31,7 +31,7 @@ fn apply(m: &mut Model, op: &Op) -> Result<(), ()> {
             }
             o.data[*offset as usize..end].copy_from_slice(data);
         }
-        Op::WriteFull { name, data } => m.entry(name.clone()).or_default().data = data.clone(),
+        Op::WriteFull { name, data } => m.entry(name.clone()).or_default().data = data.to_vec(),
         Op::Zero { name, offset, len } => {
             let o = m.entry(name.clone()).or_default();
             let end = (*offset + *len) as usize;
@@ -82,12 +82,12 @@ fn op() -> impl Strategy<Value = Op> {
             |(name, offset, len, s)| Op::Write {
                 name,
                 offset,
-                data: bytes(len, s)
+                data: bytes(len, s).into()
             }
         ),
         (name.clone(), 0usize..50_000, any::<u8>()).prop_map(|(name, len, s)| Op::WriteFull {
             name,
-            data: bytes(len, s)
+            data: bytes(len, s).into()
         }),
         (name.clone(), 0u64..40_000, 0u64..30_000).prop_map(|(name, offset, len)| Op::Zero {
             name,

@@ -57,7 +57,7 @@ fn data_round_trips_with_holes_partial_writes_and_truncation() {
         vec![Op::Write {
             name: "big".into(),
             offset: 60_000,
-            data: patch,
+            data: patch.into(),
         }],
     ))
     .unwrap();
@@ -133,7 +133,7 @@ fn clone_shares_data_until_either_side_changes() {
         vec![Op::Write {
             name: "b".into(),
             offset: 0,
-            data: vec![9; 10],
+            data: vec![9; 10].into(),
         }],
     ))
     .unwrap();
@@ -247,7 +247,7 @@ fn a_failing_transaction_changes_nothing() {
         vec![
             Op::WriteFull {
                 name: "a".into(),
-                data: vec![1; 100_000],
+                data: vec![1; 100_000].into(),
             },
             Op::Remove {
                 name: "missing".into(),
@@ -278,7 +278,7 @@ fn full_disk_refuses_before_changing_anything_and_keeps_serving() {
             "p",
             vec![Op::WriteFull {
                 name: format!("o{n}"),
-                data: pattern(256 << 10, n as u8),
+                data: pattern(256 << 10, n as u8).into(),
             }],
         ));
         match r {
@@ -304,7 +304,7 @@ fn full_disk_refuses_before_changing_anything_and_keeps_serving() {
         "p",
         vec![Op::WriteFull {
             name: "again".into(),
-            data: vec![5; 100_000],
+            data: vec![5; 100_000].into(),
         }],
     ))
     .unwrap();
@@ -313,7 +313,7 @@ fn full_disk_refuses_before_changing_anything_and_keeps_serving() {
         "p",
         vec![Op::WriteFull {
             name: "recovery".into(),
-            data: vec![6; 40_000],
+            data: vec![6; 40_000].into(),
         }],
     );
     let plain = s.submit_blocking(t.clone());
@@ -372,7 +372,7 @@ fn both_backends_share_one_format() {
                 Op::CreateCollection,
                 Op::WriteFull {
                     name: "x".into(),
-                    data: pattern(100_000, 4),
+                    data: pattern(100_000, 4).into(),
                 },
             ],
         ))
@@ -412,7 +412,7 @@ fn concurrent_partial_overwrites_batch_and_merge_correctly() {
                     vec![Op::Write {
                         name: format!("obj{}", slot % 4),
                         offset: slot * 7001 + 100,
-                        data,
+                        data: data.into(),
                     }],
                 ))
                 .unwrap();

@@ -40,7 +40,7 @@ fn random_txn(rng: &mut Rng, i: u64, name: &str, model: &mut BTreeMap<String, Ob
             t.push(Op::Write {
                 name: name.into(),
                 offset: offset as u64,
-                data,
+                data: data.into(),
             });
         }
         2 => {
