@@ -10,8 +10,13 @@
 #![warn(missing_docs)]
 
 pub mod chain;
+pub mod daemon;
+pub mod error;
 pub mod exec;
 pub mod links;
+pub mod mkfs;
+pub mod peer;
 pub mod peering;
 pub mod pg;
 pub mod pglog;
+pub mod service;

@@ -1,0 +1,456 @@
+//! The OSD daemon: store, endpoint, map following, PG lifecycle, peering,
+//! heartbeats and beacons.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use shoal_client::{MonClient, MonClientOptions};
+use shoal_conf::ShoalConf;
+use shoal_map::{OsdMap, OsdMapIncremental, PgId};
+use shoal_net::{Endpoint, EndpointConfig, NodeIdentity, PeerAddr};
+use shoal_proto::mon::{KeyValue, MonCommand};
+use shoal_proto::osd::PgRef;
+use shoal_store::{Store, StoreConfig};
+
+use crate::error::OsdError;
+use crate::pg::{Activated, Interval, Pg};
+use crate::pglog::parse_collection;
+use crate::{links, peer, service};
+
+/// What the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct OsdOptions {
+    /// The OSD id.
+    pub id: i32,
+    /// Address to serve on.
+    pub addr: SocketAddr,
+    /// CRUSH location.
+    pub location: Vec<KeyValue>,
+    /// Beacon interval.
+    pub beacon_interval: Duration,
+    /// Heartbeat interval.
+    pub heartbeat_interval: Duration,
+    /// Silence after which a peer is reported.
+    pub heartbeat_grace: Duration,
+    /// PG log length.
+    pub log_entries: usize,
+    /// Deadline of one peer request.
+    pub peer_timeout: Duration,
+}
+
+impl OsdOptions {
+    /// Options for OSD `id` from the configuration.
+    pub fn from_conf(conf: &ShoalConf, id: i32) -> Result<Self, OsdError> {
+        let o = &conf.osd;
+        let addr = o
+            .addr
+            .parse()
+            .map_err(|e| OsdError::Config(format!("[osd] addr {:?}: {e}", o.addr)))?;
+        Ok(OsdOptions {
+            id,
+            addr,
+            location: parse_location(&o.location)?,
+            beacon_interval: Duration::from_millis(o.beacon_interval_ms),
+            heartbeat_interval: Duration::from_millis(o.heartbeat_interval_ms),
+            heartbeat_grace: Duration::from_millis(o.heartbeat_grace_ms),
+            log_entries: o.pg_log_entries as usize,
+            peer_timeout: Duration::from_millis(o.peer_timeout_ms),
+        })
+    }
+}
+
+/// `host=h1, rack=r1` as key/value pairs (empty: `host=<hostname>`;
+/// `root=default` unless a root is named).
+pub fn parse_location(text: &str) -> Result<Vec<KeyValue>, OsdError> {
+    let mut out = Vec::new();
+    for part in text
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = part
+            .split_once('=')
+            .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+            .ok_or_else(|| OsdError::Config(format!("location part {part:?} is not type=name")))?;
+        out.push(KeyValue {
+            key: k.to_string(),
+            value: v.to_string(),
+        });
+    }
+    if out.is_empty() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        out.push(KeyValue {
+            key: "host".into(),
+            value: host,
+        });
+    }
+    // As in Ceph, a location names its root only when it is not `default`.
+    if !out.iter().any(|kv| kv.key == "root") {
+        out.push(KeyValue {
+            key: "root".into(),
+            value: "default".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// The running OSD, shared by its tasks and request handlers.
+pub struct Osd {
+    /// Its id.
+    pub id: i32,
+    /// Its store.
+    pub store: Arc<Store>,
+    /// The monitors.
+    pub monc: MonClient,
+    /// Settings.
+    pub opts: OsdOptions,
+    endpoint: OnceLock<Endpoint>,
+    map: RwLock<Arc<OsdMap>>,
+    pgs: Mutex<HashMap<PgRef, Arc<Pg>>>,
+    last_heard: Mutex<HashMap<i32, Instant>>,
+}
+
+impl Osd {
+    /// The endpoint (set once at start).
+    pub fn endpoint(&self) -> Option<&Endpoint> {
+        self.endpoint.get()
+    }
+
+    /// The current map.
+    pub fn map(&self) -> Arc<OsdMap> {
+        match self.map.read() {
+            Ok(m) => m.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// The PG, if this OSD has it.
+    pub fn pg(&self, id: PgRef) -> Option<Arc<Pg>> {
+        self.pgs_lock().get(&id).cloned()
+    }
+
+    fn pgs_lock(&self) -> std::sync::MutexGuard<'_, HashMap<PgRef, Arc<Pg>>> {
+        match self.pgs.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// How to reach OSD `id` according to the current map.
+    pub fn peer_addr(&self, id: i32) -> Option<PeerAddr> {
+        let addr = self.map().osd(id)?.addr?;
+        Some(PeerAddr::named(format!("osd.{id}"), addr))
+    }
+
+    /// Notes that `osd` answered (heartbeats, replication traffic).
+    pub fn heard_from(&self, osd: i32) {
+        if let Ok(mut h) = self.last_heard.lock() {
+            h.insert(osd, Instant::now());
+        }
+    }
+
+    /// Installs a newer map and brings every PG to it.
+    pub async fn install_map(self: &Arc<Self>, map: OsdMap) {
+        let epoch = map.epoch();
+        {
+            let mut cur = match self.map.write() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if epoch <= cur.epoch() {
+                return;
+            }
+            *cur = Arc::new(map);
+        }
+        tracing::debug!(epoch, "new map");
+        self.update_pgs().await;
+    }
+
+    async fn update_pgs(self: &Arc<Self>) {
+        let map = self.map();
+        let mut ws = map.new_workspace();
+        let mut wanted: HashMap<PgRef, Interval> = HashMap::new();
+        for pool in map.pools().values() {
+            let Ok(pgs) = map.pool_pgs(pool.id) else {
+                continue;
+            };
+            for pg in pgs {
+                let Ok(ua) = map.pg_to_up_acting(pg, &mut ws) else {
+                    continue;
+                };
+                let acting: Vec<i32> = ua
+                    .acting
+                    .as_slice()
+                    .iter()
+                    .copied()
+                    .filter(|&o| o >= 0 && o != i32::MAX)
+                    .collect();
+                let id = PgRef {
+                    pool: pg.pool,
+                    seed: pg.seed,
+                };
+                let up_from = acting
+                    .iter()
+                    .map(|&o| map.osd(o).map_or(0, |i| i.up_from))
+                    .collect();
+                let interval = Interval {
+                    epoch: map.epoch(),
+                    acting,
+                    up_from,
+                    min_size: pool.min_size.max(1) as usize,
+                };
+                if interval.acting.contains(&self.id) || self.pg(id).is_some() {
+                    wanted.insert(id, interval);
+                }
+            }
+        }
+        for (id, interval) in wanted {
+            let pg = match self.pg(id) {
+                Some(pg) => pg,
+                None => {
+                    match Pg::open(self.store.clone(), id, self.id, self.opts.log_entries).await {
+                        Ok(pg) => {
+                            self.pgs_lock().insert(id, pg.clone());
+                            pg
+                        }
+                        Err(e) => {
+                            tracing::error!(pg = %id, error = %e, "cannot create the PG's collection");
+                            continue;
+                        }
+                    }
+                }
+            };
+            let head = interval.acting.first() == Some(&self.id);
+            if pg.set_interval(interval.clone()) && head {
+                tokio::spawn(peer::run(self.clone(), pg, interval));
+            }
+        }
+    }
+
+    /// Starts the links of an activated PG.
+    pub fn start_links(&self, pg: &Pg, interval: u32, act: Activated) {
+        let Some(endpoint) = self.endpoint().cloned() else {
+            return;
+        };
+        if let Some((next, writes, acked)) = act.downstream {
+            if let Some(addr) = self.peer_addr(next) {
+                let topic = shoal_proto::rep::rep_topic(pg.id, interval);
+                tokio::spawn(links::run_downstream(
+                    endpoint.clone(),
+                    addr,
+                    topic,
+                    writes,
+                    acked,
+                ));
+            }
+        }
+        if let Some((prev, done)) = act.upstream {
+            if let Some(addr) = self.peer_addr(prev) {
+                let topic = shoal_proto::rep::ack_topic(pg.id, interval);
+                tokio::spawn(links::run_upstream(
+                    endpoint, addr, topic, pg.id, interval, done,
+                ));
+            }
+        }
+    }
+}
+
+/// Opens the store of OSD `id` as configured.
+pub fn store_config(conf: &ShoalConf, id: i32) -> StoreConfig {
+    StoreConfig::new(conf.osd_data_dir(id), conf.osd.store_bytes)
+}
+
+/// Runs OSD `id` until `shutdown` resolves.
+pub async fn run(
+    conf: &ShoalConf,
+    id: i32,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), OsdError> {
+    let opts = OsdOptions::from_conf(conf, id)?;
+    let store = Arc::new(Store::open(&store_config(conf, id))?);
+    let name = format!("osd.{id}");
+    let identity = NodeIdentity::load(&conf.keyring_dir(), &name)?;
+    let mons = conf.mons().map_err(OsdError::Config)?;
+    let monc = MonClient::new(
+        identity.clone(),
+        mons,
+        MonClientOptions {
+            mon_timeout: Duration::from_millis(conf.client.mon_timeout_ms),
+            command_timeout: Duration::from_millis(conf.client.command_timeout_ms),
+        },
+    )?;
+    let first_map = monc.osdmap().await?;
+    let osd = Arc::new(Osd {
+        id,
+        store: store.clone(),
+        monc,
+        opts: opts.clone(),
+        endpoint: OnceLock::new(),
+        map: RwLock::new(Arc::new(OsdMap::new(first_map.fsid()))),
+        pgs: Mutex::new(HashMap::new()),
+        last_heard: Mutex::new(HashMap::new()),
+    });
+    let endpoint = Endpoint::builder(identity, EndpointConfig::new(opts.addr))
+        .request_handler(service::RequestService(osd.clone()))
+        .stream_handler(service::StreamService(osd.clone()))
+        .bind()?;
+    let addr = endpoint.local_addr();
+    let _ = osd.endpoint.set(endpoint.clone());
+
+    // PGs already on disk (their intervals come with the map).
+    for coll in store.list_collections()? {
+        if let Some(pg) = parse_collection(&coll) {
+            let p = Pg::open(store.clone(), pg, id, opts.log_entries).await?;
+            osd.pgs_lock().insert(pg, p);
+        }
+    }
+    osd.install_map(first_map).await;
+
+    let weight = store.statfs().total as f64 / (1u64 << 40) as f64;
+    osd.monc
+        .command(MonCommand::OsdBoot {
+            id,
+            addr: addr.to_string(),
+            location: opts.location.clone(),
+            crush_weight: weight.max(0.0001),
+        })
+        .await?;
+    tracing::info!(osd = id, %addr, "booted");
+
+    let tasks = [
+        tokio::spawn(follow_maps(osd.clone())),
+        tokio::spawn(beacons(osd.clone())),
+        tokio::spawn(heartbeats(osd.clone())),
+    ];
+    shutdown.await;
+    for t in tasks {
+        t.abort();
+    }
+    endpoint.close();
+    Ok(())
+}
+
+/// Long-polls the monitors for newer maps and installs them in order.
+async fn follow_maps(osd: Arc<Osd>) {
+    loop {
+        let have = osd.map().epoch();
+        match osd.monc.subscribe(have, 0, Duration::from_secs(30)).await {
+            Ok(reply) => {
+                let mut map = (*osd.map()).clone();
+                if let Some(full) = reply.full_osdmap {
+                    match OsdMap::decode(&full) {
+                        Ok(m) => map = m,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "undecodable full map");
+                            continue;
+                        }
+                    }
+                }
+                for inc in reply.incrementals {
+                    let applied = OsdMapIncremental::decode(&inc).and_then(|i| map.apply(&i));
+                    if let Err(e) = applied {
+                        tracing::warn!(error = %e, "incremental does not apply; asking for a full map");
+                        map = OsdMap::new(map.fsid());
+                        break;
+                    }
+                }
+                if map.epoch() > have {
+                    osd.install_map(map).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "map subscription failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+async fn beacons(osd: Arc<Osd>) {
+    let mut tick = tokio::time::interval(osd.opts.beacon_interval);
+    loop {
+        tick.tick().await;
+        let epoch = osd.map().epoch();
+        if let Err(e) = osd
+            .monc
+            .command(MonCommand::OsdBeacon { id: osd.id, epoch })
+            .await
+        {
+            tracing::warn!(error = %e, "beacon not delivered");
+        }
+    }
+}
+
+/// The OSDs this one shares a PG with.
+fn pg_peers(osd: &Osd) -> BTreeSet<i32> {
+    let pgs: Vec<Arc<Pg>> = osd.pgs_lock().values().cloned().collect();
+    let mut out = BTreeSet::new();
+    for pg in pgs {
+        let (interval, phase) = pg.status();
+        if phase != crate::pg::Phase::Stray {
+            out.extend(interval.acting.iter().copied().filter(|&o| o != osd.id));
+        }
+    }
+    out
+}
+
+/// Pings PG peers; reports to the monitors those silent past the grace.
+async fn heartbeats(osd: Arc<Osd>) {
+    let mut tick = tokio::time::interval(osd.opts.heartbeat_interval);
+    let mut reported: HashMap<i32, Instant> = HashMap::new();
+    loop {
+        tick.tick().await;
+        let map = osd.map();
+        for peer_id in pg_peers(&osd) {
+            if !map.is_up(peer_id) {
+                continue;
+            }
+            let first_seen = {
+                let mut h = match osd.last_heard.lock() {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+                *h.entry(peer_id).or_insert_with(Instant::now)
+            };
+            let osd2 = osd.clone();
+            tokio::spawn(async move { peer::ping(&osd2, peer_id).await });
+            let silent = first_seen.elapsed();
+            let recently = reported
+                .get(&peer_id)
+                .is_some_and(|t| t.elapsed() < osd.opts.heartbeat_grace);
+            if silent > osd.opts.heartbeat_grace && !recently {
+                tracing::warn!(
+                    peer = peer_id,
+                    silent_ms = silent.as_millis() as u64,
+                    "reporting a silent peer"
+                );
+                reported.insert(peer_id, Instant::now());
+                let osd2 = osd.clone();
+                let epoch = map.epoch();
+                tokio::spawn(async move {
+                    let _ = osd2
+                        .monc
+                        .command(MonCommand::OsdFailure {
+                            target: peer_id,
+                            epoch,
+                        })
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+/// The PG id of a map PG.
+pub fn pg_ref(pg: PgId) -> PgRef {
+    PgRef {
+        pool: pg.pool,
+        seed: pg.seed,
+    }
+}

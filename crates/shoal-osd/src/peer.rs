@@ -1,0 +1,275 @@
+//! The head's side of peering (collect logs, catch members up, activate
+//! them), and heartbeats — the IO around [`crate::peering::plan`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_net::Frame;
+use shoal_proto::msg;
+use shoal_proto::osd::{ListResult, PgListReply, PgListRequest};
+use shoal_proto::rep::{
+    PeerAck, PgActivate, PgLogState, PgPull, PgPush, PgQuery, PgQueryReply, Ping,
+};
+
+use crate::daemon::Osd;
+use crate::peering::{self, Catchup, PeerLog};
+use crate::pg::{Interval, Pg};
+
+/// Pause between peering attempts.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// Peers `pg` for `interval` until it is active or the interval ends.
+pub async fn run(osd: Arc<Osd>, pg: Arc<Pg>, interval: Interval) {
+    loop {
+        if pg.status().0.epoch != interval.epoch {
+            return;
+        }
+        match peer_once(&osd, &pg, &interval).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::info!(pg = %pg.id, epoch = interval.epoch, reason = %e, "peering again shortly");
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
+/// Sends a peer request and returns the answer frame.
+async fn call(osd: &Osd, to: i32, frame: &Frame) -> Result<Frame, String> {
+    let addr = osd
+        .peer_addr(to)
+        .ok_or(format!("osd.{to} has no address"))?;
+    let endpoint = osd.endpoint().ok_or("no endpoint yet")?;
+    let reply = endpoint
+        .request(&addr, frame, osd.opts.peer_timeout)
+        .await
+        .map_err(|e| format!("osd.{to}: {e}"))?;
+    osd.heard_from(to);
+    Ok(reply)
+}
+
+async fn call_ack(osd: &Osd, to: i32, frame: &Frame) -> Result<(), String> {
+    let reply = call(osd, to, frame).await?;
+    let ack: PeerAck = reply.decode_body().map_err(|e| e.to_string())?;
+    if ack.error.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("osd.{to}: {}", ack.error))
+    }
+}
+
+async fn query(osd: &Osd, pg: &Pg, interval: u32, to: i32) -> Result<Option<PgLogState>, String> {
+    let q = PgQuery {
+        epoch: osd.map().epoch(),
+        pg: pg.id,
+        interval,
+    };
+    let frame = Frame::encode(msg::PG_QUERY, &q).map_err(|e| e.to_string())?;
+    let reply: PgQueryReply = call(osd, to, &frame)
+        .await?
+        .decode_body()
+        .map_err(|e| e.to_string())?;
+    Ok(reply.state)
+}
+
+async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<(), String> {
+    let me = osd.id;
+    let epoch = interval.epoch;
+    let map = osd.map();
+    let mine = pg.log_state();
+    let mut peers = vec![PeerLog {
+        osd: me,
+        state: Some(mine.clone()),
+    }];
+    for &m in interval.acting.iter().filter(|&&m| m != me) {
+        peers.push(PeerLog {
+            osd: m,
+            state: query(osd, pg, epoch, m).await?,
+        });
+    }
+    // Members of earlier intervals that are still up may hold writes the
+    // new members lack; ask them too (best effort: they may be gone).
+    let mut asked: BTreeSet<i32> = peers.iter().map(|p| p.osd).collect();
+    loop {
+        let prior: Vec<i32> = peers
+            .iter()
+            .filter_map(|p| p.state.as_ref())
+            .flat_map(|s| s.info.last_acting.iter().copied())
+            .filter(|o| !asked.contains(o) && map.is_up(*o))
+            .collect();
+        if prior.is_empty() {
+            break;
+        }
+        for o in prior {
+            asked.insert(o);
+            match query(osd, pg, epoch, o).await {
+                Ok(state) => peers.push(PeerLog { osd: o, state }),
+                Err(e) => {
+                    tracing::debug!(pg = %pg.id, osd = o, error = %e, "earlier member did not answer")
+                }
+            }
+        }
+    }
+    let plan = peering::plan(&interval.acting, &peers).map_err(|b| format!("{b:?}"))?;
+
+    // Bring this OSD to the authoritative log first.
+    let mut my_backfill = false;
+    if plan.auth != me {
+        let need = match plan.catchup.get(&me) {
+            Some(Catchup::Objects(o)) => o.iter().cloned().collect(),
+            Some(Catchup::Backfill) => {
+                my_backfill = true;
+                list_all(osd, pg, plan.auth).await?
+            }
+            None => Vec::new(),
+        };
+        for name in need {
+            pull(osd, pg, epoch, plan.auth, &name).await?;
+        }
+    }
+    // Then every other member, from this OSD's copy.
+    for (&m, c) in plan.catchup.iter().filter(|(m, _)| **m != me) {
+        let names: Vec<String> = match c {
+            Catchup::Objects(o) => o.iter().cloned().collect(),
+            Catchup::Backfill => local_objects(pg)?,
+        };
+        for name in names {
+            push(osd, pg, epoch, m, &name).await?;
+        }
+    }
+    for &m in interval.acting.iter().filter(|&&m| m != me) {
+        let act = PgActivate {
+            epoch: osd.map().epoch(),
+            pg: pg.id,
+            interval: epoch,
+            acting: interval.acting.clone(),
+            info: plan.info.clone(),
+            log: plan.log.clone(),
+            backfill: matches!(plan.catchup.get(&m), Some(Catchup::Backfill)),
+        };
+        let frame = Frame::encode(msg::PG_ACTIVATE, &act).map_err(|e| e.to_string())?;
+        call_ack(osd, m, &frame).await?;
+    }
+    let activated = pg
+        .activate(epoch, &interval.acting, &plan.info, plan.log, my_backfill)
+        .await
+        .map_err(|e| e.1)?;
+    osd.start_links(pg, epoch, activated);
+    Ok(())
+}
+
+async fn pull(osd: &Osd, pg: &Pg, interval: u32, from: i32, name: &str) -> Result<(), String> {
+    let req = PgPull {
+        epoch: osd.map().epoch(),
+        pg: pg.id,
+        interval,
+        object: name.to_string(),
+    };
+    let frame = Frame::encode(msg::PG_PULL, &req).map_err(|e| e.to_string())?;
+    let reply = call(osd, from, &frame).await?;
+    let push: PgPush = reply.decode_body().map_err(|e| e.to_string())?;
+    if push.object != name {
+        return Err(format!("osd.{from} answered for another object"));
+    }
+    pg.apply_push(
+        interval,
+        name,
+        push.version,
+        push.state,
+        reply.payload.clone(),
+    )
+    .await
+    .map_err(|e| e.1)
+}
+
+async fn push(osd: &Osd, pg: &Arc<Pg>, interval: u32, to: i32, name: &str) -> Result<(), String> {
+    let (pg2, n) = (pg.clone(), name.to_string());
+    let (version, state, payload) = tokio::task::spawn_blocking(move || pg2.object_state(&n))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.1)?;
+    let msg_body = PgPush {
+        epoch: osd.map().epoch(),
+        pg: pg.id,
+        interval,
+        object: name.to_string(),
+        version,
+        state,
+    };
+    let frame = Frame::encode(msg::PG_PUSH, &msg_body)
+        .map_err(|e| e.to_string())?
+        .with_payload(payload);
+    call_ack(osd, to, &frame).await
+}
+
+/// This OSD's objects of `pg` (the meta object left out).
+fn local_objects(pg: &Pg) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let names = pg
+            .store()
+            .list_objects(&pg.coll, after.as_deref(), 1000)
+            .map_err(|e| e.to_string())?;
+        let Some(last) = names.last().cloned() else {
+            return Ok(out);
+        };
+        out.extend(names.into_iter().filter(|n| n != crate::pglog::META_OBJECT));
+        after = Some(last);
+    }
+}
+
+/// Every object of `pg` on OSD `from`.
+async fn list_all(osd: &Osd, pg: &Pg, from: i32) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let req = PgListRequest {
+            epoch: osd.map().epoch(),
+            pg: pg.id,
+            start_after: after.clone(),
+            limit: 1000,
+        };
+        let frame = Frame::encode(msg::OSD_LIST, &req).map_err(|e| e.to_string())?;
+        let reply: PgListReply = call(osd, from, &frame)
+            .await?
+            .decode_body()
+            .map_err(|e| e.to_string())?;
+        match reply.result {
+            ListResult::Page { names, more } => {
+                after = names.last().cloned();
+                out.extend(names);
+                if !more || after.is_none() {
+                    return Ok(out);
+                }
+            }
+            ListResult::Failed { message, .. } => return Err(format!("osd.{from}: {message}")),
+        }
+    }
+}
+
+/// One heartbeat to `peer`.
+pub async fn ping(osd: &Osd, peer: i32) {
+    let Ok(frame) = Frame::encode(
+        msg::OSD_PING,
+        &Ping {
+            epoch: osd.map().epoch(),
+        },
+    ) else {
+        return;
+    };
+    let (Some(addr), Some(endpoint)) = (osd.peer_addr(peer), osd.endpoint()) else {
+        return;
+    };
+    let timeout = osd.opts.heartbeat_interval.max(Duration::from_millis(200));
+    let opts = shoal_net::RequestOptions {
+        timeout,
+        priority: 10,
+    };
+    if let Ok(reply) = endpoint.request_with(&addr, &frame, opts).await
+        && reply.msg_type == msg::OSD_PONG
+    {
+        osd.heard_from(peer);
+    }
+}

@@ -1,0 +1,422 @@
+//! What the OSD answers: client ops and listings, peering and recovery
+//! requests, heartbeats, and the replication streams.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use shoal_net::{Frame, InboundStream, PeerInfo, RequestHandler, StreamHandler};
+use shoal_proto::msg;
+use shoal_proto::osd::{
+    ListResult, OpOutput, OpResult, OsdErrorCode, OsdReply, OsdRequest, PgListReply, PgListRequest,
+};
+use shoal_proto::rep::{
+    PeerAck, PgActivate, PgPull, PgPush, PgQuery, PgQueryReply, Ping, RepAck, RepOp,
+};
+
+use crate::daemon::Osd;
+use crate::exec::{self, ObjectView, OpError};
+use crate::pg::{LocalWrite, Pg};
+use crate::pglog::META_OBJECT;
+
+/// The OSD id of a peer identity (`osd.3` -> 3).
+fn osd_id(peer: &PeerInfo) -> Option<i32> {
+    peer.name.strip_prefix("osd.")?.parse().ok()
+}
+
+fn encode_or_empty<T>(msg_type: u16, value: &T) -> Frame
+where
+    T: for<'a> rkyv::Serialize<
+            rkyv::api::high::HighSerializer<
+                rkyv::util::AlignedVec,
+                rkyv::ser::allocator::ArenaHandle<'a>,
+                rkyv::rancor::Error,
+            >,
+        >,
+{
+    Frame::encode(msg_type, value).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot encode a reply");
+        Frame::new(msg_type, Bytes::new())
+    })
+}
+
+/// Serves requests (client ops, peering, heartbeats).
+pub struct RequestService(pub Arc<Osd>);
+
+impl RequestHandler for RequestService {
+    async fn handle(&self, peer: PeerInfo, request: Frame) -> Frame {
+        let osd = &self.0;
+        match request.msg_type {
+            msg::OSD_OP => op(osd, request).await,
+            msg::OSD_LIST => list(osd, &request).await,
+            msg::OSD_PING => {
+                if let Some(id) = osd_id(&peer) {
+                    osd.heard_from(id);
+                }
+                encode_or_empty(
+                    msg::OSD_PONG,
+                    &Ping {
+                        epoch: osd.map().epoch(),
+                    },
+                )
+            }
+            t @ (msg::PG_QUERY | msg::PG_PULL | msg::PG_PUSH | msg::PG_ACTIVATE) => {
+                let Some(from) = osd_id(&peer) else {
+                    return peer_ack(osd, Err(format!("{} is not an OSD", peer.name)));
+                };
+                osd.heard_from(from);
+                match t {
+                    msg::PG_QUERY => pg_query(osd, &request),
+                    msg::PG_PULL => pg_pull(osd, &request).await,
+                    msg::PG_PUSH => peer_ack(osd, pg_push(osd, request).await),
+                    _ => peer_ack(osd, pg_activate(osd, &request).await),
+                }
+            }
+            other => peer_ack(osd, Err(format!("unknown message type {other}"))),
+        }
+    }
+}
+
+fn peer_ack(osd: &Osd, result: Result<(), String>) -> Frame {
+    encode_or_empty(
+        msg::PEER_ACK,
+        &PeerAck {
+            epoch: osd.map().epoch(),
+            error: result.err().unwrap_or_default(),
+        },
+    )
+}
+
+fn reply(osd: &Osd, result: Result<OpResult, OpError>, payload: Bytes) -> Frame {
+    let result = result.unwrap_or_else(|(code, message)| OpResult::Failed { code, message });
+    encode_or_empty(
+        msg::OSD_REPLY,
+        &OsdReply {
+            epoch: osd.map().epoch(),
+            result,
+        },
+    )
+    .with_payload(payload)
+}
+
+async fn op(osd: &Arc<Osd>, request: Frame) -> Frame {
+    let req: OsdRequest = match request.decode_body() {
+        Ok(r) => r,
+        Err(e) => {
+            return reply(
+                osd,
+                Err((OsdErrorCode::Invalid, format!("bad request: {e}"))),
+                Bytes::new(),
+            );
+        }
+    };
+    match serve_op(osd, &req, request.payload).await {
+        Ok((result, payload)) => reply(osd, Ok(result), payload),
+        Err(e) => reply(osd, Err(e), Bytes::new()),
+    }
+}
+
+/// Checks the client's epoch against this OSD's and the PG's.
+fn check_epoch(osd: &Osd, pg: Option<&Pg>, epoch: u32) -> Result<(), OpError> {
+    let mine = osd.map().epoch();
+    if epoch > mine {
+        return Err((
+            OsdErrorCode::OsdBehind,
+            format!("this OSD has epoch {mine}, the request {epoch}"),
+        ));
+    }
+    if let Some(pg) = pg
+        && epoch < pg.status().0.epoch
+    {
+        return Err((
+            OsdErrorCode::StaleEpoch,
+            format!("the PG's chain changed in epoch {}", pg.status().0.epoch),
+        ));
+    }
+    Ok(())
+}
+
+async fn serve_op(
+    osd: &Arc<Osd>,
+    req: &OsdRequest,
+    payload: Bytes,
+) -> Result<(OpResult, Bytes), OpError> {
+    let write = exec::classify(req, payload.len() as u64)?;
+    let pg = osd.pg(req.pg);
+    check_epoch(osd, pg.as_deref(), req.epoch)?;
+    let pg = pg.ok_or((
+        OsdErrorCode::WrongOsd,
+        "this OSD does not have the PG".into(),
+    ))?;
+    pg.check_serving(write, req.balance_reads)?;
+    if write {
+        write_op(osd, &pg, req, payload).await
+    } else {
+        read_op(osd, &pg, req).await
+    }
+}
+
+async fn write_op(
+    osd: &Arc<Osd>,
+    pg: &Arc<Pg>,
+    req: &OsdRequest,
+    payload: Bytes,
+) -> Result<(OpResult, Bytes), OpError> {
+    let done = |version| OpResult::Done {
+        version,
+        outputs: vec![OpOutput::None; req.ops.len()],
+    };
+    let lock = pg.object_lock(&req.object);
+    let guard = lock.lock_owned().await;
+    if let Some(found) = pg.find_request(req.reqid) {
+        drop(guard);
+        let version = match found {
+            Ok(v) => v,
+            Err(rx) => rx
+                .await
+                .map_err(|_| (OsdErrorCode::Unavailable, "interval changed".into()))??,
+        };
+        return Ok((done(version), Bytes::new()));
+    }
+    let (pg2, name) = (pg.clone(), req.object.clone());
+    let view = tokio::task::spawn_blocking(move || ObjectView::load(pg2.store(), &pg2.coll, &name))
+        .await
+        .map_err(|e| (OsdErrorCode::Internal, e.to_string()))??;
+    let resolved = exec::resolve(&req.ops, &view)?;
+    let (local, answer) = pg.start_write(req.reqid, &req.object, resolved, payload)?;
+    let pg2 = pg.clone();
+    tokio::spawn(async move {
+        let LocalWrite { version, fut } = local;
+        let r = fut.await;
+        pg2.local_done(version, r);
+        // The next write to the object may now read its state.
+        drop(guard);
+    });
+    let _ = osd;
+    let version = answer.await.map_err(|_| {
+        (
+            OsdErrorCode::Unavailable,
+            "the PG's interval changed".into(),
+        )
+    })??;
+    Ok((done(version), Bytes::new()))
+}
+
+async fn read_op(
+    osd: &Arc<Osd>,
+    pg: &Arc<Pg>,
+    req: &OsdRequest,
+) -> Result<(OpResult, Bytes), OpError> {
+    if pg.is_dirty(&req.object) {
+        // A write to it is not committed yet: the tail has the committed state.
+        return proxy_to_tail(osd, pg, req).await;
+    }
+    let (pg2, name, ops) = (pg.clone(), req.object.clone(), req.ops.clone());
+    let r = tokio::task::spawn_blocking(move || exec::read(pg2.store(), &pg2.coll, &name, &ops))
+        .await
+        .map_err(|e| (OsdErrorCode::Internal, e.to_string()))??;
+    Ok((
+        OpResult::Done {
+            version: r.version,
+            outputs: r.outputs,
+        },
+        r.payload,
+    ))
+}
+
+async fn proxy_to_tail(
+    osd: &Arc<Osd>,
+    pg: &Pg,
+    req: &OsdRequest,
+) -> Result<(OpResult, Bytes), OpError> {
+    let unavailable = |m: String| (OsdErrorCode::Unavailable, m);
+    let tail = pg.tail().ok_or_else(|| unavailable("no tail".into()))?;
+    let addr = osd
+        .peer_addr(tail)
+        .ok_or_else(|| unavailable(format!("osd.{tail} has no address")))?;
+    let endpoint = osd
+        .endpoint()
+        .ok_or_else(|| unavailable("starting".into()))?;
+    let mut fwd = req.clone();
+    fwd.balance_reads = true;
+    let frame = Frame::encode(msg::OSD_OP, &fwd).map_err(|e| unavailable(e.to_string()))?;
+    let resp = endpoint
+        .request(&addr, &frame, osd.opts.peer_timeout)
+        .await
+        .map_err(|e| unavailable(format!("reading at the tail: {e}")))?;
+    let r: OsdReply = resp
+        .decode_body()
+        .map_err(|e| unavailable(format!("tail reply: {e}")))?;
+    match r.result {
+        OpResult::Failed { code, message } => Err((code, message)),
+        done => Ok((done, resp.payload)),
+    }
+}
+
+async fn list(osd: &Arc<Osd>, request: &Frame) -> Frame {
+    let result = match request.decode_body::<PgListRequest>() {
+        Ok(req) => list_page(osd, &req).await,
+        Err(e) => Err((OsdErrorCode::Invalid, format!("bad request: {e}"))),
+    };
+    let result = result.unwrap_or_else(|(code, message)| ListResult::Failed { code, message });
+    encode_or_empty(
+        msg::OSD_LIST_REPLY,
+        &PgListReply {
+            epoch: osd.map().epoch(),
+            result,
+        },
+    )
+}
+
+async fn list_page(osd: &Arc<Osd>, req: &PgListRequest) -> Result<ListResult, OpError> {
+    let pg = osd.pg(req.pg);
+    check_epoch(osd, pg.as_deref(), req.epoch)?;
+    let pg = pg.ok_or((
+        OsdErrorCode::WrongOsd,
+        "this OSD does not have the PG".into(),
+    ))?;
+    pg.check_serving(false, true)?;
+    let limit = req.limit.clamp(1, 10_000) as usize;
+    let (pg2, after) = (pg.clone(), req.start_after.clone());
+    let mut names = tokio::task::spawn_blocking(move || {
+        pg2.store()
+            .list_objects(&pg2.coll, after.as_deref(), limit + 2)
+    })
+    .await
+    .map_err(|e| (OsdErrorCode::Internal, e.to_string()))?
+    .map_err(|e| exec::store_error(&e))?;
+    names.retain(|n| n != META_OBJECT);
+    let more = names.len() > limit;
+    names.truncate(limit);
+    Ok(ListResult::Page { names, more })
+}
+
+fn pg_query(osd: &Osd, request: &Frame) -> Frame {
+    let state = request
+        .decode_body::<PgQuery>()
+        .ok()
+        .and_then(|q| osd.pg(q.pg))
+        .map(|pg| pg.log_state());
+    encode_or_empty(
+        msg::PG_QUERY_REPLY,
+        &PgQueryReply {
+            epoch: osd.map().epoch(),
+            state,
+        },
+    )
+}
+
+async fn pg_pull(osd: &Osd, request: &Frame) -> Frame {
+    let answer = async {
+        let req: PgPull = request.decode_body().map_err(|e| e.to_string())?;
+        let pg = osd.pg(req.pg).ok_or("no such PG here")?;
+        let pg2 = pg.clone();
+        let name = req.object.clone();
+        let (version, state, payload) =
+            tokio::task::spawn_blocking(move || pg2.object_state(&name))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.1)?;
+        let body = PgPush {
+            epoch: osd.map().epoch(),
+            pg: req.pg,
+            interval: req.interval,
+            object: req.object,
+            version,
+            state,
+        };
+        Ok::<_, String>(
+            Frame::encode(msg::PG_PUSH, &body)
+                .map_err(|e| e.to_string())?
+                .with_payload(payload),
+        )
+    };
+    match answer.await {
+        Ok(f) => f,
+        Err(e) => peer_ack(osd, Err(e)),
+    }
+}
+
+async fn pg_push(osd: &Osd, request: Frame) -> Result<(), String> {
+    let req: PgPush = request.decode_body().map_err(|e| e.to_string())?;
+    let pg = osd.pg(req.pg).ok_or("no such PG here")?;
+    pg.apply_push(
+        req.interval,
+        &req.object,
+        req.version,
+        req.state,
+        request.payload,
+    )
+    .await
+    .map_err(|e| e.1)
+}
+
+async fn pg_activate(osd: &Osd, request: &Frame) -> Result<(), String> {
+    let req: PgActivate = request.decode_body().map_err(|e| e.to_string())?;
+    let pg = osd.pg(req.pg).ok_or("no such PG here")?;
+    let act = pg
+        .activate(req.interval, &req.acting, &req.info, req.log, req.backfill)
+        .await
+        .map_err(|e| e.1)?;
+    osd.start_links(&pg, req.interval, act);
+    Ok(())
+}
+
+/// Consumes the replication streams: writes from upstream, acks from downstream.
+pub struct StreamService(pub Arc<Osd>);
+
+impl StreamHandler for StreamService {
+    async fn handle(&self, mut stream: InboundStream) {
+        let osd = &self.0;
+        let Some(from) = osd_id(&stream.peer) else {
+            stream.stop();
+            return;
+        };
+        let is_rep = stream.topic.starts_with("rep/");
+        while let Ok(Some(frame)) = stream.next_frame().await {
+            osd.heard_from(from);
+            let ok = if is_rep {
+                replicate(osd, from, frame)
+            } else {
+                match frame.decode_body::<RepAck>() {
+                    Ok(ack) => {
+                        if let Some(pg) = osd.pg(ack.pg) {
+                            pg.downstream_ack(from, ack.interval, ack.version);
+                        }
+                        true
+                    }
+                    Err(_) => false,
+                }
+            };
+            if !ok {
+                stream.stop();
+                return;
+            }
+        }
+    }
+}
+
+/// Applies one replicated write; false stops the stream (the sender
+/// re-sends from its oldest unacknowledged write on a new one).
+fn replicate(osd: &Arc<Osd>, from: i32, frame: Frame) -> bool {
+    let Ok(rep) = frame.decode_body::<RepOp>() else {
+        tracing::warn!(from, "undecodable replicated write");
+        return false;
+    };
+    let Some(pg) = osd.pg(rep.pg) else {
+        return false;
+    };
+    match pg.replicate(from, rep, frame.payload) {
+        Ok(Some(LocalWrite { version, fut })) => {
+            tokio::spawn(async move {
+                let r = fut.await;
+                pg.local_done(version, r);
+            });
+            true
+        }
+        Ok(None) => true,
+        Err((code, message)) => {
+            tracing::debug!(pg = %pg.id, from, ?code, %message, "replicated write refused");
+            false
+        }
+    }
+}
