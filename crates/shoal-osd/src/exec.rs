@@ -9,7 +9,7 @@ use shoal_proto::osd::{
     ObjOp, ObjVersion, OpOutput, OsdErrorCode, OsdRequest, PayloadRange, XattrCmp,
 };
 use shoal_proto::rep::LogOp;
-use shoal_store::{Op, Store, StoreError, Version};
+use shoal_store::{Op, Store, StoreError, Version, prefix_end};
 
 /// A refused or failed op: the code the client gets and a message.
 pub type OpError = (OsdErrorCode, String);
@@ -293,18 +293,6 @@ pub fn store_ops(
     Ok(out)
 }
 
-/// The first key after every key starting with `prefix` (`None`: no bound).
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
-
 /// A read request's answer: the object's version, one output per op, and
 /// the reply payload the data outputs point into.
 pub struct ReadResult {
@@ -563,13 +551,5 @@ mod tests {
         .unwrap();
         assert_eq!(ops.len(), 2, "the write and the version");
         assert!(matches!(&ops[0], Op::WriteFull { data, .. } if &data[..] == b"ell"));
-    }
-
-    #[test]
-    fn prefix_ends() {
-        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
-        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
-        assert_eq!(prefix_end(b"\xff\xff"), None);
-        assert_eq!(prefix_end(b""), None);
     }
 }

@@ -23,6 +23,7 @@ mod wal;
 
 pub use config::{Backend, StoreConfig};
 pub use error::{Result, StoreError};
+pub use keys::prefix_end;
 pub use meta::Version;
 pub use store::{DEFAULT_CHUNK_SIZE, ObjectStat, ScrubError, ScrubReport, StatFs, Store};
 pub use txn::{Op, Transaction};
