@@ -270,46 +270,34 @@ wire! {
             message: String,
         },
     }
-}
 
-/// Why an OSD did not apply a request. The first four ask the client to
-/// refresh its map or wait and then resend the same request (same id).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[rkyv(derive(Debug))]
-pub enum OsdErrorCode {
-    /// The client's map is older than the OSD's: fetch the OSD's epoch.
-    StaleEpoch,
-    /// The OSD is not the PG's head (or not a member) in its map.
-    WrongOsd,
-    /// The PG is peering, or has fewer than `min_size` members: retry later.
-    Unavailable,
-    /// The OSD's map is older than the client's: it is fetching it; retry.
-    OsdBehind,
-    /// No such object.
-    NotFound,
-    /// The object exists (exclusive create).
-    Exists,
-    /// A [`ObjOp::CmpXattr`] guard failed.
-    CompareFailed,
-    /// The OSD's store is full.
-    NoSpace,
-    /// The request is malformed or outside limits.
-    Invalid,
-    /// Stored data failed its checksum on this OSD.
-    Corrupt,
-    /// Anything else went wrong on the OSD.
-    Internal,
+    /// Why an OSD did not apply a request. The first four ask the client to
+    /// refresh its map or wait and then resend the same request (same id).
+    #[derive(Copy, Eq)]
+    pub enum OsdErrorCode {
+        /// The client's map is older than the OSD's: fetch the OSD's epoch.
+        StaleEpoch,
+        /// The OSD is not the PG's head (or not a member) in its map.
+        WrongOsd,
+        /// The PG is peering, or has fewer than `min_size` members: retry later.
+        Unavailable,
+        /// The OSD's map is older than the client's: it is fetching it; retry.
+        OsdBehind,
+        /// No such object.
+        NotFound,
+        /// The object exists (exclusive create).
+        Exists,
+        /// A [`ObjOp::CmpXattr`] guard failed.
+        CompareFailed,
+        /// The OSD's store is full.
+        NoSpace,
+        /// The request is malformed or outside limits.
+        Invalid,
+        /// Stored data failed its checksum on this OSD.
+        Corrupt,
+        /// Anything else went wrong on the OSD.
+        Internal,
+    }
 }
 
 impl OsdErrorCode {
