@@ -132,7 +132,13 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
     for (&m, c) in plan.catchup.iter().filter(|(m, _)| **m != me) {
         let names: Vec<String> = match c {
             Catchup::Objects(o) => o.iter().cloned().collect(),
-            Catchup::Backfill => local_objects(pg)?,
+            Catchup::Backfill => {
+                let (store, coll) = (pg.store().clone(), pg.coll.clone());
+                tokio::task::spawn_blocking(move || crate::pg::object_names(&store, &coll))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.1)?
+            }
         };
         for name in names {
             push(osd, pg, epoch, m, &name).await?;
@@ -201,23 +207,6 @@ async fn push(osd: &Osd, pg: &Arc<Pg>, interval: u32, to: i32, name: &str) -> Re
         .map_err(|e| e.to_string())?
         .with_payload(payload);
     call_ack(osd, to, &frame).await
-}
-
-/// This OSD's objects of `pg` (the meta object left out).
-fn local_objects(pg: &Pg) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let names = pg
-            .store()
-            .list_objects(&pg.coll, after.as_deref(), 1000)
-            .map_err(|e| e.to_string())?;
-        let Some(last) = names.last().cloned() else {
-            return Ok(out);
-        };
-        out.extend(names.into_iter().filter(|n| n != crate::pglog::META_OBJECT));
-        after = Some(last);
-    }
 }
 
 /// Every object of `pg` on OSD `from`.

@@ -41,8 +41,10 @@ pub struct Interval {
     pub min_size: usize,
 }
 
-/// What a member's write completion should do.
+/// Where the head sends a client write's outcome.
 type Waiter = oneshot::Sender<Result<ObjVersion, OpError>>;
+/// The client's side of a [`Waiter`].
+pub type Answer = oneshot::Receiver<Result<ObjVersion, OpError>>;
 
 struct State {
     interval: Interval,
@@ -97,7 +99,11 @@ impl Pg {
         log_entries: usize,
     ) -> Result<Arc<Pg>, StoreError> {
         let coll = collection(id);
-        let exists = store.list_collections()?.contains(&coll);
+        let exists = match store.collection_meta(&coll) {
+            Ok(_) => true,
+            Err(StoreError::NoCollection(_)) => false,
+            Err(e) => return Err(e),
+        };
         if !exists {
             let mut t = Transaction::new(coll.clone());
             t.push(Op::CreateCollection);
@@ -111,7 +117,11 @@ impl Pg {
             ));
             store.submit(t).await?;
         }
-        let (info, log) = load(&store, &coll)?;
+        // The whole log is read and decoded: off the async threads.
+        let (s2, c2) = (store.clone(), coll.clone());
+        let (info, log) = tokio::task::spawn_blocking(move || load(&s2, &c2))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
         let head = log.head();
         Ok(Arc::new(Pg {
             id,
@@ -226,13 +236,10 @@ impl Pg {
         locks.entry(name.to_string()).or_default().clone()
     }
 
-    /// The version a retried request already got, if it is committed
-    /// (`Ok(Some)`), or a receiver for when it is (`Err`).
-    #[allow(clippy::type_complexity)]
-    pub fn find_request(
-        &self,
-        reqid: ReqId,
-    ) -> Option<Result<ObjVersion, oneshot::Receiver<Result<ObjVersion, OpError>>>> {
+    /// For a request the log remembers: its version if committed (`Ok`),
+    /// else the answer to wait for (`Err`). `None`: a new request.
+
+    pub fn find_request(&self, reqid: ReqId) -> Option<Result<ObjVersion, Answer>> {
         let mut st = self.lock();
         let v = st.log.find(reqid)?;
         if v <= st.chain.done() {
@@ -253,7 +260,11 @@ impl Pg {
             });
             return Some(Err(rx));
         }
-        None
+        // Logged but neither done nor awaited (its local write failed):
+        // never apply it twice; the client hears "unavailable" and retries
+        // once the PG has re-peered.
+        drop(tx);
+        Some(Err(rx))
     }
 
     /// Whether a read of `name` here would see an uncommitted write.
@@ -275,7 +286,7 @@ impl Pg {
         object: &str,
         resolved: exec::Resolved,
         payload: Bytes,
-    ) -> Result<(LocalWrite, oneshot::Receiver<Result<ObjVersion, OpError>>), OpError> {
+    ) -> Result<(LocalWrite, Answer), OpError> {
         let mut st = self.lock();
         if st.phase != Phase::Active || self.position(&st) != Some(0) {
             return Err(unavailable("the PG's interval changed"));
@@ -292,32 +303,17 @@ impl Pg {
             op: resolved.op,
         };
         let ops = exec::store_ops(object, &resolved.mutations, &payload, version, resolved.op)?;
-        let txn = self.log_txn(&mut st, ops, &entry)?;
-        if let Some(down) = &st.downstream {
-            let rep = RepOp {
-                pg: self.id,
-                interval: st.interval.epoch,
-                entry: entry.clone(),
-                ops: resolved.mutations,
-                committed: st.chain.done(),
-            };
-            let frame = Frame::encode(shoal_proto::msg::REP_OP, &rep)
-                .map_err(internal)?
-                .with_payload(payload);
-            let _ = down.send((version, frame));
-        }
-        let fut = self.store.submit(txn);
-        st.chain.start(version).map_err(internal)?;
-        st.uncommitted.insert(object.to_string(), version.seq);
+        let rep = RepOp {
+            pg: self.id,
+            interval: st.interval.epoch,
+            entry,
+            ops: resolved.mutations,
+            committed: st.chain.done(),
+        };
+        let local = self.order(&mut st, rep, ops, payload)?;
         let (tx, rx) = oneshot::channel();
         st.waiters.insert(version.seq, (version, tx));
-        Ok((
-            LocalWrite {
-                version,
-                fut: Box::pin(fut),
-            },
-            rx,
-        ))
+        Ok((local, rx))
     }
 
     /// Middle or tail: applies a write from upstream (in order; duplicates
@@ -348,21 +344,40 @@ impl Pg {
         }
         exec::check_name(&rep.entry.object)?;
         let ops = exec::store_ops(&rep.entry.object, &rep.ops, &payload, version, rep.entry.op)?;
-        let txn = self.log_txn(&mut st, ops, &rep.entry)?;
-        if let Some(down) = &st.downstream {
-            let frame = Frame::encode(shoal_proto::msg::REP_OP, &rep)
-                .map_err(internal)?
-                .with_payload(payload);
+        let local = self.order(&mut st, rep, ops, payload)?;
+        st.recv_last = version;
+        Ok(Some(local))
+    }
+
+    /// Orders a write on this member: adds its log entry, forwards it to
+    /// the next member, starts it in the chain and queues it in the store
+    /// (in that order under the PG lock, so every member sees one order).
+    fn order(
+        &self,
+        st: &mut State,
+        rep: RepOp,
+        ops: Vec<Op>,
+        payload: Bytes,
+    ) -> Result<LocalWrite, OpError> {
+        let version = rep.entry.version;
+        let frame = match st.downstream {
+            Some(_) => Some(
+                Frame::encode(shoal_proto::msg::REP_OP, &rep)
+                    .map_err(internal)?
+                    .with_payload(payload),
+            ),
+            None => None,
+        };
+        let txn = self.log_txn(st, ops, &rep.entry)?;
+        st.chain.start(version).map_err(internal)?;
+        if let (Some(down), Some(frame)) = (&st.downstream, frame) {
             let _ = down.send((version, frame));
         }
-        let fut = self.store.submit(txn);
-        st.chain.start(version).map_err(internal)?;
-        st.recv_last = version;
-        st.uncommitted.insert(rep.entry.object.clone(), version.seq);
-        Ok(Some(LocalWrite {
+        st.uncommitted.insert(rep.entry.object, version.seq);
+        Ok(LocalWrite {
             version,
-            fut: Box::pin(fut),
-        }))
+            fut: Box::pin(self.store.submit(txn)),
+        })
     }
 
     /// Adds `entry` to the log and builds the transaction that stores the
@@ -529,29 +544,24 @@ impl Pg {
 
     async fn remove_unpushed(&self) -> Result<(), OpError> {
         let keep = self.lock().pushed.clone();
-        let mut after: Option<String> = None;
-        loop {
-            let names = self
-                .store
-                .list_objects(&self.coll, after.as_deref(), 1000)
-                .map_err(|e| exec::store_error(&e))?;
-            let Some(last) = names.last().cloned() else {
-                return Ok(());
-            };
+        let store = self.store.clone();
+        let coll = self.coll.clone();
+        let names = tokio::task::spawn_blocking(move || object_names(&store, &coll))
+            .await
+            .map_err(internal)??;
+        let stale: Vec<String> = names.into_iter().filter(|n| !keep.contains(n)).collect();
+        for batch in stale.chunks(1000) {
             let mut t = Transaction::new(self.coll.clone());
-            for n in names {
-                if n != META_OBJECT && !keep.contains(&n) {
-                    t.push(Op::Remove { name: n });
-                }
-            }
-            if !t.ops.is_empty() {
-                self.store
-                    .submit(t)
-                    .await
-                    .map_err(|e| exec::store_error(&e))?;
-            }
-            after = Some(last);
+            t.ops = batch
+                .iter()
+                .map(|n| Op::Remove { name: n.clone() })
+                .collect();
+            self.store
+                .submit(t)
+                .await
+                .map_err(|e| exec::store_error(&e))?;
         }
+        Ok(())
     }
 
     /// An object's whole state for a push (`None`: it does not exist),
@@ -674,6 +684,23 @@ pub struct LocalWrite {
     pub version: ObjVersion,
     /// Resolves when it is durable.
     pub fut: std::pin::Pin<Box<dyn std::future::Future<Output = shoal_store::Result<()>> + Send>>,
+}
+
+/// Every client object of a collection (the meta object left out), in
+/// name order; blocking.
+pub fn object_names(store: &Store, coll: &str) -> Result<Vec<String>, OpError> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let names = store
+            .list_objects(coll, after.as_deref(), 1000)
+            .map_err(|e| exec::store_error(&e))?;
+        let Some(last) = names.last().cloned() else {
+            return Ok(out);
+        };
+        out.extend(names.into_iter().filter(|n| n != META_OBJECT));
+        after = Some(last);
+    }
 }
 
 /// Reads a PG's info and log from the store.

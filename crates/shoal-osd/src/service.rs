@@ -23,17 +23,10 @@ fn osd_id(peer: &PeerInfo) -> Option<i32> {
     peer.name.strip_prefix("osd.")?.parse().ok()
 }
 
-fn encode_or_empty<T>(msg_type: u16, value: &T) -> Frame
-where
-    T: for<'a> rkyv::Serialize<
-            rkyv::api::high::HighSerializer<
-                rkyv::util::AlignedVec,
-                rkyv::ser::allocator::ArenaHandle<'a>,
-                rkyv::rancor::Error,
-            >,
-        >,
-{
-    Frame::encode(msg_type, value).unwrap_or_else(|e| {
+/// A reply frame, or (if it cannot be encoded, which only a bug causes)
+/// an empty one of the same type, which the asker reports as undecodable.
+fn or_empty(msg_type: u16, frame: shoal_net::Result<Frame>) -> Frame {
+    frame.unwrap_or_else(|e| {
         tracing::error!(error = %e, "cannot encode a reply");
         Frame::new(msg_type, Bytes::new())
     })
@@ -52,11 +45,14 @@ impl RequestHandler for RequestService {
                 if let Some(id) = osd_id(&peer) {
                     osd.heard_from(id);
                 }
-                encode_or_empty(
+                or_empty(
                     msg::OSD_PONG,
-                    &Ping {
-                        epoch: osd.map().epoch(),
-                    },
+                    Frame::encode(
+                        msg::OSD_PONG,
+                        &Ping {
+                            epoch: osd.map().epoch(),
+                        },
+                    ),
                 )
             }
             t @ (msg::PG_QUERY | msg::PG_PULL | msg::PG_PUSH | msg::PG_ACTIVATE) => {
@@ -77,23 +73,29 @@ impl RequestHandler for RequestService {
 }
 
 fn peer_ack(osd: &Osd, result: Result<(), String>) -> Frame {
-    encode_or_empty(
+    or_empty(
         msg::PEER_ACK,
-        &PeerAck {
-            epoch: osd.map().epoch(),
-            error: result.err().unwrap_or_default(),
-        },
+        Frame::encode(
+            msg::PEER_ACK,
+            &PeerAck {
+                epoch: osd.map().epoch(),
+                error: result.err().unwrap_or_default(),
+            },
+        ),
     )
 }
 
 fn reply(osd: &Osd, result: Result<OpResult, OpError>, payload: Bytes) -> Frame {
     let result = result.unwrap_or_else(|(code, message)| OpResult::Failed { code, message });
-    encode_or_empty(
+    or_empty(
         msg::OSD_REPLY,
-        &OsdReply {
-            epoch: osd.map().epoch(),
-            result,
-        },
+        Frame::encode(
+            msg::OSD_REPLY,
+            &OsdReply {
+                epoch: osd.map().epoch(),
+                result,
+            },
+        ),
     )
     .with_payload(payload)
 }
@@ -124,12 +126,11 @@ fn check_epoch(osd: &Osd, pg: Option<&Pg>, epoch: u32) -> Result<(), OpError> {
             format!("this OSD has epoch {mine}, the request {epoch}"),
         ));
     }
-    if let Some(pg) = pg
-        && epoch < pg.status().0.epoch
-    {
+    let began = pg.map_or(0, |pg| pg.status().0.epoch);
+    if epoch < began {
         return Err((
             OsdErrorCode::StaleEpoch,
-            format!("the PG's chain changed in epoch {}", pg.status().0.epoch),
+            format!("the PG's chain changed in epoch {began}"),
         ));
     }
     Ok(())
@@ -149,14 +150,13 @@ async fn serve_op(
     ))?;
     pg.check_serving(write, req.balance_reads)?;
     if write {
-        write_op(osd, &pg, req, payload).await
+        write_op(&pg, req, payload).await
     } else {
         read_op(osd, &pg, req).await
     }
 }
 
 async fn write_op(
-    osd: &Arc<Osd>,
     pg: &Arc<Pg>,
     req: &OsdRequest,
     payload: Bytes,
@@ -191,7 +191,6 @@ async fn write_op(
         // The next write to the object may now read its state.
         drop(guard);
     });
-    let _ = osd;
     let version = answer.await.map_err(|_| {
         (
             OsdErrorCode::Unavailable,
@@ -258,12 +257,15 @@ async fn list(osd: &Arc<Osd>, request: &Frame) -> Frame {
         Err(e) => Err((OsdErrorCode::Invalid, format!("bad request: {e}"))),
     };
     let result = result.unwrap_or_else(|(code, message)| ListResult::Failed { code, message });
-    encode_or_empty(
+    or_empty(
         msg::OSD_LIST_REPLY,
-        &PgListReply {
-            epoch: osd.map().epoch(),
-            result,
-        },
+        Frame::encode(
+            msg::OSD_LIST_REPLY,
+            &PgListReply {
+                epoch: osd.map().epoch(),
+                result,
+            },
+        ),
     )
 }
 
@@ -296,12 +298,15 @@ fn pg_query(osd: &Osd, request: &Frame) -> Frame {
         .ok()
         .and_then(|q| osd.pg(q.pg))
         .map(|pg| pg.log_state());
-    encode_or_empty(
+    or_empty(
         msg::PG_QUERY_REPLY,
-        &PgQueryReply {
-            epoch: osd.map().epoch(),
-            state,
-        },
+        Frame::encode(
+            msg::PG_QUERY_REPLY,
+            &PgQueryReply {
+                epoch: osd.map().epoch(),
+                state,
+            },
+        ),
     )
 }
 
