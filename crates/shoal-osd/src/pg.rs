@@ -238,7 +238,6 @@ impl Pg {
 
     /// For a request the log remembers: its version if committed (`Ok`),
     /// else the answer to wait for (`Err`). `None`: a new request.
-
     pub fn find_request(&self, reqid: ReqId) -> Option<Result<ObjVersion, Answer>> {
         let mut st = self.lock();
         let v = st.log.find(reqid)?;
