@@ -338,16 +338,21 @@ pub async fn run(
 
 /// Long-polls the monitors for newer maps and installs them in order.
 async fn follow_maps(osd: Arc<Osd>) {
+    // After an incremental that does not apply, ask for a full map (epoch 0).
+    let mut want_full = false;
     loop {
-        let have = osd.map().epoch();
+        let current = osd.map().epoch();
+        let have = if want_full { 0 } else { current };
         match osd.monc.subscribe(have, 0, Duration::from_secs(30)).await {
             Ok(reply) => {
+                want_full = false;
                 let mut map = (*osd.map()).clone();
                 if let Some(full) = reply.full_osdmap {
                     match OsdMap::decode(&full) {
                         Ok(m) => map = m,
                         Err(e) => {
                             tracing::warn!(error = %e, "undecodable full map");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
                             continue;
                         }
                     }
@@ -355,12 +360,13 @@ async fn follow_maps(osd: Arc<Osd>) {
                 for inc in reply.incrementals {
                     let applied = OsdMapIncremental::decode(&inc).and_then(|i| map.apply(&i));
                     if let Err(e) = applied {
+                        // What applied so far is a valid map; the rest comes whole.
                         tracing::warn!(error = %e, "incremental does not apply; asking for a full map");
-                        map = OsdMap::new(map.fsid());
+                        want_full = true;
                         break;
                     }
                 }
-                if map.epoch() > have {
+                if map.epoch() > current {
                     osd.install_map(map).await;
                 }
             }
@@ -404,6 +410,10 @@ fn pg_peers(osd: &Osd) -> BTreeSet<i32> {
 async fn heartbeats(osd: Arc<Osd>) {
     let mut tick = tokio::time::interval(osd.opts.heartbeat_interval);
     let mut reported: HashMap<i32, Instant> = HashMap::new();
+    // The boot epoch each peer's silence is counted from: a peer that
+    // booted again starts with a clean slate, not with the silence of its
+    // previous life (which would have it reported the moment it is up).
+    let mut booted: HashMap<i32, u32> = HashMap::new();
     loop {
         tick.tick().await;
         let map = osd.map();
@@ -411,16 +421,21 @@ async fn heartbeats(osd: Arc<Osd>) {
             if !map.is_up(peer_id) {
                 continue;
             }
-            let first_seen = {
+            let up_from = map.osd(peer_id).map_or(0, |i| i.up_from);
+            let rebooted = booted.insert(peer_id, up_from) != Some(up_from);
+            let last_heard = {
                 let mut h = match osd.last_heard.lock() {
                     Ok(g) => g,
                     Err(p) => p.into_inner(),
                 };
+                if rebooted {
+                    h.insert(peer_id, Instant::now());
+                }
                 *h.entry(peer_id).or_insert_with(Instant::now)
             };
             let osd2 = osd.clone();
             tokio::spawn(async move { peer::ping(&osd2, peer_id).await });
-            let silent = first_seen.elapsed();
+            let silent = last_heard.elapsed();
             let recently = reported
                 .get(&peer_id)
                 .is_some_and(|t| t.elapsed() < osd.opts.heartbeat_grace);
