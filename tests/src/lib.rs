@@ -9,6 +9,10 @@
 
 #![deny(missing_docs)]
 
+mod cluster;
+
+pub use cluster::{TestCluster, TestClusterOptions};
+
 use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -83,6 +87,9 @@ pub struct MonClusterOptions {
     pub down_out_interval_ms: u64,
     /// CRUSH failure domain of the default rule.
     pub failure_domain: String,
+    /// Appended to `shoal.toml` right after the `[client]` keys (more
+    /// `[client]` keys, then whole sections such as `[osd]`).
+    pub extra_conf: String,
 }
 
 impl Default for MonClusterOptions {
@@ -94,6 +101,7 @@ impl Default for MonClusterOptions {
             osd_beacon_grace_ms: 20_000,
             down_out_interval_ms: 600_000,
             failure_domain: "osd".into(),
+            extra_conf: String::new(),
         }
     }
 }
@@ -144,7 +152,7 @@ impl MonCluster {
             "[global]\nfsid = \"0badc0de-0000-4000-8000-{:012x}\"\nkeyring = \"keys\"\nmon_host = [{}]\n\n\
              [mon]\ndata = \"mon.{{id}}\"\nelection_timeout_ms = {e}\nheartbeat_interval_ms = {}\nlease_ms = {}\n\
              fault_injection = {}\nosd_beacon_grace_ms = {}\ndown_out_interval_ms = {}\nmin_down_reporters = 1\n\n\
-             [client]\nmon_timeout_ms = 2000\ncommand_timeout_ms = 30000\n",
+             [client]\nmon_timeout_ms = 2000\ncommand_timeout_ms = 30000\n\n{}",
             std::process::id(),
             hosts.join(", "),
             (e / 10).max(10),
@@ -152,6 +160,7 @@ impl MonCluster {
             opts.fault_injection,
             opts.osd_beacon_grace_ms,
             opts.down_out_interval_ms,
+            opts.extra_conf,
         );
         let conf_path = dir.path().join("shoal.toml");
         std::fs::write(&conf_path, text).expect("write shoal.toml");

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use shoal_conf::{MonAddr, ShoalConf};
-use shoal_map::{MonMap, OsdMap};
+use shoal_map::{MonMap, OsdMap, OsdMapIncremental};
 use shoal_net::{Endpoint, EndpointConfig, Frame, NodeIdentity, PeerAddr};
 use shoal_proto::mon::{CommandOutput, MonCommand, MonReply, MonRequest, MonResult};
 use shoal_proto::msg;
@@ -95,6 +95,16 @@ impl MonClient {
             next_tid: AtomicU64::new(1),
             opts,
         })
+    }
+
+    /// The QUIC endpoint this client talks through (shared with OSD traffic).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// This client instance's id (request ids are `(id, tid)`).
+    pub fn client_id(&self) -> u64 {
+        self.client_id
     }
 
     /// The monitors this client knows.
@@ -248,6 +258,37 @@ impl MonClient {
             timeout: self.opts.command_timeout,
             last,
         })
+    }
+
+    /// The newest OSDMap after `current`, built from incrementals (or sent
+    /// whole when `current` is empty, too old, or an incremental does not
+    /// apply to it). Waits up to `wait` for a newer epoch; `Ok(None)` when
+    /// there is none.
+    pub async fn newer_osdmap(
+        &self,
+        current: &OsdMap,
+        wait: Duration,
+    ) -> Result<Option<OsdMap>, ClientError> {
+        let reply = self.subscribe(current.epoch(), 0, wait).await?;
+        let mut map = match reply.full_osdmap {
+            Some(full) => OsdMap::decode(&full)?,
+            None => current.clone(),
+        };
+        for inc in &reply.incrementals {
+            let applied = OsdMapIncremental::decode(inc).and_then(|i| map.apply(&i));
+            if let Err(e) = applied {
+                tracing::warn!(error = %e, epoch = map.epoch(), "incremental does not apply; fetching the whole map");
+                let full = self.subscribe(0, 0, Duration::ZERO).await?;
+                let Some(bytes) = full.full_osdmap else {
+                    return Err(ClientError::Protocol(
+                        "a subscription from epoch 0 came without a full map".into(),
+                    ));
+                };
+                map = OsdMap::decode(&bytes)?;
+                break;
+            }
+        }
+        Ok((map.epoch() > current.epoch()).then_some(map))
     }
 
     /// The current OSDMap.

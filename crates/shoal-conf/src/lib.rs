@@ -166,6 +166,16 @@ pub struct ClientSection {
     pub mon_timeout_ms: u64,
     /// Give up on a command after this long (all monitors tried).
     pub command_timeout_ms: u64,
+    /// Give up on an object operation after this long (retries across map
+    /// changes and OSD failures included).
+    pub op_timeout_ms: u64,
+    /// Deadline of one attempt at one OSD.
+    pub osd_timeout_ms: u64,
+    /// Pieces of one striped object read or written at once.
+    pub pieces_in_flight: u32,
+    /// Spread reads over every member of a PG's chain (CRAQ apportioned
+    /// reads) instead of sending them to the head.
+    pub balance_reads: bool,
 }
 
 fn default_cluster() -> String {
@@ -228,6 +238,10 @@ impl Default for ClientSection {
             name: "client.admin".into(),
             mon_timeout_ms: 3000,
             command_timeout_ms: 30_000,
+            op_timeout_ms: 60_000,
+            osd_timeout_ms: 10_000,
+            pieces_in_flight: 8,
+            balance_reads: true,
         }
     }
 }
@@ -324,6 +338,8 @@ impl ShoalConf {
                 "[client] command_timeout_ms",
                 self.client.command_timeout_ms,
             ),
+            ("[client] op_timeout_ms", self.client.op_timeout_ms),
+            ("[client] osd_timeout_ms", self.client.osd_timeout_ms),
         ];
         if let Some((name, v)) = durations.iter().find(|(_, v)| *v > MAX_DURATION_MS) {
             return Err(format!("{name} = {v} is above a week ({MAX_DURATION_MS})"));
@@ -346,6 +362,12 @@ impl ShoalConf {
             return Err(
                 "[client] mon_timeout_ms must be above 0 and at most command_timeout_ms".into(),
             );
+        }
+        if c.osd_timeout_ms == 0 || c.osd_timeout_ms > c.op_timeout_ms {
+            return Err("[client] osd_timeout_ms must be above 0 and at most op_timeout_ms".into());
+        }
+        if c.pieces_in_flight == 0 || c.pieces_in_flight > 1024 {
+            return Err("[client] pieces_in_flight must be 1 to 1024".into());
         }
         Ok(())
     }

@@ -35,6 +35,20 @@ pub struct UpActing {
     pub acting_primary: Option<i32>,
 }
 
+impl UpActing {
+    /// Shoal's replication chain: the acting set in order without holes
+    /// (`ITEM_NONE`). The first member is the head, which orders writes;
+    /// the last is the tail.
+    pub fn chain(&self) -> Vec<i32> {
+        self.acting
+            .as_slice()
+            .iter()
+            .copied()
+            .filter(|&o| o >= 0 && o != ITEM_NONE)
+            .collect()
+    }
+}
+
 impl OsdMap {
     /// The PG an object belongs to (`OSDMap::map_to_pg` without locator key
     /// or namespace): rjenkins hash of the name folded into `0..pg_num`.

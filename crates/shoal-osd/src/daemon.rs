@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use shoal_client::{MonClient, MonClientOptions};
 use shoal_conf::ShoalConf;
-use shoal_map::{OsdMap, OsdMapIncremental, PgId};
+use shoal_map::{OsdMap, PgId};
 use shoal_net::{Endpoint, EndpointConfig, NodeIdentity, PeerAddr};
 use shoal_proto::mon::{KeyValue, MonCommand};
 use shoal_proto::osd::PgRef;
@@ -184,13 +184,7 @@ impl Osd {
                 let Ok(ua) = map.pg_to_up_acting(pg, &mut ws) else {
                     continue;
                 };
-                let acting: Vec<i32> = ua
-                    .acting
-                    .as_slice()
-                    .iter()
-                    .copied()
-                    .filter(|&o| o >= 0 && o != i32::MAX)
-                    .collect();
+                let acting = ua.chain();
                 let id = PgRef {
                     pool: pg.pool,
                     seed: pg.seed,
@@ -338,38 +332,15 @@ pub async fn run(
 
 /// Long-polls the monitors for newer maps and installs them in order.
 async fn follow_maps(osd: Arc<Osd>) {
-    // After an incremental that does not apply, ask for a full map (epoch 0).
-    let mut want_full = false;
     loop {
-        let current = osd.map().epoch();
-        let have = if want_full { 0 } else { current };
-        match osd.monc.subscribe(have, 0, Duration::from_secs(30)).await {
-            Ok(reply) => {
-                want_full = false;
-                let mut map = (*osd.map()).clone();
-                if let Some(full) = reply.full_osdmap {
-                    match OsdMap::decode(&full) {
-                        Ok(m) => map = m,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "undecodable full map");
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                            continue;
-                        }
-                    }
-                }
-                for inc in reply.incrementals {
-                    let applied = OsdMapIncremental::decode(&inc).and_then(|i| map.apply(&i));
-                    if let Err(e) = applied {
-                        // What applied so far is a valid map; the rest comes whole.
-                        tracing::warn!(error = %e, "incremental does not apply; asking for a full map");
-                        want_full = true;
-                        break;
-                    }
-                }
-                if map.epoch() > current {
-                    osd.install_map(map).await;
-                }
-            }
+        let current = osd.map();
+        match osd
+            .monc
+            .newer_osdmap(&current, Duration::from_secs(30))
+            .await
+        {
+            Ok(Some(map)) => osd.install_map(map).await,
+            Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "map subscription failed");
                 tokio::time::sleep(Duration::from_millis(500)).await;

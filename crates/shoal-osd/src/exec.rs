@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
+use shoal_proto::osd::{MAX_NAME, MAX_OMAP_LIST, MAX_OPS};
 use shoal_proto::osd::{
     ObjOp, ObjVersion, OpOutput, OsdErrorCode, OsdRequest, PayloadRange, XattrCmp,
 };
@@ -13,13 +14,6 @@ use shoal_store::{Op, Store, StoreError, Version, prefix_end};
 
 /// A refused or failed op: the code the client gets and a message.
 pub type OpError = (OsdErrorCode, String);
-
-/// Longest object name.
-pub const MAX_NAME: usize = 2048;
-/// Most ops in one request.
-pub const MAX_OPS: usize = 64;
-/// Most omap entries one listing returns.
-pub const MAX_OMAP_LIST: u32 = 10_000;
 
 fn invalid(msg: impl Into<String>) -> OpError {
     (OsdErrorCode::Invalid, msg.into())

@@ -277,7 +277,7 @@ async fn list_page(osd: &Arc<Osd>, req: &PgListRequest) -> Result<ListResult, Op
         "this OSD does not have the PG".into(),
     ))?;
     pg.check_serving(false, true)?;
-    let limit = req.limit.clamp(1, 10_000) as usize;
+    let limit = req.limit.clamp(1, shoal_proto::osd::MAX_LIST_PAGE) as usize;
     let (pg2, after) = (pg.clone(), req.start_after.clone());
     let mut names = tokio::task::spawn_blocking(move || {
         pg2.store()

@@ -9,6 +9,15 @@
 
 use crate::wire::wire;
 
+/// Longest object name, in bytes.
+pub const MAX_NAME: usize = 2048;
+/// Most ops in one request.
+pub const MAX_OPS: usize = 64;
+/// Most omap entries one listing returns.
+pub const MAX_OMAP_LIST: u32 = 10_000;
+/// Most names one PG listing page returns.
+pub const MAX_LIST_PAGE: u32 = 10_000;
+
 wire! {
     /// Identifies one client request across retries: the OSDs remember it
     /// in the PG log so that a retried write is answered, not applied twice.

@@ -1,0 +1,231 @@
+//! A connection to a cluster: the monitor client, the current OSDMap kept
+//! up to date by subscription, and the request ids of this client.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use shoal_conf::ShoalConf;
+use shoal_map::OsdMap;
+use shoal_proto::mon::{MonCommand, MonResult};
+use shoal_proto::osd::ReqId;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::ClientError;
+use crate::ioctx::IoCtx;
+use crate::monc::MonClient;
+
+/// How a [`Cluster`] runs object operations.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientOptions {
+    /// Give up on an object operation after this long (retries included).
+    pub op_timeout: Duration,
+    /// Deadline of one attempt at one OSD.
+    pub osd_timeout: Duration,
+    /// Pieces of one striped object read or written at once.
+    pub pieces_in_flight: usize,
+    /// Spread reads over every chain member (CRAQ apportioned reads)
+    /// instead of sending them all to the head.
+    pub balance_reads: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            op_timeout: Duration::from_secs(60),
+            osd_timeout: Duration::from_secs(10),
+            pieces_in_flight: 8,
+            balance_reads: true,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// The options of a configuration's `[client]` section.
+    pub fn from_conf(conf: &ShoalConf) -> Self {
+        let c = &conf.client;
+        ClientOptions {
+            op_timeout: Duration::from_millis(c.op_timeout_ms),
+            osd_timeout: Duration::from_millis(c.osd_timeout_ms),
+            pieces_in_flight: c.pieces_in_flight.max(1) as usize,
+            balance_reads: c.balance_reads,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) monc: Arc<MonClient>,
+    pub(crate) map: watch::Receiver<Arc<OsdMap>>,
+    pub(crate) opts: ClientOptions,
+    client_id: u64,
+    next_tid: AtomicU64,
+    next_member: AtomicUsize,
+    follower: JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
+impl Inner {
+    /// A fresh request id (a retry of the same request keeps its id).
+    pub(crate) fn next_reqid(&self) -> ReqId {
+        ReqId {
+            client: self.client_id,
+            tid: self.next_tid.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Which chain member a balanced read goes to (round robin).
+    pub(crate) fn pick_member(&self, len: usize) -> usize {
+        self.next_member.fetch_add(1, Ordering::Relaxed) % len.max(1)
+    }
+
+    pub(crate) fn osdmap(&self) -> Arc<OsdMap> {
+        self.map.borrow().clone()
+    }
+
+    /// Waits until the map's epoch is above `epoch` or `wait` passes.
+    pub(crate) async fn map_newer_than(&self, epoch: u32, wait: Duration) {
+        let mut rx = self.map.clone();
+        let _ = tokio::time::timeout(wait, rx.wait_for(|m| m.epoch() > epoch)).await;
+    }
+}
+
+/// A connection to a Shoal cluster, cheap to clone; opens [`IoCtx`]s on
+/// its pools.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+impl Cluster {
+    /// Connects as `[client] name` of `conf`: loads its identity, fetches
+    /// the OSDMap and keeps following it. Must be called within a tokio
+    /// runtime.
+    pub async fn connect(conf: &ShoalConf) -> Result<Cluster, ClientError> {
+        let monc = MonClient::from_conf(conf)?;
+        Self::with_monc(monc, ClientOptions::from_conf(conf)).await
+    }
+
+    /// A cluster connection over an existing monitor client.
+    pub async fn with_monc(monc: MonClient, opts: ClientOptions) -> Result<Cluster, ClientError> {
+        let monc = Arc::new(monc);
+        let first = monc.osdmap().await?;
+        let (tx, rx) = watch::channel(Arc::new(first));
+        let follower = tokio::spawn(follow_maps(monc.clone(), tx));
+        let client_id = monc.client_id();
+        Ok(Cluster {
+            inner: Arc::new(Inner {
+                monc,
+                map: rx,
+                opts,
+                client_id,
+                next_tid: AtomicU64::new(1),
+                next_member: AtomicUsize::new(0),
+                follower,
+            }),
+        })
+    }
+
+    /// The monitor client (admin commands).
+    pub fn monc(&self) -> &MonClient {
+        &self.inner.monc
+    }
+
+    /// The newest OSDMap this client has.
+    pub fn osdmap(&self) -> Arc<OsdMap> {
+        self.inner.osdmap()
+    }
+
+    /// The options object operations run with.
+    pub fn options(&self) -> ClientOptions {
+        self.inner.opts
+    }
+
+    /// Waits until this client has an OSDMap of at least `epoch`.
+    pub async fn wait_for_epoch(&self, epoch: u32, timeout: Duration) -> Result<(), ClientError> {
+        let mut rx = self.inner.map.clone();
+        match tokio::time::timeout(timeout, rx.wait_for(|m| m.epoch() >= epoch)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(ClientError::Unreachable {
+                timeout,
+                last: format!(
+                    "waiting for OSDMap epoch {epoch}, have {}",
+                    self.osdmap().epoch()
+                ),
+            }),
+        }
+    }
+
+    /// An I/O context on pool `name`. A pool created a moment ago by
+    /// someone else may need a map this client does not have yet: it
+    /// waits for one newer map (up to the monitor timeout) before saying
+    /// the pool does not exist.
+    pub async fn ioctx(&self, name: &str) -> Result<IoCtx, ClientError> {
+        let lookup = |map: &OsdMap| map.pool_by_name(name).map(|p| p.id);
+        if let Some(id) = lookup(&self.osdmap()) {
+            return Ok(IoCtx::new(self.inner.clone(), id, name));
+        }
+        let latest = self.inner.monc.osdmap().await?;
+        self.wait_for_epoch(latest.epoch(), self.inner.opts.op_timeout)
+            .await?;
+        match lookup(&self.osdmap()) {
+            Some(id) => Ok(IoCtx::new(self.inner.clone(), id, name)),
+            None => Err(ClientError::NoSuchPool(name.to_string())),
+        }
+    }
+
+    /// Creates a replicated pool (`min_size` 0: `size - size / 2`) and
+    /// waits until this client's map has it.
+    pub async fn create_pool(
+        &self,
+        name: &str,
+        pg_num: u32,
+        size: u32,
+        min_size: u32,
+    ) -> Result<(), ClientError> {
+        let reply = self
+            .inner
+            .monc
+            .command_reply(MonCommand::PoolCreate {
+                name: name.to_string(),
+                pg_num,
+                size,
+                min_size,
+                rule: String::new(),
+            })
+            .await?;
+        if let MonResult::Err(e) = reply.result {
+            return Err(ClientError::Command(e));
+        }
+        self.wait_for_epoch(reply.osdmap_epoch, self.inner.opts.op_timeout)
+            .await
+    }
+}
+
+/// Keeps `tx` at the newest OSDMap.
+async fn follow_maps(monc: Arc<MonClient>, tx: watch::Sender<Arc<OsdMap>>) {
+    let mut failures = 0u32;
+    loop {
+        let current = tx.borrow().clone();
+        match monc.newer_osdmap(&current, Duration::from_secs(30)).await {
+            Ok(Some(map)) => {
+                failures = 0;
+                tracing::debug!(epoch = map.epoch(), "new OSDMap");
+                tx.send_replace(Arc::new(map));
+            }
+            Ok(None) => failures = 0,
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(error = %e, "OSDMap subscription failed");
+                let pause = Duration::from_millis(100u64 << failures.min(4));
+                let until = Instant::now() + pause;
+                tokio::time::sleep_until(until.into()).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! A whole test cluster: monitors and OSDs as child processes on
+//! 127.0.0.x, each OSD on a host of its own in the CRUSH map.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use shoal_client::Cluster;
+use shoal_proto::MonCommand;
+
+use crate::{MonCluster, MonClusterOptions, bin_path, wait_for};
+
+/// Settings of a [`TestCluster`].
+#[derive(Clone, Debug)]
+pub struct TestClusterOptions {
+    /// Monitors.
+    pub mons: usize,
+    /// OSDs (osd.i on host `h{i}`, address 127.0.0.{101 + i}).
+    pub osds: usize,
+    /// Bytes of each OSD's store (allocated on disk: keep it small).
+    pub osd_store_bytes: u64,
+    /// OSD heartbeat interval (ms); the grace is five times it.
+    pub heartbeat_interval_ms: u64,
+    /// Client: give up on an operation after this long (ms).
+    pub op_timeout_ms: u64,
+}
+
+impl Default for TestClusterOptions {
+    fn default() -> Self {
+        TestClusterOptions {
+            mons: 1,
+            osds: 3,
+            osd_store_bytes: 512 << 20,
+            heartbeat_interval_ms: 200,
+            op_timeout_ms: 60_000,
+        }
+    }
+}
+
+/// Monitors and OSDs of one test.
+pub struct TestCluster {
+    /// The monitors (and the directory, configuration and keys).
+    pub mons: MonCluster,
+    osds: Vec<Option<Child>>,
+    bin: PathBuf,
+}
+
+impl TestCluster {
+    /// Starts the monitors, creates every OSD (`--mkfs`) and starts them.
+    /// Returns once every OSD is up in the map.
+    pub async fn start(opts: &TestClusterOptions) -> TestCluster {
+        let hb = opts.heartbeat_interval_ms;
+        let extra = format!(
+            "op_timeout_ms = {}\nosd_timeout_ms = 5000\n\n\
+             [osd]\ndata = \"osd.{{id}}\"\nstore_bytes = {}\nbeacon_interval_ms = 1000\n\
+             heartbeat_interval_ms = {hb}\nheartbeat_grace_ms = {}\npeer_timeout_ms = 5000\n",
+            opts.op_timeout_ms,
+            opts.osd_store_bytes,
+            hb * 5,
+        );
+        let mons = MonCluster::start(&MonClusterOptions {
+            mons: opts.mons,
+            failure_domain: "host".into(),
+            extra_conf: extra,
+            ..MonClusterOptions::default()
+        });
+        let mut c = TestCluster {
+            mons,
+            osds: (0..opts.osds).map(|_| None).collect(),
+            bin: bin_path("shoal-osd"),
+        };
+        for i in 0..opts.osds {
+            c.mkfs_osd(i);
+            c.start_osd(i);
+        }
+        let admin = c.mons.admin();
+        let n = opts.osds;
+        wait_for(Duration::from_secs(60), "every OSD up", || async {
+            let map = admin.osdmap().await.ok()?;
+            (0..n as i32).all(|i| map.is_up(i)).then_some(())
+        })
+        .await;
+        c
+    }
+
+    fn osd_args(&self, i: usize) -> Vec<String> {
+        vec![
+            "--id".into(),
+            i.to_string(),
+            "--conf".into(),
+            self.mons.conf_path.display().to_string(),
+            "--addr".into(),
+            format!("127.0.0.{}:0", 101 + i),
+            "--location".into(),
+            format!("host=h{i}"),
+        ]
+    }
+
+    fn mkfs_osd(&self, i: usize) {
+        let out = Command::new(&self.bin)
+            .args(self.osd_args(i))
+            .arg("--mkfs")
+            .output()
+            .expect("run shoal-osd --mkfs");
+        assert!(
+            out.status.success(),
+            "mkfs of osd.{i} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The log file of osd `i`.
+    pub fn osd_log_path(&self, i: usize) -> PathBuf {
+        self.mons.path().join(format!("osd.{i}.log"))
+    }
+
+    /// Starts osd `i` (appending to its log).
+    pub fn start_osd(&mut self, i: usize) {
+        assert!(self.osds[i].is_none(), "osd.{i} is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.osd_log_path(i))
+            .expect("open log");
+        let child = Command::new(&self.bin)
+            .args(self.osd_args(i))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn shoal-osd");
+        self.osds[i] = Some(child);
+    }
+
+    /// SIGKILLs osd `i` and reaps it.
+    pub fn kill_osd(&mut self, i: usize) {
+        if let Some(mut child) = self.osds[i].take() {
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether osd `i` runs (as far as this harness knows).
+    pub fn osd_running(&mut self, i: usize) -> bool {
+        match &mut self.osds[i] {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// A client of the cluster as `client.admin`.
+    pub async fn client(&self) -> Cluster {
+        Cluster::connect(&self.mons.conf)
+            .await
+            .expect("connect to the cluster")
+    }
+
+    /// Creates a replicated pool and waits until `client` has it.
+    pub async fn create_pool(
+        &self,
+        client: &Cluster,
+        name: &str,
+        pg_num: u32,
+        size: u32,
+        min_size: u32,
+    ) {
+        client
+            .create_pool(name, pg_num, size, min_size)
+            .await
+            .expect("create the pool");
+    }
+
+    /// Waits until the monitors have osd `i` `up` (true) or down (false).
+    pub async fn wait_osd_up(&self, client: &Cluster, i: i32, up: bool, timeout: Duration) {
+        let what = format!("osd.{i} {}", if up { "up" } else { "down" });
+        wait_for(timeout, &what, || async {
+            (client.osdmap().is_up(i) == up).then_some(())
+        })
+        .await
+    }
+
+    /// Marks osd `i` out through the monitors.
+    pub async fn mark_out(&self, client: &Cluster, i: i32) {
+        if let Err(e) = client
+            .monc()
+            .command(MonCommand::OsdOut { ids: vec![i] })
+            .await
+        {
+            panic!("osd out {i}: {e}");
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for i in 0..self.osds.len() {
+            self.kill_osd(i);
+        }
+        if std::thread::panicking() {
+            for i in 0..self.osds.len() {
+                if let Ok(log) = std::fs::read_to_string(self.osd_log_path(i)) {
+                    let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                    eprintln!("--- osd.{i} log (last lines) ---");
+                    for l in tail.iter().rev() {
+                        eprintln!("{l}");
+                    }
+                }
+            }
+        }
+    }
+}
