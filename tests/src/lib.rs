@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod cluster;
+pub mod linearizability;
 
 pub use cluster::{TestCluster, TestClusterOptions};
 

@@ -1,0 +1,304 @@
+//! Chain replication under faults, with real processes: SIGKILL of the
+//! head, the middle and the tail of a PG's chain during a stream of
+//! writes; concurrent writers to one object; a linearizability check of
+//! one object's puts and gets while OSDs are killed and restarted.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use shoal_client::striper::head_name;
+use shoal_client::{Cluster, IoCtx};
+use shoal_map::PgId;
+use shoal_tests::linearizability::{Event, RegisterOp, check_register};
+use shoal_tests::{TestCluster, TestClusterOptions, wait_for};
+
+const MIB: usize = 1 << 20;
+const LONG: Duration = Duration::from_secs(90);
+
+/// The body written for `value`: its number first, then bytes derived
+/// from it, `len` long in all.
+fn body(value: u64, len: usize) -> Bytes {
+    let mut v = value.to_le_bytes().to_vec();
+    let mut x = value.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len.max(8));
+    Bytes::from(v)
+}
+
+/// The value a body was made for, if it is exactly such a body.
+fn value_of(b: &Bytes) -> Option<u64> {
+    let v = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
+    (body(v, b.len()) == *b).then_some(v)
+}
+
+/// The chain of the PG holding object `name`'s head.
+fn chain_of(client: &Cluster, pool: i64, name: &str) -> (PgId, Vec<i32>) {
+    let map = client.osdmap();
+    let pg = map.object_to_pg(pool, head_name(name)).expect("pg");
+    let mut ws = map.new_workspace();
+    (
+        pg,
+        map.pg_to_up_acting(pg, &mut ws).expect("up/acting").chain(),
+    )
+}
+
+/// Names whose head lies in PG `pg`.
+fn names_in(client: &Cluster, pool: i64, pg: PgId, prefix: &str, count: usize) -> Vec<String> {
+    let map = client.osdmap();
+    (0..)
+        .map(|i| format!("{prefix}-{i}"))
+        .filter(|n| map.object_to_pg(pool, head_name(n)).ok() == Some(pg))
+        .take(count)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_killing_head_middle_and_tail() {
+    let mut cluster = TestCluster::start(&TestClusterOptions::default()).await;
+    let client = cluster.client().await;
+    cluster.create_pool(&client, "data", 8, 3, 2).await;
+    let io = client.ioctx("data").await.expect("ioctx");
+    let pool = io.pool_id();
+    let acked: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+
+    for (round, role) in ["head", "middle", "tail"].into_iter().enumerate() {
+        let (pg, chain) = chain_of(&client, pool, &format!("probe-{round}"));
+        assert_eq!(chain.len(), 3, "PG {pg} chain {chain:?}");
+        let victim = chain[round];
+        let names = names_in(&client, pool, pg, &format!("r{round}"), 400);
+        // Writers stream objects into the victim's PG (some of them span
+        // pieces, which land in other PGs) until told to stop.
+        let stop = Arc::new(AtomicBool::new(false));
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut writers = Vec::new();
+        for w in 0..4u64 {
+            let (io, names, acked, stop, next) = (
+                io.clone(),
+                names.clone(),
+                acked.clone(),
+                stop.clone(),
+                next.clone(),
+            );
+            writers.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(name) = names.get(i) else { break };
+                    let value = (round as u64) << 32 | i as u64;
+                    let len = if i % 7 == 0 {
+                        5 * MIB
+                    } else {
+                        1000 + (w as usize) * 3000
+                    };
+                    if io.put(name, body(value, len)).await.is_ok() {
+                        acked.lock().unwrap().insert(name.clone(), value);
+                    }
+                }
+            }));
+        }
+        let count = || acked.lock().unwrap().len();
+        let before = count();
+        wait_for(LONG, "writes before the kill", || async {
+            (count() >= before + 20).then_some(())
+        })
+        .await;
+        cluster.kill_osd(victim as usize);
+        let at_kill = count();
+        // Without an operator: the OSD is reported, marked down, the PG
+        // re-peers on two members and writes go on.
+        cluster.wait_osd_up(&client, victim, false, LONG).await;
+        wait_for(
+            LONG,
+            &format!("writes after killing the {role}"),
+            || async { (count() >= at_kill + 20).then_some(()) },
+        )
+        .await;
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.await.expect("writer");
+        }
+        cluster.start_osd(victim as usize);
+        cluster.wait_osd_up(&client, victim, true, LONG).await;
+    }
+
+    // Every acknowledged write reads back intact, from any member.
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 120,
+        "only {} writes acknowledged",
+        acked.len()
+    );
+    for (name, value) in &acked {
+        for _ in 0..3 {
+            let got = io.get(name).await.expect("get an acknowledged object");
+            assert_eq!(value_of(&got), Some(*value), "{name}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_never_produce_a_mix() {
+    let cluster = TestCluster::start(&TestClusterOptions::default()).await;
+    let client = cluster.client().await;
+    cluster.create_pool(&client, "data", 8, 3, 2).await;
+    let io = client.ioctx("data").await.expect("ioctx");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for w in 0..3u64 {
+        let (io, stop) = (io.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut k = 0;
+            while !stop.load(Ordering::Relaxed) {
+                // Three pieces, or one: overwrites both ways.
+                let len = if k % 2 == 0 { 9 * MIB } else { 100_000 };
+                let value = w << 32 | k;
+                io.put("shared", body(value, len)).await.expect("put");
+                k += 1;
+            }
+            k
+        }));
+    }
+    let reads = Arc::new(AtomicUsize::new(0));
+    let mut readers = Vec::new();
+    for _ in 0..2 {
+        let (io, stop, reads) = (io.clone(), stop.clone(), reads.clone());
+        readers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                match io.get("shared").await {
+                    Ok(b) => {
+                        assert!(
+                            value_of(&b).is_some(),
+                            "a read of {} bytes mixes writes",
+                            b.len()
+                        );
+                        reads.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => panic!("get: {e}"),
+                }
+            }
+        }));
+    }
+    wait_for(LONG, "60 whole-object reads", || async {
+        (reads.load(Ordering::Relaxed) >= 60).then_some(())
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let mut writes = 0;
+    for t in tasks {
+        writes += t.await.expect("writer");
+    }
+    for r in readers {
+        r.await.expect("reader");
+    }
+    assert!(writes >= 6, "only {writes} writes");
+    // The last version is whole and no stale pieces are left behind.
+    let last = io.get("shared").await.expect("get");
+    assert!(value_of(&last).is_some());
+    let stat = io.stat("shared").await.expect("stat");
+    let mut raw = Vec::new();
+    let mut cursor = shoal_client::ListCursor::default();
+    loop {
+        let page = io.list_objects(&cursor, 1000).await.expect("list");
+        raw.extend(page.names.into_iter().filter(|n| n.starts_with("shared.")));
+        match page.next {
+            Some(c) => cursor = c,
+            None => break,
+        }
+    }
+    assert_eq!(raw.len() as u64, stat.pieces, "pieces left: {raw:?}");
+}
+
+/// Puts and gets of one object by several clients, with each OSD of its
+/// chain killed and restarted in turn; the history must be linearizable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_object_history_is_linearizable_under_osd_kills() {
+    let mut cluster = TestCluster::start(&TestClusterOptions::default()).await;
+    let client = cluster.client().await;
+    cluster.create_pool(&client, "data", 8, 3, 2).await;
+    let io = client.ioctx("data").await.expect("ioctx");
+    let clock = Instant::now();
+    let history: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let next_value = Arc::new(AtomicUsize::new(1));
+    let mut tasks = Vec::new();
+    for c in 0..4usize {
+        // A client of its own each: separate request ids and map views.
+        let io: IoCtx = cluster.client().await.ioctx("data").await.expect("ioctx");
+        let (history, stop, next_value) = (history.clone(), stop.clone(), next_value.clone());
+        tasks.push(tokio::spawn(async move {
+            let now = || clock.elapsed().as_nanos() as u64;
+            let mut k = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                k += 1;
+                let start = now();
+                if (k + c as u64) % 2 == 0 {
+                    let v = next_value.fetch_add(1, Ordering::Relaxed) as u64;
+                    let len = if v % 5 == 0 { 5 * MIB } else { 2048 };
+                    let r = io.put("register", body(v, len)).await;
+                    let end = r.is_ok().then(now);
+                    history.lock().unwrap().push(Event {
+                        start,
+                        end,
+                        op: RegisterOp::Write(v),
+                    });
+                } else {
+                    let read = match io.get("register").await {
+                        Ok(b) => Some(Some(value_of(&b).expect("a whole body"))),
+                        Err(e) if e.is_not_found() => Some(None),
+                        Err(_) => None, // never answered: left out
+                    };
+                    if let Some(seen) = read {
+                        history.lock().unwrap().push(Event {
+                            start,
+                            end: Some(now()),
+                            op: RegisterOp::Read(seen),
+                        });
+                    }
+                }
+            }
+        }));
+    }
+    let ops = || history.lock().unwrap().len();
+    let pool = io.pool_id();
+    for round in 0..3 {
+        let (_, chain) = chain_of(&client, pool, "register");
+        let victim = chain[round % chain.len()];
+        let n = ops();
+        wait_for(LONG, "operations before the kill", || async {
+            (ops() >= n + 30).then_some(())
+        })
+        .await;
+        cluster.kill_osd(victim as usize);
+        cluster.wait_osd_up(&client, victim, false, LONG).await;
+        let n = ops();
+        wait_for(LONG, "operations after the kill", || async {
+            (ops() >= n + 30).then_some(())
+        })
+        .await;
+        cluster.start_osd(victim as usize);
+        cluster.wait_osd_up(&client, victim, true, LONG).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.expect("client task");
+    }
+    let history = history.lock().unwrap().clone();
+    let writes = history
+        .iter()
+        .filter(|e| matches!(e.op, RegisterOp::Write(_)) && e.end.is_some())
+        .count();
+    assert!(
+        writes >= 30 && history.len() >= 150,
+        "{} ops, {writes} writes",
+        history.len()
+    );
+    check_register(&history, None).unwrap_or_else(|e| panic!("{e}\n{history:?}"));
+}
