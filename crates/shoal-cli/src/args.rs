@@ -56,6 +56,78 @@ pub enum Cmd {
     /// Cluster-wide configuration keys.
     #[command(subcommand, name = "config-key")]
     ConfigKey(ConfigKeyCmd),
+    /// Store an object from a file (`-`: standard input).
+    Put {
+        /// Pool name.
+        pool: String,
+        /// Object name.
+        name: String,
+        /// File to read, or `-`.
+        file: PathBuf,
+    },
+    /// Fetch an object into a file (`-`: standard output).
+    Get {
+        /// Pool name.
+        pool: String,
+        /// Object name.
+        name: String,
+        /// File to write, or `-`.
+        file: PathBuf,
+    },
+    /// Remove objects.
+    Rm {
+        /// Pool name.
+        pool: String,
+        /// Object names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// List a pool's objects.
+    Ls {
+        /// Pool name.
+        pool: String,
+    },
+    /// An object's size, version and pieces.
+    Stat {
+        /// Pool name.
+        pool: String,
+        /// Object name.
+        name: String,
+    },
+    /// A local development cluster on loopback.
+    #[command(subcommand)]
+    Dev(DevCmd),
+}
+
+/// `shoal dev ...`
+#[derive(Subcommand, Debug)]
+pub enum DevCmd {
+    /// Create and start a cluster (monitors, OSDs, pool `data`), wait
+    /// until every PG is active, and leave it running.
+    Up {
+        /// Directory for its configuration, keys, data and logs.
+        #[arg(long, default_value = "shoal-dev")]
+        dir: PathBuf,
+        /// Monitors.
+        #[arg(long, default_value_t = 3)]
+        mons: usize,
+        /// OSDs (each on a CRUSH host of its own).
+        #[arg(long, default_value_t = 4)]
+        osds: usize,
+        /// Store size of each OSD (allocated on disk): bytes, or with
+        /// K, M, G, T.
+        #[arg(long, default_value = "4G")]
+        osd_size: String,
+    },
+    /// Stop the processes `dev up` started (by their recorded PIDs).
+    Down {
+        /// The cluster's directory.
+        #[arg(long, default_value = "shoal-dev")]
+        dir: PathBuf,
+        /// Also remove the directory and its data.
+        #[arg(long)]
+        purge: bool,
+    },
 }
 
 /// `shoal mon ...`

@@ -4,6 +4,9 @@
 //! `./shoal.toml`) and prints text, or JSON with `--format json`.
 
 mod args;
+mod dev;
+mod objects;
+mod progress;
 mod render;
 
 use std::path::Path;
@@ -61,14 +64,20 @@ fn location(pairs: &[String]) -> Result<Vec<KeyValue>> {
 }
 
 async fn run(args: Args) -> Result<()> {
+    let json = args.format == Format::Json;
+    if let Cmd::Dev(dev) = args.cmd {
+        return dev::run(dev, json).await;
+    }
     let path = ShoalConf::locate(args.conf.as_deref())?;
     let mut conf = ShoalConf::load(&path)?;
     if let Some(name) = &args.identity {
         conf.client.name = name.clone();
     }
+    if let Some(done) = objects_command(&args.cmd, &conf, json).await {
+        return done;
+    }
     let client = MonClient::from_conf(&conf)
         .with_context(|| format!("connecting as {}", conf.client.name))?;
-    let json = args.format == Format::Json;
     let command = match args.cmd {
         Cmd::Status => MonCommand::Status,
         Cmd::Health => MonCommand::Health,
@@ -162,10 +171,42 @@ async fn run(args: Args) -> Result<()> {
         Cmd::ConfigKey(ConfigKeyCmd::Get { key }) => MonCommand::ConfigKeyGet { key },
         Cmd::ConfigKey(ConfigKeyCmd::Rm { key }) => MonCommand::ConfigKeyRm { key },
         Cmd::ConfigKey(ConfigKeyCmd::Ls) => MonCommand::ConfigKeyLs,
+        Cmd::Put { .. }
+        | Cmd::Get { .. }
+        | Cmd::Rm { .. }
+        | Cmd::Ls { .. }
+        | Cmd::Stat { .. }
+        | Cmd::Dev(_) => bail!("not a monitor command"),
     };
     let out = client.command(command).await?;
     print!("{}", render::output(&out, json)?);
     Ok(())
+}
+
+/// Runs the object commands (they need a cluster connection, not just
+/// the monitors); `None` for every other command.
+async fn objects_command(cmd: &Cmd, conf: &ShoalConf, json: bool) -> Option<Result<()>> {
+    let is_object = matches!(
+        cmd,
+        Cmd::Put { .. } | Cmd::Get { .. } | Cmd::Rm { .. } | Cmd::Ls { .. } | Cmd::Stat { .. }
+    );
+    if !is_object {
+        return None;
+    }
+    let run = async {
+        let c = shoal_client::Cluster::connect(conf)
+            .await
+            .with_context(|| format!("connecting as {}", conf.client.name))?;
+        match cmd {
+            Cmd::Put { pool, name, file } => objects::put(&c, pool, name, file, json).await,
+            Cmd::Get { pool, name, file } => objects::get(&c, pool, name, file).await,
+            Cmd::Rm { pool, names } => objects::rm(&c, pool, names).await,
+            Cmd::Ls { pool } => objects::ls(&c, pool, json).await,
+            Cmd::Stat { pool, name } => objects::stat(&c, pool, name, json).await,
+            _ => bail!("not an object command"),
+        }
+    };
+    Some(run.await)
 }
 
 /// Writes an issued identity's files (0600) into `dir`.

@@ -170,6 +170,14 @@ fn new_generation() -> u32 {
     (h.finish() as u32).max(1)
 }
 
+/// Errors about a head piece name the object, not the piece.
+fn named(e: ClientError, name: &str) -> ClientError {
+    match e {
+        ClientError::NotFound(_) => ClientError::NotFound(name.to_string()),
+        other => other,
+    }
+}
+
 fn is_compare_failed(e: &ClientError) -> bool {
     e.osd_code() == Some(shoal_proto::osd::OsdErrorCode::CompareFailed)
 }
@@ -188,7 +196,10 @@ impl IoCtx {
         if let Some((off, len)) = data {
             op = op.read(off, len);
         }
-        let r = self.read_op(&head_name(name), op).await?;
+        let r = self
+            .read_op(&head_name(name), op)
+            .await
+            .map_err(|e| named(e, name))?;
         let mut outs = r.outputs.into_iter();
         let raw = match outs.next() {
             Some(Output::Xattr(v)) => v,
@@ -339,7 +350,8 @@ impl IoCtx {
     ) -> Result<(Option<Vec<u8>>, Option<Layout>), ClientError> {
         let r = self
             .read_op(&head_name(name), ReadOp::new().get_xattr(LAYOUT_XATTR))
-            .await?;
+            .await
+            .map_err(|e| named(e, name))?;
         match r.outputs.into_iter().next() {
             Some(Output::Xattr(raw)) => {
                 let layout = raw.as_deref().and_then(Layout::decode);

@@ -1,0 +1,371 @@
+//! `shoal dev up|down`: a complete local cluster on loopback, started in
+//! one command and stopped by the PIDs it recorded.
+
+use std::fmt::Write as _;
+use std::net::UdpSocket;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use shoal_client::Cluster;
+use shoal_conf::ShoalConf;
+
+use crate::args::DevCmd;
+
+/// The file listing the started processes: `NAME PID` per line.
+const PIDS: &str = "pids";
+/// The pool `dev up` creates.
+const POOL: &str = "data";
+
+/// Runs a `shoal dev` command.
+pub async fn run(cmd: DevCmd, json: bool) -> Result<()> {
+    match cmd {
+        DevCmd::Up {
+            dir,
+            mons,
+            osds,
+            osd_size,
+        } => up(&dir, mons, osds, parse_size(&osd_size)?, json).await,
+        DevCmd::Down { dir, purge } => down(&dir, purge),
+    }
+}
+
+/// Parses `4G`, `512M`, `1048576`.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let (num, shift) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => bail!("size {s:?}: unknown unit {c:?} (K, M, G, T)"),
+            };
+            (&s[..i], shift)
+        }
+        _ => (s, 0),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("size {s:?} is not a number with an optional K, M, G or T"))?;
+    n.checked_mul(1 << shift)
+        .with_context(|| format!("size {s:?} is too large"))
+}
+
+/// A daemon binary next to this `shoal`, else from `PATH`.
+fn daemon_bin(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join(name)))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn free_port(ip: &str) -> Result<u16> {
+    let s = UdpSocket::bind((ip, 0)).with_context(|| format!("binding a probe socket on {ip}"))?;
+    Ok(s.local_addr()?.port())
+}
+
+fn random_fsid() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut words = [0u64; 2];
+    for (i, w) in words.iter_mut().enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        h.write_u32(std::process::id());
+        *w = h.finish();
+    }
+    let hex = format!("{:016x}{:016x}", words[0], words[1]);
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+fn mon_names(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| ((b'a' + i as u8) as char).to_string())
+        .collect()
+}
+
+fn write_conf(dir: &Path, mons: usize, osd_bytes: u64) -> Result<PathBuf> {
+    let mut hosts = Vec::new();
+    for name in mon_names(mons) {
+        hosts.push(format!("\"{name}=127.0.0.1:{}\"", free_port("127.0.0.1")?));
+    }
+    let mut text = String::new();
+    writeln!(text, "# A development cluster made by `shoal dev up`.")?;
+    writeln!(
+        text,
+        "[global]\nfsid = \"{}\"\nkeyring = \"keys\"",
+        random_fsid()
+    )?;
+    writeln!(text, "mon_host = [{}]\n", hosts.join(", "))?;
+    writeln!(text, "[mon]\ndata = \"mon.{{id}}\"\n")?;
+    writeln!(
+        text,
+        "[osd]\ndata = \"osd.{{id}}\"\nstore_bytes = {osd_bytes}\n"
+    )?;
+    writeln!(text, "[client]\nname = \"client.admin\"")?;
+    let path = dir.join("shoal.toml");
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Runs a `--mkfs` to completion.
+fn mkfs(bin: &Path, args: &[String], conf: &Path) -> Result<()> {
+    let out = Command::new(bin)
+        .args(args)
+        .arg("--mkfs")
+        .arg("--conf")
+        .arg(conf)
+        .output()
+        .with_context(|| format!("running {}", bin.display()))?;
+    ensure!(
+        out.status.success(),
+        "{} {} --mkfs failed: {}",
+        bin.display(),
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
+}
+
+/// Starts a daemon in a process group of its own (a terminal's Ctrl-C
+/// does not reach it), logging to `DIR/NAME.log`; records its PID.
+fn spawn(dir: &Path, name: &str, bin: &Path, args: &[String], conf: &Path) -> Result<u32> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{name}.log")))
+        .with_context(|| format!("opening {name}.log"))?;
+    let child = Command::new(bin)
+        .args(args)
+        .arg("--conf")
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let pid = child.id();
+    let mut pids = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(PIDS))
+        .context("opening the PID file")?;
+    use std::io::Write;
+    writeln!(pids, "{name} {pid}").context("recording the PID")?;
+    Ok(pid)
+}
+
+/// The recorded processes that still run this cluster's configuration.
+fn running(dir: &Path) -> Result<Vec<(String, i32)>> {
+    let text = match std::fs::read_to_string(dir.join(PIDS)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).context("reading the PID file"),
+    };
+    let conf = dir.join("shoal.toml");
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((name, pid)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(pid) = pid.trim().parse::<i32>() else {
+            continue;
+        };
+        if runs_with_conf(pid, &conf) {
+            out.push((name.to_string(), pid));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether process `pid` is alive and was started with `--conf conf` (so a
+/// recycled PID is never taken for one of ours).
+fn runs_with_conf(pid: i32, conf: &Path) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true);
+    let want = conf.as_os_str().as_encoded_bytes();
+    !zombie && cmdline.split(|&b| b == 0).any(|arg| arg == want)
+}
+
+async fn up(dir: &Path, mons: usize, osds: usize, osd_bytes: u64, json: bool) -> Result<()> {
+    ensure!((1..=7).contains(&mons), "--mons must be 1 to 7");
+    ensure!((1..=64).contains(&osds), "--osds must be 1 to 64");
+    ensure!(osd_bytes >= 64 << 20, "--osd-size must be at least 64M");
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let live = running(&dir)?;
+    ensure!(
+        live.is_empty(),
+        "a cluster already runs in {} ({} processes): `shoal dev down --dir {}` first",
+        dir.display(),
+        live.len(),
+        dir.display()
+    );
+    let _ = std::fs::remove_file(dir.join(PIDS));
+    let conf_path = dir.join("shoal.toml");
+    let fresh = !conf_path.exists();
+    if fresh {
+        write_conf(&dir, mons, osd_bytes)?;
+    }
+    let conf = ShoalConf::load(&conf_path)?;
+    let (mon_bin, osd_bin) = (daemon_bin("shoal-mon"), daemon_bin("shoal-osd"));
+    let names: Vec<String> = conf
+        .mons()
+        .map_err(anyhow::Error::msg)?
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    for name in &names {
+        let args = vec!["--id".to_string(), name.clone()];
+        if fresh {
+            mkfs(&mon_bin, &args, &conf_path)?;
+        }
+        spawn(&dir, &format!("mon.{name}"), &mon_bin, &args, &conf_path)?;
+    }
+    let osd_ids: Vec<usize> = if fresh {
+        (0..osds).collect()
+    } else {
+        existing_osds(&dir)
+    };
+    for &i in &osd_ids {
+        let args = vec![
+            "--id".to_string(),
+            i.to_string(),
+            "--location".to_string(),
+            format!("host=host{i}"),
+        ];
+        if fresh {
+            mkfs(&osd_bin, &args, &conf_path)?;
+        }
+        spawn(&dir, &format!("osd.{i}"), &osd_bin, &args, &conf_path)?;
+    }
+    let cluster = Cluster::connect(&conf).await?;
+    let size = osd_ids.len().min(3) as u32;
+    if cluster.osdmap().pool_by_name(POOL).is_none() {
+        cluster.create_pool(POOL, 32, size, 0).await?;
+    }
+    // Listing every PG of the pool succeeds only once each PG's head is active.
+    let started = Instant::now();
+    let io = cluster
+        .ioctx(POOL)
+        .await?
+        .with_timeout(Duration::from_secs(120));
+    let mut cursor = shoal_client::ListCursor::default();
+    while let Some(next) = io.list_objects(&cursor, 1000).await?.next {
+        cursor = next;
+    }
+    let conf_str = conf_path.display();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "dir": dir, "conf": conf_path, "mons": names.len(), "osds": osd_ids.len(),
+                "pool": POOL, "seconds_to_active": started.elapsed().as_secs_f64(),
+            })
+        );
+    } else {
+        println!(
+            "cluster up in {}: {} monitors, {} OSDs, pool {POOL:?} (size {size}) active\n\n\
+             \x20 export SHOAL_CONF={conf_str}\n\
+             \x20 shoal status\n\
+             \x20 shoal put {POOL} hello /etc/hostname && shoal get {POOL} hello -\n\n\
+             stop it with: shoal dev down --dir {} [--purge]",
+            dir.display(),
+            names.len(),
+            osd_ids.len(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The OSD ids with a data directory in `dir` (`osd.N`).
+fn existing_osds(dir: &Path) -> Vec<usize> {
+    let mut ids: Vec<usize> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("osd.")?.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+fn down(dir: &Path, purge: bool) -> Result<()> {
+    ensure!(
+        dir.join("shoal.toml").exists(),
+        "{} holds no dev cluster (no shoal.toml)",
+        dir.display()
+    );
+    let dir = dir.canonicalize()?;
+    let procs = running(&dir)?;
+    for (name, pid) in &procs {
+        if let Some(p) = rustix::process::Pid::from_raw(*pid) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
+            tracing::debug!(name, pid, "sent SIGTERM");
+        }
+    }
+    let conf = dir.join("shoal.toml");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && procs.iter().any(|(_, pid)| runs_with_conf(*pid, &conf)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (_, pid) in &procs {
+        if runs_with_conf(*pid, &conf)
+            && let Some(p) = rustix::process::Pid::from_raw(*pid)
+        {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        }
+    }
+    let _ = std::fs::remove_file(dir.join(PIDS));
+    println!("stopped {} processes", procs.len());
+    if purge {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        println!("removed {}", dir.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("4G").unwrap(), 4 << 30);
+        assert_eq!(parse_size("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1000").unwrap(), 1000);
+        assert!(parse_size("4X").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn fsids_look_like_uuids() {
+        let f = random_fsid();
+        assert_eq!(f.len(), 36);
+        assert_eq!(f.matches('-').count(), 4);
+    }
+}
