@@ -97,6 +97,27 @@ pub enum Cmd {
     /// A local development cluster on loopback.
     #[command(subcommand)]
     Dev(DevCmd),
+    /// Load generator like `rados bench`: per-second lines, then
+    /// bandwidth, IOPS and latency figures.
+    Bench {
+        /// Pool name.
+        pool: String,
+        /// How long to run.
+        seconds: u64,
+        /// `write` new objects, or read those of the last `write
+        /// --no-cleanup` in order (`seq`) or at random (`rand`).
+        #[arg(value_enum)]
+        mode: crate::bench::Mode,
+        /// Object size for writes: bytes, or with K, M, G.
+        #[arg(short = 'b', long = "block-size", default_value = "4M")]
+        block: String,
+        /// Operations in flight.
+        #[arg(short = 't', long = "concurrent-ios", default_value_t = 16)]
+        concurrency: usize,
+        /// Keep the written objects (for later seq/rand runs).
+        #[arg(long)]
+        no_cleanup: bool,
+    },
 }
 
 /// `shoal dev ...`

@@ -4,6 +4,7 @@
 //! `./shoal.toml`) and prints text, or JSON with `--format json`.
 
 mod args;
+mod bench;
 mod dev;
 mod objects;
 mod progress;
@@ -176,6 +177,7 @@ async fn run(args: Args) -> Result<()> {
         | Cmd::Rm { .. }
         | Cmd::Ls { .. }
         | Cmd::Stat { .. }
+        | Cmd::Bench { .. }
         | Cmd::Dev(_) => bail!("not a monitor command"),
     };
     let out = client.command(command).await?;
@@ -188,7 +190,12 @@ async fn run(args: Args) -> Result<()> {
 async fn objects_command(cmd: &Cmd, conf: &ShoalConf, json: bool) -> Option<Result<()>> {
     let is_object = matches!(
         cmd,
-        Cmd::Put { .. } | Cmd::Get { .. } | Cmd::Rm { .. } | Cmd::Ls { .. } | Cmd::Stat { .. }
+        Cmd::Put { .. }
+            | Cmd::Get { .. }
+            | Cmd::Rm { .. }
+            | Cmd::Ls { .. }
+            | Cmd::Stat { .. }
+            | Cmd::Bench { .. }
     );
     if !is_object {
         return None;
@@ -203,6 +210,24 @@ async fn objects_command(cmd: &Cmd, conf: &ShoalConf, json: bool) -> Option<Resu
             Cmd::Rm { pool, names } => objects::rm(&c, pool, names).await,
             Cmd::Ls { pool } => objects::ls(&c, pool, json).await,
             Cmd::Stat { pool, name } => objects::stat(&c, pool, name, json).await,
+            Cmd::Bench {
+                pool,
+                seconds,
+                mode,
+                block,
+                concurrency,
+                no_cleanup,
+            } => {
+                let params = bench::Params {
+                    pool: pool.clone(),
+                    seconds: *seconds,
+                    mode: *mode,
+                    block: dev::parse_size(block)?,
+                    concurrency: *concurrency,
+                    no_cleanup: *no_cleanup,
+                };
+                bench::run(&c, params, json).await
+            }
             _ => bail!("not an object command"),
         }
     };
