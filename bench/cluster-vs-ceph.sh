@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# bench/cluster-vs-ceph.sh: `shoal bench` on a local Shoal cluster against
+# `rados bench` on a real Ceph cluster (../shared/anchors/ceph), same
+# machine, same invocation, same parameters: 3 OSDs, a size-3 pool of 32
+# PGs, 4 MiB and 4 KiB objects, write (--no-cleanup), seq and rand reads,
+# 16 ops in flight. Prints both figures and the ratio Shoal / Ceph.
+#
+# Knobs: BENCH_SECS (10), BENCH_THREADS (16), SHOAL_OSD_SIZE (4G; each
+# OSD's store is allocated on disk), CEPH_DIR (/tmp/ceph-anchor-shoal).
+# Needs the Ceph packages (see ../shared/anchors/ceph/README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${BENCH_SECS:-10}
+T=${BENCH_THREADS:-16}
+OSD_SIZE=${SHOAL_OSD_SIZE:-4G}
+ANCHOR=../shared/anchors/ceph
+CEPH_DIR=${CEPH_DIR:-/tmp/ceph-anchor-shoal}
+command -v rados >/dev/null || { echo "rados is missing: install the Ceph packages ($ANCHOR/README.md)" >&2; exit 1; }
+
+cargo build --quiet --release -p shoal-cli -p shoal-mon -p shoal-osd
+shoal=$PWD/target/release/shoal
+work=$(mktemp -d)
+res=$work/results
+mkdir -p "$res"
+cleanup() {
+    "$shoal" dev down --dir "$work/shoal" --purge >/dev/null 2>&1 || true
+    "$ANCHOR/stop-ceph.sh" "$CEPH_DIR" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+workloads=(write-4M seq-4M rand-4M write-4K seq-4K rand-4K)
+args_of() {  # workload -> "SIZE MODE"
+    case $1 in
+        write-4M) echo "4M write" ;; seq-4M) echo "4M seq" ;; rand-4M) echo "4M rand" ;;
+        write-4K) echo "4K write" ;; seq-4K) echo "4K seq" ;; rand-4K) echo "4K rand" ;;
+    esac
+}
+
+echo "== Shoal: 1 monitor, 3 OSDs ($OSD_SIZE each), pool data (32 PGs, size 3)"
+"$shoal" dev up --dir "$work/shoal" --mons 1 --osds 3 --osd-size "$OSD_SIZE" >/dev/null
+export SHOAL_CONF=$work/shoal/shoal.toml
+for w in "${workloads[@]}"; do
+    read -r size mode <<<"$(args_of "$w")"
+    extra=()
+    [ "$mode" = write ] && extra=(-b "$size" --no-cleanup)
+    [ "$w" = write-4K ] && "$shoal" bench data 0 cleanup
+    "$shoal" --format json bench data "$SECS" "$mode" -t "$T" "${extra[@]}" > "$res/shoal-$w.json"
+    echo "  $w done"
+done
+"$shoal" dev down --dir "$work/shoal" --purge >/dev/null
+
+echo "== Ceph: $ANCHOR/start-ceph.sh (1 mon, 1 mgr, 3 BlueStore OSDs, pool bench: 32 PGs, size 3)"
+"$ANCHOR/start-ceph.sh" "$CEPH_DIR" > "$res/ceph-start.log" 2>&1
+export CEPH_CONF=$CEPH_DIR/ceph.conf
+rados -p bench cleanup >/dev/null 2>&1 || true
+for w in "${workloads[@]}"; do
+    read -r size mode <<<"$(args_of "$w")"
+    extra=()
+    [ "$mode" = write ] && extra=(-b "$size" --no-cleanup)
+    [ "$w" = write-4K ] && { rados -p bench cleanup >/dev/null 2>&1 || true; }
+    rados bench -p bench "$SECS" "$mode" -t "$T" "${extra[@]}" > "$res/ceph-$w.txt" 2>&1
+    echo "  $w done"
+done
+rados -p bench cleanup >/dev/null 2>&1 || true
+
+python3 - "$res" "${workloads[@]}" <<'PY'
+import json, re, sys
+res, workloads = sys.argv[1], sys.argv[2:]
+def ceph(w):
+    text = open(f"{res}/ceph-{w}.txt").read()
+    get = lambda key: float(re.search(rf"^{re.escape(key)}:\s+([0-9.]+)", text, re.M).group(1))
+    return {"bw": get("Bandwidth (MB/sec)"), "iops": get("Average IOPS"), "lat": get("Average Latency(s)")}
+def shoal(w):
+    j = json.load(open(f"{res}/shoal-{w}.json"))
+    return {"bw": j["bandwidth_mb_s"], "iops": j["iops"], "lat": j["latency_avg_s"]}
+print(f"\n{'workload':10} {'shoal':>14} {'ceph':>14} {'ratio':>7}   {'lat shoal':>10} {'lat ceph':>10}")
+for w in workloads:
+    s, c = shoal(w), ceph(w)
+    key, unit = ("bw", "MB/s") if w.endswith("4M") else ("iops", "IOPS")
+    ratio = s[key] / c[key] if c[key] else float("inf")
+    print(f"{w:10} {s[key]:9.1f} {unit:4} {c[key]:9.1f} {unit:4} {ratio:7.2f}   {s['lat']*1000:7.1f} ms {c['lat']*1000:7.1f} ms")
+PY
