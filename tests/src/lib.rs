@@ -3,7 +3,7 @@
 //! real clients.
 //!
 //! Binaries are taken from the cargo target directory of the running test
-//! (`target/debug/shoal-mon`, `target/debug/shoal`); `cargo test
+//! (`target/debug/shoal-mon`, `target/debug/shoal-osd`); `cargo test
 //! --workspace` builds them before any test runs (the packages that own
 //! them have integration tests).
 
