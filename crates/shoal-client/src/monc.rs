@@ -43,17 +43,21 @@ pub struct MonClient {
     opts: MonClientOptions,
 }
 
-/// A random-enough client instance id (no two processes share one).
-fn instance_id() -> u64 {
+/// A random-enough number: distinct across processes, calls and time
+/// (std's per-instance random hash keys, a counter and the clock).
+pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::AtomicU64;
+    static CALLS: AtomicU64 = AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
+    h.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
     h.write_u128(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos()),
     );
-    h.finish() | 1
+    h.finish()
 }
 
 impl MonClient {
@@ -91,7 +95,8 @@ impl MonClient {
             endpoint,
             mons,
             leader: Mutex::new(None),
-            client_id: instance_id(),
+            // Never 0, so an id is always distinguishable from a default.
+            client_id: random_u64() | 1,
             next_tid: AtomicU64::new(1),
             opts,
         })

@@ -157,17 +157,7 @@ fn check_user_xattr(key: &str) -> Result<(), ClientError> {
 
 /// A fresh random generation (never 0).
 fn new_generation() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    (h.finish() as u32).max(1)
+    (crate::monc::random_u64() as u32).max(1)
 }
 
 /// Errors about a head piece name the object, not the piece.
