@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use shoal_conf::ShoalConf;
 use shoal_map::OsdMap;
@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::error::ClientError;
 use crate::ioctx::IoCtx;
 use crate::monc::MonClient;
+use crate::placement::ChainCache;
 
 /// How a [`Cluster`] runs object operations.
 #[derive(Clone, Copy, Debug)]
@@ -56,12 +57,28 @@ impl ClientOptions {
 
 pub(crate) struct Inner {
     pub(crate) monc: Arc<MonClient>,
-    pub(crate) map: watch::Receiver<Arc<OsdMap>>,
+    /// The newest OSDMap; the follower task and [`Cluster::ioctx`] install
+    /// newer ones.
+    map: Arc<watch::Sender<Arc<OsdMap>>>,
+    /// PG chains of the current epoch (CRUSH once per PG and map, not per op).
+    pub(crate) chains: ChainCache,
     pub(crate) opts: ClientOptions,
     client_id: u64,
     next_tid: AtomicU64,
     next_member: AtomicUsize,
     follower: JoinHandle<()>,
+}
+
+/// Installs `map` if it is newer than the one `tx` holds.
+fn install(tx: &watch::Sender<Arc<OsdMap>>, map: OsdMap) {
+    tx.send_if_modified(|cur| {
+        let newer = map.epoch() > cur.epoch();
+        if newer {
+            tracing::debug!(epoch = map.epoch(), "new OSDMap");
+            *cur = Arc::new(map);
+        }
+        newer
+    });
 }
 
 impl Drop for Inner {
@@ -90,7 +107,7 @@ impl Inner {
 
     /// Waits until the map's epoch is above `epoch` or `wait` passes.
     pub(crate) async fn map_newer_than(&self, epoch: u32, wait: Duration) {
-        let mut rx = self.map.clone();
+        let mut rx = self.map.subscribe();
         let _ = tokio::time::timeout(wait, rx.wait_for(|m| m.epoch() > epoch)).await;
     }
 }
@@ -115,13 +132,14 @@ impl Cluster {
     pub async fn with_monc(monc: MonClient, opts: ClientOptions) -> Result<Cluster, ClientError> {
         let monc = Arc::new(monc);
         let first = monc.osdmap().await?;
-        let (tx, rx) = watch::channel(Arc::new(first));
-        let follower = tokio::spawn(follow_maps(monc.clone(), tx));
+        let tx = Arc::new(watch::Sender::new(Arc::new(first)));
+        let follower = tokio::spawn(follow_maps(monc.clone(), tx.clone()));
         let client_id = monc.client_id();
         Ok(Cluster {
             inner: Arc::new(Inner {
                 monc,
-                map: rx,
+                map: tx,
+                chains: ChainCache::default(),
                 opts,
                 client_id,
                 next_tid: AtomicU64::new(1),
@@ -148,7 +166,7 @@ impl Cluster {
 
     /// Waits until this client has an OSDMap of at least `epoch`.
     pub async fn wait_for_epoch(&self, epoch: u32, timeout: Duration) -> Result<(), ClientError> {
-        let mut rx = self.inner.map.clone();
+        let mut rx = self.inner.map.subscribe();
         match tokio::time::timeout(timeout, rx.wait_for(|m| m.epoch() >= epoch)).await {
             Ok(Ok(_)) => Ok(()),
             _ => Err(ClientError::Unreachable {
@@ -162,17 +180,22 @@ impl Cluster {
     }
 
     /// An I/O context on pool `name`. A pool created a moment ago by
-    /// someone else may need a map this client does not have yet: it
-    /// waits for one newer map (up to the monitor timeout) before saying
-    /// the pool does not exist.
+    /// someone else may need a map this client does not have yet: it asks
+    /// the monitors for a newer one before saying the pool does not exist.
     pub async fn ioctx(&self, name: &str) -> Result<IoCtx, ClientError> {
         let lookup = |map: &OsdMap| map.pool_by_name(name).map(|p| p.id);
-        if let Some(id) = lookup(&self.osdmap()) {
+        let current = self.osdmap();
+        if let Some(id) = lookup(&current) {
             return Ok(IoCtx::new(self.inner.clone(), id, name));
         }
-        let latest = self.inner.monc.osdmap().await?;
-        self.wait_for_epoch(latest.epoch(), self.inner.opts.op_timeout)
-            .await?;
+        if let Some(newer) = self
+            .inner
+            .monc
+            .newer_osdmap(&current, Duration::ZERO)
+            .await?
+        {
+            install(&self.inner.map, newer);
+        }
         match lookup(&self.osdmap()) {
             Some(id) => Ok(IoCtx::new(self.inner.clone(), id, name)),
             None => Err(ClientError::NoSuchPool(name.to_string())),
@@ -208,23 +231,20 @@ impl Cluster {
 }
 
 /// Keeps `tx` at the newest OSDMap.
-async fn follow_maps(monc: Arc<MonClient>, tx: watch::Sender<Arc<OsdMap>>) {
+async fn follow_maps(monc: Arc<MonClient>, tx: Arc<watch::Sender<Arc<OsdMap>>>) {
     let mut failures = 0u32;
     loop {
         let current = tx.borrow().clone();
         match monc.newer_osdmap(&current, Duration::from_secs(30)).await {
             Ok(Some(map)) => {
                 failures = 0;
-                tracing::debug!(epoch = map.epoch(), "new OSDMap");
-                tx.send_replace(Arc::new(map));
+                install(&tx, map);
             }
             Ok(None) => failures = 0,
             Err(e) => {
                 failures += 1;
                 tracing::warn!(error = %e, "OSDMap subscription failed");
-                let pause = Duration::from_millis(100u64 << failures.min(4));
-                let until = Instant::now() + pause;
-                tokio::time::sleep_until(until.into()).await;
+                tokio::time::sleep(Duration::from_millis(100u64 << failures.min(4))).await;
             }
         }
     }

@@ -21,6 +21,7 @@ mod ioctx;
 mod monc;
 mod objecter;
 mod ops;
+mod placement;
 pub mod striper;
 
 pub use cluster::{ClientOptions, Cluster};

@@ -40,11 +40,7 @@ pub(crate) struct Reply {
 
 /// Where a request goes in `map`: the PG and the OSD of its chain.
 fn target(inner: &Inner, map: &OsdMap, pg: PgId, balance: bool) -> Result<(i32, PeerAddr), String> {
-    let mut ws = map.new_workspace();
-    let chain = map
-        .pg_to_up_acting(pg, &mut ws)
-        .map_err(|e| e.to_string())?
-        .chain();
+    let chain = inner.chains.get(map, pg).map_err(|e| e.to_string())?;
     let osd = match chain.len() {
         0 => return Err(format!("PG {pg} has no OSD up")),
         n if balance => chain[inner.pick_member(n)],
