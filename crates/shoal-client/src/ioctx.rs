@@ -76,6 +76,14 @@ impl IoCtx {
         self.timeout
     }
 
+    /// The objecter knows pools by id: name ours in its errors.
+    fn name_pool(&self, e: ClientError) -> ClientError {
+        match e {
+            ClientError::NoSuchPool(_) => ClientError::NoSuchPool(self.pool_name.to_string()),
+            other => other,
+        }
+    }
+
     /// The pool's piece size in the current map.
     pub(crate) fn piece_size(&self) -> Result<u64, ClientError> {
         self.inner
@@ -101,7 +109,8 @@ impl IoCtx {
             false,
             self.timeout,
         )
-        .await?;
+        .await
+        .map_err(|e| self.name_pool(e))?;
         Ok(reply.version)
     }
 
@@ -121,7 +130,8 @@ impl IoCtx {
             self.inner.opts.balance_reads,
             self.timeout,
         )
-        .await?;
+        .await
+        .map_err(|e| self.name_pool(e))?;
         let outputs = reply
             .outputs
             .into_iter()
@@ -165,8 +175,20 @@ impl IoCtx {
         while cur.seed < pg_num {
             let want = limit - names.len() as u32;
             let pg = PgId::new(self.pool, cur.seed);
-            let (page, more) =
-                objecter::list_page(&self.inner, pg, cur.after.clone(), want).await?;
+            let (page, more) = objecter::list_page(&self.inner, pg, cur.after.clone(), want)
+                .await
+                .map_err(|e| self.name_pool(e))?;
+            // An OSD that says "more" must have moved past the cursor, or
+            // this loop would never end.
+            let moved = page
+                .last()
+                .is_some_and(|l| cur.after.as_ref().is_none_or(|a| l > a));
+            if more && !moved {
+                return Err(ClientError::Protocol(format!(
+                    "PG {pg}: a listing page after {:?} that does not advance",
+                    cur.after
+                )));
+            }
             cur.after = page.last().cloned().or(cur.after);
             names.extend(page.iter().filter_map(|n| keep(n)));
             if !more {
