@@ -114,6 +114,15 @@ impl Layout {
     }
 }
 
+/// The head's layout xattr as stored and parsed (`parsed` is none for a
+/// plain object or a corrupt layout, which owns no pieces we can name),
+/// with the head's version.
+struct StoredLayout {
+    raw: Option<Vec<u8>>,
+    parsed: Option<Layout>,
+    version: ObjVersion,
+}
+
 /// What the head says about an object.
 #[derive(Clone, Debug)]
 struct Head {
@@ -170,12 +179,6 @@ fn named(e: ClientError, name: &str) -> ClientError {
 
 fn is_compare_failed(e: &ClientError) -> bool {
     e.osd_code() == Some(shoal_proto::osd::OsdErrorCode::CompareFailed)
-}
-
-/// Whether a failed write definitely did not apply (so its new pieces may
-/// be removed); after a timeout it may have.
-fn definitely_refused(e: &ClientError) -> bool {
-    !matches!(e, ClientError::Timeout { .. })
 }
 
 impl IoCtx {
@@ -265,6 +268,7 @@ impl IoCtx {
             next_piece: 1,
             size: 0,
             inflight: JoinSet::new(),
+            failed: false,
         })
     }
 
@@ -317,12 +321,19 @@ impl IoCtx {
         check_name(name)?;
         let head = head_name(name);
         for _ in 0..MAX_RESTARTS {
-            let (raw, layout) = self.current_layout(name).await?;
+            let StoredLayout {
+                raw,
+                parsed: layout,
+                ..
+            } = self.current_layout(name).await?;
             let guard = raw.map_or(XattrCmp::Absent, XattrCmp::Eq);
             let op = WriteOp::new().cmp_xattr(LAYOUT_XATTR, guard).remove();
             match self.write_op(&head, op).await {
                 Ok(_) => {
-                    self.remove_pieces(name, layout, 1).await;
+                    if let Some(l) = layout {
+                        self.remove_generation(name, l.generation, 1..l.pieces())
+                            .await;
+                    }
                     return Ok(());
                 }
                 Err(e) if is_compare_failed(&e) => continue,
@@ -332,34 +343,30 @@ impl IoCtx {
         Err(ClientError::Changed(name.to_string()))
     }
 
-    /// The head's layout xattr as stored and parsed (none: a plain object
-    /// or a corrupt layout, which owns no pieces we can name).
-    async fn current_layout(
-        &self,
-        name: &str,
-    ) -> Result<(Option<Vec<u8>>, Option<Layout>), ClientError> {
+    /// The head's layout now.
+    async fn current_layout(&self, name: &str) -> Result<StoredLayout, ClientError> {
         let r = self
             .read_op(&head_name(name), ReadOp::new().get_xattr(LAYOUT_XATTR))
             .await
             .map_err(|e| named(e, name))?;
         match r.outputs.into_iter().next() {
-            Some(Output::Xattr(raw)) => {
-                let layout = raw.as_deref().and_then(Layout::decode);
-                Ok((raw, layout))
-            }
+            Some(Output::Xattr(raw)) => Ok(StoredLayout {
+                parsed: raw.as_deref().and_then(Layout::decode),
+                raw,
+                version: r.version,
+            }),
             other => Err(ClientError::Protocol(format!(
                 "expected an xattr, got {other:?}"
             ))),
         }
     }
 
-    /// Removes pieces `from..` of `layout`'s generation (best effort: a
+    /// Removes pieces `ks` of generation `generation` (best effort: a
     /// piece left behind wastes space but is never read).
-    async fn remove_pieces(&self, name: &str, layout: Option<Layout>, from: u64) {
-        let Some(layout) = layout else { return };
+    async fn remove_generation(&self, name: &str, generation: u32, ks: std::ops::Range<u64>) {
         let n = self.inner.opts.pieces_in_flight;
-        let removals = (from..layout.pieces()).map(|k| {
-            let piece = piece_name(name, piece_index(layout.generation, k));
+        let removals = ks.map(|k| {
+            let piece = piece_name(name, piece_index(generation, k));
             async move {
                 match self.write_op(&piece, WriteOp::new().remove()).await {
                     Ok(_) | Err(ClientError::NotFound(_)) => {}
@@ -640,6 +647,8 @@ pub struct StripedWriter {
     next_piece: u64,
     size: u64,
     inflight: JoinSet<Result<(), ClientError>>,
+    /// A write failed: its pieces are gone and the writer takes no more.
+    failed: bool,
 }
 
 impl StripedWriter {
@@ -648,8 +657,29 @@ impl StripedWriter {
         self.size
     }
 
-    /// Appends `data` to the new version.
-    pub async fn write(&mut self, mut data: Bytes) -> Result<(), ClientError> {
+    /// Appends `data` to the new version. After a failure the pieces
+    /// written so far are removed and the writer refuses further calls.
+    pub async fn write(&mut self, data: Bytes) -> Result<(), ClientError> {
+        self.check_usable()?;
+        let r = self.write_inner(data).await;
+        if r.is_err() {
+            self.failed = true;
+            self.discard().await;
+        }
+        r
+    }
+
+    fn check_usable(&self) -> Result<(), ClientError> {
+        if self.failed {
+            return Err(ClientError::Invalid(format!(
+                "the writer of {:?} failed earlier; start a new one",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    async fn write_inner(&mut self, mut data: Bytes) -> Result<(), ClientError> {
         let ps = self.piece_size as usize;
         self.size = self
             .size
@@ -703,27 +733,35 @@ impl StripedWriter {
     }
 
     /// Writes what is left and switches the object to the new version.
+    /// When that fails the new pieces are removed, unless the switch itself
+    /// timed out (it may have happened: then they are the object).
     pub async fn finish(mut self) -> Result<ObjVersion, ClientError> {
-        match self.finish_inner().await {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                if definitely_refused(&e) {
-                    self.inflight.abort_all();
-                    let io = self.io.clone();
-                    let layout = self.layout();
-                    io.remove_pieces(&self.name, Some(layout), 1).await;
-                }
+        self.check_usable()?;
+        if let Err(e) = self.flush().await {
+            self.discard().await;
+            return Err(e);
+        }
+        match self.switch().await {
+            Err(e) if !matches!(e, ClientError::Timeout { .. }) => {
+                self.discard().await;
                 Err(e)
             }
+            other => other,
         }
     }
 
     /// Gives up: removes the pieces written so far; the old version stays.
     pub async fn abort(mut self) {
+        self.discard().await;
+    }
+
+    /// Stops the piece writes in flight and removes every piece started.
+    async fn discard(&mut self) {
         self.inflight.abort_all();
         while self.inflight.join_next().await.is_some() {}
-        let layout = self.layout();
-        self.io.remove_pieces(&self.name, Some(layout), 1).await;
+        self.io
+            .remove_generation(&self.name, self.generation, 1..self.next_piece)
+            .await;
     }
 
     fn layout(&self) -> Layout {
@@ -734,7 +772,8 @@ impl StripedWriter {
         }
     }
 
-    async fn finish_inner(&mut self) -> Result<ObjVersion, ClientError> {
+    /// Writes the last partial piece and waits for every piece.
+    async fn flush(&mut self) -> Result<(), ClientError> {
         if !self.current.is_empty() {
             let piece = std::mem::take(&mut self.current).freeze();
             self.send_piece(piece).await?;
@@ -742,12 +781,18 @@ impl StripedWriter {
         while !self.inflight.is_empty() {
             self.join_one().await?;
         }
+        Ok(())
+    }
+
+    /// Switches the head to the new layout (guarded by the one replaced),
+    /// then removes the replaced generation.
+    async fn switch(&mut self) -> Result<ObjVersion, ClientError> {
         let layout = self.layout().encode();
         let head = head_name(&self.name);
         let data = std::mem::take(&mut self.head).freeze();
         // Most puts create objects: try that first, read the layout only if there is one.
         let mut guard = XattrCmp::Absent;
-        let mut replaced = None;
+        let mut replaced: Option<Layout> = None;
         for _ in 0..MAX_RESTARTS {
             let op = WriteOp::new()
                 .cmp_xattr(LAYOUT_XATTR, guard.clone())
@@ -755,13 +800,23 @@ impl StripedWriter {
                 .set_xattr(LAYOUT_XATTR, layout.clone());
             match self.io.write_op(&head, op).await {
                 Ok(version) => {
-                    self.io.remove_pieces(&self.name, replaced, 1).await;
+                    if let Some(old) = replaced {
+                        self.io
+                            .remove_generation(&self.name, old.generation, 1..old.pieces())
+                            .await;
+                    }
                     return Ok(version);
                 }
                 Err(e) if is_compare_failed(&e) => {
                     let (raw, parsed) = match self.io.current_layout(&self.name).await {
                         Err(ClientError::NotFound(_)) => (None, None),
-                        other => other?,
+                        Ok(now) if now.raw.as_deref() == Some(&layout[..]) => {
+                            // Our own switch, applied by an earlier attempt whose
+                            // answer was lost: done (and nothing of ours to remove).
+                            return Ok(now.version);
+                        }
+                        Ok(now) => (now.raw, now.parsed),
+                        Err(e) => return Err(e),
                     };
                     guard = raw.map_or(XattrCmp::Absent, XattrCmp::Eq);
                     replaced = parsed;
