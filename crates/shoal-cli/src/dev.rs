@@ -27,8 +27,10 @@ pub async fn run(cmd: DevCmd, json: bool) -> Result<()> {
             mons,
             osds,
             osd_size,
-        } => up(&dir, mons, osds, parse_size(&osd_size)?, json).await,
-        DevCmd::Down { dir, purge } => down(&dir, purge),
+        } => up(dir, mons, osds, parse_size(&osd_size)?, json).await,
+        DevCmd::Down { dir, purge } => tokio::task::spawn_blocking(move || down(&dir, purge))
+            .await
+            .context("stopping the daemons")?,
     }
 }
 
@@ -208,7 +210,18 @@ fn runs_with_conf(pid: i32, conf: &Path) -> bool {
     !zombie && cmdline.split(|&b| b == 0).any(|arg| arg == want)
 }
 
-async fn up(dir: &Path, mons: usize, osds: usize, osd_bytes: u64, json: bool) -> Result<()> {
+/// What `start_daemons` started.
+struct Started {
+    dir: PathBuf,
+    conf_path: PathBuf,
+    conf: ShoalConf,
+    mon_names: Vec<String>,
+    osd_ids: Vec<usize>,
+}
+
+/// Creates the cluster (unless `dir` holds one) and starts its daemons:
+/// process launches and waits, so it runs off the async threads.
+fn start_daemons(dir: &Path, mons: usize, osds: usize, osd_bytes: u64) -> Result<Started> {
     ensure!((1..=7).contains(&mons), "--mons must be 1 to 7");
     ensure!((1..=64).contains(&osds), "--osds must be 1 to 64");
     ensure!(osd_bytes >= 64 << 20, "--osd-size must be at least 64M");
@@ -260,13 +273,32 @@ async fn up(dir: &Path, mons: usize, osds: usize, osd_bytes: u64, json: bool) ->
         }
         spawn(&dir, &format!("osd.{i}"), &osd_bin, &args, &conf_path)?;
     }
+    Ok(Started {
+        dir,
+        conf_path,
+        conf,
+        mon_names: names,
+        osd_ids,
+    })
+}
+
+async fn up(dir: PathBuf, mons: usize, osds: usize, osd_bytes: u64, json: bool) -> Result<()> {
+    let started = Instant::now();
+    let Started {
+        dir,
+        conf_path,
+        conf,
+        mon_names: names,
+        osd_ids,
+    } = tokio::task::spawn_blocking(move || start_daemons(&dir, mons, osds, osd_bytes))
+        .await
+        .context("starting the daemons")??;
     let cluster = Cluster::connect(&conf).await?;
     let size = osd_ids.len().min(3) as u32;
     if cluster.osdmap().pool_by_name(POOL).is_none() {
         cluster.create_pool(POOL, 32, size, 0).await?;
     }
     // Listing every PG of the pool succeeds only once each PG's head is active.
-    let started = Instant::now();
     let io = cluster
         .ioctx(POOL)
         .await?
