@@ -637,3 +637,53 @@ async fn malformed_messages_get_errors_and_the_monitor_keeps_serving() {
         Ok(MonResult::Ok(_))
     ));
 }
+
+/// A subscriber that has the newest maps is held until the next OSDMap
+/// commits (a long poll), and then gets it. (A client that forgot the
+/// MonMap it had been sent was answered at once, every time: OSDs and
+/// clients polled the monitors in a busy loop.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_wait_for_the_next_epoch() {
+    let c = MonCluster::start(&MonClusterOptions {
+        mons: 1,
+        ..MonClusterOptions::default()
+    });
+    let admin = c.admin();
+    leader(&c, &admin).await;
+    let mut map = admin.osdmap().await.expect("osdmap");
+    // The first subscription hands over the MonMap.
+    if let Some(newer) = admin
+        .newer_osdmap(&map, Duration::ZERO)
+        .await
+        .expect("subscribe")
+    {
+        map = newer;
+    }
+    assert!(admin.monmap_seen() >= 1, "the MonMap epoch is remembered");
+
+    let held = std::time::Instant::now();
+    let none = admin
+        .newer_osdmap(&map, Duration::from_millis(1500))
+        .await
+        .expect("subscribe");
+    assert!(none.is_none(), "nothing changed, nothing newer");
+    assert!(
+        held.elapsed() >= Duration::from_millis(1000),
+        "held for the wait, not answered at once ({:?})",
+        held.elapsed()
+    );
+
+    let epoch = map.epoch();
+    let waiting = {
+        let map = map.clone();
+        let client = c.admin();
+        tokio::spawn(async move { client.newer_osdmap(&map, LONG).await })
+    };
+    admin
+        .command(MonCommand::OsdCreate { id: -1 })
+        .await
+        .expect("create");
+    let newer = waiting.await.expect("join").expect("subscribe");
+    let newer = newer.expect("the subscription returns the new epoch");
+    assert!(newer.epoch() > epoch);
+}

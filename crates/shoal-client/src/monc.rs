@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use shoal_conf::{MonAddr, ShoalConf};
@@ -40,6 +40,10 @@ pub struct MonClient {
     leader: Mutex<Option<usize>>,
     client_id: u64,
     next_tid: AtomicU64,
+    /// Newest MonMap epoch seen in a subscription reply: sent back as
+    /// `monmap_have`, or every subscription would be answered at once
+    /// with the MonMap instead of being held until the next OSDMap.
+    monmap_seen: AtomicU32,
     opts: MonClientOptions,
 }
 
@@ -98,6 +102,7 @@ impl MonClient {
             // Never 0, so an id is always distinguishable from a default.
             client_id: random_u64() | 1,
             next_tid: AtomicU64::new(1),
+            monmap_seen: AtomicU32::new(0),
             opts,
         })
     }
@@ -274,7 +279,25 @@ impl MonClient {
         current: &OsdMap,
         wait: Duration,
     ) -> Result<Option<OsdMap>, ClientError> {
-        let reply = self.subscribe(current.epoch(), 0, wait).await?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let reply = loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let reply = self
+                .subscribe(current.epoch(), self.monmap_seen(), left)
+                .await?;
+            let monmap_only = reply.monmap.is_some()
+                && reply.full_osdmap.is_none()
+                && reply.incrementals.is_empty();
+            let had = self.monmap_seen();
+            self.note_monmap(reply.monmap.as_deref());
+            // A reply that only brought a newer MonMap: keep waiting for
+            // the OSDMap with what is left of the wait (never in a loop:
+            // only while the MonMap epoch moves forward).
+            let learned = self.monmap_seen() > had;
+            if !(monmap_only && learned) || tokio::time::Instant::now() >= deadline {
+                break reply;
+            }
+        };
         let mut map = match reply.full_osdmap {
             Some(full) => OsdMap::decode(&full)?,
             None => current.clone(),
@@ -283,7 +306,10 @@ impl MonClient {
             let applied = OsdMapIncremental::decode(inc).and_then(|i| map.apply(&i));
             if let Err(e) = applied {
                 tracing::warn!(error = %e, epoch = map.epoch(), "incremental does not apply; fetching the whole map");
-                let full = self.subscribe(0, 0, Duration::ZERO).await?;
+                let full = self
+                    .subscribe(0, self.monmap_seen(), Duration::ZERO)
+                    .await?;
+                self.note_monmap(full.monmap.as_deref());
                 let Some(bytes) = full.full_osdmap else {
                     return Err(ClientError::Protocol(
                         "a subscription from epoch 0 came without a full map".into(),
@@ -294,6 +320,23 @@ impl MonClient {
             }
         }
         Ok((map.epoch() > current.epoch()).then_some(map))
+    }
+
+    /// The newest MonMap epoch this client has seen in a subscription.
+    pub fn monmap_seen(&self) -> u32 {
+        self.monmap_seen.load(Ordering::Relaxed)
+    }
+
+    fn note_monmap(&self, bytes: Option<&[u8]>) {
+        match bytes.map(MonMap::decode) {
+            Some(Ok(m)) => {
+                self.monmap_seen.fetch_max(m.epoch, Ordering::Relaxed);
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "undecodable MonMap in a subscription reply")
+            }
+            None => {}
+        }
     }
 
     /// The current OSDMap.

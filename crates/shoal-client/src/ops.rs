@@ -3,7 +3,7 @@
 //! A [`WriteOp`] is applied atomically (all or nothing, guards first); a
 //! [`ReadOp`] is answered from one consistent state of the object.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use shoal_proto::osd::{ObjOp, ObjVersion, OpOutput, PayloadRange, XattrCmp};
 
 /// The data segments of a request, laid end to end in its payload.
@@ -28,17 +28,7 @@ impl Payload {
 
     /// One buffer; a single segment is passed on without a copy.
     fn into_bytes(self) -> Bytes {
-        match self.parts.len() {
-            0 => Bytes::new(),
-            1 => self.parts.into_iter().next().unwrap_or_default(),
-            _ => {
-                let mut buf = BytesMut::with_capacity(self.len as usize);
-                for p in self.parts {
-                    buf.extend_from_slice(&p);
-                }
-                buf.freeze()
-            }
-        }
+        shoal_net::concat(self.parts)
     }
 }
 

@@ -559,7 +559,7 @@ impl StripedReader {
             self.read_piece(k, off, end, given)
         });
         let parts: Vec<Bytes> = stream::iter(reads).buffered(n).try_collect().await?;
-        Ok(concat(parts))
+        Ok(shoal_net::concat(parts))
     }
 
     async fn read_piece(
@@ -619,17 +619,6 @@ impl StripedReader {
         }
         Ok(data)
     }
-}
-
-fn concat(parts: Vec<Bytes>) -> Bytes {
-    if parts.len() == 1 {
-        return parts.into_iter().next().unwrap_or_default();
-    }
-    let mut buf = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
-    for p in parts {
-        buf.extend_from_slice(&p);
-    }
-    buf.freeze()
 }
 
 /// Streams a new version of a striped object in: pieces 1.. are written

@@ -14,6 +14,8 @@
 //! The decoder never trusts a length before checking it against
 //! [`FrameLimits`], and never panics on any input (it is fuzzed).
 
+use std::collections::VecDeque;
+
 use bytes::{Buf, Bytes, BytesMut};
 
 /// The four bytes every frame starts with.
@@ -27,9 +29,6 @@ pub const HEADER_LEN: usize = 16;
 pub const FIRST_APP_MSG_TYPE: u16 = 16;
 /// Transport message type: opens a one-way stream; the body is the topic (UTF-8).
 pub const MSG_STREAM_OPEN: u16 = 1;
-
-/// Most bytes a decoder reserves ahead of a frame's arrival.
-const RESERVE_AHEAD: usize = 1 << 20;
 
 /// Upper bounds on the sizes a decoder accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,14 +222,34 @@ impl Frame {
     }
 }
 
+/// One buffer holding `parts` in order, for a frame payload assembled from
+/// pieces: the part itself when there is only one (no copy), else one copy.
+pub fn concat(mut parts: Vec<Bytes>) -> Bytes {
+    if parts.len() <= 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let mut out = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+    for p in &parts {
+        out.extend_from_slice(p);
+    }
+    out.freeze()
+}
+
 /// Incremental frame decoder: feed it bytes as they arrive, take frames out.
+///
+/// Received buffers are kept as they come (shared, not copied) until a
+/// frame is complete; then its body and payload are each taken with at most
+/// one copy into a buffer of exactly their size (none when a part arrived
+/// in one buffer). Memory held is what actually arrived, never what a
+/// header announced.
 ///
 /// After an error the decoder is poisoned and keeps returning that error:
 /// the stream must be closed (the byte stream has lost its framing).
 #[derive(Debug)]
 pub struct FrameDecoder {
     limits: FrameLimits,
-    buf: BytesMut,
+    chunks: VecDeque<Bytes>,
+    buffered: usize,
     header: Option<FrameHeader>,
     error: Option<FrameError>,
 }
@@ -240,22 +259,76 @@ impl FrameDecoder {
     pub fn new(limits: FrameLimits) -> Self {
         FrameDecoder {
             limits,
-            buf: BytesMut::new(),
+            chunks: VecDeque::new(),
+            buffered: 0,
             header: None,
             error: None,
         }
     }
 
-    /// Appends received bytes.
+    /// Appends received bytes (copied).
     pub fn feed(&mut self, data: &[u8]) {
-        if self.error.is_none() {
-            self.buf.extend_from_slice(data);
+        self.feed_bytes(Bytes::copy_from_slice(data));
+    }
+
+    /// Appends a received buffer (kept, not copied).
+    pub fn feed_bytes(&mut self, data: Bytes) {
+        if self.error.is_none() && !data.is_empty() {
+            self.buffered += data.len();
+            self.chunks.push_back(data);
         }
     }
 
     /// Bytes buffered and not yet returned as frames.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buffered
+    }
+
+    /// Takes the next `n` buffered bytes (`n <= self.buffered`): a slice of
+    /// the first buffer when it holds them all, else one copy.
+    fn take(&mut self, n: usize) -> Bytes {
+        debug_assert!(n <= self.buffered);
+        self.buffered -= n;
+        if let Some(front) = self.chunks.front_mut()
+            && front.len() >= n
+        {
+            let out = front.split_to(n);
+            if front.is_empty() {
+                self.chunks.pop_front();
+            }
+            return out;
+        }
+        let mut out = BytesMut::with_capacity(n);
+        while out.len() < n {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            let want = (n - out.len()).min(front.len());
+            out.extend_from_slice(&front[..want]);
+            front.advance(want);
+            if front.is_empty() {
+                self.chunks.pop_front();
+            }
+        }
+        out.freeze()
+    }
+
+    /// The first [`HEADER_LEN`] buffered bytes, when that many are buffered.
+    fn peek_header(&self) -> Option<[u8; HEADER_LEN]> {
+        if self.buffered < HEADER_LEN {
+            return None;
+        }
+        let mut raw = [0u8; HEADER_LEN];
+        let mut at = 0;
+        for c in &self.chunks {
+            let n = (HEADER_LEN - at).min(c.len());
+            raw[at..at + n].copy_from_slice(&c[..n]);
+            at += n;
+            if at == HEADER_LEN {
+                break;
+            }
+        }
+        Some(raw)
     }
 
     /// Takes the next complete frame, if one is buffered.
@@ -266,36 +339,30 @@ impl FrameDecoder {
         let header = match self.header {
             Some(h) => h,
             None => {
-                let Some(raw) = self.buf.first_chunk::<HEADER_LEN>() else {
+                let Some(raw) = self.peek_header() else {
                     return Ok(None);
                 };
-                match FrameHeader::decode(raw, &self.limits) {
+                match FrameHeader::decode(&raw, &self.limits) {
                     Ok(h) => {
-                        // Reserve for a typical frame only: the announced
-                        // length is the peer's claim, and many streams may
-                        // announce the largest one; the buffer grows as
-                        // bytes actually arrive.
-                        let want = h.frame_len().min(RESERVE_AHEAD);
-                        self.buf.reserve(want.saturating_sub(self.buf.len()));
                         self.header = Some(h);
                         h
                     }
                     Err(e) => {
-                        self.buf = BytesMut::new();
+                        self.chunks.clear();
+                        self.buffered = 0;
                         self.error = Some(e.clone());
                         return Err(e);
                     }
                 }
             }
         };
-        if self.buf.len() < header.frame_len() {
+        if self.buffered < header.frame_len() {
             return Ok(None);
         }
         self.header = None;
-        let mut raw = self.buf.split_to(header.frame_len());
-        raw.advance(HEADER_LEN);
-        let body = raw.split_to(header.body_len as usize).freeze();
-        let payload = raw.freeze();
+        self.take(HEADER_LEN);
+        let body = self.take(header.body_len as usize);
+        let payload = self.take(header.payload_len as usize);
         Ok(Some(Frame {
             msg_type: header.msg_type,
             body,
@@ -308,11 +375,11 @@ impl FrameDecoder {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
-        if self.buf.is_empty() {
+        if self.buffered == 0 {
             Ok(())
         } else {
             Err(FrameError::Truncated {
-                buffered: self.buf.len(),
+                buffered: self.buffered,
             })
         }
     }
@@ -354,6 +421,30 @@ mod tests {
         }
         dec.finish().unwrap();
         assert_eq!(out, vec![f1, f2]);
+    }
+
+    #[test]
+    fn parts_arriving_whole_are_not_copied() {
+        let payload = Bytes::from(vec![7u8; 100_000]);
+        let f = Frame::new(20, &b"body"[..]).with_payload(payload.clone());
+        let [header, body, payload_chunk] = f.to_chunks().unwrap();
+        let mut dec = FrameDecoder::new(FrameLimits::default());
+        // Header and body split across two buffers, the payload in a third.
+        let mut hb = header.to_vec();
+        hb.extend_from_slice(&body[..2]);
+        dec.feed(&hb);
+        dec.feed(&body[2..]);
+        assert_eq!(dec.decode().unwrap(), None);
+        dec.feed_bytes(payload_chunk.clone());
+        let got = dec.decode().unwrap().unwrap();
+        assert_eq!(got, f);
+        assert_eq!(
+            got.payload.as_ptr(),
+            payload_chunk.as_ptr(),
+            "payload shared"
+        );
+        assert_eq!(dec.buffered(), 0);
+        dec.finish().unwrap();
     }
 
     #[test]

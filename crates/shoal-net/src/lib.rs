@@ -42,7 +42,7 @@ pub use connection::{Connection, PeerAddr, PeerInfo};
 pub use endpoint::{Endpoint, EndpointBuilder};
 pub use error::{NetError, Result};
 pub use fault::{FaultInjector, FaultStats, LinkFault};
-pub use frame::{Frame, FrameDecoder, FrameError, FrameHeader, FrameLimits};
+pub use frame::{Frame, FrameDecoder, FrameError, FrameHeader, FrameLimits, concat};
 pub use identity::NodeIdentity;
 pub use rpc::{RequestHandler, RequestOptions, StreamHandler};
 pub use server::EndpointStats;

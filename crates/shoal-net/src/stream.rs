@@ -69,7 +69,7 @@ impl FrameReader {
                 };
             }
             match self.recv.read_chunk(usize::MAX, true).await {
-                Ok(Some(chunk)) => self.dec.feed(&chunk.bytes),
+                Ok(Some(chunk)) => self.dec.feed_bytes(chunk.bytes),
                 Ok(None) => self.eof = true,
                 Err(quinn::ReadError::Reset(code)) => {
                     return Err(NetError::Reset(code.into_inner()));

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use shoal_proto::osd::{MAX_NAME, MAX_OMAP_LIST, MAX_OPS};
 use shoal_proto::osd::{
     ObjOp, ObjVersion, OpOutput, OsdErrorCode, OsdRequest, PayloadRange, XattrCmp,
@@ -306,7 +306,9 @@ pub fn read(store: &Store, coll: &str, name: &str, ops: &[ObjOp]) -> Result<Read
         epoch: stat.version.epoch,
         seq: stat.version.seq,
     };
-    let mut payload = BytesMut::new();
+    // Data outputs, concatenated below (no copy when there is one).
+    let mut parts: Vec<Bytes> = Vec::new();
+    let mut at = 0u64;
     let mut outputs = Vec::with_capacity(ops.len());
     let mut xattrs: Option<BTreeMap<String, Vec<u8>>> = None;
     let mut load_xattrs = || -> Result<BTreeMap<String, Vec<u8>>, OpError> {
@@ -318,13 +320,14 @@ pub fn read(store: &Store, coll: &str, name: &str, ops: &[ObjOp]) -> Result<Read
     for op in ops {
         outputs.push(match op {
             ObjOp::Read { offset, len } => {
-                let data = store.read(coll, name, *offset, *len).map_err(err)?;
-                let at = payload.len() as u64;
-                payload.extend_from_slice(&data);
-                OpOutput::Data(PayloadRange {
+                let data = store.read_bytes(coll, name, *offset, *len).map_err(err)?;
+                let range = PayloadRange {
                     offset: at,
                     len: data.len() as u64,
-                })
+                };
+                at += range.len;
+                parts.push(data);
+                OpOutput::Data(range)
             }
             ObjOp::Stat => OpOutput::Stat {
                 size: stat.size,
@@ -365,7 +368,7 @@ pub fn read(store: &Store, coll: &str, name: &str, ops: &[ObjOp]) -> Result<Read
     Ok(ReadResult {
         version,
         outputs,
-        payload: payload.freeze(),
+        payload: shoal_net::concat(parts),
     })
 }
 

@@ -49,6 +49,56 @@ pub fn load_chunk(
 /// bytes from wherever they are while a deferred write is landing.
 pub type Recover<'a> = &'a dyn Fn(&Chunk) -> Option<Vec<u8>>;
 
+/// The object's logical bytes `start..end` without copying them, when the
+/// chunks holding them are stored back to back in logical order and all
+/// verify: one IO, and the returned buffer is a slice of the one read.
+/// `None` when the layout does not allow it (holes, scattered chunks, a
+/// chunk that does not verify): the caller falls back to [`read_into`].
+pub fn read_contiguous(
+    dev: &dyn BlockDevice,
+    chunks: &[Chunk],
+    chunk_size: u64,
+    start: u64,
+    end: u64,
+) -> Result<Option<bytes::Bytes>> {
+    let wanted: Vec<&Chunk> = chunks
+        .iter()
+        .filter(|c| {
+            let r = chunk_range(c, chunk_size);
+            r.start < end && r.end > start
+        })
+        .collect();
+    let (Some(first), Some(last)) = (wanted.first(), wanted.last()) else {
+        return Ok(None);
+    };
+    let first_start = chunk_range(first, chunk_size).start;
+    let covered = first_start <= start && chunk_range(last, chunk_size).end >= end;
+    // Consecutive indices, each but the last full, each right after the
+    // previous one on the device: the run is the logical bytes themselves.
+    let linear = wanted.windows(2).all(|w| {
+        w[1].index == w[0].index + 1
+            && u64::from(w[0].len) == chunk_size
+            && w[1].phys == w[0].phys + chunk_size
+    });
+    if !covered || !linear || chunk_size % crate::device::BLOCK != 0 {
+        return Ok(None);
+    }
+    let run = last.phys + round_up(last.len as u64) - first.phys;
+    if run > (64 << 20) {
+        return Ok(None);
+    }
+    let mut buf = AlignedBuf::zeroed(run as usize);
+    dev.read_at(&mut buf, first.phys)?;
+    for c in &wanted {
+        let off = (c.phys - first.phys) as usize;
+        if !verify(c, &buf.as_slice()[off..off + c.len as usize]) {
+            return Ok(None);
+        }
+    }
+    let (a, b) = ((start - first_start) as usize, (end - first_start) as usize);
+    Ok(Some(bytes::Bytes::from_owner(buf).slice(a..b)))
+}
+
 /// Fills `out` (the object's logical bytes `start..start + out.len()`) from
 /// the chunks that overlap it; bytes no chunk holds stay zero. Chunks
 /// stored back to back on the device are read with one IO.

@@ -15,11 +15,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 
+use bytes::Bytes;
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable};
 use tokio::sync::oneshot;
 
 use crate::alloc::Allocator;
-use crate::chunkio::{chunk_range, read_into, read_verified, verify};
+use crate::chunkio::{chunk_range, read_contiguous, read_into, read_verified, verify};
 use crate::commit::{Msg, stage_loop};
 use crate::config::{Backend, StoreConfig};
 use crate::deferred::{self, Extents, Writer};
@@ -329,6 +330,34 @@ impl Store {
             &|c| self.shared.recover_chunk(c),
         )?;
         Ok(out)
+    }
+
+    /// Like [`Store::read`], as a shared buffer: when the bytes are stored
+    /// back to back (a whole-object write), the buffer the device filled
+    /// is returned as it is, without a copy.
+    pub fn read_bytes(&self, coll: &str, name: &str, offset: u64, len: u64) -> Result<Bytes> {
+        let (_guard, rtx) = self.reader()?;
+        let meta = Self::object_meta(&rtx, coll, name)?;
+        let end = offset.saturating_add(len).min(meta.size);
+        if offset >= end {
+            return Ok(Bytes::new());
+        }
+        let dev = self.shared.dev.as_ref();
+        let cs = self.shared.chunk_size;
+        if let Some(b) = read_contiguous(dev, &meta.chunks, cs, offset, end)? {
+            return Ok(b);
+        }
+        let mut out = vec![0u8; (end - offset) as usize];
+        read_into(
+            dev,
+            &meta.chunks,
+            cs,
+            offset,
+            &mut out,
+            (coll, name),
+            &|c| self.shared.recover_chunk(c),
+        )?;
+        Ok(Bytes::from(out))
     }
 
     /// Size and version of an object.

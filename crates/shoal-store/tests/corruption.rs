@@ -51,7 +51,18 @@ fn flipped_bytes_are_detected_and_scrub_finds_exactly_them() {
             }
             other => panic!("{name}: expected Corrupt, got {other:?}"),
         }
+        assert!(
+            matches!(
+                s.read_bytes("pg", name, 0, u64::MAX),
+                Err(StoreError::Corrupt { .. })
+            ),
+            "{name}: the shared-buffer read refuses damaged bytes too"
+        );
     }
+    assert_eq!(
+        &s.read_bytes("pg", "o1", 0, u64::MAX).unwrap()[..],
+        &vec![1; 200_001][..]
+    );
     // Undamaged ranges of damaged objects and other objects read fine.
     assert_eq!(s.read("pg", "o7", 0, 1000).unwrap(), vec![7; 1000]);
     assert_eq!(s.read("pg", "o1", 0, u64::MAX).unwrap(), vec![1; 200_001]);

@@ -143,6 +143,13 @@ proptest! {
                     None => prop_assert!(s.stat("c", &name).is_err()),
                     Some(o) => {
                         prop_assert_eq!(&s.read("c", &name, 0, u64::MAX).unwrap(), &o.data);
+                        // The shared-buffer read agrees, whole and in ranges
+                        // that start and end inside chunks.
+                        let len = o.data.len() as u64;
+                        for (a, b) in [(0, u64::MAX), (len / 3, len / 3 + 5000), (4095, 8193)] {
+                            let want = &o.data[(a.min(len) as usize)..(b.min(len) as usize).max(a.min(len) as usize)];
+                            prop_assert_eq!(&s.read_bytes("c", &name, a, b - a).unwrap()[..], want);
+                        }
                         prop_assert_eq!(&s.xattrs("c", &name).unwrap(), &o.xattrs);
                         let omap: BTreeMap<_, _> = s.omap_range("c", &name, None, None, 100).unwrap().into_iter().collect();
                         prop_assert_eq!(&omap, &o.omap);
