@@ -461,7 +461,11 @@ async fn silent_osds_go_down_then_out_and_state_survives_a_full_restart() {
     let beat = async {
         loop {
             let _ = admin
-                .command(MonCommand::OsdBeacon { id: 0, epoch: 0 })
+                .command(MonCommand::OsdBeacon {
+                    id: 0,
+                    epoch: 0,
+                    stats: shoal_proto::report::OsdStats::empty(),
+                })
                 .await;
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -143,5 +143,43 @@ fn status(s: &mut String, st: &StatusReport) -> std::fmt::Result {
         st.num_osds, st.num_up_osds, st.num_in_osds, st.osdmap_epoch
     )?;
     writeln!(s, "  data:")?;
-    writeln!(s, "    pools: {} pools, {} pgs", st.num_pools, st.num_pgs)
+    writeln!(s, "    pools:   {} pools, {} pgs", st.num_pools, st.num_pgs)?;
+    writeln!(s, "    objects: {}", st.num_objects)?;
+    writeln!(
+        s,
+        "    usage:   {} used, {} / {} avail",
+        human_bytes(st.raw_used),
+        human_bytes(st.raw_total.saturating_sub(st.raw_used)),
+        human_bytes(st.raw_total)
+    )?;
+    let mut label = "    pgs:     ";
+    for p in &st.pgs_by_state {
+        writeln!(s, "{label}{} {}", p.count, p.state)?;
+        label = "             ";
+    }
+    writeln!(s, "  io:")?;
+    writeln!(
+        s,
+        "    client:   {}/s rd, {}/s wr, {} op/s rd, {} op/s wr",
+        human_bytes(st.io.read_bytes),
+        human_bytes(st.io.write_bytes),
+        st.io.read_ops,
+        st.io.write_ops
+    )
+}
+
+/// `1536` -> `1.5 KiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }

@@ -108,14 +108,23 @@ pub fn read(state: &MonState, cmd: &MonCommand) -> Result<CommandOutput, Command
 }
 
 /// `status`, `mon stat` or `health` from the state and the quorum view.
-pub fn report(state: &MonState, cmd: &MonCommand, mon: MonStatReport) -> CommandOutput {
+/// `status` also shows `stats` (PG states, usage, IO rates), which only
+/// the leader has; without them every PG counts as unknown.
+pub fn report(
+    state: &MonState,
+    cmd: &MonCommand,
+    mon: MonStatReport,
+    stats: Option<crate::pgstats::Summary>,
+) -> CommandOutput {
     let map = &state.osdmap;
     match cmd {
         MonCommand::MonStat => CommandOutput::MonStat(mon),
         MonCommand::Health => CommandOutput::Health(health(map, &mon)),
         _ => {
             let ids: Vec<i32> = map.osd_ids().collect();
-            CommandOutput::Status(StatusReport {
+            let num_pgs: u32 = map.pools().values().map(|p| p.pg_num).sum();
+            let stats = stats.unwrap_or_else(|| crate::pgstats::Summary::unknown(num_pgs));
+            CommandOutput::Status(Box::new(StatusReport {
                 fsid: map.fsid().to_string(),
                 health: health(map, &mon),
                 osdmap_epoch: map.epoch(),
@@ -123,9 +132,14 @@ pub fn report(state: &MonState, cmd: &MonCommand, mon: MonStatReport) -> Command
                 num_up_osds: ids.iter().filter(|&&i| map.is_up(i)).count() as u32,
                 num_in_osds: ids.iter().filter(|&&i| map.is_in(i)).count() as u32,
                 num_pools: map.pools().len() as u32,
-                num_pgs: map.pools().values().map(|p| p.pg_num).sum(),
+                num_pgs,
+                pgs_by_state: stats.pgs_by_state,
+                num_objects: stats.num_objects,
+                raw_used: stats.raw_used,
+                raw_total: stats.raw_total,
+                io: stats.io,
                 mon,
-            })
+            }))
         }
     }
 }

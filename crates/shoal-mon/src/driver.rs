@@ -90,6 +90,7 @@ pub struct Driver {
     pending: Vec<Txn>,
     waiters: HashMap<(u64, u64), Vec<Waiter>>,
     failures: FailureDetector,
+    pgstats: crate::pgstats::PgStats,
     last_heard: Vec<u64>,
     was_leader: bool,
     last_housekeeping: u64,
@@ -194,6 +195,7 @@ impl Driver {
             pending: Vec::new(),
             waiters: HashMap::new(),
             failures: FailureDetector::default(),
+            pgstats: Default::default(),
             was_leader: false,
             last_housekeeping: 0,
             start: Instant::now(),
@@ -391,9 +393,10 @@ impl Driver {
         }
         let now = self.now();
         match cmd {
-            MonCommand::OsdBeacon { id, .. } => {
+            MonCommand::OsdBeacon { id, stats, .. } => {
                 let result = if self.state.osdmap.exists(*id) {
                     self.failures.beacon(*id, now);
+                    self.pgstats.record(*id, stats.clone(), now);
                     Ok(CommandOutput::Done {
                         epoch: self.state.osdmap.epoch(),
                     })
@@ -552,7 +555,14 @@ impl Driver {
             mons,
             committed: self.node.commit_index(),
         };
-        commands::report(&self.state, cmd, mon)
+        let stats = (leader && matches!(cmd, MonCommand::Status)).then(|| {
+            self.pgstats.summary(
+                &self.state.osdmap,
+                now,
+                self.settings.failure.beacon_grace_ms,
+            )
+        });
+        commands::report(&self.state, cmd, mon, stats)
     }
 
     fn housekeeping(&mut self) {
@@ -560,6 +570,7 @@ impl Driver {
         if !self.node.is_leader() {
             return;
         }
+        self.pgstats.retain_existing(&self.state.osdmap);
         let verdict = self.failures.judge(
             &self.state.osdmap,
             &self.state.down_since,

@@ -30,6 +30,7 @@ pub mod failure;
 pub mod health;
 pub mod initial;
 pub mod mkfs;
+pub mod pgstats;
 pub mod state;
 pub mod store;
 pub mod view;

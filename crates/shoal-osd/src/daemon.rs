@@ -114,6 +114,8 @@ pub struct Osd {
     map: RwLock<Arc<OsdMap>>,
     pgs: Mutex<HashMap<PgRef, Arc<Pg>>>,
     last_heard: Mutex<HashMap<i32, Instant>>,
+    /// Client IO served, reported with the beacons.
+    pub io: crate::stats::IoStats,
 }
 
 impl Osd {
@@ -289,6 +291,7 @@ pub async fn run(
         map: RwLock::new(Arc::new(OsdMap::new(first_map.fsid()))),
         pgs: Mutex::new(HashMap::new()),
         last_heard: Mutex::new(HashMap::new()),
+        io: Default::default(),
     });
     let endpoint = Endpoint::builder(identity, EndpointConfig::new(opts.addr))
         .request_handler(service::RequestService(osd.clone()))
@@ -353,10 +356,16 @@ async fn beacons(osd: Arc<Osd>) {
     let mut tick = tokio::time::interval(osd.opts.beacon_interval);
     loop {
         tick.tick().await;
-        let epoch = osd.map().epoch();
+        let map = osd.map();
+        let pgs: Vec<Arc<Pg>> = osd.pgs_lock().values().cloned().collect();
+        let stats = crate::stats::report(osd.id, &map, &pgs, &osd.io, &osd.store);
         if let Err(e) = osd
             .monc
-            .command(MonCommand::OsdBeacon { id: osd.id, epoch })
+            .command(MonCommand::OsdBeacon {
+                id: osd.id,
+                epoch: map.epoch(),
+                stats,
+            })
             .await
         {
             tracing::warn!(error = %e, "beacon not delivered");

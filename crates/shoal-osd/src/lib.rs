@@ -20,3 +20,4 @@ pub mod peering;
 pub mod pg;
 pub mod pglog;
 pub mod service;
+pub mod stats;

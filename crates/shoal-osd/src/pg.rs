@@ -2,6 +2,7 @@
 //! flight, and the store transactions that keep it all durable.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -79,6 +80,9 @@ pub struct Pg {
     store: Arc<Store>,
     log_entries: usize,
     state: Mutex<State>,
+    /// Objects in the PG, kept by the head (counted when it activates,
+    /// then changed by its writes); for the monitors' `status`.
+    objects: AtomicU64,
     object_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -145,6 +149,7 @@ impl Pg {
                 pushed: HashSet::new(),
                 failed: None,
             }),
+            objects: AtomicU64::new(0),
             object_locks: Mutex::new(HashMap::new()),
         }))
     }
@@ -485,6 +490,13 @@ impl Pg {
         if backfill {
             self.remove_unpushed().await?;
         }
+        if acting.first() == Some(&self.whoami) {
+            let (store, coll) = (self.store.clone(), self.coll.clone());
+            let names = tokio::task::spawn_blocking(move || object_names(&store, &coll))
+                .await
+                .map_err(internal)??;
+            self.objects.store(names.len() as u64, Ordering::Relaxed);
+        }
         let new_log = PgLog::new(info.log_tail, log);
         let stored = self.store_log(&new_log, interval_epoch, acting).await;
         let mut st = self.lock();
@@ -660,6 +672,34 @@ impl Pg {
     /// The store.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Objects in the PG (kept by the head; see [`Pg::count_write`]).
+    pub fn objects(&self) -> u64 {
+        self.objects.load(Ordering::Relaxed)
+    }
+
+    /// Head: a write took the object from existing (`before`) to `after`.
+    pub fn count_write(&self, before: bool, after: bool) {
+        match (before, after) {
+            (false, true) => {
+                self.objects.fetch_add(1, Ordering::Relaxed);
+            }
+            (true, false) => {
+                // Never below zero, even if the count was off.
+                let _ = self
+                    .objects
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        Some(n.saturating_sub(1))
+                    });
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether a local write failed in this interval (no writes until the next).
+    pub fn write_failed(&self) -> bool {
+        self.lock().failed.is_some()
     }
 }
 

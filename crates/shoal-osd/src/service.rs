@@ -10,7 +10,7 @@ use shoal_proto::osd::{
     ListResult, OpOutput, OpResult, OsdErrorCode, OsdReply, OsdRequest, PgListReply, PgListRequest,
 };
 use shoal_proto::rep::{
-    PeerAck, PgActivate, PgPull, PgPush, PgQuery, PgQueryReply, Ping, RepAck, RepOp,
+    LogOp, PeerAck, PgActivate, PgPull, PgPush, PgQuery, PgQueryReply, Ping, RepAck, RepOp,
 };
 
 use crate::daemon::Osd;
@@ -150,13 +150,14 @@ async fn serve_op(
     ))?;
     pg.check_serving(write, req.balance_reads)?;
     if write {
-        write_op(&pg, req, payload).await
+        write_op(osd, &pg, req, payload).await
     } else {
         read_op(osd, &pg, req).await
     }
 }
 
 async fn write_op(
+    osd: &Osd,
     pg: &Arc<Pg>,
     req: &OsdRequest,
     payload: Bytes,
@@ -182,6 +183,8 @@ async fn write_op(
         .await
         .map_err(|e| (OsdErrorCode::Internal, e.to_string()))??;
     let resolved = exec::resolve(&req.ops, &view)?;
+    let exists_after = resolved.op == LogOp::Modify;
+    let payload_len = payload.len();
     let (local, answer) = pg.start_write(req.reqid, &req.object, resolved, payload)?;
     let pg2 = pg.clone();
     tokio::spawn(async move {
@@ -197,6 +200,8 @@ async fn write_op(
             "the PG's interval changed".into(),
         )
     })??;
+    pg.count_write(view.exists, exists_after);
+    osd.io.record_write(payload_len);
     Ok((done(version), Bytes::new()))
 }
 
@@ -213,6 +218,7 @@ async fn read_op(
     let r = tokio::task::spawn_blocking(move || exec::read(pg2.store(), &pg2.coll, &name, &ops))
         .await
         .map_err(|e| (OsdErrorCode::Internal, e.to_string()))??;
+    osd.io.record_read(r.payload.len());
     Ok((
         OpResult::Done {
             version: r.version,

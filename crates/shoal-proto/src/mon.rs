@@ -6,7 +6,7 @@
 //! `(client_id, tid)` makes retries safe: a write the monitors already
 //! applied is answered with its first result, not applied again.
 
-use crate::report::{HealthReport, MonStatReport, StatusReport};
+use crate::report::{HealthReport, MonStatReport, OsdStats, StatusReport};
 use crate::wire::wire;
 
 wire! {
@@ -92,6 +92,9 @@ wire! {
             id: i32,
             /// Its newest OSDMap epoch.
             epoch: u32,
+            /// Its usage, IO counters and PG states (kept by the leader in
+            /// memory for `status`; not part of the replicated state).
+            stats: OsdStats,
         },
         /// The caller (an OSD) could not reach `target`.
         OsdFailure {
@@ -263,7 +266,7 @@ wire! {
             epoch: u32,
         },
         /// [`MonCommand::Status`].
-        Status(StatusReport),
+        Status(Box<StatusReport>),
         /// [`MonCommand::MonStat`].
         MonStat(MonStatReport),
         /// [`MonCommand::Health`].

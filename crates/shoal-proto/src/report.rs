@@ -23,6 +23,77 @@ wire! {
         pub num_pools: u32,
         /// PGs over all pools.
         pub num_pgs: u32,
+        /// PGs by state (`active`, `peering`, `active+undersized`,
+        /// `unknown` when the PG's head has not reported it), most first.
+        pub pgs_by_state: Vec<PgStateCount>,
+        /// Objects stored (each counted once, by the PG heads' reports).
+        pub num_objects: u64,
+        /// Bytes used on the OSDs' stores (all replicas).
+        pub raw_used: u64,
+        /// Capacity of the OSDs' stores.
+        pub raw_total: u64,
+        /// Client IO over the last beacon intervals.
+        pub io: IoRates,
+    }
+
+    /// PGs in one state, for [`StatusReport`].
+    pub struct PgStateCount {
+        /// State, e.g. `active` or `active+undersized`.
+        pub state: String,
+        /// Number of PGs.
+        pub count: u32,
+    }
+
+    /// Client operations per second, for [`StatusReport`].
+    pub struct IoRates {
+        /// Read operations per second.
+        pub read_ops: u64,
+        /// Bytes read per second.
+        pub read_bytes: u64,
+        /// Write operations per second.
+        pub write_ops: u64,
+        /// Bytes written per second.
+        pub write_bytes: u64,
+    }
+
+    /// What an OSD reports with each beacon: its store's usage, its
+    /// client IO counters, and the PGs it heads.
+    pub struct OsdStats {
+        /// Store capacity in bytes.
+        pub store_total: u64,
+        /// Store bytes in use.
+        pub store_used: u64,
+        /// Client operations served since the OSD started.
+        pub io: IoCounters,
+        /// The PGs this OSD is head of, and their state.
+        pub pgs: Vec<PgStat>,
+    }
+
+    /// Cumulative client IO counters of one OSD (reads served by any
+    /// chain member, writes counted once, at the head).
+    pub struct IoCounters {
+        /// Read operations.
+        pub read_ops: u64,
+        /// Bytes read.
+        pub read_bytes: u64,
+        /// Write operations.
+        pub write_ops: u64,
+        /// Bytes written.
+        pub write_bytes: u64,
+    }
+
+    /// One PG as its head sees it.
+    pub struct PgStat {
+        /// Pool id.
+        pub pool: i64,
+        /// PG number within the pool.
+        pub seed: u32,
+        /// Map epoch the PG's current interval began in.
+        pub interval_epoch: u32,
+        /// State (`active`, `peering`, `active+undersized`, ...).
+        pub state: String,
+        /// Objects in the PG.
+        pub objects: u64,
     }
 
     /// `shoal mon stat`: the MonMap and who is in quorum.
@@ -117,5 +188,22 @@ impl HealthReport {
             .max()
             .unwrap_or(HealthStatus::Ok);
         HealthReport { status, checks }
+    }
+}
+
+impl OsdStats {
+    /// A report with nothing in it (an OSD that holds no PGs yet).
+    pub fn empty() -> Self {
+        OsdStats {
+            store_total: 0,
+            store_used: 0,
+            io: IoCounters {
+                read_ops: 0,
+                read_bytes: 0,
+                write_ops: 0,
+                write_bytes: 0,
+            },
+            pgs: Vec::new(),
+        }
     }
 }

@@ -1,0 +1,281 @@
+//! PG states, usage and client IO rates, from the stats OSDs send with
+//! their beacons. Soft state, like Ceph's manager: the leader keeps the
+//! latest report of each OSD in memory (a new leader learns them again
+//! within a beacon interval); nothing here goes through Paxos.
+
+use std::collections::{BTreeMap, HashMap};
+
+use shoal_map::{OsdMap, PgId};
+use shoal_proto::report::{IoCounters, IoRates, OsdStats, PgStat, PgStateCount};
+
+/// Most PGs one report may carry; the rest are ignored.
+pub const MAX_REPORTED_PGS: usize = 1 << 16;
+/// Longest PG state name accepted.
+const MAX_STATE_LEN: usize = 64;
+/// State of a PG whose head has not reported it.
+pub const UNKNOWN: &str = "unknown";
+
+struct Entry {
+    at_ms: u64,
+    stats: OsdStats,
+    rates: IoRates,
+}
+
+/// The latest report of every OSD.
+#[derive(Default)]
+pub struct PgStats {
+    osds: HashMap<i32, Entry>,
+}
+
+/// What `status` shows of the reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// PGs by state, most first.
+    pub pgs_by_state: Vec<PgStateCount>,
+    /// Objects in PGs reported by their current head.
+    pub num_objects: u64,
+    /// Store bytes used, over up OSDs.
+    pub raw_used: u64,
+    /// Store capacity, over up OSDs.
+    pub raw_total: u64,
+    /// Client IO per second, over up OSDs.
+    pub io: IoRates,
+}
+
+impl Summary {
+    /// No reports: every PG unknown, nothing counted.
+    pub fn unknown(num_pgs: u32) -> Self {
+        Summary {
+            pgs_by_state: vec![PgStateCount {
+                state: UNKNOWN.into(),
+                count: num_pgs,
+            }],
+            num_objects: 0,
+            raw_used: 0,
+            raw_total: 0,
+            io: zero_rates(),
+        }
+    }
+}
+
+fn per_second(now: u64, then: u64, ms: u64) -> u64 {
+    if ms == 0 {
+        return 0;
+    }
+    // Counters that went backwards belong to a restarted OSD: no rate.
+    now.checked_sub(then)
+        .map_or(0, |d| d.saturating_mul(1000) / ms)
+}
+
+fn rates(prev: &IoCounters, cur: &IoCounters, ms: u64) -> IoRates {
+    IoRates {
+        read_ops: per_second(cur.read_ops, prev.read_ops, ms),
+        read_bytes: per_second(cur.read_bytes, prev.read_bytes, ms),
+        write_ops: per_second(cur.write_ops, prev.write_ops, ms),
+        write_bytes: per_second(cur.write_bytes, prev.write_bytes, ms),
+    }
+}
+
+fn zero_rates() -> IoRates {
+    IoRates {
+        read_ops: 0,
+        read_bytes: 0,
+        write_ops: 0,
+        write_bytes: 0,
+    }
+}
+
+impl PgStats {
+    /// Records OSD `id`'s report received at `now_ms`; its IO rates are
+    /// the change since its previous report.
+    pub fn record(&mut self, id: i32, mut stats: OsdStats, now_ms: u64) {
+        stats.pgs.truncate(MAX_REPORTED_PGS);
+        stats.pgs.retain(|p| p.state.len() <= MAX_STATE_LEN);
+        let rates = match self.osds.get(&id) {
+            Some(prev) if now_ms > prev.at_ms => {
+                rates(&prev.stats.io, &stats.io, now_ms - prev.at_ms)
+            }
+            Some(prev) => prev.rates.clone(),
+            None => zero_rates(),
+        };
+        self.osds.insert(
+            id,
+            Entry {
+                at_ms: now_ms,
+                stats,
+                rates,
+            },
+        );
+    }
+
+    /// Forgets the reports of OSDs no longer in `map`.
+    pub fn retain_existing(&mut self, map: &OsdMap) {
+        self.osds.retain(|id, _| map.exists(*id));
+    }
+
+    /// The summary against `map`: a PG's state is what its current head
+    /// reported for the current interval (else [`UNKNOWN`]); usage and
+    /// rates count up OSDs whose last report is at most `fresh_ms` old.
+    pub fn summary(&self, map: &OsdMap, now_ms: u64, fresh_ms: u64) -> Summary {
+        let fresh = |id: &i32| {
+            map.is_up(*id)
+                && self
+                    .osds
+                    .get(id)
+                    .is_some_and(|e| now_ms.saturating_sub(e.at_ms) <= fresh_ms)
+        };
+        let mut reported: HashMap<PgId, (i32, &PgStat)> = HashMap::new();
+        let (mut raw_used, mut raw_total) = (0u64, 0u64);
+        let mut io = zero_rates();
+        for (id, e) in self.osds.iter().filter(|(id, _)| fresh(id)) {
+            raw_used = raw_used.saturating_add(e.stats.store_used);
+            raw_total = raw_total.saturating_add(e.stats.store_total);
+            io.read_ops = io.read_ops.saturating_add(e.rates.read_ops);
+            io.read_bytes = io.read_bytes.saturating_add(e.rates.read_bytes);
+            io.write_ops = io.write_ops.saturating_add(e.rates.write_ops);
+            io.write_bytes = io.write_bytes.saturating_add(e.rates.write_bytes);
+            for p in &e.stats.pgs {
+                reported.insert(PgId::new(p.pool, p.seed), (*id, p));
+            }
+        }
+        let mut by_state: BTreeMap<String, u32> = BTreeMap::new();
+        let mut num_objects = 0u64;
+        let mut ws = map.new_workspace();
+        for (pool_id, pool) in map.pools() {
+            for seed in 0..pool.pg_num {
+                let pg = PgId::new(*pool_id, seed);
+                let head = map
+                    .pg_to_up_acting(pg, &mut ws)
+                    .ok()
+                    .and_then(|ua| ua.chain().first().copied());
+                let state = match (head, reported.get(&pg)) {
+                    (Some(h), Some((by, stat))) if h == *by => {
+                        num_objects = num_objects.saturating_add(stat.objects);
+                        stat.state.clone()
+                    }
+                    (None, _) => "down".to_string(),
+                    _ => UNKNOWN.to_string(),
+                };
+                *by_state.entry(state).or_default() += 1;
+            }
+        }
+        let mut pgs_by_state: Vec<PgStateCount> = by_state
+            .into_iter()
+            .map(|(state, count)| PgStateCount { state, count })
+            .collect();
+        pgs_by_state.sort_by(|a, b| b.count.cmp(&a.count).then(a.state.cmp(&b.state)));
+        Summary {
+            pgs_by_state,
+            num_objects,
+            raw_used,
+            raw_total,
+            io,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_map::{Fsid, Pool};
+
+    /// Three OSDs on three hosts, all up, and one size-3 pool of 4 PGs.
+    fn map() -> OsdMap {
+        let mut text = String::from(
+            "device 0 osd.0\ndevice 1 osd.1\ndevice 2 osd.2\ntype 0 osd\ntype 1 host\ntype 10 root\n",
+        );
+        for h in 0..3 {
+            text.push_str(&format!(
+                "host h{h} {{\n\tid -{}\n\talg straw2\n\thash 0\n\titem osd.{h} weight 1.000\n}}\n",
+                h + 2
+            ));
+        }
+        text.push_str(
+            "root default {\n\tid -1\n\talg straw2\n\thash 0\n\titem h0 weight 1.000\n\
+             \titem h1 weight 1.000\n\titem h2 weight 1.000\n}\n\
+             rule r {\n\tid 0\n\ttype replicated\n\tmin_size 1\n\tmax_size 10\n\
+             \tstep take default\n\tstep chooseleaf firstn 0 type host\n\tstep emit\n}\n",
+        );
+        let crush = shoal_crush::text::parse(&text).expect("crush");
+        OsdMap::from_crush(Fsid::ZERO, crush, [Pool::new_replicated(1, "p", 3, 4, 0)]).expect("map")
+    }
+
+    fn counters(n: u64) -> IoCounters {
+        IoCounters {
+            read_ops: n,
+            read_bytes: n * 100,
+            write_ops: n / 2,
+            write_bytes: n * 50,
+        }
+    }
+
+    /// The report OSD `id` would send: the PGs it heads in `map`, active.
+    fn report(map: &OsdMap, id: i32, io: IoCounters) -> OsdStats {
+        let mut ws = map.new_workspace();
+        let pgs = (0..4)
+            .filter(|&s| {
+                let ua = map.pg_to_up_acting(PgId::new(1, s), &mut ws).expect("map");
+                ua.chain().first() == Some(&id)
+            })
+            .map(|seed| PgStat {
+                pool: 1,
+                seed,
+                interval_epoch: 1,
+                state: "active".into(),
+                objects: 10,
+            })
+            .collect();
+        OsdStats {
+            store_total: 1000,
+            store_used: 100,
+            io,
+            pgs,
+        }
+    }
+
+    #[test]
+    fn states_objects_usage_and_rates_come_from_fresh_reports_of_heads() {
+        let map = map();
+        let mut stats = PgStats::default();
+        // Nothing reported: every PG unknown.
+        let s = stats.summary(&map, 0, 5000);
+        assert_eq!(s.pgs_by_state.len(), 1);
+        assert_eq!(
+            (s.pgs_by_state[0].state.as_str(), s.pgs_by_state[0].count),
+            (UNKNOWN, 4)
+        );
+
+        for id in 0..3 {
+            stats.record(id, report(&map, id, counters(1000)), 1000);
+        }
+        let s = stats.summary(&map, 1000, 5000);
+        assert_eq!(s.pgs_by_state.len(), 1);
+        assert_eq!(
+            (s.pgs_by_state[0].state.as_str(), s.pgs_by_state[0].count),
+            ("active", 4)
+        );
+        assert_eq!(s.num_objects, 40);
+        assert_eq!((s.raw_used, s.raw_total), (300, 3000));
+        assert_eq!(s.io.read_ops, 0, "one report gives no rate");
+
+        // Two seconds later osd.0 served 2000 more reads: 1000/s.
+        stats.record(0, report(&map, 0, counters(3000)), 3000);
+        let s = stats.summary(&map, 3000, 5000);
+        assert_eq!(s.io.read_ops, 1000);
+        assert_eq!(s.io.read_bytes, 100_000);
+        // Counters going backwards (a restart) give no rate, not a wrap.
+        stats.record(0, report(&map, 0, counters(10)), 4000);
+        assert_eq!(stats.summary(&map, 4000, 5000).io.read_ops, 0);
+
+        // Reports older than the freshness bound are not counted.
+        let s = stats.summary(&map, 5500, 2000);
+        assert_eq!(s.raw_total, 1000, "only osd.0 reported recently");
+        let unknown: u32 = s
+            .pgs_by_state
+            .iter()
+            .filter(|p| p.state == UNKNOWN)
+            .map(|p| p.count)
+            .sum();
+        assert!(unknown > 0, "PGs headed by silent OSDs are unknown");
+    }
+}
