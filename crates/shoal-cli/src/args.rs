@@ -117,6 +117,10 @@ pub enum Cmd {
         /// Keep the written objects (for later seq/rand runs).
         #[arg(long)]
         no_cleanup: bool,
+        /// Writes: stop after this many objects (0: no limit). With 1 and
+        /// `--no-cleanup`, a later `rand` run reads one hot object.
+        #[arg(long, default_value_t = 0)]
+        max_objects: u64,
     },
 }
 

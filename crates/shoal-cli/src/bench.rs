@@ -42,6 +42,8 @@ pub struct Params {
     pub concurrency: usize,
     /// Keep the written objects (for seq/rand runs).
     pub no_cleanup: bool,
+    /// Writes: at most this many objects (0: no limit).
+    pub max_objects: u64,
 }
 
 /// Latencies and per-second counts of a run.
@@ -171,12 +173,18 @@ pub async fn run(cluster: &Cluster, p: Params, json: bool) -> Result<()> {
         let (io, prefix, payload) = (io.clone(), prefix.clone(), payload.clone());
         let (next, started_ops, done_ops) = (next.clone(), started_ops.clone(), done_ops.clone());
         let (stop, record) = (stop.clone(), record.clone());
-        let mode = p.mode;
+        let (mode, max_objects) = (p.mode, p.max_objects);
         workers.push(tokio::spawn(async move {
             let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (w as u64 + 1);
             while !stop.load(Ordering::Relaxed) {
                 let i = match mode {
-                    Mode::Write => next.fetch_add(1, Ordering::Relaxed),
+                    Mode::Write => {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if max_objects > 0 && i >= max_objects {
+                            break;
+                        }
+                        i
+                    }
                     Mode::Seq | Mode::Cleanup => {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= count {

@@ -217,6 +217,7 @@ async fn objects_command(cmd: &Cmd, conf: &ShoalConf, json: bool) -> Option<Resu
                 block,
                 concurrency,
                 no_cleanup,
+                max_objects,
             } => {
                 let params = bench::Params {
                     pool: pool.clone(),
@@ -225,6 +226,7 @@ async fn objects_command(cmd: &Cmd, conf: &ShoalConf, json: bool) -> Option<Resu
                     block: dev::parse_size(block)?,
                     concurrency: *concurrency,
                     no_cleanup: *no_cleanup,
+                    max_objects: *max_objects,
                 };
                 bench::run(&c, params, json).await
             }
