@@ -6,7 +6,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use shoal_client::Cluster;
+use shoal_net::{Frame, PeerAddr};
 use shoal_proto::MonCommand;
+use shoal_proto::msg;
+use shoal_proto::peer::FaultCommand;
+use shoal_proto::rep::PeerAck;
 
 use crate::{MonCluster, MonClusterOptions, bin_path, wait_for};
 
@@ -53,7 +57,8 @@ impl TestCluster {
         let extra = format!(
             "op_timeout_ms = {}\nosd_timeout_ms = 5000\n\n\
              [osd]\ndata = \"osd.{{id}}\"\nstore_bytes = {}\nbeacon_interval_ms = 1000\n\
-             heartbeat_interval_ms = {hb}\nheartbeat_grace_ms = {}\npeer_timeout_ms = 5000\n",
+             heartbeat_interval_ms = {hb}\nheartbeat_grace_ms = {}\npeer_timeout_ms = 5000\n\
+             fault_injection = true\n",
             opts.op_timeout_ms,
             opts.osd_store_bytes,
             hb * 5,
@@ -177,6 +182,56 @@ impl TestCluster {
             (client.osdmap().is_up(i) == up).then_some(())
         })
         .await
+    }
+
+    /// Sends a fault-injection command to osd `i` (the OSDs of a test
+    /// cluster accept them from `client.admin`).
+    pub async fn osd_fault(&self, client: &Cluster, i: i32, command: FaultCommand) {
+        let map = client.osdmap();
+        let addr = map
+            .osd(i)
+            .and_then(|o| o.addr)
+            .unwrap_or_else(|| panic!("osd.{i} has no address in the map"));
+        let frame = Frame::encode(msg::FAULT, &command).expect("encode a fault command");
+        let peer = PeerAddr::named(format!("osd.{i}"), addr);
+        let resp = client
+            .monc()
+            .endpoint()
+            .request(&peer, &frame, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| panic!("fault command to osd.{i}: {e}"));
+        let ack: PeerAck = resp.decode_body().expect("fault command answer");
+        assert!(
+            ack.error.is_empty(),
+            "osd.{i} refused the fault: {}",
+            ack.error
+        );
+    }
+
+    /// Cuts osd `i` off from every monitor and every other OSD, both ways
+    /// between OSDs (its datagrams to them and theirs to it are dropped);
+    /// clients still reach it.
+    pub async fn isolate_osd(&self, client: &Cluster, i: i32) {
+        let others: Vec<i32> = (0..self.osds.len() as i32).filter(|&o| o != i).collect();
+        let mut peers: Vec<String> = others.iter().map(|o| format!("osd.{o}")).collect();
+        let mons = self.mons.conf.mons().expect("monitors of the test cluster");
+        peers.extend(mons.iter().map(|m| format!("mon.{}", m.name)));
+        self.osd_fault(client, i, FaultCommand::Partition { peers })
+            .await;
+        for o in others {
+            let peers = vec![format!("osd.{i}")];
+            self.osd_fault(client, o, FaultCommand::Partition { peers })
+                .await;
+        }
+    }
+
+    /// Removes every injected fault from the running OSDs.
+    pub async fn heal_osds(&mut self, client: &Cluster) {
+        for i in 0..self.osds.len() {
+            if self.osd_running(i) {
+                self.osd_fault(client, i as i32, FaultCommand::Heal).await;
+            }
+        }
     }
 
     /// Marks osd `i` out through the monitors.

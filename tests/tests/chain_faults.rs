@@ -1,7 +1,8 @@
 //! Chain replication under faults, with real processes: SIGKILL of the
 //! head, the middle and the tail of a PG's chain during a stream of
-//! writes; concurrent writers to one object; a linearizability check of
-//! one object's puts and gets while OSDs are killed and restarted.
+//! writes; an OSD partitioned away and healed; concurrent writers to one
+//! object; a linearizability check of one object's puts and gets while
+//! OSDs are killed and restarted.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,6 +13,7 @@ use bytes::Bytes;
 use shoal_client::striper::head_name;
 use shoal_client::{Cluster, IoCtx};
 use shoal_map::PgId;
+use shoal_proto::mon::{CommandOutput, MonCommand};
 use shoal_tests::linearizability::{Event, RegisterOp, check_register};
 use shoal_tests::{TestCluster, TestClusterOptions, wait_for};
 
@@ -140,6 +142,112 @@ async fn acknowledged_writes_survive_killing_head_middle_and_tail() {
             let got = io.get(name).await.expect("get an acknowledged object");
             assert_eq!(value_of(&got), Some(*value), "{name}");
         }
+    }
+}
+
+/// The PGs of the cluster by state, from `status`.
+async fn pg_states(client: &Cluster) -> Option<BTreeMap<String, u32>> {
+    match client.monc().command(MonCommand::Status).await.ok()? {
+        CommandOutput::Status(s) => Some(
+            s.pgs_by_state
+                .into_iter()
+                .map(|p| (p.state, p.count))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// An OSD cut off from the monitors and the other OSDs (clients still
+/// reach it) during a stream of writes: it is marked down and the writes
+/// go on without it; once the partition heals it boots again by itself
+/// and catches up — afterwards it alone serves every acknowledged write,
+/// including those made while it was cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_osd_is_marked_down_then_rejoins_and_catches_up() {
+    let mut cluster = TestCluster::start(&TestClusterOptions::default()).await;
+    let client = cluster.client().await;
+    cluster.create_pool(&client, "data", 8, 3, 2).await;
+    let io = client.ioctx("data").await.expect("ioctx");
+    let acked: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for w in 0..3usize {
+        let (io, acked, stop, next) = (io.clone(), acked.clone(), stop.clone(), next.clone());
+        writers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let name = format!("p-{i}");
+                let len = if i % 9 == 0 { 5 * MIB } else { 2000 + w * 1000 };
+                if io.put(&name, body(i as u64, len)).await.is_ok() {
+                    acked.lock().unwrap().insert(name, i as u64);
+                }
+            }
+        }));
+    }
+    let count = || acked.lock().unwrap().len();
+    wait_for(LONG, "writes before the partition", || async {
+        (count() >= 20).then_some(())
+    })
+    .await;
+
+    cluster.isolate_osd(&client, 2).await;
+    let at_cut = count();
+    cluster.wait_osd_up(&client, 2, false, LONG).await;
+    wait_for(LONG, "writes while osd.2 is cut off", || async {
+        (count() >= at_cut + 30).then_some(())
+    })
+    .await;
+
+    cluster.heal_osds(&client).await;
+    // Nobody restarts it: it sees itself marked down, reaches a peer, boots.
+    cluster.wait_osd_up(&client, 2, true, LONG).await;
+    let at_heal = count();
+    wait_for(LONG, "writes after healing", || async {
+        (count() >= at_heal + 10).then_some(())
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.expect("writer");
+    }
+    wait_for(LONG, "every PG active on three members", || async {
+        let states = pg_states(&client).await?;
+        (states.get("active") == Some(&8) && states.len() == 1).then_some(())
+    })
+    .await;
+
+    // osd.2 alone: the others go down one at a time.
+    client
+        .monc()
+        .command(MonCommand::PoolSet {
+            name: "data".into(),
+            key: "min_size".into(),
+            value: "1".into(),
+        })
+        .await
+        .expect("pool set min_size 1");
+    for victim in [0, 1] {
+        cluster.kill_osd(victim);
+        cluster
+            .wait_osd_up(&client, victim as i32, false, LONG)
+            .await;
+    }
+    wait_for(LONG, "every PG active on osd.2 alone", || async {
+        let states = pg_states(&client).await?;
+        (states.get("active+undersized") == Some(&8)).then_some(())
+    })
+    .await;
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 60,
+        "only {} writes acknowledged",
+        acked.len()
+    );
+    for (name, value) in &acked {
+        let got = io.get(name).await.expect("get an acknowledged object");
+        assert_eq!(value_of(&got), Some(*value), "{name}");
     }
 }
 

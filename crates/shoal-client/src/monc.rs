@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use shoal_conf::{MonAddr, ShoalConf};
 use shoal_map::{MonMap, OsdMap, OsdMapIncremental};
-use shoal_net::{Endpoint, EndpointConfig, Frame, NodeIdentity, PeerAddr};
+use shoal_net::{Endpoint, EndpointConfig, FaultInjector, Frame, NodeIdentity, PeerAddr};
 use shoal_proto::mon::{CommandOutput, MonCommand, MonReply, MonRequest, MonResult};
 use shoal_proto::msg;
 use shoal_proto::peer::FaultCommand;
@@ -83,6 +83,17 @@ impl MonClient {
         mons: Vec<MonAddr>,
         opts: MonClientOptions,
     ) -> Result<MonClient, ClientError> {
+        Self::with_fault(identity, mons, opts, None)
+    }
+
+    /// Like [`MonClient::new`], its datagrams passing through `fault`
+    /// (tests: a daemon partitioned from the monitors).
+    pub fn with_fault(
+        identity: NodeIdentity,
+        mons: Vec<MonAddr>,
+        opts: MonClientOptions,
+        fault: Option<FaultInjector>,
+    ) -> Result<MonClient, ClientError> {
         if mons.is_empty() {
             return Err(ClientError::Config("no monitors given".into()));
         }
@@ -94,7 +105,14 @@ impl MonClient {
             (true, false) => std::net::Ipv6Addr::UNSPECIFIED.into(),
         };
         let bind = SocketAddr::new(ip, 0);
-        let endpoint = Endpoint::builder(identity, EndpointConfig::client(bind)).bind()?;
+        let mut config = EndpointConfig::client(bind);
+        if let Some(f) = fault {
+            for m in &mons {
+                f.register(&format!("mon.{}", m.name), m.addr);
+            }
+            config = config.with_fault(f);
+        }
+        let endpoint = Endpoint::builder(identity, config).bind()?;
         Ok(MonClient {
             endpoint,
             mons,

@@ -151,6 +151,9 @@ pub struct OsdSection {
     pub pg_log_entries: u32,
     /// Deadline of one request to a peer OSD (peering, recovery, proxied reads).
     pub peer_timeout_ms: u64,
+    /// Accept fault-injection commands from `client.admin` (tests only):
+    /// partitions between OSDs.
+    pub fault_injection: bool,
 }
 
 /// The longest duration a setting may name, in milliseconds (a week).
@@ -228,6 +231,7 @@ impl Default for OsdSection {
             heartbeat_grace_ms: 5000,
             pg_log_entries: 2000,
             peer_timeout_ms: 10_000,
+            fault_injection: false,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use shoal_client::{MonClient, MonClientOptions};
 use shoal_conf::ShoalConf;
 use shoal_map::{OsdMap, PgId};
-use shoal_net::{Endpoint, EndpointConfig, NodeIdentity, PeerAddr};
+use shoal_net::{Endpoint, EndpointConfig, FaultInjector, NodeIdentity, PeerAddr};
 use shoal_proto::mon::{KeyValue, MonCommand};
 use shoal_proto::osd::PgRef;
 use shoal_store::{Store, StoreConfig};
@@ -38,6 +38,8 @@ pub struct OsdOptions {
     pub log_entries: usize,
     /// Deadline of one peer request.
     pub peer_timeout: Duration,
+    /// Accept fault-injection commands (tests only).
+    pub fault_injection: bool,
 }
 
 impl OsdOptions {
@@ -57,6 +59,7 @@ impl OsdOptions {
             heartbeat_grace: Duration::from_millis(o.heartbeat_grace_ms),
             log_entries: o.pg_log_entries as usize,
             peer_timeout: Duration::from_millis(o.peer_timeout_ms),
+            fault_injection: o.fault_injection,
         })
     }
 }
@@ -116,6 +119,8 @@ pub struct Osd {
     last_heard: Mutex<HashMap<i32, Instant>>,
     /// Client IO served, reported with the beacons.
     pub io: crate::stats::IoStats,
+    /// Fault injector of this OSD's endpoints (`[osd] fault_injection`).
+    pub fault: Option<FaultInjector>,
 }
 
 impl Osd {
@@ -157,6 +162,15 @@ impl Osd {
         }
     }
 
+    /// Whether `osd` answered (or pinged us) after `since`.
+    pub fn heard_since(&self, osd: i32, since: Instant) -> bool {
+        let h = match self.last_heard.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        h.get(&osd).is_some_and(|&t| t > since)
+    }
+
     /// Installs a newer map and brings every PG to it.
     pub async fn install_map(self: &Arc<Self>, map: OsdMap) {
         let epoch = map.epoch();
@@ -169,6 +183,13 @@ impl Osd {
                 return;
             }
             *cur = Arc::new(map);
+            if let Some(f) = &self.fault {
+                for id in cur.osd_ids() {
+                    if let Some(addr) = cur.osd(id).and_then(|i| i.addr) {
+                        f.register(&format!("osd.{id}"), addr);
+                    }
+                }
+            }
         }
         tracing::debug!(epoch, "new map");
         self.update_pgs().await;
@@ -273,13 +294,15 @@ pub async fn run(
     let name = format!("osd.{id}");
     let identity = NodeIdentity::load(&conf.keyring_dir(), &name)?;
     let mons = conf.mons().map_err(OsdError::Config)?;
-    let monc = MonClient::new(
+    let fault = opts.fault_injection.then(FaultInjector::new);
+    let monc = MonClient::with_fault(
         identity.clone(),
         mons,
         MonClientOptions {
             mon_timeout: Duration::from_millis(conf.client.mon_timeout_ms),
             command_timeout: Duration::from_millis(conf.client.command_timeout_ms),
         },
+        fault.clone(),
     )?;
     let first_map = monc.osdmap().await?;
     let osd = Arc::new(Osd {
@@ -292,8 +315,13 @@ pub async fn run(
         pgs: Mutex::new(HashMap::new()),
         last_heard: Mutex::new(HashMap::new()),
         io: Default::default(),
+        fault: fault.clone(),
     });
-    let endpoint = Endpoint::builder(identity, EndpointConfig::new(opts.addr))
+    let mut ep_config = EndpointConfig::new(opts.addr);
+    if let Some(f) = fault {
+        ep_config = ep_config.with_fault(f);
+    }
+    let endpoint = Endpoint::builder(identity, ep_config)
         .request_handler(service::RequestService(osd.clone()))
         .stream_handler(service::StreamService(osd.clone()))
         .bind()?;
@@ -309,27 +337,35 @@ pub async fn run(
     }
     osd.install_map(first_map).await;
 
-    let weight = store.statfs().total as f64 / (1u64 << 40) as f64;
-    osd.monc
-        .command(MonCommand::OsdBoot {
-            id,
-            addr: addr.to_string(),
-            location: opts.location.clone(),
-            crush_weight: weight.max(0.0001),
-        })
-        .await?;
+    boot(&osd, addr).await?;
     tracing::info!(osd = id, %addr, "booted");
 
     let tasks = [
         tokio::spawn(follow_maps(osd.clone())),
         tokio::spawn(beacons(osd.clone())),
         tokio::spawn(heartbeats(osd.clone())),
+        tokio::spawn(crate::rejoin::rejoin(osd.clone(), addr)),
     ];
     shutdown.await;
     for t in tasks {
         t.abort();
     }
     endpoint.close();
+    Ok(())
+}
+
+/// Tells the monitors this OSD is up at `addr` (they record a new boot
+/// epoch, so its PGs start new intervals).
+pub async fn boot(osd: &Osd, addr: SocketAddr) -> Result<(), OsdError> {
+    let weight = osd.store.statfs().total as f64 / (1u64 << 40) as f64;
+    osd.monc
+        .command(MonCommand::OsdBoot {
+            id: osd.id,
+            addr: addr.to_string(),
+            location: osd.opts.location.clone(),
+            crush_weight: weight.max(0.0001),
+        })
+        .await?;
     Ok(())
 }
 

@@ -67,6 +67,7 @@ impl RequestHandler for RequestService {
                     _ => peer_ack(osd, pg_activate(osd, &request).await),
                 }
             }
+            msg::FAULT => peer_ack(osd, crate::faults::handle(osd, &peer, &request)),
             other => peer_ack(osd, Err(format!("unknown message type {other}"))),
         }
     }

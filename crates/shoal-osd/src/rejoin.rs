@@ -1,0 +1,74 @@
+//! An OSD the monitors marked down while it runs — its beacons did not
+//! arrive, or its peers could not reach it — boots again once it can reach
+//! the cluster (Ceph's "wrongly marked me down"): it pings the up OSDs and
+//! boots when one answers. Cut off, it stays down instead of flapping; a
+//! boot that does not take is retried with a doubling delay.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::daemon::{Osd, boot};
+use crate::peer;
+
+/// Longest delay between two boot attempts.
+const MAX_RETRY: Duration = Duration::from_secs(60);
+
+/// Watches this OSD's state in the map; boots again when marked down.
+pub async fn rejoin(osd: Arc<Osd>, addr: SocketAddr) {
+    let mut tick = tokio::time::interval(osd.opts.heartbeat_interval);
+    // Until this OSD has seen itself up, "down" only means its first boot
+    // has not reached the map yet.
+    let mut seen_up = false;
+    let mut down_since: Option<Instant> = None;
+    let mut attempts = 0u32;
+    let mut next_try = Instant::now();
+    loop {
+        tick.tick().await;
+        let map = osd.map();
+        if !map.exists(osd.id) {
+            continue;
+        }
+        if map.is_up(osd.id) {
+            seen_up = true;
+            down_since = None;
+            attempts = 0;
+            continue;
+        }
+        if !seen_up && attempts == 0 {
+            continue;
+        }
+        let since = *down_since.get_or_insert_with(|| {
+            tracing::warn!(
+                osd = osd.id,
+                epoch = map.epoch(),
+                "marked down while running"
+            );
+            Instant::now()
+        });
+        let others: Vec<i32> = map
+            .osd_ids()
+            .filter(|&o| o != osd.id && map.is_up(o))
+            .collect();
+        for &o in &others {
+            let osd2 = osd.clone();
+            tokio::spawn(async move { peer::ping(&osd2, o).await });
+        }
+        let reachable = others.is_empty() || others.iter().any(|&o| osd.heard_since(o, since));
+        if !reachable || Instant::now() < next_try {
+            continue;
+        }
+        attempts += 1;
+        seen_up = false;
+        match boot(&osd, addr).await {
+            Ok(()) => tracing::info!(osd = osd.id, attempts, "booted again"),
+            Err(e) => tracing::warn!(osd = osd.id, error = %e, "boot refused"),
+        }
+        let delay = osd
+            .opts
+            .heartbeat_grace
+            .saturating_mul(1 << attempts.min(16))
+            .min(MAX_RETRY);
+        next_try = Instant::now() + delay;
+    }
+}
