@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use shoal_client::Cluster;
-use shoal_net::{Frame, PeerAddr};
+use shoal_client::{ClientOptions, Cluster, MonClient};
+use shoal_net::{Frame, NodeIdentity, PeerAddr};
 use shoal_proto::MonCommand;
+use shoal_proto::mon::CommandOutput;
 use shoal_proto::msg;
 use shoal_proto::peer::FaultCommand;
 use shoal_proto::rep::PeerAck;
@@ -58,7 +59,7 @@ impl TestCluster {
             "op_timeout_ms = {}\nosd_timeout_ms = 5000\n\n\
              [osd]\ndata = \"osd.{{id}}\"\nstore_bytes = {}\nbeacon_interval_ms = 1000\n\
              heartbeat_interval_ms = {hb}\nheartbeat_grace_ms = {}\npeer_timeout_ms = 5000\n\
-             fault_injection = true\n",
+             fault_injection = true\ncaps_refresh_ms = 1000\n",
             opts.op_timeout_ms,
             opts.osd_store_bytes,
             hb * 5,
@@ -182,6 +183,33 @@ impl TestCluster {
             (client.osdmap().is_up(i) == up).then_some(())
         })
         .await
+    }
+
+    /// A client of the cluster as a new identity `name` with `caps`
+    /// (`auth add` through the monitors).
+    pub async fn client_as(&self, admin: &Cluster, name: &str, caps: &str) -> Cluster {
+        let out = admin
+            .monc()
+            .command(MonCommand::AuthAdd {
+                name: name.into(),
+                caps: caps.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("auth add {name}: {e}"));
+        let CommandOutput::Keyring(k) = out else {
+            panic!("auth add {name}: {out:?}")
+        };
+        let identity = NodeIdentity::from_pem(
+            k.cert_pem.as_bytes(),
+            k.key_pem.as_bytes(),
+            k.ca_pem.as_bytes(),
+        )
+        .expect("the issued identity");
+        let mons = self.mons.conf.mons().expect("monitors of the test cluster");
+        let monc = MonClient::new(identity, mons, Default::default()).expect("monitor client");
+        Cluster::with_monc(monc, ClientOptions::from_conf(&self.mons.conf))
+            .await
+            .expect("connect as the new identity")
     }
 
     /// Sends a fault-injection command to osd `i` (the OSDs of a test

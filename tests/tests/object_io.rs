@@ -257,3 +257,60 @@ async fn ranges_overwrites_xattrs_omap_and_compound_ops() {
     // Piece names are the documented ones.
     assert_eq!(head_name("big"), piece_name("big", 0));
 }
+
+/// Data access follows the identity's caps: `osd r` reads and lists but
+/// cannot write, no `osd` caps cannot read; a caps change reaches the
+/// OSDs without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn osd_caps_limit_what_a_client_may_do() {
+    let cluster = TestCluster::start(&TestClusterOptions::default()).await;
+    let admin = cluster.client().await;
+    cluster.create_pool(&admin, "data", 8, 3, 2).await;
+    let io = admin.ioctx("data").await.expect("ioctx");
+    let body = data(1, 10_000);
+    io.put("doc", body.clone()).await.expect("admin put");
+
+    let denied = |r: Result<(), ClientError>| matches!(r, Err(e) if e.osd_code() == Some(OsdErrorCode::PermissionDenied));
+    let reader = cluster
+        .client_as(&admin, "client.reader", "mon r, osd r")
+        .await;
+    let rio = reader.ioctx("data").await.expect("ioctx");
+    assert_eq!(rio.get("doc").await.expect("osd r reads"), body);
+    assert!(
+        raw_names(&rio).await.contains(&head_name("doc")),
+        "osd r lists"
+    );
+    assert!(
+        denied(rio.put("doc", data(2, 10)).await.map(|_| ())),
+        "osd r cannot write"
+    );
+    assert!(denied(rio.remove("doc").await), "osd r cannot remove");
+
+    let nobody = cluster.client_as(&admin, "client.nobody", "mon r").await;
+    let nio = nobody.ioctx("data").await.expect("ioctx");
+    assert!(
+        denied(nio.get("doc").await.map(|_| ())),
+        "no osd caps, no reads"
+    );
+
+    // Granting `osd rw` lets the reader write, once the OSDs see it.
+    admin
+        .monc()
+        .command(shoal_proto::mon::MonCommand::AuthCaps {
+            name: "client.reader".into(),
+            caps: "mon r, osd rw".into(),
+        })
+        .await
+        .expect("auth caps");
+    shoal_tests::wait_for(
+        std::time::Duration::from_secs(60),
+        "osd rw to take effect",
+        || async { rio.put("doc2", data(3, 100)).await.ok() },
+    )
+    .await;
+    assert_eq!(
+        io.get("doc").await.expect("get"),
+        body,
+        "the denied writes changed nothing"
+    );
+}

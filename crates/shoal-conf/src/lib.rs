@@ -154,6 +154,9 @@ pub struct OsdSection {
     /// Accept fault-injection commands from `client.admin` (tests only):
     /// partitions between OSDs.
     pub fault_injection: bool,
+    /// Refresh the copy of the clients' caps this often (caps changes
+    /// reach the OSDs within it).
+    pub caps_refresh_ms: u64,
 }
 
 /// The longest duration a setting may name, in milliseconds (a week).
@@ -232,6 +235,7 @@ impl Default for OsdSection {
             pg_log_entries: 2000,
             peer_timeout_ms: 10_000,
             fault_injection: false,
+            caps_refresh_ms: 30_000,
         }
     }
 }
@@ -337,6 +341,7 @@ impl ShoalConf {
             ),
             ("[osd] heartbeat_grace_ms", self.osd.heartbeat_grace_ms),
             ("[osd] peer_timeout_ms", self.osd.peer_timeout_ms),
+            ("[osd] caps_refresh_ms", self.osd.caps_refresh_ms),
             ("[client] mon_timeout_ms", self.client.mon_timeout_ms),
             (
                 "[client] command_timeout_ms",
@@ -349,7 +354,11 @@ impl ShoalConf {
             return Err(format!("{name} = {v} is above a week ({MAX_DURATION_MS})"));
         }
         let o = &self.osd;
-        if o.beacon_interval_ms == 0 || o.heartbeat_interval_ms == 0 || o.peer_timeout_ms == 0 {
+        if o.beacon_interval_ms == 0
+            || o.heartbeat_interval_ms == 0
+            || o.peer_timeout_ms == 0
+            || o.caps_refresh_ms == 0
+        {
             return Err("[osd] intervals and timeouts must be above 0".into());
         }
         if o.heartbeat_grace_ms <= o.heartbeat_interval_ms {

@@ -40,6 +40,8 @@ pub struct OsdOptions {
     pub peer_timeout: Duration,
     /// Accept fault-injection commands (tests only).
     pub fault_injection: bool,
+    /// Refresh interval of the caps copy.
+    pub caps_refresh: Duration,
 }
 
 impl OsdOptions {
@@ -60,6 +62,7 @@ impl OsdOptions {
             log_entries: o.pg_log_entries as usize,
             peer_timeout: Duration::from_millis(o.peer_timeout_ms),
             fault_injection: o.fault_injection,
+            caps_refresh: Duration::from_millis(o.caps_refresh_ms),
         })
     }
 }
@@ -121,6 +124,8 @@ pub struct Osd {
     pub io: crate::stats::IoStats,
     /// Fault injector of this OSD's endpoints (`[osd] fault_injection`).
     pub fault: Option<FaultInjector>,
+    /// Client caps, from the monitors.
+    pub auth: crate::auth::AuthCache,
 }
 
 impl Osd {
@@ -316,6 +321,7 @@ pub async fn run(
         last_heard: Mutex::new(HashMap::new()),
         io: Default::default(),
         fault: fault.clone(),
+        auth: crate::auth::AuthCache::new(opts.caps_refresh),
     });
     let mut ep_config = EndpointConfig::new(opts.addr);
     if let Some(f) = fault {

@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod chain;
 pub mod daemon;
 pub mod error;

@@ -39,8 +39,8 @@ impl RequestHandler for RequestService {
     async fn handle(&self, peer: PeerInfo, request: Frame) -> Frame {
         let osd = &self.0;
         match request.msg_type {
-            msg::OSD_OP => op(osd, request).await,
-            msg::OSD_LIST => list(osd, &request).await,
+            msg::OSD_OP => op(osd, &peer, request).await,
+            msg::OSD_LIST => list(osd, &peer, &request).await,
             msg::OSD_PING => {
                 if let Some(id) = osd_id(&peer) {
                     osd.heard_from(id);
@@ -101,7 +101,7 @@ fn reply(osd: &Osd, result: Result<OpResult, OpError>, payload: Bytes) -> Frame 
     .with_payload(payload)
 }
 
-async fn op(osd: &Arc<Osd>, request: Frame) -> Frame {
+async fn op(osd: &Arc<Osd>, peer: &PeerInfo, request: Frame) -> Frame {
     let req: OsdRequest = match request.decode_body() {
         Ok(r) => r,
         Err(e) => {
@@ -112,7 +112,7 @@ async fn op(osd: &Arc<Osd>, request: Frame) -> Frame {
             );
         }
     };
-    match serve_op(osd, &req, request.payload).await {
+    match serve_op(osd, peer, &req, request.payload).await {
         Ok((result, payload)) => reply(osd, Ok(result), payload),
         Err(e) => reply(osd, Err(e), Bytes::new()),
     }
@@ -139,10 +139,12 @@ fn check_epoch(osd: &Osd, pg: Option<&Pg>, epoch: u32) -> Result<(), OpError> {
 
 async fn serve_op(
     osd: &Arc<Osd>,
+    peer: &PeerInfo,
     req: &OsdRequest,
     payload: Bytes,
 ) -> Result<(OpResult, Bytes), OpError> {
     let write = exec::classify(req, payload.len() as u64)?;
+    osd.auth.check(&osd.monc, &peer.name, write).await?;
     let pg = osd.pg(req.pg);
     check_epoch(osd, pg.as_deref(), req.epoch)?;
     let pg = pg.ok_or((
@@ -258,9 +260,12 @@ async fn proxy_to_tail(
     }
 }
 
-async fn list(osd: &Arc<Osd>, request: &Frame) -> Frame {
+async fn list(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
     let result = match request.decode_body::<PgListRequest>() {
-        Ok(req) => list_page(osd, &req).await,
+        Ok(req) => match osd.auth.check(&osd.monc, &peer.name, false).await {
+            Ok(()) => list_page(osd, &req).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err((OsdErrorCode::Invalid, format!("bad request: {e}"))),
     };
     let result = result.unwrap_or_else(|(code, message)| ListResult::Failed { code, message });

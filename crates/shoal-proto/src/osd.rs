@@ -306,6 +306,8 @@ wire! {
         Corrupt,
         /// Anything else went wrong on the OSD.
         Internal,
+        /// The client's caps do not allow the op (`osd r` reads, `osd rw` writes).
+        PermissionDenied,
     }
 }
 
