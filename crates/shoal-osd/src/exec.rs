@@ -101,11 +101,11 @@ pub struct ObjectView {
 impl ObjectView {
     /// Reads the view from the store.
     pub fn load(store: &Store, coll: &str, name: &str) -> Result<Self, OpError> {
-        match store.stat(coll, name) {
-            Ok(st) => Ok(ObjectView {
+        match store.snapshot(coll, name) {
+            Ok(snap) => Ok(ObjectView {
                 exists: true,
-                size: st.size,
-                xattrs: store.xattrs(coll, name).map_err(|e| store_error(&e))?,
+                size: snap.stat().size,
+                xattrs: snap.xattrs().clone(),
             }),
             Err(StoreError::NoObject(..)) => Ok(ObjectView::default()),
             Err(e) => Err(store_error(&e)),
@@ -301,7 +301,8 @@ pub struct ReadResult {
 /// Answers read ops (and checks guards) from the store (blocking).
 pub fn read(store: &Store, coll: &str, name: &str, ops: &[ObjOp]) -> Result<ReadResult, OpError> {
     let err = |e: StoreError| store_error(&e);
-    let stat = store.stat(coll, name).map_err(err)?;
+    let snap = store.snapshot(coll, name).map_err(err)?;
+    let stat = snap.stat();
     let version = ObjVersion {
         epoch: stat.version.epoch,
         seq: stat.version.seq,
@@ -310,17 +311,11 @@ pub fn read(store: &Store, coll: &str, name: &str, ops: &[ObjOp]) -> Result<Read
     let mut parts: Vec<Bytes> = Vec::new();
     let mut at = 0u64;
     let mut outputs = Vec::with_capacity(ops.len());
-    let mut xattrs: Option<BTreeMap<String, Vec<u8>>> = None;
-    let mut load_xattrs = || -> Result<BTreeMap<String, Vec<u8>>, OpError> {
-        if xattrs.is_none() {
-            xattrs = Some(store.xattrs(coll, name).map_err(err)?);
-        }
-        Ok(xattrs.clone().unwrap_or_default())
-    };
+    let xattrs = snap.xattrs();
     for op in ops {
         outputs.push(match op {
             ObjOp::Read { offset, len } => {
-                let data = store.read_bytes(coll, name, *offset, *len).map_err(err)?;
+                let data = snap.read_bytes(*offset, *len).map_err(err)?;
                 let range = PayloadRange {
                     offset: at,
                     len: data.len() as u64,
@@ -333,10 +328,10 @@ pub fn read(store: &Store, coll: &str, name: &str, ops: &[ObjOp]) -> Result<Read
                 size: stat.size,
                 version,
             },
-            ObjOp::GetXattr { key } => OpOutput::Xattr(load_xattrs()?.get(key).cloned()),
-            ObjOp::GetXattrs => OpOutput::Xattrs(load_xattrs()?.into_iter().collect()),
+            ObjOp::GetXattr { key } => OpOutput::Xattr(xattrs.get(key).cloned()),
+            ObjOp::GetXattrs => OpOutput::Xattrs(xattrs.clone().into_iter().collect()),
             ObjOp::CmpXattr { key, cmp } => {
-                if !cmp_ok(cmp, load_xattrs()?.get(key)) {
+                if !cmp_ok(cmp, xattrs.get(key)) {
                     return Err((
                         OsdErrorCode::CompareFailed,
                         format!("xattr {key:?} does not compare as asked"),

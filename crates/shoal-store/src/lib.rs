@@ -25,5 +25,7 @@ pub use config::{Backend, StoreConfig};
 pub use error::{Result, StoreError};
 pub use keys::prefix_end;
 pub use meta::Version;
-pub use store::{DEFAULT_CHUNK_SIZE, ObjectStat, ScrubError, ScrubReport, StatFs, Store};
+pub use store::{
+    DEFAULT_CHUNK_SIZE, ObjectSnapshot, ObjectStat, ScrubError, ScrubReport, StatFs, Store,
+};
 pub use txn::{Op, Transaction};

@@ -336,28 +336,22 @@ impl Store {
     /// back to back (a whole-object write), the buffer the device filled
     /// is returned as it is, without a copy.
     pub fn read_bytes(&self, coll: &str, name: &str, offset: u64, len: u64) -> Result<Bytes> {
-        let (_guard, rtx) = self.reader()?;
+        self.snapshot(coll, name)?.read_bytes(offset, len)
+    }
+
+    /// Object `name` as of now: size, version and xattrs from one
+    /// metadata lookup, and its data readable while the snapshot lives
+    /// (the extents it points to are not reused meanwhile).
+    pub fn snapshot(&self, coll: &str, name: &str) -> Result<ObjectSnapshot<'_>> {
+        let (guard, rtx) = self.reader()?;
         let meta = Self::object_meta(&rtx, coll, name)?;
-        let end = offset.saturating_add(len).min(meta.size);
-        if offset >= end {
-            return Ok(Bytes::new());
-        }
-        let dev = self.shared.dev.as_ref();
-        let cs = self.shared.chunk_size;
-        if let Some(b) = read_contiguous(dev, &meta.chunks, cs, offset, end)? {
-            return Ok(b);
-        }
-        let mut out = vec![0u8; (end - offset) as usize];
-        read_into(
-            dev,
-            &meta.chunks,
-            cs,
-            offset,
-            &mut out,
-            (coll, name),
-            &|c| self.shared.recover_chunk(c),
-        )?;
-        Ok(Bytes::from(out))
+        Ok(ObjectSnapshot {
+            _guard: guard,
+            shared: &self.shared,
+            coll: coll.to_string(),
+            name: name.to_string(),
+            meta,
+        })
     }
 
     /// Size and version of an object.
@@ -578,6 +572,56 @@ impl Drop for Store {
         if let Some(h) = self.stager.take() {
             let _ = h.join();
         }
+    }
+}
+
+/// One object as of one moment (see [`Store::snapshot`]).
+pub struct ObjectSnapshot<'a> {
+    _guard: ReadGuard<'a>,
+    shared: &'a Shared,
+    coll: String,
+    name: String,
+    meta: ObjectMeta,
+}
+
+impl ObjectSnapshot<'_> {
+    /// Size and version.
+    pub fn stat(&self) -> ObjectStat {
+        ObjectStat {
+            size: self.meta.size,
+            version: self.meta.version,
+        }
+    }
+
+    /// The xattrs.
+    pub fn xattrs(&self) -> &BTreeMap<String, Vec<u8>> {
+        &self.meta.xattrs
+    }
+
+    /// `len` bytes at `offset` (fewer at the end; holes read as zeros),
+    /// verified; without a copy when they lie back to back on the device.
+    pub fn read_bytes(&self, offset: u64, len: u64) -> Result<Bytes> {
+        let meta = &self.meta;
+        let end = offset.saturating_add(len).min(meta.size);
+        if offset >= end {
+            return Ok(Bytes::new());
+        }
+        let dev = self.shared.dev.as_ref();
+        let cs = self.shared.chunk_size;
+        if let Some(b) = read_contiguous(dev, &meta.chunks, cs, offset, end)? {
+            return Ok(b);
+        }
+        let mut out = vec![0u8; (end - offset) as usize];
+        read_into(
+            dev,
+            &meta.chunks,
+            cs,
+            offset,
+            &mut out,
+            (&self.coll, &self.name),
+            &|c| self.shared.recover_chunk(c),
+        )?;
+        Ok(Bytes::from(out))
     }
 }
 
