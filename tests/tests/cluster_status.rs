@@ -33,12 +33,17 @@ async fn status_shows_pg_states_objects_usage_and_io() {
     cluster.create_pool(&client, "data", 8, 3, 2).await;
     let io = client.ioctx("data").await.expect("ioctx");
 
-    // Every PG active once the heads have reported.
-    wait_for(LONG, "all PGs active in status", || async {
+    // Every PG active once the heads have reported; health says so.
+    let st = wait_for(LONG, "all PGs active in status", || async {
         let st = status(&client).await?;
-        (count(&st, "active") == 8 && st.num_pgs == 8).then_some(())
+        (count(&st, "active") == 8 && st.num_pgs == 8).then_some(st)
     })
     .await;
+    assert!(
+        st.health.checks.iter().all(|c| !c.code.starts_with("PG_")),
+        "{:?}",
+        st.health
+    );
 
     // Writes show up as client IO, then as objects and used space.
     let writer = {
@@ -82,5 +87,8 @@ async fn status_shows_pg_states_objects_usage_and_io() {
     })
     .await;
     assert_eq!(st.num_up_osds, 2);
+    let codes: Vec<&str> = st.health.checks.iter().map(|c| c.code.as_str()).collect();
+    assert!(codes.contains(&"PG_DEGRADED"), "{codes:?}");
+    assert!(!codes.contains(&"PG_AVAILABILITY"), "{codes:?}");
     assert_eq!(st.num_objects, 30, "objects still counted by the new heads");
 }

@@ -109,7 +109,8 @@ pub fn read(state: &MonState, cmd: &MonCommand) -> Result<CommandOutput, Command
 
 /// `status`, `mon stat` or `health` from the state and the quorum view.
 /// `status` also shows `stats` (PG states, usage, IO rates), which only
-/// the leader has; without them every PG counts as unknown.
+/// the leader has; without them every PG counts as unknown. `health` and
+/// `status` check PG states when there are stats.
 pub fn report(
     state: &MonState,
     cmd: &MonCommand,
@@ -119,14 +120,15 @@ pub fn report(
     let map = &state.osdmap;
     match cmd {
         MonCommand::MonStat => CommandOutput::MonStat(mon),
-        MonCommand::Health => CommandOutput::Health(health(map, &mon)),
+        MonCommand::Health => CommandOutput::Health(health(map, &mon, stats.as_ref())),
         _ => {
             let ids: Vec<i32> = map.osd_ids().collect();
             let num_pgs: u32 = map.pools().values().map(|p| p.pg_num).sum();
+            let health = health(map, &mon, stats.as_ref());
             let stats = stats.unwrap_or_else(|| crate::pgstats::Summary::unknown(num_pgs));
             CommandOutput::Status(Box::new(StatusReport {
                 fsid: map.fsid().to_string(),
-                health: health(map, &mon),
+                health,
                 osdmap_epoch: map.epoch(),
                 num_osds: ids.len() as u32,
                 num_up_osds: ids.iter().filter(|&&i| map.is_up(i)).count() as u32,

@@ -555,7 +555,7 @@ impl Driver {
             mons,
             committed: self.node.commit_index(),
         };
-        let stats = (leader && matches!(cmd, MonCommand::Status)).then(|| {
+        let stats = (leader && matches!(cmd, MonCommand::Status | MonCommand::Health)).then(|| {
             self.pgstats.summary(
                 &self.state.osdmap,
                 now,

@@ -1,11 +1,12 @@
 //! Health checks computed from the maps and the quorum.
 
+use crate::pgstats::Summary;
 use shoal_map::OsdMap;
 use shoal_proto::report::{HealthCheck, HealthReport, HealthStatus, MonStatReport};
 
 /// Health of the cluster as seen by a monitor: `mon` is the quorum view
 /// (empty quorum: no quorum).
-pub fn health(map: &OsdMap, mon: &MonStatReport) -> HealthReport {
+pub fn health(map: &OsdMap, mon: &MonStatReport, pgs: Option<&Summary>) -> HealthReport {
     let mut checks = Vec::new();
     if mon.quorum.is_empty() {
         checks.push(HealthCheck {
@@ -75,5 +76,79 @@ pub fn health(map: &OsdMap, mon: &MonStatReport) -> HealthReport {
             });
         }
     }
+    if let Some(pgs) = pgs {
+        pg_checks(pgs, &mut checks);
+    }
     HealthReport::from_checks(checks)
+}
+
+/// PGs not active (`PG_AVAILABILITY`) or with fewer members than their
+/// pool's size (`PG_DEGRADED`), from the OSDs' reports.
+fn pg_checks(pgs: &Summary, checks: &mut Vec<HealthCheck>) {
+    let inactive: Vec<String> = pgs
+        .pgs_by_state
+        .iter()
+        .filter(|p| !p.state.starts_with("active"))
+        .map(|p| format!("{} {}", p.count, p.state))
+        .collect();
+    let n_inactive: u32 = pgs
+        .pgs_by_state
+        .iter()
+        .filter(|p| !p.state.starts_with("active"))
+        .map(|p| p.count)
+        .sum();
+    if n_inactive > 0 {
+        checks.push(HealthCheck {
+            code: "PG_AVAILABILITY".into(),
+            severity: HealthStatus::Warn,
+            summary: format!("{n_inactive} pgs not active ({})", inactive.join(", ")),
+        });
+    }
+    let undersized: u32 = pgs
+        .pgs_by_state
+        .iter()
+        .filter(|p| p.state.contains("undersized"))
+        .map(|p| p.count)
+        .sum();
+    if undersized > 0 {
+        checks.push(HealthCheck {
+            code: "PG_DEGRADED".into(),
+            severity: HealthStatus::Warn,
+            summary: format!("{undersized} pgs undersized (fewer replicas than the pool's size)"),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_proto::report::PgStateCount;
+
+    fn summary(states: &[(&str, u32)]) -> Summary {
+        let mut s = Summary::unknown(0);
+        s.pgs_by_state = states
+            .iter()
+            .map(|(state, count)| PgStateCount {
+                state: state.to_string(),
+                count: *count,
+            })
+            .collect();
+        s
+    }
+
+    #[test]
+    fn pg_states_raise_availability_and_degraded_warnings() {
+        let codes = |states: &[(&str, u32)]| {
+            let mut checks = Vec::new();
+            pg_checks(&summary(states), &mut checks);
+            checks.into_iter().map(|c| c.code).collect::<Vec<_>>()
+        };
+        assert!(codes(&[("active", 32)]).is_empty());
+        assert_eq!(codes(&[("active", 30), ("peering", 2)]), ["PG_AVAILABILITY"]);
+        assert_eq!(codes(&[("active+undersized", 32)]), ["PG_DEGRADED"]);
+        assert_eq!(
+            codes(&[("peered+undersized", 3), ("unknown", 1)]),
+            ["PG_AVAILABILITY", "PG_DEGRADED"]
+        );
+    }
 }
