@@ -81,7 +81,8 @@ fn admin_commands_work_end_to_end() {
         .iter()
         .filter_map(|c| c["code"].as_str())
         .collect();
-    assert_eq!(codes, ["OSD_DOWN", "POOL_UNDERSIZED"]);
+    // ... and its PGs have no member to be active on.
+    assert_eq!(codes, ["OSD_DOWN", "POOL_UNDERSIZED", "PG_AVAILABILITY"]);
     let text = shoal(&c, &["status"]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("HEALTH_ERR"));
 

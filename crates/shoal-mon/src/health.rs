@@ -144,7 +144,10 @@ mod tests {
             checks.into_iter().map(|c| c.code).collect::<Vec<_>>()
         };
         assert!(codes(&[("active", 32)]).is_empty());
-        assert_eq!(codes(&[("active", 30), ("peering", 2)]), ["PG_AVAILABILITY"]);
+        assert_eq!(
+            codes(&[("active", 30), ("peering", 2)]),
+            ["PG_AVAILABILITY"]
+        );
         assert_eq!(codes(&[("active+undersized", 32)]), ["PG_DEGRADED"]);
         assert_eq!(
             codes(&[("peered+undersized", 3), ("unknown", 1)]),

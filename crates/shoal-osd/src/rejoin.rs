@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use crate::daemon::{Osd, boot};
 use crate::peer;
 
+/// OSDs pinged per heartbeat interval while marked down.
+const PINGS_PER_TICK: usize = 8;
 /// Longest delay between two boot attempts.
 const MAX_RETRY: Duration = Duration::from_secs(60);
 
@@ -23,6 +25,7 @@ pub async fn rejoin(osd: Arc<Osd>, addr: SocketAddr) {
     let mut down_since: Option<Instant> = None;
     let mut attempts = 0u32;
     let mut next_try = Instant::now();
+    let mut round = 0usize;
     loop {
         tick.tick().await;
         let map = osd.map();
@@ -50,10 +53,13 @@ pub async fn rejoin(osd: Arc<Osd>, addr: SocketAddr) {
             .osd_ids()
             .filter(|&o| o != osd.id && map.is_up(o))
             .collect();
-        for &o in &others {
+        // A few of them per tick, in turn (a big cluster is not pinged whole).
+        for k in 0..others.len().min(PINGS_PER_TICK) {
+            let o = others[(round + k) % others.len()];
             let osd2 = osd.clone();
             tokio::spawn(async move { peer::ping(&osd2, o).await });
         }
+        round = round.wrapping_add(PINGS_PER_TICK);
         let reachable = others.is_empty() || others.iter().any(|&o| osd.heard_since(o, since));
         if !reachable || Instant::now() < next_try {
             continue;
