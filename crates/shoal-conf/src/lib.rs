@@ -157,6 +157,9 @@ pub struct OsdSection {
     /// Refresh the copy of the clients' caps this often (caps changes
     /// reach the OSDs within it).
     pub caps_refresh_ms: u64,
+    /// Memory for verified chunks of small reads (hot small objects are
+    /// served without disk IO; 0 disables).
+    pub read_cache_bytes: u64,
 }
 
 /// The longest duration a setting may name, in milliseconds (a week).
@@ -236,6 +239,7 @@ impl Default for OsdSection {
             peer_timeout_ms: 10_000,
             fault_injection: false,
             caps_refresh_ms: 30_000,
+            read_cache_bytes: 256 << 20,
         }
     }
 }

@@ -285,7 +285,9 @@ impl Osd {
 
 /// Opens the store of OSD `id` as configured.
 pub fn store_config(conf: &ShoalConf, id: i32) -> StoreConfig {
-    StoreConfig::new(conf.osd_data_dir(id), conf.osd.store_bytes)
+    let mut cfg = StoreConfig::new(conf.osd_data_dir(id), conf.osd.store_bytes);
+    cfg.read_cache_bytes = conf.osd.read_cache_bytes;
+    cfg
 }
 
 /// Runs OSD `id` until `shutdown` resolves.

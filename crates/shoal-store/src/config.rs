@@ -49,6 +49,9 @@ pub struct StoreConfig {
     pub recent_cache_bytes: usize,
     /// Size of the write-ahead log file made by `mkfs` (at least 16 MiB).
     pub wal_size: u64,
+    /// Memory for verified chunks of small reads (hot small objects are
+    /// served without device IO; 0 disables).
+    pub read_cache_bytes: u64,
 }
 
 impl StoreConfig {
@@ -65,6 +68,7 @@ impl StoreConfig {
             chunk_size: crate::DEFAULT_CHUNK_SIZE,
             recent_cache_bytes: 128 << 20,
             wal_size: 64 << 20,
+            read_cache_bytes: 256 << 20,
         }
     }
 

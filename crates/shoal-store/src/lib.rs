@@ -7,6 +7,7 @@
 //! (copy-on-write), so no object is ever torn. See `docs/store.md`.
 
 mod alloc;
+mod cache;
 mod chunkio;
 mod commit;
 pub mod config;

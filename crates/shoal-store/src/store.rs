@@ -107,6 +107,8 @@ pub(crate) struct Shared {
     readers: Mutex<Readers>,
     /// Small extents written by recent batches.
     pub recent: Mutex<RecentWrites>,
+    /// Verified chunks of recent small reads.
+    pub read_cache: crate::cache::ChunkCache,
     /// The write-ahead log (commit thread only).
     pub wal: Mutex<Wal>,
     /// The data of the deferred batch being committed: visible to readers
@@ -224,6 +226,7 @@ impl Store {
                 deferred: Vec::new(),
             }),
             recent: Mutex::new(RecentWrites::new(cfg.recent_cache_bytes)),
+            read_cache: crate::cache::ChunkCache::new(cfg.read_cache_bytes),
             wal: Mutex::new(wal),
             landing: Mutex::new(None),
             failed: Mutex::new(None),
@@ -608,20 +611,31 @@ impl ObjectSnapshot<'_> {
         }
         let dev = self.shared.dev.as_ref();
         let cs = self.shared.chunk_size;
-        if let Some(b) = read_contiguous(dev, &meta.chunks, cs, offset, end)? {
+        let cache = &self.shared.read_cache;
+        let small = end - offset <= crate::cache::MAX_CACHED_READ;
+        if small && let Some(b) = cache.read(&meta.chunks, cs, offset, end) {
             return Ok(b);
         }
-        let mut out = vec![0u8; (end - offset) as usize];
-        read_into(
-            dev,
-            &meta.chunks,
-            cs,
-            offset,
-            &mut out,
-            (&self.coll, &self.name),
-            &|c| self.shared.recover_chunk(c),
-        )?;
-        Ok(Bytes::from(out))
+        let out = match read_contiguous(dev, &meta.chunks, cs, offset, end)? {
+            Some(b) => b,
+            None => {
+                let mut out = vec![0u8; (end - offset) as usize];
+                read_into(
+                    dev,
+                    &meta.chunks,
+                    cs,
+                    offset,
+                    &mut out,
+                    (&self.coll, &self.name),
+                    &|c| self.shared.recover_chunk(c),
+                )?;
+                Bytes::from(out)
+            }
+        };
+        if small {
+            cache.insert(&meta.chunks, cs, offset, &out);
+        }
+        Ok(out)
     }
 }
 
