@@ -28,7 +28,7 @@ pub fn verify(c: &Chunk, data: &[u8]) -> bool {
 
 /// Reads one chunk's valid bytes; `None` when they do not match.
 pub fn read_verified(dev: &dyn BlockDevice, c: &Chunk) -> std::io::Result<Option<Vec<u8>>> {
-    let mut buf = AlignedBuf::zeroed(round_up(c.len as u64) as usize);
+    let mut buf = AlignedBuf::for_read(round_up(c.len as u64) as usize);
     dev.read_at(&mut buf, c.phys)?;
     let data = &buf.as_slice()[..c.len as usize];
     Ok(verify(c, data).then(|| data.to_vec()))
@@ -87,7 +87,7 @@ pub fn read_contiguous(
     if run > (64 << 20) {
         return Ok(None);
     }
-    let mut buf = AlignedBuf::zeroed(run as usize);
+    let mut buf = AlignedBuf::for_read(run as usize);
     dev.read_at(&mut buf, first.phys)?;
     for c in &wanted {
         let off = (c.phys - first.phys) as usize;
@@ -130,7 +130,7 @@ pub fn read_into(
             run_end += round_up(wanted[j].len as u64);
             j += 1;
         }
-        let mut buf = AlignedBuf::zeroed((run_end - wanted[i].phys) as usize);
+        let mut buf = AlignedBuf::for_read((run_end - wanted[i].phys) as usize);
         dev.read_at(&mut buf, wanted[i].phys)?;
         for c in &wanted[i..j] {
             let off = (c.phys - wanted[i].phys) as usize;

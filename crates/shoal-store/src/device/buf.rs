@@ -19,15 +19,21 @@ static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 /// An empty vector with room for `cap` bytes, from the pool when it has
 /// one that is not much larger.
 fn take(cap: usize) -> Vec<u8> {
+    let mut v = take_used(cap);
+    v.clear();
+    v
+}
+
+/// A vector with room for `cap` bytes; one from the pool keeps its old
+/// contents (callers that overwrite them all need not clear them).
+fn take_used(cap: usize) -> Vec<u8> {
     if cap >= POOLED_MIN {
         let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = pool
             .iter()
             .position(|v| v.capacity() >= cap && v.capacity() <= cap * 2)
         {
-            let mut v = pool.swap_remove(i);
-            v.clear();
-            return v;
+            return pool.swap_remove(i);
         }
     }
     Vec::with_capacity(cap)
@@ -60,6 +66,18 @@ impl AlignedBuf {
             let data = raw.split_off(start);
             return Self::copied(len, &data[..len.min(data.len())]);
         }
+        raw.resize(start + len, 0);
+        AlignedBuf { raw, start, len }
+    }
+
+    /// `len` bytes of unspecified contents, for a device read that
+    /// overwrites them all: a recycled buffer is not zeroed first (only
+    /// what it lacks is). Old bytes left by a short read never pass as
+    /// data: every chunk read is verified against its checksum.
+    pub fn for_read(len: usize) -> Self {
+        let mut raw = take_used(len + BLOCK as usize);
+        let start = raw.as_ptr().align_offset(BLOCK as usize);
+        raw.truncate(start + len);
         raw.resize(start + len, 0);
         AlignedBuf { raw, start, len }
     }
@@ -139,6 +157,16 @@ mod tests {
             let b = AlignedBuf::zeroed(4 << 20);
             assert_eq!(b.as_slice().as_ptr() as usize % BLOCK as usize, 0);
             assert!(b.as_slice().iter().all(|&x| x == 0));
+        }
+    }
+
+    #[test]
+    fn read_buffers_are_aligned_and_sized_even_when_recycled() {
+        for len in [0, 4096, 2 << 20, 4 << 20, (4 << 20) + 8192, 3 << 20] {
+            let mut b = AlignedBuf::for_read(len);
+            assert_eq!(b.as_slice().as_ptr() as usize % BLOCK as usize, 0);
+            assert_eq!(b.len(), len);
+            b.as_mut_slice().fill(3);
         }
     }
 
