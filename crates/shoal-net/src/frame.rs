@@ -235,6 +235,9 @@ pub fn concat(mut parts: Vec<Bytes>) -> Bytes {
     out.freeze()
 }
 
+/// Received pieces below this size are copied together rather than kept.
+const SMALL_PIECE: usize = 4096;
+
 /// Incremental frame decoder: feed it bytes as they arrive, take frames out.
 ///
 /// Received buffers are kept as they come (shared, not copied) until a
@@ -249,6 +252,9 @@ pub fn concat(mut parts: Vec<Bytes>) -> Bytes {
 pub struct FrameDecoder {
     limits: FrameLimits,
     chunks: VecDeque<Bytes>,
+    /// Small received pieces, copied together: a peer sending tiny stream
+    /// frames must not cost a queue entry per byte.
+    small: BytesMut,
     buffered: usize,
     header: Option<FrameHeader>,
     error: Option<FrameError>,
@@ -260,6 +266,7 @@ impl FrameDecoder {
         FrameDecoder {
             limits,
             chunks: VecDeque::new(),
+            small: BytesMut::new(),
             buffered: 0,
             header: None,
             error: None,
@@ -271,12 +278,33 @@ impl FrameDecoder {
         self.feed_bytes(Bytes::copy_from_slice(data));
     }
 
-    /// Appends a received buffer (kept, not copied).
+    /// Appends a received buffer (kept, not copied, unless it is small).
     pub fn feed_bytes(&mut self, data: Bytes) {
-        if self.error.is_none() && !data.is_empty() {
-            self.buffered += data.len();
+        if self.error.is_some() || data.is_empty() {
+            return;
+        }
+        self.buffered += data.len();
+        if data.len() < SMALL_PIECE {
+            self.small.extend_from_slice(&data);
+            if self.small.len() >= SMALL_PIECE {
+                self.flush_small();
+            }
+        } else {
+            self.flush_small();
             self.chunks.push_back(data);
         }
+    }
+
+    /// Queues the small pieces gathered so far, in order.
+    fn flush_small(&mut self) {
+        if !self.small.is_empty() {
+            self.chunks.push_back(self.small.split().freeze());
+        }
+    }
+
+    /// Received buffers held (for tests: small pieces are gathered).
+    pub fn held_buffers(&self) -> usize {
+        self.chunks.len() + usize::from(!self.small.is_empty())
     }
 
     /// Bytes buffered and not yet returned as frames.
@@ -336,6 +364,7 @@ impl FrameDecoder {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
+        self.flush_small();
         let header = match self.header {
             Some(h) => h,
             None => {
@@ -349,6 +378,7 @@ impl FrameDecoder {
                     }
                     Err(e) => {
                         self.chunks.clear();
+                        self.small = BytesMut::new();
                         self.buffered = 0;
                         self.error = Some(e.clone());
                         return Err(e);
@@ -444,6 +474,25 @@ mod tests {
             "payload shared"
         );
         assert_eq!(dec.buffered(), 0);
+        dec.finish().unwrap();
+    }
+
+    #[test]
+    fn tiny_pieces_are_gathered_not_queued_one_by_one() {
+        let f = Frame::new(20, &b"body"[..]).with_payload(Bytes::from(vec![9u8; 200_000]));
+        let wire = f.to_vec().unwrap();
+        let mut dec = FrameDecoder::new(FrameLimits::default());
+        for b in &wire[..wire.len() - 1] {
+            dec.feed_bytes(Bytes::copy_from_slice(std::slice::from_ref(b)));
+        }
+        assert!(
+            dec.held_buffers() <= wire.len() / SMALL_PIECE + 1,
+            "{}",
+            dec.held_buffers()
+        );
+        assert_eq!(dec.decode().unwrap(), None);
+        dec.feed(&wire[wire.len() - 1..]);
+        assert_eq!(dec.decode().unwrap(), Some(f));
         dec.finish().unwrap();
     }
 
