@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use shoal_client::Cluster;
 use shoal_conf::ShoalConf;
+use shoal_proto::mon::{CommandOutput, MonCommand};
 
 use crate::args::DevCmd;
 
@@ -307,6 +308,8 @@ async fn up(dir: PathBuf, mons: usize, osds: usize, osd_bytes: u64, json: bool) 
     while let Some(next) = io.list_objects(&cursor, 1000).await?.next {
         cursor = next;
     }
+    // And `status` says so (the heads report their PGs with a beacon).
+    wait_status_active(&cluster, Duration::from_secs(60)).await?;
     let conf_str = conf_path.display();
     if json {
         println!(
@@ -333,6 +336,23 @@ async fn up(dir: PathBuf, mons: usize, osds: usize, osd_bytes: u64, json: bool) 
 }
 
 /// The OSD ids with a data directory in `dir` (`osd.N`).
+/// Waits until the monitors' `status` shows every PG active.
+async fn wait_status_active(cluster: &Cluster, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = cluster.monc().command(MonCommand::Status).await?;
+        if let CommandOutput::Status(st) = out
+            && st.pgs_by_state.iter().all(|p| p.state == "active")
+        {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("PGs not all active in status after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn existing_osds(dir: &Path) -> Vec<usize> {
     let mut ids: Vec<usize> = std::fs::read_dir(dir)
         .into_iter()

@@ -81,6 +81,15 @@ fn dev_up_put_get_ls_stat_rm_and_down() {
     let pids = recorded_pids(&dir);
     assert_eq!(pids.len(), 4, "one monitor and three OSDs");
     assert!(pids.iter().all(|&p| alive(p)));
+    // Once `up` returns, `status` has every PG active and the cluster healthy.
+    let status: serde_json::Value = serde_json::from_slice(&ok(
+        shoal(&["--format", "json", "status"], Some(&conf)),
+        "status",
+    ))
+    .expect("status json");
+    assert_eq!(status["health"]["status"], "HEALTH_OK", "{status}");
+    assert_eq!(status["pgs_by_state"][0]["state"], "active", "{status}");
+    assert_eq!(status["pgs_by_state"][0]["count"], 32, "{status}");
     // A second `up` on a running cluster is refused.
     let again = shoal(&["dev", "up", "--dir", &dir_s], None);
     assert!(!again.status.success());

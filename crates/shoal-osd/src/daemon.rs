@@ -126,6 +126,8 @@ pub struct Osd {
     pub fault: Option<FaultInjector>,
     /// Client caps, from the monitors.
     pub auth: crate::auth::AuthCache,
+    /// A PG this OSD heads changed state: beacon (with stats) early.
+    pub stats_changed: tokio::sync::Notify,
 }
 
 impl Osd {
@@ -324,6 +326,7 @@ pub async fn run(
         io: Default::default(),
         fault: fault.clone(),
         auth: crate::auth::AuthCache::new(opts.caps_refresh),
+        stats_changed: tokio::sync::Notify::new(),
     });
     let mut ep_config = EndpointConfig::new(opts.addr);
     if let Some(f) = fault {
@@ -396,10 +399,20 @@ async fn follow_maps(osd: Arc<Osd>) {
     }
 }
 
+/// Least time between two beacons sent early for a PG state change.
+const EARLY_BEACON_GAP: Duration = Duration::from_millis(200);
+
 async fn beacons(osd: Arc<Osd>) {
     let mut tick = tokio::time::interval(osd.opts.beacon_interval);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = osd.stats_changed.notified() => {
+                // Let the other PGs of the same map change settle first.
+                tokio::time::sleep(EARLY_BEACON_GAP).await;
+                tick.reset();
+            }
+        }
         let map = osd.map();
         let pgs: Vec<Arc<Pg>> = osd.pgs_lock().values().cloned().collect();
         let stats = crate::stats::report(osd.id, &map, &pgs, &osd.io, &osd.store);

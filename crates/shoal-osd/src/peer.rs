@@ -162,6 +162,8 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
         .await
         .map_err(|e| e.1)?;
     osd.start_links(pg, epoch, activated);
+    // The monitors' `status` learns of the new state with the next beacon: now.
+    osd.stats_changed.notify_one();
     Ok(())
 }
 
