@@ -8,6 +8,7 @@ use shoal_net::{Frame, InboundStream, PeerInfo, RequestHandler, StreamHandler};
 use shoal_proto::msg;
 use shoal_proto::osd::{
     ListResult, OpOutput, OpResult, OsdErrorCode, OsdReply, OsdRequest, PgListReply, PgListRequest,
+    PgRef,
 };
 use shoal_proto::rep::{
     LogOp, PeerAck, PgActivate, PgPull, PgPush, PgQuery, PgQueryReply, Ping, RepAck, RepOp,
@@ -137,6 +138,17 @@ fn check_epoch(osd: &Osd, pg: Option<&Pg>, epoch: u32) -> Result<(), OpError> {
     Ok(())
 }
 
+/// PG `id` for a request sent with map `epoch`: the epochs agree and
+/// this OSD has the PG.
+fn current_pg(osd: &Osd, id: PgRef, epoch: u32) -> Result<Arc<Pg>, OpError> {
+    let pg = osd.pg(id);
+    check_epoch(osd, pg.as_deref(), epoch)?;
+    pg.ok_or((
+        OsdErrorCode::WrongOsd,
+        "this OSD does not have the PG".into(),
+    ))
+}
+
 async fn serve_op(
     osd: &Arc<Osd>,
     peer: &PeerInfo,
@@ -145,12 +157,7 @@ async fn serve_op(
 ) -> Result<(OpResult, Bytes), OpError> {
     let write = exec::classify(req, payload.len() as u64)?;
     osd.auth.check(&osd.monc, &peer.name, write).await?;
-    let pg = osd.pg(req.pg);
-    check_epoch(osd, pg.as_deref(), req.epoch)?;
-    let pg = pg.ok_or((
-        OsdErrorCode::WrongOsd,
-        "this OSD does not have the PG".into(),
-    ))?;
+    let pg = current_pg(osd, req.pg, req.epoch)?;
     pg.check_serving(write, req.balance_reads)?;
     if write {
         write_op(osd, &pg, req, payload).await
@@ -282,12 +289,7 @@ async fn list(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
 }
 
 async fn list_page(osd: &Arc<Osd>, req: &PgListRequest) -> Result<ListResult, OpError> {
-    let pg = osd.pg(req.pg);
-    check_epoch(osd, pg.as_deref(), req.epoch)?;
-    let pg = pg.ok_or((
-        OsdErrorCode::WrongOsd,
-        "this OSD does not have the PG".into(),
-    ))?;
+    let pg = current_pg(osd, req.pg, req.epoch)?;
     pg.check_serving(false, true)?;
     let limit = req.limit.clamp(1, shoal_proto::osd::MAX_LIST_PAGE) as usize;
     let (pg2, after) = (pg.clone(), req.start_after.clone());
