@@ -192,12 +192,24 @@ async fn pull(osd: &Osd, pg: &Pg, interval: u32, from: i32, name: &str) -> Resul
 }
 
 async fn push(osd: &Osd, pg: &Arc<Pg>, interval: u32, to: i32, name: &str) -> Result<(), String> {
+    let frame = push_frame(osd, pg, interval, name).await?;
+    call_ack(osd, to, &frame).await
+}
+
+/// A `PG_PUSH` of object `name`'s whole state (read off the async
+/// threads), for a push by the head or the answer to a member's pull.
+pub async fn push_frame(
+    osd: &Osd,
+    pg: &Arc<Pg>,
+    interval: u32,
+    name: &str,
+) -> Result<Frame, String> {
     let (pg2, n) = (pg.clone(), name.to_string());
     let (version, state, payload) = tokio::task::spawn_blocking(move || pg2.object_state(&n))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.1)?;
-    let msg_body = PgPush {
+    let body = PgPush {
         epoch: osd.map().epoch(),
         pg: pg.id,
         interval,
@@ -205,10 +217,9 @@ async fn push(osd: &Osd, pg: &Arc<Pg>, interval: u32, to: i32, name: &str) -> Re
         version,
         state,
     };
-    let frame = Frame::encode(msg::PG_PUSH, &msg_body)
+    Ok(Frame::encode(msg::PG_PUSH, &body)
         .map_err(|e| e.to_string())?
-        .with_payload(payload);
-    call_ack(osd, to, &frame).await
+        .with_payload(payload))
 }
 
 /// Every object of `pg` on OSD `from`.

@@ -582,18 +582,18 @@ impl Pg {
         name: &str,
     ) -> Result<(ObjVersion, Option<ObjectState>, Bytes), OpError> {
         let err = |e: StoreError| exec::store_error(&e);
-        let stat = match self.store.stat(&self.coll, name) {
+        // Size, version, xattrs and data from one snapshot.
+        let snap = match self.store.snapshot(&self.coll, name) {
             Ok(s) => s,
             Err(StoreError::NoObject(..)) => {
                 return Ok((ObjVersion::default(), None, Bytes::new()));
             }
             Err(e) => return Err(err(e)),
         };
-        let data = self
-            .store
-            .read(&self.coll, name, 0, u64::MAX)
-            .map_err(err)?;
-        let xattrs = self.store.xattrs(&self.coll, name).map_err(err)?;
+        let stat = snap.stat();
+        let data = snap.read_bytes(0, u64::MAX).map_err(err)?;
+        let xattrs = snap.xattrs().clone();
+        drop(snap);
         let omap = self
             .store
             .omap_range(&self.coll, name, None, None, usize::MAX)
@@ -612,7 +612,7 @@ impl Pg {
                 seq: stat.version.seq,
             },
             Some(state),
-            Bytes::from(data),
+            data,
         ))
     }
 

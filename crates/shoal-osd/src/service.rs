@@ -328,26 +328,7 @@ async fn pg_pull(osd: &Osd, request: &Frame) -> Frame {
     let answer = async {
         let req: PgPull = request.decode_body().map_err(|e| e.to_string())?;
         let pg = osd.pg(req.pg).ok_or("no such PG here")?;
-        let pg2 = pg.clone();
-        let name = req.object.clone();
-        let (version, state, payload) =
-            tokio::task::spawn_blocking(move || pg2.object_state(&name))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.1)?;
-        let body = PgPush {
-            epoch: osd.map().epoch(),
-            pg: req.pg,
-            interval: req.interval,
-            object: req.object,
-            version,
-            state,
-        };
-        Ok::<_, String>(
-            Frame::encode(msg::PG_PUSH, &body)
-                .map_err(|e| e.to_string())?
-                .with_payload(payload),
-        )
+        crate::peer::push_frame(osd, &pg, req.interval, &req.object).await
     };
     match answer.await {
         Ok(f) => f,
