@@ -2,18 +2,21 @@
 //! 127.0.0.x, each OSD on a host of its own in the CRUSH map.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-use shoal_client::{ClientOptions, Cluster, MonClient};
-use shoal_net::{Frame, NodeIdentity, PeerAddr};
+use shoal_client::{ClientOptions, Cluster};
+use shoal_net::{Frame, PeerAddr};
 use shoal_proto::MonCommand;
 use shoal_proto::mon::CommandOutput;
 use shoal_proto::msg;
 use shoal_proto::peer::FaultCommand;
 use shoal_proto::rep::PeerAck;
+use shoal_proto::report::StatusReport;
 
-use crate::{MonCluster, MonClusterOptions, bin_path, wait_for};
+use crate::{
+    MonCluster, MonClusterOptions, bin_path, child_running, kill_child, spawn_logged, wait_for,
+};
 
 /// Settings of a [`TestCluster`].
 #[derive(Clone, Debug)]
@@ -123,35 +126,20 @@ impl TestCluster {
     /// Starts osd `i` (appending to its log).
     pub fn start_osd(&mut self, i: usize) {
         assert!(self.osds[i].is_none(), "osd.{i} is already running");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.osd_log_path(i))
-            .expect("open log");
-        let child = Command::new(&self.bin)
-            .args(self.osd_args(i))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn shoal-osd");
+        let args = self.osd_args(i);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let child = spawn_logged(&self.bin, &args, &self.osd_log_path(i));
         self.osds[i] = Some(child);
     }
 
     /// SIGKILLs osd `i` and reaps it.
     pub fn kill_osd(&mut self, i: usize) {
-        if let Some(mut child) = self.osds[i].take() {
-            let _ = child.kill(); // SIGKILL
-            let _ = child.wait();
-        }
+        kill_child(&mut self.osds[i]);
     }
 
     /// Whether osd `i` runs (as far as this harness knows).
     pub fn osd_running(&mut self, i: usize) -> bool {
-        match &mut self.osds[i] {
-            Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => false,
-        }
+        child_running(&mut self.osds[i])
     }
 
     /// A client of the cluster as `client.admin`.
@@ -188,25 +176,10 @@ impl TestCluster {
     /// A client of the cluster as a new identity `name` with `caps`
     /// (`auth add` through the monitors).
     pub async fn client_as(&self, admin: &Cluster, name: &str, caps: &str) -> Cluster {
-        let out = admin
-            .monc()
-            .command(MonCommand::AuthAdd {
-                name: name.into(),
-                caps: caps.into(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("auth add {name}: {e}"));
-        let CommandOutput::Keyring(k) = out else {
-            panic!("auth add {name}: {out:?}")
-        };
-        let identity = NodeIdentity::from_pem(
-            k.cert_pem.as_bytes(),
-            k.key_pem.as_bytes(),
-            k.ca_pem.as_bytes(),
-        )
-        .expect("the issued identity");
-        let mons = self.mons.conf.mons().expect("monitors of the test cluster");
-        let monc = MonClient::new(identity, mons, Default::default()).expect("monitor client");
+        let monc = self
+            .mons
+            .new_identity_client(admin.monc(), name, caps)
+            .await;
         Cluster::with_monc(monc, ClientOptions::from_conf(&self.mons.conf))
             .await
             .expect("connect as the new identity")
@@ -291,4 +264,21 @@ impl Drop for TestCluster {
             }
         }
     }
+}
+
+/// The monitors' `status`, when they answer.
+pub async fn status(client: &Cluster) -> Option<StatusReport> {
+    match client.monc().command(MonCommand::Status).await.ok()? {
+        CommandOutput::Status(s) => Some(*s),
+        _ => None,
+    }
+}
+
+/// PGs in `state` in a status report.
+pub fn pgs_in(st: &StatusReport, state: &str) -> u32 {
+    st.pgs_by_state
+        .iter()
+        .filter(|p| p.state == state)
+        .map(|p| p.count)
+        .sum()
 }

@@ -12,7 +12,7 @@
 mod cluster;
 pub mod linearizability;
 
-pub use cluster::{TestCluster, TestClusterOptions};
+pub use cluster::{TestCluster, TestClusterOptions, pgs_in, status};
 
 use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};
@@ -48,6 +48,39 @@ pub fn bin_path(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Spawns daemon `bin` with `args` (`RUST_LOG=info`), its log appended
+/// to `log`.
+pub(crate) fn spawn_logged(bin: &Path, args: &[&str], log: &Path) -> Child {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("open {}: {e}", log.display()));
+    Command::new(bin)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
+}
+
+/// SIGKILLs and reaps the process in `slot`, if there is one.
+pub(crate) fn kill_child(slot: &mut Option<Child>) {
+    if let Some(mut child) = slot.take() {
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+}
+
+/// Whether the process in `slot` still runs.
+pub(crate) fn child_running(slot: &mut Option<Child>) -> bool {
+    match slot {
+        Some(c) => matches!(c.try_wait(), Ok(None)),
+        None => false,
+    }
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or panics with `what`
@@ -218,37 +251,23 @@ impl MonCluster {
             "mon.{} is already running",
             self.names[i]
         );
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path(i))
-            .expect("open log");
-        let child = Command::new(&self.bin)
-            .args(["--id", &self.names[i]])
-            .arg("--conf")
-            .arg(&self.conf_path)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn shoal-mon");
+        let conf = self.conf_path.display().to_string();
+        let child = spawn_logged(
+            &self.bin,
+            &["--id", &self.names[i], "--conf", &conf],
+            &self.log_path(i),
+        );
         self.procs[i] = Some(child);
     }
 
     /// SIGKILLs monitor `i` and reaps it.
     pub fn kill_mon(&mut self, i: usize) {
-        if let Some(mut child) = self.procs[i].take() {
-            let _ = child.kill(); // SIGKILL
-            let _ = child.wait();
-        }
+        kill_child(&mut self.procs[i]);
     }
 
     /// Whether monitor `i` runs (as far as this harness knows).
     pub fn is_running(&mut self, i: usize) -> bool {
-        match &mut self.procs[i] {
-            Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => false,
-        }
+        child_running(&mut self.procs[i])
     }
 
     /// Loads identity `name` from the cluster's keyring.
@@ -269,6 +288,38 @@ impl MonCluster {
     /// A monitor client as `client.admin`.
     pub fn admin(&self) -> MonClient {
         self.client_as("client.admin")
+    }
+
+    /// A monitor client as a new identity `name` with `caps`, issued by
+    /// `auth add` through `admin`.
+    pub async fn new_identity_client(
+        &self,
+        admin: &MonClient,
+        name: &str,
+        caps: &str,
+    ) -> MonClient {
+        let out = admin
+            .command(MonCommand::AuthAdd {
+                name: name.into(),
+                caps: caps.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("auth add {name}: {e}"));
+        let CommandOutput::Keyring(k) = out else {
+            panic!("auth add {name}: {out:?}")
+        };
+        let identity = NodeIdentity::from_pem(
+            k.cert_pem.as_bytes(),
+            k.key_pem.as_bytes(),
+            k.ca_pem.as_bytes(),
+        )
+        .expect("the issued identity");
+        MonClient::new(
+            identity,
+            self.conf.mons().expect("mons"),
+            Default::default(),
+        )
+        .expect("monitor client")
     }
 
     /// Waits (up to `timeout`) until the monitors have elected a leader;

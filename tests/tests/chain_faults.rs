@@ -13,9 +13,9 @@ use bytes::Bytes;
 use shoal_client::striper::head_name;
 use shoal_client::{Cluster, IoCtx};
 use shoal_map::PgId;
-use shoal_proto::mon::{CommandOutput, MonCommand};
+use shoal_proto::mon::MonCommand;
 use shoal_tests::linearizability::{Event, RegisterOp, check_register};
-use shoal_tests::{TestCluster, TestClusterOptions, wait_for};
+use shoal_tests::{TestCluster, TestClusterOptions, pgs_in, status, wait_for};
 
 const MIB: usize = 1 << 20;
 const LONG: Duration = Duration::from_secs(90);
@@ -145,19 +145,6 @@ async fn acknowledged_writes_survive_killing_head_middle_and_tail() {
     }
 }
 
-/// The PGs of the cluster by state, from `status`.
-async fn pg_states(client: &Cluster) -> Option<BTreeMap<String, u32>> {
-    match client.monc().command(MonCommand::Status).await.ok()? {
-        CommandOutput::Status(s) => Some(
-            s.pgs_by_state
-                .into_iter()
-                .map(|p| (p.state, p.count))
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
 /// An OSD cut off from the monitors and the other OSDs (clients still
 /// reach it) during a stream of writes: it is marked down and the writes
 /// go on without it; once the partition heals it boots again by itself
@@ -213,8 +200,8 @@ async fn an_isolated_osd_is_marked_down_then_rejoins_and_catches_up() {
         w.await.expect("writer");
     }
     wait_for(LONG, "every PG active on three members", || async {
-        let states = pg_states(&client).await?;
-        (states.get("active") == Some(&8) && states.len() == 1).then_some(())
+        let st = status(&client).await?;
+        (pgs_in(&st, "active") == 8 && st.pgs_by_state.len() == 1).then_some(())
     })
     .await;
 
@@ -235,8 +222,8 @@ async fn an_isolated_osd_is_marked_down_then_rejoins_and_catches_up() {
             .await;
     }
     wait_for(LONG, "every PG active on osd.2 alone", || async {
-        let states = pg_states(&client).await?;
-        (states.get("active+undersized") == Some(&8)).then_some(())
+        let st = status(&client).await?;
+        (pgs_in(&st, "active+undersized") == 8).then_some(())
     })
     .await;
     let acked = acked.lock().unwrap().clone();

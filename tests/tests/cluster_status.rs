@@ -4,27 +4,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use shoal_client::Cluster;
-use shoal_proto::mon::{CommandOutput, MonCommand};
-use shoal_proto::report::StatusReport;
-use shoal_tests::{TestCluster, TestClusterOptions, wait_for};
+use shoal_tests::{TestCluster, TestClusterOptions, pgs_in, status, wait_for};
 
 const LONG: Duration = Duration::from_secs(60);
-
-async fn status(client: &Cluster) -> Option<StatusReport> {
-    match client.monc().command(MonCommand::Status).await.ok()? {
-        CommandOutput::Status(s) => Some(*s),
-        _ => None,
-    }
-}
-
-fn count(st: &StatusReport, state: &str) -> u32 {
-    st.pgs_by_state
-        .iter()
-        .filter(|p| p.state == state)
-        .map(|p| p.count)
-        .sum()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_pg_states_objects_usage_and_io() {
@@ -36,7 +18,7 @@ async fn status_shows_pg_states_objects_usage_and_io() {
     // Every PG active once the heads have reported; health says so.
     let st = wait_for(LONG, "all PGs active in status", || async {
         let st = status(&client).await?;
-        (count(&st, "active") == 8 && st.num_pgs == 8).then_some(st)
+        (pgs_in(&st, "active") == 8 && st.num_pgs == 8).then_some(st)
     })
     .await;
     assert!(
@@ -83,7 +65,7 @@ async fn status_shows_pg_states_objects_usage_and_io() {
     cluster.wait_osd_up(&client, 2, false, LONG).await;
     let st = wait_for(LONG, "all PGs active+undersized", || async {
         let st = status(&client).await?;
-        (count(&st, "active+undersized") == 8).then_some(st)
+        (pgs_in(&st, "active+undersized") == 8).then_some(st)
     })
     .await;
     assert_eq!(st.num_up_osds, 2);

@@ -364,24 +364,9 @@ async fn certificates_and_caps_are_enforced() {
     );
 
     // `mon r` reads but cannot change the map.
-    let out = admin
-        .command(MonCommand::AuthAdd {
-            name: "client.reader".into(),
-            caps: "mon r".into(),
-        })
-        .await
-        .expect("auth add");
-    let CommandOutput::Keyring(k) = out else {
-        panic!("{out:?}")
-    };
-    let reader_id = shoal_net::NodeIdentity::from_pem(
-        k.cert_pem.as_bytes(),
-        k.key_pem.as_bytes(),
-        k.ca_pem.as_bytes(),
-    )
-    .expect("identity");
-    let reader = MonClient::new(reader_id, c.conf.mons().expect("mons"), Default::default())
-        .expect("client");
+    let reader = c
+        .new_identity_client(&admin, "client.reader", "mon r")
+        .await;
     let epoch_before = admin.osdmap().await.expect("map").epoch();
     assert!(matches!(
         reader.command(MonCommand::Status).await,
