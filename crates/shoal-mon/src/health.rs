@@ -85,18 +85,17 @@ pub fn health(map: &OsdMap, mon: &MonStatReport, pgs: Option<&Summary>) -> Healt
 /// PGs not active (`PG_AVAILABILITY`) or with fewer members than their
 /// pool's size (`PG_DEGRADED`), from the OSDs' reports.
 fn pg_checks(pgs: &Summary, checks: &mut Vec<HealthCheck>) {
-    let inactive: Vec<String> = pgs
-        .pgs_by_state
-        .iter()
-        .filter(|p| !p.state.starts_with("active"))
-        .map(|p| format!("{} {}", p.count, p.state))
-        .collect();
-    let n_inactive: u32 = pgs
-        .pgs_by_state
-        .iter()
-        .filter(|p| !p.state.starts_with("active"))
-        .map(|p| p.count)
-        .sum();
+    let (mut n_inactive, mut undersized) = (0u32, 0u32);
+    let mut inactive: Vec<String> = Vec::new();
+    for p in &pgs.pgs_by_state {
+        if !p.state.starts_with("active") {
+            n_inactive += p.count;
+            inactive.push(format!("{} {}", p.count, p.state));
+        }
+        if p.state.contains("undersized") {
+            undersized += p.count;
+        }
+    }
     if n_inactive > 0 {
         checks.push(HealthCheck {
             code: "PG_AVAILABILITY".into(),
@@ -104,12 +103,6 @@ fn pg_checks(pgs: &Summary, checks: &mut Vec<HealthCheck>) {
             summary: format!("{n_inactive} pgs not active ({})", inactive.join(", ")),
         });
     }
-    let undersized: u32 = pgs
-        .pgs_by_state
-        .iter()
-        .filter(|p| p.state.contains("undersized"))
-        .map(|p| p.count)
-        .sum();
     if undersized > 0 {
         checks.push(HealthCheck {
             code: "PG_DEGRADED".into(),

@@ -4,6 +4,7 @@
 //! within a beacon interval); nothing here goes through Paxos.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use shoal_map::{OsdMap, PgId};
 use shoal_proto::report::{IoCounters, IoRates, OsdStats, PgStat, PgStateCount};
@@ -21,10 +22,34 @@ struct Entry {
     rates: IoRates,
 }
 
+/// Every PG of a map and its head (`None`: no live member).
+type Heads = Vec<(PgId, Option<i32>)>;
+
 /// The latest report of every OSD.
 #[derive(Default)]
 pub struct PgStats {
     osds: HashMap<i32, Entry>,
+    /// The heads of the map `status` last asked about, by its epoch:
+    /// CRUSH over every PG runs once per map, not once per `status` (this
+    /// runs on the monitor's driver task).
+    heads: std::sync::Mutex<Option<(u32, Arc<Heads>)>>,
+}
+
+/// Every PG of `map` with its head.
+fn heads_of(map: &OsdMap) -> Heads {
+    let mut ws = map.new_workspace();
+    let mut out = Vec::new();
+    for (pool_id, pool) in map.pools() {
+        for seed in 0..pool.pg_num {
+            let pg = PgId::new(*pool_id, seed);
+            let head = map
+                .pg_to_up_acting(pg, &mut ws)
+                .ok()
+                .and_then(|ua| ua.chain().first().copied());
+            out.push((pg, head));
+        }
+    }
+    out
 }
 
 /// What `status` shows of the reports.
@@ -108,6 +133,22 @@ impl PgStats {
         );
     }
 
+    /// The heads of `map`'s PGs, computed once per epoch.
+    fn heads(&self, map: &OsdMap) -> Arc<Heads> {
+        let mut cached = match self.heads.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        match &*cached {
+            Some((epoch, heads)) if *epoch == map.epoch() => heads.clone(),
+            _ => {
+                let heads = Arc::new(heads_of(map));
+                *cached = Some((map.epoch(), heads.clone()));
+                heads
+            }
+        }
+    }
+
     /// Forgets the reports of OSDs no longer in `map`.
     pub fn retain_existing(&mut self, map: &OsdMap) {
         self.osds.retain(|id, _| map.exists(*id));
@@ -140,24 +181,16 @@ impl PgStats {
         }
         let mut by_state: BTreeMap<String, u32> = BTreeMap::new();
         let mut num_objects = 0u64;
-        let mut ws = map.new_workspace();
-        for (pool_id, pool) in map.pools() {
-            for seed in 0..pool.pg_num {
-                let pg = PgId::new(*pool_id, seed);
-                let head = map
-                    .pg_to_up_acting(pg, &mut ws)
-                    .ok()
-                    .and_then(|ua| ua.chain().first().copied());
-                let state = match (head, reported.get(&pg)) {
-                    (Some(h), Some((by, stat))) if h == *by => {
-                        num_objects = num_objects.saturating_add(stat.objects);
-                        stat.state.clone()
-                    }
-                    (None, _) => "down".to_string(),
-                    _ => UNKNOWN.to_string(),
-                };
-                *by_state.entry(state).or_default() += 1;
-            }
+        for (pg, head) in self.heads(map).iter() {
+            let state = match (head, reported.get(pg)) {
+                (Some(h), Some((by, stat))) if h == by => {
+                    num_objects = num_objects.saturating_add(stat.objects);
+                    stat.state.clone()
+                }
+                (None, _) => "down".to_string(),
+                _ => UNKNOWN.to_string(),
+            };
+            *by_state.entry(state).or_default() += 1;
         }
         let mut pgs_by_state: Vec<PgStateCount> = by_state
             .into_iter()
