@@ -27,6 +27,9 @@ pub enum Mode {
     Cleanup,
 }
 
+/// Largest object `shoal bench write` makes.
+const MAX_BLOCK: u64 = 1 << 30;
+
 /// Bench parameters.
 #[derive(Clone, Debug)]
 pub struct Params {
@@ -135,6 +138,13 @@ pub async fn run(cluster: &Cluster, p: Params, json: bool) -> Result<()> {
     let (prefix, count, size) = match p.mode {
         Mode::Write => {
             ensure!(p.block >= 1, "-b must be at least 1 byte");
+            // The object is held in memory (one buffer shared by every write).
+            ensure!(
+                p.block <= MAX_BLOCK,
+                "-b {} is above the bench's limit of {} bytes",
+                p.block,
+                MAX_BLOCK
+            );
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|h| h.trim().to_string())
                 .unwrap_or_else(|_| "localhost".into());
