@@ -31,6 +31,21 @@ enum Outcome<T> {
     Failed(OsdErrorCode, String),
 }
 
+impl<T> Outcome<T> {
+    /// An OSD's refusal with `code`: retried or final by the code.
+    fn refused(code: OsdErrorCode, message: String, osd_epoch: u32) -> Self {
+        if code.is_retryable() {
+            Outcome::Retry {
+                code,
+                osd_epoch,
+                message,
+            }
+        } else {
+            Outcome::Failed(code, message)
+        }
+    }
+}
+
 /// A successful object request.
 pub(crate) struct Reply {
     pub version: ObjVersion,
@@ -180,12 +195,9 @@ pub(crate) async fn submit(
                         outputs,
                         payload: resp.payload,
                     }),
-                    OpResult::Failed { code, message } if code.is_retryable() => Outcome::Retry {
-                        code,
-                        osd_epoch: reply.epoch,
-                        message,
-                    },
-                    OpResult::Failed { code, message } => Outcome::Failed(code, message),
+                    OpResult::Failed { code, message } => {
+                        Outcome::refused(code, message, reply.epoch)
+                    }
                 })
             }
         },
@@ -229,12 +241,9 @@ pub(crate) async fn list_page(
                 let reply: PgListReply = resp.decode_body().map_err(|e| e.to_string())?;
                 Ok(match reply.result {
                     ListResult::Page { names, more } => Outcome::Done((names, more)),
-                    ListResult::Failed { code, message } if code.is_retryable() => Outcome::Retry {
-                        code,
-                        osd_epoch: reply.epoch,
-                        message,
-                    },
-                    ListResult::Failed { code, message } => Outcome::Failed(code, message),
+                    ListResult::Failed { code, message } => {
+                        Outcome::refused(code, message, reply.epoch)
+                    }
                 })
             }
         },
