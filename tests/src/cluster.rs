@@ -15,7 +15,8 @@ use shoal_proto::rep::PeerAck;
 use shoal_proto::report::StatusReport;
 
 use crate::{
-    MonCluster, MonClusterOptions, bin_path, child_running, kill_child, spawn_logged, wait_for,
+    MonCluster, MonClusterOptions, bin_path, child_running, kill_child, print_log_tail,
+    spawn_logged, wait_for,
 };
 
 /// Settings of a [`TestCluster`].
@@ -254,13 +255,7 @@ impl Drop for TestCluster {
         }
         if std::thread::panicking() {
             for i in 0..self.osds.len() {
-                if let Ok(log) = std::fs::read_to_string(self.osd_log_path(i)) {
-                    let tail: Vec<&str> = log.lines().rev().take(30).collect();
-                    eprintln!("--- osd.{i} log (last lines) ---");
-                    for l in tail.iter().rev() {
-                        eprintln!("{l}");
-                    }
-                }
+                print_log_tail(&format!("osd.{i}"), &self.osd_log_path(i), 30);
             }
         }
     }

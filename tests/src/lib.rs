@@ -67,6 +67,17 @@ pub(crate) fn spawn_logged(bin: &Path, args: &[&str], log: &Path) -> Child {
         .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
 }
 
+/// Prints the last `lines` lines of daemon `who`'s log (after a failure).
+pub(crate) fn print_log_tail(who: &str, log: &Path, lines: usize) {
+    if let Ok(text) = std::fs::read_to_string(log) {
+        let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+        eprintln!("--- {who} log (last lines) ---");
+        for l in tail.iter().rev() {
+            eprintln!("{l}");
+        }
+    }
+}
+
 /// SIGKILLs and reaps the process in `slot`, if there is one.
 pub(crate) fn kill_child(slot: &mut Option<Child>) {
     if let Some(mut child) = slot.take() {
@@ -350,13 +361,7 @@ impl Drop for MonCluster {
         }
         if std::thread::panicking() {
             for i in 0..self.names.len() {
-                if let Ok(log) = std::fs::read_to_string(self.log_path(i)) {
-                    let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                    eprintln!("--- mon.{} log (last lines) ---", self.names[i]);
-                    for l in tail.iter().rev() {
-                        eprintln!("{l}");
-                    }
-                }
+                print_log_tail(&format!("mon.{}", self.names[i]), &self.log_path(i), 40);
             }
         }
     }

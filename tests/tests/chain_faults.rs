@@ -41,6 +41,28 @@ fn value_of(b: &Bytes) -> Option<u64> {
     (body(v, b.len()) == *b).then_some(v)
 }
 
+/// At least `min` writes were acknowledged, and each reads back as the
+/// value acknowledged, `reads` times (balanced reads reach several members).
+async fn assert_acked_read_back(
+    io: &IoCtx,
+    acked: &Mutex<BTreeMap<String, u64>>,
+    min: usize,
+    reads: usize,
+) {
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= min,
+        "only {} writes acknowledged",
+        acked.len()
+    );
+    for (name, value) in &acked {
+        for _ in 0..reads {
+            let got = io.get(name).await.expect("get an acknowledged object");
+            assert_eq!(value_of(&got), Some(*value), "{name}");
+        }
+    }
+}
+
 /// The chain of the PG holding object `name`'s head.
 fn chain_of(client: &Cluster, pool: i64, name: &str) -> (PgId, Vec<i32>) {
     let map = client.osdmap();
@@ -131,18 +153,7 @@ async fn acknowledged_writes_survive_killing_head_middle_and_tail() {
     }
 
     // Every acknowledged write reads back intact, from any member.
-    let acked = acked.lock().unwrap().clone();
-    assert!(
-        acked.len() >= 120,
-        "only {} writes acknowledged",
-        acked.len()
-    );
-    for (name, value) in &acked {
-        for _ in 0..3 {
-            let got = io.get(name).await.expect("get an acknowledged object");
-            assert_eq!(value_of(&got), Some(*value), "{name}");
-        }
-    }
+    assert_acked_read_back(&io, &acked, 120, 3).await;
 }
 
 /// An OSD cut off from the monitors and the other OSDs (clients still
@@ -226,16 +237,7 @@ async fn an_isolated_osd_is_marked_down_then_rejoins_and_catches_up() {
         (pgs_in(&st, "active+undersized") == 8).then_some(())
     })
     .await;
-    let acked = acked.lock().unwrap().clone();
-    assert!(
-        acked.len() >= 60,
-        "only {} writes acknowledged",
-        acked.len()
-    );
-    for (name, value) in &acked {
-        let got = io.get(name).await.expect("get an acknowledged object");
-        assert_eq!(value_of(&got), Some(*value), "{name}");
-    }
+    assert_acked_read_back(&io, &acked, 60, 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
