@@ -263,8 +263,8 @@ impl IoCtx {
             name: name.to_string(),
             generation: new_generation(),
             piece_size: self.piece_size()?,
-            head: BytesMut::new(),
-            current: BytesMut::new(),
+            head: Gathered::default(),
+            current: Gathered::default(),
             next_piece: 1,
             size: 0,
             inflight: JoinSet::new(),
@@ -621,6 +621,38 @@ impl StripedReader {
     }
 }
 
+/// Bytes gathered for one piece: the caller's buffer as is when one write
+/// brings them all (no copy), else copied together.
+#[derive(Default)]
+struct Gathered {
+    whole: Option<Bytes>,
+    copied: BytesMut,
+}
+
+impl Gathered {
+    fn len(&self) -> usize {
+        self.whole.as_ref().map_or(self.copied.len(), Bytes::len)
+    }
+
+    fn push(&mut self, data: Bytes) {
+        if self.len() == 0 {
+            self.whole = Some(data);
+            return;
+        }
+        if let Some(w) = self.whole.take() {
+            self.copied.extend_from_slice(&w);
+        }
+        self.copied.extend_from_slice(&data);
+    }
+
+    fn take(&mut self) -> Bytes {
+        match self.whole.take() {
+            Some(w) => w,
+            None => std::mem::take(&mut self.copied).freeze(),
+        }
+    }
+}
+
 /// Streams a new version of a striped object in: pieces 1.. are written
 /// as they fill (a bounded number at once), the head last, at
 /// [`StripedWriter::finish`]. Dropped without `finish`, the old version
@@ -631,8 +663,8 @@ pub struct StripedWriter {
     name: String,
     generation: u32,
     piece_size: u64,
-    head: BytesMut,
-    current: BytesMut,
+    head: Gathered,
+    current: Gathered,
     next_piece: u64,
     size: u64,
     inflight: JoinSet<Result<(), ClientError>>,
@@ -678,19 +710,13 @@ impl StripedWriter {
         while !data.is_empty() {
             if self.next_piece == 1 && self.head.len() < ps {
                 let take = (ps - self.head.len()).min(data.len());
-                self.head.extend_from_slice(&data.split_to(take));
-                continue;
-            }
-            if self.current.is_empty() && data.len() >= ps {
-                // A whole piece straight from the caller's buffer, no copy.
-                let piece = data.split_to(ps);
-                self.send_piece(piece).await?;
+                self.head.push(data.split_to(take));
                 continue;
             }
             let take = (ps - self.current.len()).min(data.len());
-            self.current.extend_from_slice(&data.split_to(take));
+            self.current.push(data.split_to(take));
             if self.current.len() == ps {
-                let piece = std::mem::take(&mut self.current).freeze();
+                let piece = self.current.take();
                 self.send_piece(piece).await?;
             }
         }
@@ -763,8 +789,8 @@ impl StripedWriter {
 
     /// Writes the last partial piece and waits for every piece.
     async fn flush(&mut self) -> Result<(), ClientError> {
-        if !self.current.is_empty() {
-            let piece = std::mem::take(&mut self.current).freeze();
+        if self.current.len() > 0 {
+            let piece = self.current.take();
             self.send_piece(piece).await?;
         }
         while !self.inflight.is_empty() {
@@ -778,7 +804,7 @@ impl StripedWriter {
     async fn switch(&mut self) -> Result<ObjVersion, ClientError> {
         let layout = self.layout().encode();
         let head = head_name(&self.name);
-        let data = std::mem::take(&mut self.head).freeze();
+        let data = self.head.take();
         // Most puts create objects: try that first, read the layout only if there is one.
         let mut guard = XattrCmp::Absent;
         let mut replaced: Option<Layout> = None;
@@ -820,6 +846,24 @@ impl StripedWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_piece_from_one_write_is_the_callers_buffer() {
+        let data = Bytes::from(vec![1u8; 1000]);
+        let mut g = Gathered::default();
+        g.push(data.slice(..600));
+        assert_eq!(g.len(), 600);
+        assert_eq!(g.take().as_ptr(), data.as_ptr(), "not copied");
+        assert_eq!(g.len(), 0);
+        // Several writes are copied together, in order.
+        g.push(data.slice(..10));
+        g.push(Bytes::from_static(b"abc"));
+        g.push(Bytes::from_static(b"de"));
+        assert_eq!(g.len(), 15);
+        let mut want = vec![1u8; 10];
+        want.extend_from_slice(b"abcde");
+        assert_eq!(g.take(), want);
+    }
 
     #[test]
     fn layout_round_trips_and_refuses_garbage() {

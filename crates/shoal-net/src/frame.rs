@@ -17,6 +17,7 @@
 use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
+use shoal_buf::AlignedBuf;
 
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = *b"SHOL";
@@ -238,6 +239,10 @@ pub fn concat(mut parts: Vec<Bytes>) -> Bytes {
 /// Received pieces below this size are copied together rather than kept.
 const SMALL_PIECE: usize = 4096;
 
+/// Frame parts this large that arrived in several pieces are reassembled
+/// into a block-aligned buffer.
+const ALIGNED_PART: usize = 64 << 10;
+
 /// Incremental frame decoder: feed it bytes as they arrive, take frames out.
 ///
 /// Received buffers are kept as they come (shared, not copied) until a
@@ -313,7 +318,9 @@ impl FrameDecoder {
     }
 
     /// Takes the next `n` buffered bytes (`n <= self.buffered`): a slice of
-    /// the first buffer when it holds them all, else one copy.
+    /// the first buffer when it holds them all, else one copy, into a
+    /// block-aligned buffer when large (so the store can write object data
+    /// to disk straight from it).
     fn take(&mut self, n: usize) -> Bytes {
         debug_assert!(n <= self.buffered);
         self.buffered -= n;
@@ -326,19 +333,29 @@ impl FrameDecoder {
             }
             return out;
         }
-        let mut out = BytesMut::with_capacity(n);
-        while out.len() < n {
+        if n >= ALIGNED_PART {
+            return AlignedBuf::filled(n, |v| self.drain_into(v, n)).into_bytes();
+        }
+        let mut out = Vec::with_capacity(n);
+        self.drain_into(&mut out, n);
+        out.into()
+    }
+
+    /// Moves the next `n` buffered bytes to the end of `out`.
+    fn drain_into(&mut self, out: &mut Vec<u8>, n: usize) {
+        let mut left = n;
+        while left > 0 {
             let Some(front) = self.chunks.front_mut() else {
                 break;
             };
-            let want = (n - out.len()).min(front.len());
+            let want = left.min(front.len());
             out.extend_from_slice(&front[..want]);
             front.advance(want);
+            left -= want;
             if front.is_empty() {
                 self.chunks.pop_front();
             }
         }
-        out.freeze()
     }
 
     /// The first [`HEADER_LEN`] buffered bytes, when that many are buffered.
@@ -475,6 +492,22 @@ mod tests {
         );
         assert_eq!(dec.buffered(), 0);
         dec.finish().unwrap();
+    }
+
+    #[test]
+    fn large_payloads_in_pieces_are_reassembled_block_aligned() {
+        let payload: Bytes = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let f = Frame::new(20, &b"body"[..]).with_payload(payload.clone());
+        let wire = f.to_vec().unwrap();
+        let mut dec = FrameDecoder::new(FrameLimits::default());
+        // Datagram-sized pieces, none aligned with the payload's start.
+        for piece in wire.chunks(65_000) {
+            dec.feed(piece);
+        }
+        let got = dec.decode().unwrap().unwrap();
+        assert_eq!(got.payload, payload);
+        assert_eq!(got.payload.as_ptr() as usize % shoal_buf::BLOCK, 0);
+        assert_eq!(dec.buffered(), 0);
     }
 
     #[test]

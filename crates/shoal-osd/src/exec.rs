@@ -9,8 +9,8 @@ use shoal_proto::osd::{MAX_NAME, MAX_OMAP_LIST, MAX_OPS};
 use shoal_proto::osd::{
     ObjOp, ObjVersion, OpOutput, OsdErrorCode, OsdRequest, PayloadRange, XattrCmp,
 };
-use shoal_proto::rep::LogOp;
-use shoal_store::{Op, Store, StoreError, Version, prefix_end};
+use shoal_proto::rep::{DataSums, LogOp};
+use shoal_store::{ChunkSums, Op, Store, StoreError, Version, prefix_end};
 
 /// A refused or failed op: the code the client gets and a message.
 pub type OpError = (OsdErrorCode, String);
@@ -220,24 +220,50 @@ fn slice(payload: &Bytes, r: &PayloadRange) -> Result<Bytes, OpError> {
     Ok(payload.slice(r.offset as usize..(r.offset + r.len) as usize))
 }
 
+/// The head's checksums of the whole-object writes among `mutations` of
+/// at least one chunk (smaller ones the store hashes as it lays them out).
+pub fn hash_writes(mutations: &[ObjOp], payload: &Bytes, chunk_size: u64) -> Vec<DataSums> {
+    mutations
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| match m {
+            ObjOp::WriteFull { data } if data.len >= chunk_size && chunk_size > 0 => {
+                let bytes = slice(payload, data).ok()?;
+                Some(DataSums {
+                    op: i as u32,
+                    chunk_size,
+                    sums: ChunkSums::compute(&bytes, chunk_size).sums.to_vec(),
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The store ops of mutations on `name` (data sliced from `payload`
-/// without copying), ending with the new version unless the object was
-/// removed. Refuses anything but mutations (replicas get these from peers).
+/// without copying, with the head's checksums from `sums`), ending with the
+/// new version unless the object was removed. Refuses anything but
+/// mutations (replicas get these from peers).
 pub fn store_ops(
     name: &str,
     mutations: &[ObjOp],
     payload: &Bytes,
+    sums: &[DataSums],
     version: ObjVersion,
     op: LogOp,
 ) -> Result<Vec<Op>, OpError> {
     let name_s = || name.to_string();
     let mut out = Vec::with_capacity(mutations.len() + 1);
-    for m in mutations {
+    for (i, m) in mutations.iter().enumerate() {
         out.push(match m {
             ObjOp::Create { .. } => Op::Touch { name: name_s() },
             ObjOp::WriteFull { data } => Op::WriteFull {
                 name: name_s(),
                 data: slice(payload, data)?,
+                sums: sums.iter().find(|s| s.op as usize == i).map(|s| ChunkSums {
+                    chunk_size: s.chunk_size,
+                    sums: s.sums.as_slice().into(),
+                }),
             },
             ObjOp::Write { offset, data } => Op::Write {
                 name: name_s(),
@@ -522,12 +548,13 @@ mod tests {
     fn store_ops_refuse_reads_and_bad_ranges() {
         let payload = Bytes::from_static(b"hello");
         let v = ObjVersion { epoch: 1, seq: 1 };
-        assert!(store_ops("o", &[ObjOp::Stat], &payload, v, LogOp::Modify).is_err());
+        assert!(store_ops("o", &[ObjOp::Stat], &payload, &[], v, LogOp::Modify).is_err());
         assert!(
             store_ops(
                 "o",
                 &[ObjOp::WriteFull { data: pr(3, 3) }],
                 &payload,
+                &[],
                 v,
                 LogOp::Modify
             )
@@ -537,11 +564,44 @@ mod tests {
             "o",
             &[ObjOp::WriteFull { data: pr(1, 3) }],
             &payload,
+            &[],
             v,
             LogOp::Modify,
         )
         .unwrap();
         assert_eq!(ops.len(), 2, "the write and the version");
         assert!(matches!(&ops[0], Op::WriteFull { data, .. } if &data[..] == b"ell"));
+    }
+
+    #[test]
+    fn the_heads_checksums_go_with_the_whole_object_writes_they_hash() {
+        let payload = Bytes::from(vec![3u8; 10_000]);
+        let v = ObjVersion { epoch: 1, seq: 1 };
+        let ops = [
+            ObjOp::SetXattr {
+                key: "k".into(),
+                value: vec![1],
+            },
+            ObjOp::WriteFull {
+                data: pr(0, 10_000),
+            },
+        ];
+        // Writes smaller than a chunk are left to the store.
+        assert!(hash_writes(&ops, &payload, 16_384).is_empty());
+        let sums = hash_writes(&ops, &payload, 4096);
+        assert_eq!(sums.len(), 1);
+        assert_eq!(
+            (sums[0].op, sums[0].chunk_size, sums[0].sums.len()),
+            (1, 4096, 3)
+        );
+        assert_eq!(
+            sums[0].sums[2],
+            ChunkSums::compute(&[3u8; 10_000 - 8192], 4096).sums[0]
+        );
+        let store = store_ops("o", &ops, &payload, &sums, v, LogOp::Modify).unwrap();
+        assert!(matches!(
+            &store[1],
+            Op::WriteFull { sums: Some(s), .. } if s.chunk_size == 4096 && s.sums.len() == 3
+        ));
     }
 }

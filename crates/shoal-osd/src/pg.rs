@@ -291,6 +291,7 @@ impl Pg {
         resolved: exec::Resolved,
         payload: Bytes,
     ) -> Result<(LocalWrite, Answer), OpError> {
+        let sums = exec::hash_writes(&resolved.mutations, &payload, self.store.chunk_size());
         let mut st = self.lock();
         if st.phase != Phase::Active || self.position(&st) != Some(0) {
             return Err(unavailable("the PG's interval changed"));
@@ -306,13 +307,21 @@ impl Pg {
             object: object.to_string(),
             op: resolved.op,
         };
-        let ops = exec::store_ops(object, &resolved.mutations, &payload, version, resolved.op)?;
+        let ops = exec::store_ops(
+            object,
+            &resolved.mutations,
+            &payload,
+            &sums,
+            version,
+            resolved.op,
+        )?;
         let rep = RepOp {
             pg: self.id,
             interval: st.interval.epoch,
             entry,
             ops: resolved.mutations,
             committed: st.chain.done(),
+            sums,
         };
         let local = self.order(&mut st, rep, ops, payload)?;
         let (tx, rx) = oneshot::channel();
@@ -347,7 +356,14 @@ impl Pg {
             ));
         }
         exec::check_name(&rep.entry.object)?;
-        let ops = exec::store_ops(&rep.entry.object, &rep.ops, &payload, version, rep.entry.op)?;
+        let ops = exec::store_ops(
+            &rep.entry.object,
+            &rep.ops,
+            &payload,
+            &rep.sums,
+            version,
+            rep.entry.op,
+        )?;
         let local = self.order(&mut st, rep, ops, payload)?;
         st.recv_last = version;
         Ok(Some(local))
@@ -656,6 +672,7 @@ impl Pg {
                 name,
                 &ops,
                 &payload,
+                &[],
                 version,
                 LogOp::Modify,
             )?);

@@ -47,6 +47,21 @@ wire! {
         pub ops: Vec<ObjOp>,
         /// Everything up to this version is committed (acknowledged by the tail).
         pub committed: ObjVersion,
+        /// Checksums of whole-object writes' data, made once by the head.
+        pub sums: Vec<DataSums>,
+    }
+
+    /// The blake3 checksums of a whole-object write's data, chunk by chunk,
+    /// computed by the head so the other members store them without
+    /// hashing the data again (a member whose store cuts data by another
+    /// chunk size hashes it itself).
+    pub struct DataSums {
+        /// Index of the `WriteFull` op in [`RepOp::ops`].
+        pub op: u32,
+        /// The chunk size the data was cut by.
+        pub chunk_size: u64,
+        /// One checksum per chunk, in order.
+        pub sums: Vec<[u8; 32]>,
     }
 
     /// Travels up the chain: every member from the sender down to the tail

@@ -15,17 +15,18 @@ use std::collections::{BTreeMap, HashMap};
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use redb::{Database, ReadOnlyTable, ReadableDatabase};
 
 use crate::alloc::Allocator;
 use crate::chunkio::{load_chunk, verify};
 use crate::deferred::{self, Extents};
-use crate::device::{AlignedBuf, BlockDevice, round_up};
+use crate::device::{AlignedBuf, BLOCK, BlockDevice, round_up};
 use crate::error::{Result, StoreError};
 use crate::keys;
 use crate::meta::{COLLECTIONS, Chunk, OBJECTS, OMAP, ObjectMeta, REFS};
 use crate::recent::RecentWrites;
-use crate::txn::{MAX_NAME, MAX_OBJECT_SIZE, MAX_OMAP_ITEM, MAX_XATTR, Op, Transaction};
+use crate::txn::{ChunkSums, MAX_NAME, MAX_OBJECT_SIZE, MAX_OMAP_ITEM, MAX_XATTR, Op, Transaction};
 use crate::wal::{self, WalBatch};
 
 /// A whole-object write laid out and hashed ahead of the commit thread, in
@@ -37,22 +38,29 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    /// Lays out and hashes `data` as the chunks of a whole object.
-    pub fn new(data: &[u8], chunk_size: u64) -> Self {
+    /// Lays out `data` as the chunks of a whole object, hashed unless
+    /// `sums` are its checksums for this chunk size. Data that already
+    /// starts on a block boundary and fills whole blocks (a payload the
+    /// network reassembled into an aligned buffer) is written as is.
+    pub fn new(data: &Bytes, chunk_size: u64, sums: Option<&ChunkSums>) -> Self {
         let c = chunk_size as usize;
         let total: u64 = data.chunks(c).map(|d| round_up(d.len() as u64)).sum();
+        let aligned = (data.len() as u64 % BLOCK == 0)
+            .then(|| AlignedBuf::from_bytes(data.clone()).ok())
+            .flatten();
         // Every chunk but the last is full (and a block multiple), so the
         // layout is the data itself, zero-padded at the end.
-        let buf = AlignedBuf::filled(total as usize, |v| v.extend_from_slice(data));
+        let buf = aligned
+            .unwrap_or_else(|| AlignedBuf::filled(total as usize, |v| v.extend_from_slice(data)));
+        let sums = sums.filter(|s| s.fits(data.len(), chunk_size));
         let mut chunks = Vec::with_capacity(data.len().div_ceil(c));
         let mut at = 0usize;
         for (i, d) in data.chunks(c).enumerate() {
-            chunks.push((
-                i as u64,
-                at as u64,
-                d.len() as u32,
-                *blake3::hash(d).as_bytes(),
-            ));
+            let csum = match sums {
+                Some(s) => s.sums[i],
+                None => *blake3::hash(d).as_bytes(),
+            };
+            chunks.push((i as u64, at as u64, d.len() as u32, csum));
             at += round_up(d.len() as u64) as usize;
         }
         Prepared { buf, chunks }
@@ -368,7 +376,7 @@ impl BatchCtx<'_> {
                     Ok(())
                 })
             }
-            Op::WriteFull { name, data } => {
+            Op::WriteFull { name, data, .. } => {
                 if data.len() as u64 > MAX_OBJECT_SIZE {
                     return Err(StoreError::Invalid("object too large".into()));
                 }

@@ -273,8 +273,8 @@ impl Store {
             .ops
             .iter()
             .map(|op| match op {
-                Op::WriteFull { data, .. } if data.len() as u64 >= chunk => {
-                    Some(Prepared::new(data, chunk))
+                Op::WriteFull { data, sums, .. } if data.len() as u64 >= chunk => {
+                    Some(Prepared::new(data, chunk, sums.as_ref()))
                 }
                 _ => None,
             })

@@ -1,5 +1,7 @@
 //! Transactions: ops on one collection, applied atomically and durably.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::meta::Version;
@@ -30,8 +32,15 @@ pub enum Op {
         offset: u64,
         data: Bytes,
     },
-    /// Replace the object's data with `data`.
-    WriteFull { name: String, data: Bytes },
+    /// Replace the object's data with `data`. `sums`, when given and made
+    /// with this store's chunk size, are trusted as the chunks' checksums
+    /// instead of hashing the data again (a PG's head hashes a write once
+    /// for the whole chain).
+    WriteFull {
+        name: String,
+        data: Bytes,
+        sums: Option<ChunkSums>,
+    },
     /// Turn `offset..offset+len` into zeros (holes where whole chunks).
     Zero { name: String, offset: u64, len: u64 },
     /// Set the object's size, dropping or adding (zero) bytes at the end.
@@ -59,6 +68,34 @@ pub enum Op {
     OmapClear { name: String },
     /// Record the object's version.
     SetVersion { name: String, version: Version },
+}
+
+/// The blake3 checksums of data cut into chunks of `chunk_size` bytes (the
+/// last one may be shorter), as the store keeps them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkSums {
+    /// The chunk size the data was cut by.
+    pub chunk_size: u64,
+    /// One checksum per chunk, in order.
+    pub sums: Arc<[[u8; 32]]>,
+}
+
+impl ChunkSums {
+    /// Hashes `data` chunk by chunk (`chunk_size` must not be zero).
+    pub fn compute(data: &[u8], chunk_size: u64) -> Self {
+        let sums = data
+            .chunks(chunk_size.max(1) as usize)
+            .map(|c| *blake3::hash(c).as_bytes())
+            .collect();
+        ChunkSums { chunk_size, sums }
+    }
+
+    /// Whether these are the checksums of `len` bytes cut by `chunk_size`.
+    pub fn fits(&self, len: usize, chunk_size: u64) -> bool {
+        self.chunk_size == chunk_size
+            && chunk_size > 0
+            && self.sums.len() as u64 == (len as u64).div_ceil(chunk_size)
+    }
 }
 
 /// Ops on one collection (one PG), applied all or nothing.
@@ -102,6 +139,7 @@ impl Transaction {
         self.push(Op::WriteFull {
             name: name.into(),
             data: data.into(),
+            sums: None,
         })
     }
 

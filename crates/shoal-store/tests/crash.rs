@@ -44,6 +44,7 @@ fn txn(i: u64) -> Transaction {
     t.push(Op::WriteFull {
         name: name.clone(),
         data: content(i).into(),
+        sums: None,
     });
     t.push(Op::SetXattr {
         name: name.clone(),

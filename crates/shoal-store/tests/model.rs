@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use shoal_store::{Op, Store, StoreConfig, Transaction};
+use shoal_store::{ChunkSums, Op, Store, StoreConfig, Transaction};
+
+/// The chunk size of the model's store (small: many chunk boundaries).
+const CHUNK: u64 = 4096;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Obj {
@@ -31,7 +34,7 @@ fn apply(m: &mut Model, op: &Op) -> Result<(), ()> {
             }
             o.data[*offset as usize..end].copy_from_slice(data);
         }
-        Op::WriteFull { name, data } => m.entry(name.clone()).or_default().data = data.to_vec(),
+        Op::WriteFull { name, data, .. } => m.entry(name.clone()).or_default().data = data.to_vec(),
         Op::Zero { name, offset, len } => {
             let o = m.entry(name.clone()).or_default();
             let end = (*offset + *len) as usize;
@@ -87,8 +90,22 @@ fn op() -> impl Strategy<Value = Op> {
         ),
         (name.clone(), 0usize..50_000, any::<u8>()).prop_map(|(name, len, s)| Op::WriteFull {
             name,
-            data: bytes(len, s).into()
+            data: bytes(len, s).into(),
+            sums: None,
         }),
+        // Whole blocks in an aligned buffer (written without a copy), with
+        // checksums made by someone else (a PG's head) or none.
+        (name.clone(), 1usize..12, any::<u8>(), any::<bool>()).prop_map(
+            |(name, blocks, s, summed)| {
+                let data = bytes(blocks * 4096, s);
+                let sums = summed.then(|| ChunkSums::compute(&data, CHUNK));
+                Op::WriteFull {
+                    name,
+                    data: shoal_buf::AlignedBuf::copied(data.len(), &data).into_bytes(),
+                    sums,
+                }
+            }
+        ),
         (name.clone(), 0u64..40_000, 0u64..30_000).prop_map(|(name, offset, len)| Op::Zero {
             name,
             offset,
@@ -122,7 +139,7 @@ proptest! {
     fn store_matches_the_model(txns in proptest::collection::vec(proptest::collection::vec(op(), 1..4), 1..12)) {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = StoreConfig::new(dir.path(), 16 << 20);
-        cfg.chunk_size = 4096; // many chunk boundaries
+        cfg.chunk_size = CHUNK;
         Store::mkfs(&cfg).unwrap();
         let s = Store::open(&cfg).unwrap();
         let mut t = Transaction::new("c");

@@ -1,6 +1,6 @@
 //! Every operation of the store on a real data file and database.
 
-use shoal_store::{Op, Store, StoreConfig, StoreError, Transaction, Version};
+use shoal_store::{ChunkSums, Op, Store, StoreConfig, StoreError, Transaction, Version};
 
 fn store(size: u64) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -248,6 +248,7 @@ fn a_failing_transaction_changes_nothing() {
             Op::WriteFull {
                 name: "a".into(),
                 data: vec![1; 100_000].into(),
+                sums: None,
             },
             Op::Remove {
                 name: "missing".into(),
@@ -279,6 +280,7 @@ fn full_disk_refuses_before_changing_anything_and_keeps_serving() {
             vec![Op::WriteFull {
                 name: format!("o{n}"),
                 data: pattern(256 << 10, n as u8).into(),
+                sums: None,
             }],
         ));
         match r {
@@ -305,6 +307,7 @@ fn full_disk_refuses_before_changing_anything_and_keeps_serving() {
         vec![Op::WriteFull {
             name: "again".into(),
             data: vec![5; 100_000].into(),
+            sums: None,
         }],
     ))
     .unwrap();
@@ -314,6 +317,7 @@ fn full_disk_refuses_before_changing_anything_and_keeps_serving() {
         vec![Op::WriteFull {
             name: "recovery".into(),
             data: vec![6; 40_000].into(),
+            sums: None,
         }],
     );
     let plain = s.submit_blocking(t.clone());
@@ -373,6 +377,7 @@ fn both_backends_share_one_format() {
                 Op::WriteFull {
                     name: "x".into(),
                     data: pattern(100_000, 4).into(),
+                    sums: None,
                 },
             ],
         ))
@@ -437,4 +442,36 @@ fn concurrent_partial_overwrites_batch_and_merge_correctly() {
         );
     }
     assert!(s.deep_scrub("1.0").unwrap().errors.is_empty());
+}
+
+#[test]
+fn checksums_given_with_a_write_are_kept_when_they_fit_the_chunk_size() {
+    let (_d, s) = store(64 << 20);
+    s.submit_blocking(txn("p", vec![Op::CreateCollection]))
+        .unwrap();
+    let chunk = shoal_store::DEFAULT_CHUNK_SIZE;
+    let data = pattern(3 * chunk as usize + 4096, 7);
+    let write = |name: &str, sums| {
+        s.submit_blocking(txn(
+            "p",
+            vec![Op::WriteFull {
+                name: name.into(),
+                data: shoal_buf::AlignedBuf::copied(data.len(), &data).into_bytes(),
+                sums: Some(sums),
+            }],
+        ))
+    };
+    // The right checksums: stored as given, the data reads back.
+    write("right", ChunkSums::compute(&data, chunk)).unwrap();
+    assert_eq!(s.read("p", "right", 0, u64::MAX).unwrap(), data);
+    // Checksums cut by another chunk size are ignored: the store hashes.
+    write("other-size", ChunkSums::compute(&data, chunk / 2)).unwrap();
+    assert_eq!(s.read("p", "other-size", 0, u64::MAX).unwrap(), data);
+    // Checksums that fit but are wrong are trusted as given (the store does
+    // not hash again), so every read of the data is refused as corrupt.
+    write("wrong", ChunkSums::compute(&pattern(data.len(), 8), chunk)).unwrap();
+    assert!(matches!(
+        s.read("p", "wrong", 0, u64::MAX).unwrap_err(),
+        StoreError::Corrupt { .. }
+    ));
 }

@@ -1,18 +1,17 @@
 //! The data device: a pre-allocated file or a block device, accessed in
 //! whole blocks with direct IO.
 
-mod buf;
 mod file;
 mod uring;
 
 use std::io;
 
-pub use buf::AlignedBuf;
 pub use file::FileDevice;
+pub use shoal_buf::AlignedBuf;
 pub use uring::{UringDevice, available as uring_available};
 
 /// Allocation and IO unit, and the alignment direct IO needs.
-pub const BLOCK: u64 = 4096;
+pub const BLOCK: u64 = shoal_buf::BLOCK as u64;
 
 /// Rounds `n` up to a whole number of blocks.
 pub fn round_up(n: u64) -> u64 {
