@@ -5,14 +5,20 @@
 # PGs, 4 MiB and 4 KiB objects, write (--no-cleanup), seq and rand reads,
 # 16 ops in flight. Prints both figures and the ratio Shoal / Ceph.
 #
+# Both clusters run with the same wire protection: Ceph's default messenger
+# mode is `crc` (authenticated handshake, crc32c on the data), so Shoal runs
+# with `--wire-mode integrity` (mutual-TLS handshake, crc32c packets).
+#
 # Knobs: BENCH_SECS (10), BENCH_THREADS (16), SHOAL_OSD_SIZE (4G; each
-# OSD's store is allocated on disk), CEPH_DIR (/tmp/ceph-anchor-shoal).
+# OSD's store is allocated on disk), SHOAL_WIRE_MODE (integrity; `secure`
+# encrypts), CEPH_DIR (/tmp/ceph-anchor-shoal).
 # Needs the Ceph packages (see ../shared/anchors/ceph/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${BENCH_SECS:-10}
 T=${BENCH_THREADS:-16}
 OSD_SIZE=${SHOAL_OSD_SIZE:-4G}
+WIRE_MODE=${SHOAL_WIRE_MODE:-integrity}
 ANCHOR=../shared/anchors/ceph
 CEPH_DIR=${CEPH_DIR:-/tmp/ceph-anchor-shoal}
 command -v rados >/dev/null || { echo "rados is missing: install the Ceph packages ($ANCHOR/README.md)" >&2; exit 1; }
@@ -37,8 +43,8 @@ args_of() {  # workload -> "SIZE MODE"
     esac
 }
 
-echo "== Shoal: 1 monitor, 3 OSDs ($OSD_SIZE each), pool data (32 PGs, size 3)"
-"$shoal" dev up --dir "$work/shoal" --mons 1 --osds 3 --osd-size "$OSD_SIZE" >/dev/null
+echo "== Shoal: 1 monitor, 3 OSDs ($OSD_SIZE each), pool data (32 PGs, size 3), wire mode $WIRE_MODE"
+"$shoal" dev up --dir "$work/shoal" --mons 1 --osds 3 --osd-size "$OSD_SIZE" --wire-mode "$WIRE_MODE" >/dev/null
 export SHOAL_CONF=$work/shoal/shoal.toml
 for w in "${workloads[@]}"; do
     read -r size mode <<<"$(args_of "$w")"

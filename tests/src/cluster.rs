@@ -32,6 +32,8 @@ pub struct TestClusterOptions {
     pub heartbeat_interval_ms: u64,
     /// Client: give up on an operation after this long (ms).
     pub op_timeout_ms: u64,
+    /// `[global] wire_mode` of every daemon and client.
+    pub wire_mode: &'static str,
 }
 
 impl Default for TestClusterOptions {
@@ -42,6 +44,7 @@ impl Default for TestClusterOptions {
             osd_store_bytes: 512 << 20,
             heartbeat_interval_ms: 200,
             op_timeout_ms: 60_000,
+            wire_mode: "secure",
         }
     }
 }
@@ -72,6 +75,7 @@ impl TestCluster {
             mons: opts.mons,
             failure_domain: "host".into(),
             extra_conf: extra,
+            wire_mode: opts.wire_mode,
             ..MonClusterOptions::default()
         });
         let mut c = TestCluster {

@@ -135,6 +135,8 @@ pub struct MonClusterOptions {
     /// Appended to `shoal.toml` right after the `[client]` keys (more
     /// `[client]` keys, then whole sections such as `[osd]`).
     pub extra_conf: String,
+    /// `[global] wire_mode`.
+    pub wire_mode: &'static str,
 }
 
 impl Default for MonClusterOptions {
@@ -147,6 +149,7 @@ impl Default for MonClusterOptions {
             down_out_interval_ms: 600_000,
             failure_domain: "osd".into(),
             extra_conf: String::new(),
+            wire_mode: "secure",
         }
     }
 }
@@ -194,12 +197,13 @@ impl MonCluster {
             .collect();
         let e = opts.election_timeout_ms;
         let text = format!(
-            "[global]\nfsid = \"0badc0de-0000-4000-8000-{:012x}\"\nkeyring = \"keys\"\nmon_host = [{}]\n\n\
+            "[global]\nfsid = \"0badc0de-0000-4000-8000-{:012x}\"\nkeyring = \"keys\"\nmon_host = [{}]\nwire_mode = \"{}\"\n\n\
              [mon]\ndata = \"mon.{{id}}\"\nelection_timeout_ms = {e}\nheartbeat_interval_ms = {}\nlease_ms = {}\n\
              fault_injection = {}\nosd_beacon_grace_ms = {}\ndown_out_interval_ms = {}\nmin_down_reporters = 1\n\n\
              [client]\nmon_timeout_ms = 2000\ncommand_timeout_ms = 30000\n\n{}",
             std::process::id(),
             hosts.join(", "),
+            opts.wire_mode,
             (e / 10).max(10),
             e * 6 / 10,
             opts.fault_injection,
@@ -291,6 +295,7 @@ impl MonCluster {
         let opts = MonClientOptions {
             mon_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(30),
+            ..MonClientOptions::from_conf(&self.conf).expect("client options")
         };
         MonClient::new(self.identity(name), self.conf.mons().expect("mons"), opts)
             .expect("monitor client")

@@ -348,6 +348,7 @@ async fn certificates_and_caps_are_enforced() {
         shoal_client::MonClientOptions {
             mon_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(5),
+            ..Default::default()
         },
     )
     .expect("client");

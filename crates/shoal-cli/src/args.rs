@@ -143,6 +143,11 @@ pub enum DevCmd {
         /// K, M, G, T.
         #[arg(long, default_value = "4G")]
         osd_size: String,
+        /// Packet protection between all daemons and clients: `secure`
+        /// (encrypted) or `integrity` (crc32c only, like Ceph's default
+        /// `crc` messenger mode). Written to `[global] wire_mode`.
+        #[arg(long, default_value = "secure", value_parser = ["secure", "integrity"])]
+        wire_mode: String,
     },
     /// Stop the processes `dev up` started (by their recorded PIDs).
     Down {

@@ -28,7 +28,8 @@ pub async fn run(cmd: DevCmd, json: bool) -> Result<()> {
             mons,
             osds,
             osd_size,
-        } => up(dir, mons, osds, parse_size(&osd_size)?, json).await,
+            wire_mode,
+        } => up(dir, mons, osds, parse_size(&osd_size)?, &wire_mode, json).await,
         DevCmd::Down { dir, purge } => tokio::task::spawn_blocking(move || down(&dir, purge))
             .await
             .context("stopping the daemons")?,
@@ -99,7 +100,7 @@ fn mon_names(n: usize) -> Vec<String> {
         .collect()
 }
 
-fn write_conf(dir: &Path, mons: usize, osd_bytes: u64) -> Result<PathBuf> {
+fn write_conf(dir: &Path, mons: usize, osd_bytes: u64, wire_mode: &str) -> Result<PathBuf> {
     let mut hosts = Vec::new();
     for name in mon_names(mons) {
         hosts.push(format!("\"{name}=127.0.0.1:{}\"", free_port("127.0.0.1")?));
@@ -111,6 +112,7 @@ fn write_conf(dir: &Path, mons: usize, osd_bytes: u64) -> Result<PathBuf> {
         "[global]\nfsid = \"{}\"\nkeyring = \"keys\"",
         random_fsid()
     )?;
+    writeln!(text, "wire_mode = \"{wire_mode}\"")?;
     writeln!(text, "mon_host = [{}]\n", hosts.join(", "))?;
     writeln!(text, "[mon]\ndata = \"mon.{{id}}\"\n")?;
     writeln!(
@@ -222,7 +224,13 @@ struct Started {
 
 /// Creates the cluster (unless `dir` holds one) and starts its daemons:
 /// process launches and waits, so it runs off the async threads.
-fn start_daemons(dir: &Path, mons: usize, osds: usize, osd_bytes: u64) -> Result<Started> {
+fn start_daemons(
+    dir: &Path,
+    mons: usize,
+    osds: usize,
+    osd_bytes: u64,
+    wire_mode: &str,
+) -> Result<Started> {
     ensure!((1..=7).contains(&mons), "--mons must be 1 to 7");
     ensure!((1..=64).contains(&osds), "--osds must be 1 to 64");
     ensure!(osd_bytes >= 64 << 20, "--osd-size must be at least 64M");
@@ -240,7 +248,7 @@ fn start_daemons(dir: &Path, mons: usize, osds: usize, osd_bytes: u64) -> Result
     let conf_path = dir.join("shoal.toml");
     let fresh = !conf_path.exists();
     if fresh {
-        write_conf(&dir, mons, osd_bytes)?;
+        write_conf(&dir, mons, osd_bytes, wire_mode)?;
     }
     let conf = ShoalConf::load(&conf_path)?;
     let (mon_bin, osd_bin) = (daemon_bin("shoal-mon"), daemon_bin("shoal-osd"));
@@ -283,7 +291,14 @@ fn start_daemons(dir: &Path, mons: usize, osds: usize, osd_bytes: u64) -> Result
     })
 }
 
-async fn up(dir: PathBuf, mons: usize, osds: usize, osd_bytes: u64, json: bool) -> Result<()> {
+async fn up(
+    dir: PathBuf,
+    mons: usize,
+    osds: usize,
+    osd_bytes: u64,
+    wire_mode: &str,
+    json: bool,
+) -> Result<()> {
     let started = Instant::now();
     let Started {
         dir,
@@ -291,9 +306,12 @@ async fn up(dir: PathBuf, mons: usize, osds: usize, osd_bytes: u64, json: bool) 
         conf,
         mon_names: names,
         osd_ids,
-    } = tokio::task::spawn_blocking(move || start_daemons(&dir, mons, osds, osd_bytes))
-        .await
-        .context("starting the daemons")??;
+    } = tokio::task::spawn_blocking({
+        let wire_mode = wire_mode.to_string();
+        move || start_daemons(&dir, mons, osds, osd_bytes, &wire_mode)
+    })
+    .await
+    .context("starting the daemons")??;
     let cluster = Cluster::connect(&conf).await?;
     let size = osd_ids.len().min(3) as u32;
     if cluster.osdmap().pool_by_name(POOL).is_none() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use shoal_conf::{MonAddr, ShoalConf};
 use shoal_map::{MonMap, OsdMap, OsdMapIncremental};
-use shoal_net::{Endpoint, EndpointConfig, FaultInjector, Frame, NodeIdentity, PeerAddr};
+use shoal_net::{Endpoint, EndpointConfig, FaultInjector, Frame, NodeIdentity, PeerAddr, WireMode};
 use shoal_proto::mon::{CommandOutput, MonCommand, MonReply, MonRequest, MonResult};
 use shoal_proto::msg;
 use shoal_proto::peer::FaultCommand;
@@ -15,13 +15,15 @@ use shoal_proto::subscribe::{SubscribeReply, SubscribeRequest};
 
 use crate::error::ClientError;
 
-/// Timeouts of a [`MonClient`].
+/// Timeouts and wire mode of a [`MonClient`].
 #[derive(Clone, Copy, Debug)]
 pub struct MonClientOptions {
     /// One attempt at one monitor.
     pub mon_timeout: Duration,
     /// A whole command, across monitors and retries.
     pub command_timeout: Duration,
+    /// Packet protection of the client's endpoint (`[global] wire_mode`).
+    pub wire_mode: WireMode,
 }
 
 impl Default for MonClientOptions {
@@ -29,6 +31,7 @@ impl Default for MonClientOptions {
         MonClientOptions {
             mon_timeout: Duration::from_secs(3),
             command_timeout: Duration::from_secs(30),
+            wire_mode: WireMode::Secure,
         }
     }
 }
@@ -64,16 +67,23 @@ pub(crate) fn random_u64() -> u64 {
     h.finish()
 }
 
+impl MonClientOptions {
+    /// The options `conf` sets (`[client]` timeouts, `[global] wire_mode`).
+    pub fn from_conf(conf: &ShoalConf) -> Result<MonClientOptions, ClientError> {
+        Ok(MonClientOptions {
+            mon_timeout: Duration::from_millis(conf.client.mon_timeout_ms),
+            command_timeout: Duration::from_millis(conf.client.command_timeout_ms),
+            wire_mode: conf.global.wire_mode.parse().map_err(ClientError::Config)?,
+        })
+    }
+}
+
 impl MonClient {
     /// Connects as `[client] name` with the keyring and monitors of `conf`.
     pub fn from_conf(conf: &ShoalConf) -> Result<MonClient, ClientError> {
         let identity = NodeIdentity::load(&conf.keyring_dir(), &conf.client.name)?;
         let mons = conf.mons().map_err(ClientError::Config)?;
-        let opts = MonClientOptions {
-            mon_timeout: Duration::from_millis(conf.client.mon_timeout_ms),
-            command_timeout: Duration::from_millis(conf.client.command_timeout_ms),
-        };
-        Self::new(identity, mons, opts)
+        Self::new(identity, mons, MonClientOptions::from_conf(conf)?)
     }
 
     /// A client with `identity` talking to `mons`. Must be called within a
@@ -106,6 +116,7 @@ impl MonClient {
         };
         let bind = SocketAddr::new(ip, 0);
         let mut config = EndpointConfig::client(bind);
+        config.wire_mode = opts.wire_mode;
         if let Some(f) = fault {
             for m in &mons {
                 f.register(&format!("mon.{}", m.name), m.addr);

@@ -97,7 +97,16 @@ pub struct Global {
     /// The monitors: `name=ip:port` each.
     #[serde(default)]
     pub mon_host: Vec<String>,
+    /// How packets are protected after the mutual-TLS handshake:
+    /// `"secure"` (encrypted) or `"integrity"` (crc32c only, like Ceph's
+    /// `crc` messenger mode; used on a connection only when both ends are
+    /// in that mode). See `docs/net.md`.
+    #[serde(default = "default_wire_mode")]
+    pub wire_mode: String,
 }
+
+/// The values `[global] wire_mode` takes.
+pub const WIRE_MODES: [&str; 2] = ["secure", "integrity"];
 
 /// `[mon]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -191,6 +200,10 @@ fn default_cluster() -> String {
     "shoal".into()
 }
 
+fn default_wire_mode() -> String {
+    WIRE_MODES[0].into()
+}
+
 fn default_keyring() -> PathBuf {
     PathBuf::from("keys")
 }
@@ -202,6 +215,7 @@ impl Default for Global {
             fsid: String::new(),
             keyring: default_keyring(),
             mon_host: Vec::new(),
+            wire_mode: default_wire_mode(),
         }
     }
 }
@@ -317,6 +331,12 @@ impl ShoalConf {
         let mons = self.mons()?;
         if mons.is_empty() {
             return Err("[global] mon_host lists no monitors".into());
+        }
+        if !WIRE_MODES.contains(&self.global.wire_mode.as_str()) {
+            return Err(format!(
+                "[global] wire_mode must be one of {WIRE_MODES:?}, not {:?}",
+                self.global.wire_mode
+            ));
         }
         let m = &self.mon;
         if m.heartbeat_interval_ms == 0 || m.heartbeat_interval_ms >= m.election_timeout_ms {
@@ -509,6 +529,12 @@ name = "client.ops"
         let mut c = ShoalConf::parse(SAMPLE).unwrap();
         c.mon.lease_ms = u64::MAX;
         assert!(c.validate().unwrap_err().contains("lease_ms"));
+        let mut c = ShoalConf::parse(SAMPLE).unwrap();
+        assert_eq!(c.global.wire_mode, "secure", "encrypted unless asked");
+        c.global.wire_mode = "integrity".into();
+        c.validate().unwrap();
+        c.global.wire_mode = "crc".into();
+        assert!(c.validate().unwrap_err().contains("wire_mode"));
     }
 
     #[test]

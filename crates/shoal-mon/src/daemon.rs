@@ -94,6 +94,7 @@ pub async fn run(
     let (events_tx, events_rx) = mpsc::channel::<Event>(65_536);
     let fault = m.fault_injection.then(FaultInjector::new);
     let mut ep_conf = EndpointConfig::new(addr);
+    ep_conf.wire_mode = conf.global.wire_mode.parse().map_err(MonError::Config)?;
     if let Some(f) = &fault {
         for mon in &monmap.mons {
             f.register(&format!("mon.{}", mon.name), mon.addr);

@@ -8,6 +8,7 @@ use quinn::{IdleTimeout, MtuDiscoveryConfig, TransportConfig, VarInt};
 
 use crate::fault::FaultInjector;
 use crate::frame::FrameLimits;
+use crate::tls::WireMode;
 
 /// Transport tuning (flow-control windows, MTU, socket buffers, ...).
 ///
@@ -142,6 +143,9 @@ pub struct EndpointConfig {
     pub backoff: Backoff,
     /// Fault injector (tests only): this endpoint's datagrams pass through it.
     pub fault: Option<FaultInjector>,
+    /// Packet protection after the handshake (`integrity` takes effect on
+    /// a connection only when the peer is in that mode too).
+    pub wire_mode: WireMode,
 }
 
 impl EndpointConfig {
@@ -155,6 +159,7 @@ impl EndpointConfig {
             connect_timeout: Duration::from_secs(5),
             backoff: Backoff::default(),
             fault: None,
+            wire_mode: WireMode::Secure,
         }
     }
 

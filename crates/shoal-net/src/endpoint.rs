@@ -192,7 +192,7 @@ impl Endpoint {
             .max_udp_payload_size(tuning.max_mtu.max(1200))
             .map_err(config_error)?;
         let server = if config.accept {
-            let tls = tls::server_config(&identity, ALPN)?;
+            let tls = tls::server_config_for(&identity, ALPN, config.wire_mode)?;
             let crypto = QuicServerConfig::try_from(tls).map_err(config_error)?;
             let mut sc = quinn::ServerConfig::with_crypto(Arc::new(crypto));
             sc.transport_config(transport.clone());
@@ -201,7 +201,7 @@ impl Endpoint {
             None
         };
         let client = |check| -> Result<quinn::ClientConfig> {
-            let tls = tls::client_config(&identity, check, ALPN)?;
+            let tls = tls::client_config_for(&identity, check, ALPN, config.wire_mode)?;
             let crypto = QuicClientConfig::try_from(tls).map_err(config_error)?;
             let mut cc = quinn::ClientConfig::new(Arc::new(crypto));
             cc.transport_config(client_transport.clone());

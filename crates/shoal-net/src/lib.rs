@@ -3,7 +3,9 @@
 //! - **Identities and TLS** ([`ca`], [`identity`], [`tls`]): a cluster CA
 //!   signs one certificate per identity (`mon.a`, `osd.3`,
 //!   `client.admin`); every connection is mutual TLS against that CA only,
-//!   and both sides learn the peer's identity name.
+//!   and both sides learn the peer's identity name. Packets are encrypted
+//!   (`secure` wire mode) or, when both ends choose it, only checked by
+//!   crc32c ([`integrity`], like Ceph's `crc` mode).
 //! - **Framing** ([`frame`], [`codec`]): a 16-byte header, an rkyv body and
 //!   a raw payload that is never copied through the encoder; bounded sizes;
 //!   a bad frame closes its stream, never the process.
@@ -30,6 +32,7 @@ pub mod fault;
 pub mod files;
 pub mod frame;
 pub mod identity;
+pub mod integrity;
 pub mod rpc;
 mod server;
 mod socket;
@@ -47,3 +50,4 @@ pub use identity::NodeIdentity;
 pub use rpc::{RequestHandler, RequestOptions, StreamHandler};
 pub use server::EndpointStats;
 pub use stream::{InboundStream, OnewaySender};
+pub use tls::WireMode;

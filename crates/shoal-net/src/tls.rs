@@ -23,12 +23,56 @@ use crate::identity::{IDENTITY_DNS_SUFFIX, NodeIdentity, identity_of};
 /// ALPN protocol name of Shoal over QUIC.
 pub const ALPN: &[u8] = b"shoal/1";
 
-/// The crypto provider (ring) shared by every configuration.
+/// The crypto provider (ring) of the `secure` wire mode, shared by every
+/// configuration.
 pub fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     PROVIDER
         .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
         .clone()
+}
+
+/// How QUIC packets are protected once the mutual-TLS handshake is done.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WireMode {
+    /// Encrypted and authenticated (AES-GCM or ChaCha20-Poly1305).
+    #[default]
+    Secure,
+    /// Checked by crc32c only, like Ceph's `crc` messenger mode; used on a
+    /// connection only when both ends are in this mode (see
+    /// [`crate::integrity`]).
+    Integrity,
+}
+
+impl std::str::FromStr for WireMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "secure" => Ok(WireMode::Secure),
+            "integrity" => Ok(WireMode::Integrity),
+            other => Err(format!(
+                "unknown wire mode {other:?} (expected \"secure\" or \"integrity\")"
+            )),
+        }
+    }
+}
+
+/// The crypto provider for `mode`: in `integrity` mode the integrity-only
+/// suite is offered first, the usual ones after it.
+pub fn provider_for(mode: WireMode) -> Arc<CryptoProvider> {
+    static INTEGRITY: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    match mode {
+        WireMode::Secure => provider(),
+        WireMode::Integrity => INTEGRITY
+            .get_or_init(|| {
+                let mut p = rustls::crypto::ring::default_provider();
+                p.cipher_suites
+                    .insert(0, crate::integrity::integrity_suite());
+                Arc::new(p)
+            })
+            .clone(),
+    }
 }
 
 /// The TLS server name under which identity `name` is verified.
@@ -55,12 +99,22 @@ fn builder_error(e: impl std::fmt::Display) -> NetError {
     NetError::Tls(rustls::Error::General(e.to_string()))
 }
 
-/// A server configuration that requires and verifies client certificates.
+/// A server configuration that requires and verifies client certificates
+/// (in the `secure` wire mode; see [`server_config_for`]).
 pub fn server_config(id: &NodeIdentity, alpn: &[u8]) -> Result<rustls::ServerConfig> {
+    server_config_for(id, alpn, WireMode::Secure)
+}
+
+/// [`server_config`] in wire mode `mode`.
+pub fn server_config_for(
+    id: &NodeIdentity,
+    alpn: &[u8],
+    mode: WireMode,
+) -> Result<rustls::ServerConfig> {
     let verifier = WebPkiClientVerifier::builder_with_provider(roots(id)?, provider())
         .build()
         .map_err(builder_error)?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider_for(mode))
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(vec![id.cert_der().clone()], id.key_der().clone_key())?;
@@ -68,11 +122,22 @@ pub fn server_config(id: &NodeIdentity, alpn: &[u8]) -> Result<rustls::ServerCon
     Ok(cfg)
 }
 
-/// A client configuration presenting `id` and verifying the server per `check`.
+/// A client configuration presenting `id` and verifying the server per
+/// `check` (in the `secure` wire mode; see [`client_config_for`]).
 pub fn client_config(
     id: &NodeIdentity,
     check: ServerCheck,
     alpn: &[u8],
+) -> Result<rustls::ClientConfig> {
+    client_config_for(id, check, alpn, WireMode::Secure)
+}
+
+/// [`client_config`] in wire mode `mode`.
+pub fn client_config_for(
+    id: &NodeIdentity,
+    check: ServerCheck,
+    alpn: &[u8],
+    mode: WireMode,
 ) -> Result<rustls::ClientConfig> {
     let webpki = WebPkiServerVerifier::builder_with_provider(roots(id)?, provider())
         .build()
@@ -81,7 +146,7 @@ pub fn client_config(
         ServerCheck::Named => webpki,
         ServerCheck::AnyMember => Arc::new(AnyMemberVerifier { inner: webpki }),
     };
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider_for(mode))
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(verifier)

@@ -304,15 +304,8 @@ pub async fn run(
     let identity = NodeIdentity::load(&conf.keyring_dir(), &name)?;
     let mons = conf.mons().map_err(OsdError::Config)?;
     let fault = opts.fault_injection.then(FaultInjector::new);
-    let monc = MonClient::with_fault(
-        identity.clone(),
-        mons,
-        MonClientOptions {
-            mon_timeout: Duration::from_millis(conf.client.mon_timeout_ms),
-            command_timeout: Duration::from_millis(conf.client.command_timeout_ms),
-        },
-        fault.clone(),
-    )?;
+    let mon_opts = MonClientOptions::from_conf(conf)?;
+    let monc = MonClient::with_fault(identity.clone(), mons, mon_opts, fault.clone())?;
     let first_map = monc.osdmap().await?;
     let osd = Arc::new(Osd {
         id,
@@ -329,6 +322,7 @@ pub async fn run(
         stats_changed: tokio::sync::Notify::new(),
     });
     let mut ep_config = EndpointConfig::new(opts.addr);
+    ep_config.wire_mode = mon_opts.wire_mode;
     if let Some(f) = fault {
         ep_config = ep_config.with_fault(f);
     }
