@@ -9,7 +9,7 @@
 # mode is `crc` (authenticated handshake, crc32c on the data), so Shoal runs
 # with `--wire-mode integrity` (mutual-TLS handshake, crc32c packets).
 #
-# Knobs: BENCH_SECS (10), BENCH_THREADS (16), SHOAL_OSD_SIZE (4G; each
+# Knobs: BENCH_SECS (10), BENCH_THREADS (16), SHOAL_OSD_SIZE (6G; each
 # OSD's store is allocated on disk), SHOAL_WIRE_MODE (integrity; `secure`
 # encrypts), CEPH_DIR (/tmp/ceph-anchor-shoal).
 # Needs the Ceph packages (see ../shared/anchors/ceph/README.md).
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${BENCH_SECS:-10}
 T=${BENCH_THREADS:-16}
-OSD_SIZE=${SHOAL_OSD_SIZE:-4G}
+OSD_SIZE=${SHOAL_OSD_SIZE:-6G}
 WIRE_MODE=${SHOAL_WIRE_MODE:-integrity}
 ANCHOR=../shared/anchors/ceph
 CEPH_DIR=${CEPH_DIR:-/tmp/ceph-anchor-shoal}
