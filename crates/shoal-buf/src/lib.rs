@@ -78,12 +78,7 @@ impl AlignedBuf {
             return Self::copied(len, &data[..len.min(data.len())]);
         }
         raw.resize(start + len, 0);
-        AlignedBuf {
-            raw,
-            start,
-            len,
-            shared: None,
-        }
+        Self::owned(raw, start, len)
     }
 
     /// `len` bytes of unspecified contents, for a device read that
@@ -95,6 +90,11 @@ impl AlignedBuf {
         let start = raw.as_ptr().align_offset(BLOCK);
         raw.truncate(start + len);
         raw.resize(start + len, 0);
+        Self::owned(raw, start, len)
+    }
+
+    /// The buffer whose bytes are `raw[start..start + len]`.
+    fn owned(raw: Vec<u8>, start: usize, len: usize) -> Self {
         AlignedBuf {
             raw,
             start,
@@ -110,12 +110,7 @@ impl AlignedBuf {
         raw.resize(start, 0);
         raw.extend_from_slice(data);
         raw.resize(start + len, 0);
-        AlignedBuf {
-            raw,
-            start,
-            len,
-            shared: None,
-        }
+        Self::owned(raw, start, len)
     }
 
     /// Wraps `bytes` without copying when they start on a [`BLOCK`]

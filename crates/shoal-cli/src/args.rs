@@ -146,7 +146,8 @@ pub enum DevCmd {
         /// Packet protection between all daemons and clients: `secure`
         /// (encrypted) or `integrity` (crc32c only, like Ceph's default
         /// `crc` messenger mode). Written to `[global] wire_mode`.
-        #[arg(long, default_value = "secure", value_parser = ["secure", "integrity"])]
+        #[arg(long, default_value = shoal_conf::WIRE_MODES[0],
+              value_parser = clap::builder::PossibleValuesParser::new(shoal_conf::WIRE_MODES))]
         wire_mode: String,
     },
     /// Stop the processes `dev up` started (by their recorded PIDs).
