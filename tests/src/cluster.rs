@@ -34,6 +34,8 @@ pub struct TestClusterOptions {
     pub op_timeout_ms: u64,
     /// `[global] wire_mode` of every daemon and client.
     pub wire_mode: &'static str,
+    /// More `[osd]` settings, one `key = value` per line.
+    pub osd_extra: String,
 }
 
 impl Default for TestClusterOptions {
@@ -45,6 +47,7 @@ impl Default for TestClusterOptions {
             heartbeat_interval_ms: 200,
             op_timeout_ms: 60_000,
             wire_mode: "secure",
+            osd_extra: String::new(),
         }
     }
 }
@@ -66,10 +69,11 @@ impl TestCluster {
             "op_timeout_ms = {}\nosd_timeout_ms = 5000\n\n\
              [osd]\ndata = \"osd.{{id}}\"\nstore_bytes = {}\nbeacon_interval_ms = 1000\n\
              heartbeat_interval_ms = {hb}\nheartbeat_grace_ms = {}\npeer_timeout_ms = 5000\n\
-             fault_injection = true\ncaps_refresh_ms = 1000\n",
+             fault_injection = true\ncaps_refresh_ms = 1000\n{}\n",
             opts.op_timeout_ms,
             opts.osd_store_bytes,
             hb * 5,
+            opts.osd_extra,
         );
         let mons = MonCluster::start(&MonClusterOptions {
             mons: opts.mons,

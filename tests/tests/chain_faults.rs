@@ -212,7 +212,7 @@ async fn an_isolated_osd_is_marked_down_then_rejoins_and_catches_up() {
     }
     wait_for(LONG, "every PG active on three members", || async {
         let st = status(&client).await?;
-        (pgs_in(&st, "active") == 8 && st.pgs_by_state.len() == 1).then_some(())
+        (pgs_in(&st, "active+clean") == 8 && st.pgs_by_state.len() == 1).then_some(())
     })
     .await;
 
@@ -234,7 +234,7 @@ async fn an_isolated_osd_is_marked_down_then_rejoins_and_catches_up() {
     }
     wait_for(LONG, "every PG active on osd.2 alone", || async {
         let st = status(&client).await?;
-        (pgs_in(&st, "active+undersized") == 8).then_some(())
+        (pgs_in(&st, "active+undersized+degraded") == 8).then_some(())
     })
     .await;
     assert_acked_read_back(&io, &acked, 60, 1).await;

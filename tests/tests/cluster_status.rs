@@ -18,7 +18,7 @@ async fn status_shows_pg_states_objects_usage_and_io() {
     // Every PG active once the heads have reported; health says so.
     let st = wait_for(LONG, "all PGs active in status", || async {
         let st = status(&client).await?;
-        (pgs_in(&st, "active") == 8 && st.num_pgs == 8).then_some(st)
+        (pgs_in(&st, "active+clean") == 8 && st.num_pgs == 8).then_some(st)
     })
     .await;
     assert!(
@@ -65,7 +65,7 @@ async fn status_shows_pg_states_objects_usage_and_io() {
     cluster.wait_osd_up(&client, 2, false, LONG).await;
     let st = wait_for(LONG, "all PGs active+undersized", || async {
         let st = status(&client).await?;
-        (pgs_in(&st, "active+undersized") == 8).then_some(st)
+        (pgs_in(&st, "active+undersized+degraded") == 8).then_some(st)
     })
     .await;
     assert_eq!(st.num_up_osds, 2);

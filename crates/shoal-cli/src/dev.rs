@@ -360,7 +360,7 @@ async fn wait_status_active(cluster: &Cluster, timeout: Duration) -> Result<()> 
     loop {
         let out = cluster.monc().command(MonCommand::Status).await?;
         if let CommandOutput::Status(st) = out
-            && st.pgs_by_state.iter().all(|p| p.state == "active")
+            && st.pgs_by_state.iter().all(|p| p.state == "active+clean")
         {
             return Ok(());
         }

@@ -144,7 +144,15 @@ fn status(s: &mut String, st: &StatusReport) -> std::fmt::Result {
     )?;
     writeln!(s, "  data:")?;
     writeln!(s, "    pools:   {} pools, {} pgs", st.num_pools, st.num_pgs)?;
-    writeln!(s, "    objects: {}", st.num_objects)?;
+    if st.degraded_objects > 0 {
+        writeln!(
+            s,
+            "    objects: {} ({} object copies degraded)",
+            st.num_objects, st.degraded_objects
+        )?;
+    } else {
+        writeln!(s, "    objects: {}", st.num_objects)?;
+    }
     writeln!(
         s,
         "    usage:   {} used, {} / {} avail",
@@ -165,7 +173,16 @@ fn status(s: &mut String, st: &StatusReport) -> std::fmt::Result {
         human_bytes(st.io.write_bytes),
         st.io.read_ops,
         st.io.write_ops
-    )
+    )?;
+    if st.recovery_rate.objects > 0 {
+        writeln!(
+            s,
+            "    recovery: {}/s, {} objects/s",
+            human_bytes(st.recovery_rate.bytes),
+            st.recovery_rate.objects
+        )?;
+    }
+    Ok(())
 }
 
 /// `1536` -> `1.5 KiB`.

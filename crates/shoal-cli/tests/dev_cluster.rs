@@ -88,7 +88,10 @@ fn dev_up_put_get_ls_stat_rm_and_down() {
     ))
     .expect("status json");
     assert_eq!(status["health"]["status"], "HEALTH_OK", "{status}");
-    assert_eq!(status["pgs_by_state"][0]["state"], "active", "{status}");
+    assert_eq!(
+        status["pgs_by_state"][0]["state"], "active+clean",
+        "{status}"
+    );
     assert_eq!(status["pgs_by_state"][0]["count"], 32, "{status}");
     // A second `up` on a running cluster is refused.
     let again = shoal(&["dev", "up", "--dir", &dir_s], None);

@@ -169,6 +169,12 @@ pub struct OsdSection {
     /// Memory for verified chunks of small reads (hot small objects are
     /// served without disk IO; 0 disables).
     pub read_cache_bytes: u64,
+    /// Objects this OSD recovers (pushes or pulls) at once, over all its
+    /// PGs (Ceph's `osd_recovery_max_active`).
+    pub recovery_max_active: u32,
+    /// Pause of a PG's recovery after each object it recovered, so client
+    /// IO gets the disks (Ceph's `osd_recovery_sleep`; 0: none).
+    pub recovery_sleep_ms: u64,
 }
 
 /// The longest duration a setting may name, in milliseconds (a week).
@@ -253,6 +259,8 @@ impl Default for OsdSection {
             peer_timeout_ms: 10_000,
             fault_injection: false,
             caps_refresh_ms: 30_000,
+            recovery_max_active: 4,
+            recovery_sleep_ms: 0,
             read_cache_bytes: 256 << 20,
         }
     }
@@ -366,6 +374,7 @@ impl ShoalConf {
             ("[osd] heartbeat_grace_ms", self.osd.heartbeat_grace_ms),
             ("[osd] peer_timeout_ms", self.osd.peer_timeout_ms),
             ("[osd] caps_refresh_ms", self.osd.caps_refresh_ms),
+            ("[osd] recovery_sleep_ms", self.osd.recovery_sleep_ms),
             ("[client] mon_timeout_ms", self.client.mon_timeout_ms),
             (
                 "[client] command_timeout_ms",
@@ -387,6 +396,9 @@ impl ShoalConf {
         }
         if o.heartbeat_grace_ms <= o.heartbeat_interval_ms {
             return Err("[osd] heartbeat_grace_ms must be above heartbeat_interval_ms".into());
+        }
+        if o.recovery_max_active == 0 {
+            return Err("[osd] recovery_max_active must be at least 1".into());
         }
         if o.pg_log_entries < 16 {
             return Err("[osd] pg_log_entries must be at least 16".into());

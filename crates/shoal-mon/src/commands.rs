@@ -140,6 +140,9 @@ pub fn report(
                 raw_used: stats.raw_used,
                 raw_total: stats.raw_total,
                 io: stats.io,
+                degraded_objects: stats.degraded_objects,
+                recovery_rate: stats.recovery_rate,
+                recovered: stats.recovered,
                 mon,
             }))
         }

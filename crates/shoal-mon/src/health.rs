@@ -82,18 +82,19 @@ pub fn health(map: &OsdMap, mon: &MonStatReport, pgs: Option<&Summary>) -> Healt
     HealthReport::from_checks(checks)
 }
 
-/// PGs not active (`PG_AVAILABILITY`) or with fewer members than their
-/// pool's size (`PG_DEGRADED`), from the OSDs' reports.
+/// PGs not active (`PG_AVAILABILITY`) or degraded: fewer members than
+/// their pool's size, or members still recovering objects (`PG_DEGRADED`),
+/// from the OSDs' reports.
 fn pg_checks(pgs: &Summary, checks: &mut Vec<HealthCheck>) {
-    let (mut n_inactive, mut undersized) = (0u32, 0u32);
+    let (mut n_inactive, mut degraded) = (0u32, 0u32);
     let mut inactive: Vec<String> = Vec::new();
     for p in &pgs.pgs_by_state {
         if !p.state.starts_with("active") {
             n_inactive += p.count;
             inactive.push(format!("{} {}", p.count, p.state));
         }
-        if p.state.contains("undersized") {
-            undersized += p.count;
+        if p.state.contains("degraded") {
+            degraded += p.count;
         }
     }
     if n_inactive > 0 {
@@ -103,11 +104,13 @@ fn pg_checks(pgs: &Summary, checks: &mut Vec<HealthCheck>) {
             summary: format!("{n_inactive} pgs not active ({})", inactive.join(", ")),
         });
     }
-    if undersized > 0 {
+    if degraded > 0 {
         checks.push(HealthCheck {
             code: "PG_DEGRADED".into(),
             severity: HealthStatus::Warn,
-            summary: format!("{undersized} pgs undersized (fewer replicas than the pool's size)"),
+            summary: format!(
+                "{degraded} pgs degraded (fewer replicas than the pool's size, or replicas still recovering)"
+            ),
         });
     }
 }
@@ -136,14 +139,21 @@ mod tests {
             pg_checks(&summary(states), &mut checks);
             checks.into_iter().map(|c| c.code).collect::<Vec<_>>()
         };
-        assert!(codes(&[("active", 32)]).is_empty());
+        assert!(codes(&[("active+clean", 32)]).is_empty());
         assert_eq!(
-            codes(&[("active", 30), ("peering", 2)]),
+            codes(&[("active+clean", 30), ("peering", 2)]),
             ["PG_AVAILABILITY"]
         );
-        assert_eq!(codes(&[("active+undersized", 32)]), ["PG_DEGRADED"]);
         assert_eq!(
-            codes(&[("peered+undersized", 3), ("unknown", 1)]),
+            codes(&[("active+undersized+degraded", 32)]),
+            ["PG_DEGRADED"]
+        );
+        assert_eq!(
+            codes(&[("active+recovering+degraded", 32)]),
+            ["PG_DEGRADED"]
+        );
+        assert_eq!(
+            codes(&[("peered+undersized+degraded", 3), ("unknown", 1)]),
             ["PG_AVAILABILITY", "PG_DEGRADED"]
         );
     }

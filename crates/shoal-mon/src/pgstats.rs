@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use shoal_map::{OsdMap, PgId};
-use shoal_proto::report::{IoCounters, IoRates, OsdStats, PgStat, PgStateCount};
+use shoal_proto::report::{IoCounters, IoRates, OsdStats, PgStat, PgStateCount, RecoveryCounters};
 
 /// Most PGs one report may carry; the rest are ignored.
 pub const MAX_REPORTED_PGS: usize = 1 << 16;
@@ -20,6 +20,7 @@ struct Entry {
     at_ms: u64,
     stats: OsdStats,
     rates: IoRates,
+    recovery_rate: RecoveryCounters,
 }
 
 /// Every PG of a map and its head (`None`: no live member).
@@ -65,6 +66,14 @@ pub struct Summary {
     pub raw_total: u64,
     /// Client IO per second, over up OSDs.
     pub io: IoRates,
+    /// Object copies PG members still lack (Ceph's degraded objects), in
+    /// PGs reported by their current head.
+    pub degraded_objects: u64,
+    /// Recovery copies per second, over up OSDs.
+    pub recovery_rate: RecoveryCounters,
+    /// Recovery copies made since each OSD last started, over every OSD
+    /// that reported.
+    pub recovered: RecoveryCounters,
 }
 
 impl Summary {
@@ -79,6 +88,9 @@ impl Summary {
             raw_used: 0,
             raw_total: 0,
             io: zero_rates(),
+            degraded_objects: 0,
+            recovery_rate: RecoveryCounters::default(),
+            recovered: RecoveryCounters::default(),
         }
     }
 }
@@ -116,12 +128,20 @@ impl PgStats {
     pub fn record(&mut self, id: i32, mut stats: OsdStats, now_ms: u64) {
         stats.pgs.truncate(MAX_REPORTED_PGS);
         stats.pgs.retain(|p| p.state.len() <= MAX_STATE_LEN);
-        let rates = match self.osds.get(&id) {
+        let (rates, recovery_rate) = match self.osds.get(&id) {
             Some(prev) if now_ms > prev.at_ms => {
-                rates(&prev.stats.io, &stats.io, now_ms - prev.at_ms)
+                let ms = now_ms - prev.at_ms;
+                let (p, c) = (&prev.stats.recovery, &stats.recovery);
+                (
+                    rates(&prev.stats.io, &stats.io, ms),
+                    RecoveryCounters {
+                        objects: per_second(c.objects, p.objects, ms),
+                        bytes: per_second(c.bytes, p.bytes, ms),
+                    },
+                )
             }
-            Some(prev) => prev.rates.clone(),
-            None => zero_rates(),
+            Some(prev) => (prev.rates.clone(), prev.recovery_rate.clone()),
+            None => (zero_rates(), RecoveryCounters::default()),
         };
         self.osds.insert(
             id,
@@ -129,6 +149,7 @@ impl PgStats {
                 at_ms: now_ms,
                 stats,
                 rates,
+                recovery_rate,
             },
         );
     }
@@ -166,6 +187,12 @@ impl PgStats {
                     .is_some_and(|e| now_ms.saturating_sub(e.at_ms) <= fresh_ms)
         };
         let mut reported: HashMap<PgId, (i32, &PgStat)> = HashMap::new();
+        let mut recovered = RecoveryCounters::default();
+        for e in self.osds.values() {
+            recovered.objects = recovered.objects.saturating_add(e.stats.recovery.objects);
+            recovered.bytes = recovered.bytes.saturating_add(e.stats.recovery.bytes);
+        }
+        let mut recovery_rate = RecoveryCounters::default();
         let (mut raw_used, mut raw_total) = (0u64, 0u64);
         let mut io = zero_rates();
         for (id, e) in self.osds.iter().filter(|(id, _)| fresh(id)) {
@@ -175,16 +202,21 @@ impl PgStats {
             io.read_bytes = io.read_bytes.saturating_add(e.rates.read_bytes);
             io.write_ops = io.write_ops.saturating_add(e.rates.write_ops);
             io.write_bytes = io.write_bytes.saturating_add(e.rates.write_bytes);
+            recovery_rate.objects = recovery_rate
+                .objects
+                .saturating_add(e.recovery_rate.objects);
+            recovery_rate.bytes = recovery_rate.bytes.saturating_add(e.recovery_rate.bytes);
             for p in &e.stats.pgs {
                 reported.insert(PgId::new(p.pool, p.seed), (*id, p));
             }
         }
         let mut by_state: BTreeMap<String, u32> = BTreeMap::new();
-        let mut num_objects = 0u64;
+        let (mut num_objects, mut degraded_objects) = (0u64, 0u64);
         for (pg, head) in self.heads(map).iter() {
             let state = match (head, reported.get(pg)) {
                 (Some(h), Some((by, stat))) if h == by => {
                     num_objects = num_objects.saturating_add(stat.objects);
+                    degraded_objects = degraded_objects.saturating_add(stat.missing);
                     stat.state.clone()
                 }
                 (None, _) => "down".to_string(),
@@ -203,6 +235,9 @@ impl PgStats {
             raw_used,
             raw_total,
             io,
+            degraded_objects,
+            recovery_rate,
+            recovered,
         }
     }
 }
@@ -256,11 +291,16 @@ mod tests {
                 interval_epoch: 1,
                 state: "active".into(),
                 objects: 10,
+                missing: 2,
             })
             .collect();
         OsdStats {
             store_total: 1000,
             store_used: 100,
+            recovery: RecoveryCounters {
+                objects: io.read_ops / 10,
+                bytes: io.read_bytes,
+            },
             io,
             pgs,
         }
@@ -288,6 +328,8 @@ mod tests {
             ("active", 4)
         );
         assert_eq!(s.num_objects, 40);
+        assert_eq!(s.degraded_objects, 8);
+        assert_eq!(s.recovered.objects, 300, "100 copies by each OSD");
         assert_eq!((s.raw_used, s.raw_total), (300, 3000));
         assert_eq!(s.io.read_ops, 0, "one report gives no rate");
 
@@ -296,6 +338,8 @@ mod tests {
         let s = stats.summary(&map, 3000, 5000);
         assert_eq!(s.io.read_ops, 1000);
         assert_eq!(s.io.read_bytes, 100_000);
+        assert_eq!(s.recovery_rate.objects, 100, "200 more copies in 2 s");
+        assert_eq!(s.recovered.objects, 500);
         // Counters going backwards (a restart) give no rate, not a wrap.
         stats.record(0, report(&map, 0, counters(10)), 4000);
         assert_eq!(stats.summary(&map, 4000, 5000).io.read_ops, 0);

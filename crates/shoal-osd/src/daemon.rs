@@ -42,6 +42,10 @@ pub struct OsdOptions {
     pub fault_injection: bool,
     /// Refresh interval of the caps copy.
     pub caps_refresh: Duration,
+    /// Objects recovered at once.
+    pub recovery_max_active: usize,
+    /// Pause of a PG's recovery after each object.
+    pub recovery_sleep: Duration,
 }
 
 impl OsdOptions {
@@ -63,6 +67,8 @@ impl OsdOptions {
             peer_timeout: Duration::from_millis(o.peer_timeout_ms),
             fault_injection: o.fault_injection,
             caps_refresh: Duration::from_millis(o.caps_refresh_ms),
+            recovery_max_active: o.recovery_max_active.max(1) as usize,
+            recovery_sleep: Duration::from_millis(o.recovery_sleep_ms),
         })
     }
 }
@@ -128,6 +134,10 @@ pub struct Osd {
     pub auth: crate::auth::AuthCache,
     /// A PG this OSD heads changed state: beacon (with stats) early.
     pub stats_changed: tokio::sync::Notify,
+    /// Recovery copies made, reported with the beacons.
+    pub recovery: crate::stats::RecoveryStats,
+    /// Objects recovered at once over all PGs (`[osd] recovery_max_active`).
+    pub recovery_slots: tokio::sync::Semaphore,
 }
 
 impl Osd {
@@ -320,6 +330,8 @@ pub async fn run(
         fault: fault.clone(),
         auth: crate::auth::AuthCache::new(opts.caps_refresh),
         stats_changed: tokio::sync::Notify::new(),
+        recovery: Default::default(),
+        recovery_slots: tokio::sync::Semaphore::new(opts.recovery_max_active),
     });
     let mut ep_config = EndpointConfig::new(opts.addr);
     ep_config.wire_mode = mon_opts.wire_mode;
@@ -409,7 +421,7 @@ async fn beacons(osd: Arc<Osd>) {
         }
         let map = osd.map();
         let pgs: Vec<Arc<Pg>> = osd.pgs_lock().values().cloned().collect();
-        let stats = crate::stats::report(osd.id, &map, &pgs, &osd.io, &osd.store);
+        let stats = crate::stats::report(osd.id, &map, &pgs, &osd.io, &osd.recovery, &osd.store);
         if let Err(e) = osd
             .monc
             .command(MonCommand::OsdBeacon {

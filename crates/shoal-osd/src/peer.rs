@@ -1,7 +1,7 @@
 //! The head's side of peering (collect logs, catch members up, activate
 //! them), and heartbeats — the IO around [`crate::peering::plan`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +13,9 @@ use shoal_proto::rep::{
 };
 
 use crate::daemon::Osd;
+use crate::missing::Missing;
 use crate::peering::{self, Catchup, PeerLog};
-use crate::pg::{Interval, Pg};
+use crate::pg::{Activation, Interval, Pg};
 
 /// Pause between peering attempts.
 const RETRY: Duration = Duration::from_millis(500);
@@ -49,7 +50,8 @@ async fn call(osd: &Osd, to: i32, frame: &Frame) -> Result<Frame, String> {
     Ok(reply)
 }
 
-async fn call_ack(osd: &Osd, to: i32, frame: &Frame) -> Result<(), String> {
+/// Sends a peer request answered by a [`PeerAck`]; its error is ours.
+pub async fn call_ack(osd: &Osd, to: i32, frame: &Frame) -> Result<(), String> {
     let reply = call(osd, to, frame).await?;
     let ack: PeerAck = reply.decode_body().map_err(|e| e.to_string())?;
     if ack.error.is_empty() {
@@ -113,35 +115,44 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
     }
     let plan = peering::plan(&interval.acting, &peers).map_err(|b| format!("{b:?}"))?;
 
-    // Bring this OSD to the authoritative log first.
+    // Bring this OSD to the authoritative state first: the head serves
+    // every object from the moment the PG is active.
     let mut my_backfill = false;
-    if plan.auth != me {
-        let need = match plan.catchup.get(&me) {
-            Some(Catchup::Objects(o)) => o.iter().cloned().collect(),
-            Some(Catchup::Backfill) => {
-                my_backfill = true;
-                list_all(osd, pg, plan.auth).await?
+    match plan.catchup.get(&me) {
+        Some(Catchup::Objects(objects)) => {
+            for name in objects {
+                let sources = plan.sources.get(name).map_or(&[][..], |s| s.as_slice());
+                pull_from_any(osd, pg, epoch, sources, name).await?;
             }
-            None => Vec::new(),
-        };
-        for name in need {
-            pull(osd, pg, epoch, plan.auth, &name).await?;
         }
+        Some(Catchup::Backfill) => {
+            my_backfill = true;
+            for name in list_all(osd, pg, plan.auth).await? {
+                pull(osd, pg, epoch, plan.auth, &name).await?;
+            }
+        }
+        None => {}
     }
-    // Then every other member, from this OSD's copy.
+    // Members whose log does not reach the authoritative log's tail are
+    // filled now; the others go active knowing what they lack, and the
+    // head recovers it while serving.
+    let mut members_missing = BTreeMap::new();
     for (&m, c) in plan.catchup.iter().filter(|(m, _)| **m != me) {
-        let names: Vec<String> = match c {
-            Catchup::Objects(o) => o.iter().cloned().collect(),
+        match c {
+            Catchup::Objects(o) => {
+                members_missing.insert(m, o.clone());
+            }
             Catchup::Backfill => {
                 let (store, coll) = (pg.store().clone(), pg.coll.clone());
-                tokio::task::spawn_blocking(move || crate::pg::object_names(&store, &coll))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.1)?
+                let names =
+                    tokio::task::spawn_blocking(move || crate::pg::object_names(&store, &coll))
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| e.1)?;
+                for name in names {
+                    push(osd, pg, epoch, m, &name).await?;
+                }
             }
-        };
-        for name in names {
-            push(osd, pg, epoch, m, &name).await?;
         }
     }
     for &m in interval.acting.iter().filter(|&&m| m != me) {
@@ -153,18 +164,53 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
             info: plan.info.clone(),
             log: plan.log.clone(),
             backfill: matches!(plan.catchup.get(&m), Some(Catchup::Backfill)),
+            missing: members_missing
+                .get(&m)
+                .map(|o| o.iter().cloned().collect())
+                .unwrap_or_default(),
         };
         let frame = Frame::encode(msg::PG_ACTIVATE, &act).map_err(|e| e.to_string())?;
         call_ack(osd, m, &frame).await?;
     }
+    let recovery = Missing::new(members_missing.iter().map(|(&m, o)| (m, o)));
+    let recovering = !recovery.is_empty();
     let activated = pg
-        .activate(epoch, &interval.acting, &plan.info, plan.log, my_backfill)
+        .activate(Activation {
+            interval: epoch,
+            acting: interval.acting.clone(),
+            info: plan.info,
+            log: plan.log,
+            backfill: my_backfill,
+            missing: BTreeSet::new(),
+            recovery,
+        })
         .await
         .map_err(|e| e.1)?;
     osd.start_links(pg, epoch, activated);
+    if recovering {
+        tokio::spawn(crate::recovery::run(osd.clone(), pg.clone(), epoch));
+    }
     // The monitors' `status` learns of the new state with the next beacon: now.
     osd.stats_changed.notify_one();
     Ok(())
+}
+
+/// Pulls `name` from the first of `sources` that has it.
+async fn pull_from_any(
+    osd: &Osd,
+    pg: &Pg,
+    interval: u32,
+    sources: &[i32],
+    name: &str,
+) -> Result<(), String> {
+    let mut why = format!("{name} is unfound: no peer that answered has it");
+    for &from in sources.iter().filter(|&&s| s != osd.id) {
+        match pull(osd, pg, interval, from, name).await {
+            Ok(()) => return Ok(()),
+            Err(e) => why = e,
+        }
+    }
+    Err(why)
 }
 
 async fn pull(osd: &Osd, pg: &Pg, interval: u32, from: i32, name: &str) -> Result<(), String> {
@@ -180,6 +226,7 @@ async fn pull(osd: &Osd, pg: &Pg, interval: u32, from: i32, name: &str) -> Resul
     if push.object != name {
         return Err(format!("osd.{from} answered for another object"));
     }
+    osd.recovery.record(reply.payload.len());
     pg.apply_push(
         interval,
         name,
@@ -193,7 +240,9 @@ async fn pull(osd: &Osd, pg: &Pg, interval: u32, from: i32, name: &str) -> Resul
 
 async fn push(osd: &Osd, pg: &Arc<Pg>, interval: u32, to: i32, name: &str) -> Result<(), String> {
     let frame = push_frame(osd, pg, interval, name).await?;
-    call_ack(osd, to, &frame).await
+    call_ack(osd, to, &frame).await?;
+    osd.recovery.record(frame.payload.len());
+    Ok(())
 }
 
 /// A `PG_PUSH` of object `name`'s whole state (read off the async

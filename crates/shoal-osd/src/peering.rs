@@ -46,6 +46,10 @@ pub struct Plan {
     pub log: Vec<LogEntry>,
     /// Members that must catch up, and how.
     pub catchup: BTreeMap<i32, Catchup>,
+    /// For every object some member must copy: the peers (members or
+    /// not) holding it as the authoritative log has it, the authoritative
+    /// peer first. An object with no source is unfound.
+    pub sources: BTreeMap<String, Vec<i32>>,
 }
 
 /// Why a PG cannot go active yet.
@@ -65,6 +69,7 @@ fn empty_state() -> PgLogState {
     PgLogState {
         info: PgInfo::default(),
         log: Vec::new(),
+        missing: Vec::new(),
     }
 }
 
@@ -119,18 +124,48 @@ pub fn plan(members: &[i32], peers: &[PeerLog]) -> Result<Plan, Blocked> {
     let auth = state_of(&auth_peer);
     let auth_versions: BTreeSet<ObjVersion> = auth.log.iter().map(|e| e.version).collect();
 
+    // What every peer (member or not) needs: members must get it, and
+    // those that need nothing of an object are its sources.
+    let mut needs: Vec<(i32, Option<Catchup>)> = Vec::new();
+    for p in peers {
+        let need = if p.osd == auth_peer.osd {
+            with_missing(None, &auth.missing)
+        } else {
+            let mine = state_of(p);
+            with_missing(member_catchup(&auth, &auth_versions, &mine), &mine.missing)
+        };
+        needs.push((p.osd, need));
+    }
     let mut catchup = BTreeMap::new();
     for &m in members {
-        if m == auth_peer.osd {
-            continue;
-        }
-        let mine = peers
-            .iter()
-            .find(|p| p.osd == m)
-            .map(state_of)
-            .unwrap_or_else(|| empty.clone());
-        if let Some(c) = member_catchup(&auth, &auth_versions, &mine) {
+        let need = match needs.iter().find(|(o, _)| *o == m) {
+            Some((_, n)) => n.clone(),
+            None => member_catchup(&auth, &auth_versions, &empty),
+        };
+        if let Some(c) = need {
             catchup.insert(m, c);
+        }
+    }
+    let mut sources: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for c in catchup.values() {
+        let Catchup::Objects(objects) = c else {
+            continue;
+        };
+        for o in objects {
+            if sources.contains_key(o) {
+                continue;
+            }
+            let mut holders: Vec<i32> = needs
+                .iter()
+                .filter(|(_, n)| match n {
+                    None => true,
+                    Some(Catchup::Objects(x)) => !x.contains(o),
+                    Some(Catchup::Backfill) => false,
+                })
+                .map(|(osd, _)| *osd)
+                .collect();
+            holders.sort_by_key(|&h| h != auth_peer.osd);
+            sources.insert(o.clone(), holders);
         }
     }
     Ok(Plan {
@@ -138,7 +173,21 @@ pub fn plan(members: &[i32], peers: &[PeerLog]) -> Result<Plan, Blocked> {
         info: auth.info,
         log: auth.log,
         catchup,
+        sources,
     })
+}
+
+/// A catch-up widened by the objects a copy already knew it lacked.
+fn with_missing(catchup: Option<Catchup>, missing: &[String]) -> Option<Catchup> {
+    match catchup {
+        Some(Catchup::Backfill) => Some(Catchup::Backfill),
+        other if missing.is_empty() => other,
+        Some(Catchup::Objects(mut o)) => {
+            o.extend(missing.iter().cloned());
+            Some(Catchup::Objects(o))
+        }
+        None => Some(Catchup::Objects(missing.iter().cloned().collect())),
+    }
 }
 
 fn rank(members: &[i32], osd: i32) -> usize {
@@ -219,6 +268,7 @@ mod tests {
                     last_acting: acting.to_vec(),
                 },
                 log,
+                missing: Vec::new(),
             }),
         }
     }
@@ -321,5 +371,49 @@ mod tests {
             })
         );
         assert!(plan(&[0, 1], &peers).is_ok());
+    }
+
+    fn with_missing_set(mut p: PeerLog, missing: &[&str]) -> PeerLog {
+        if let Some(s) = p.state.as_mut() {
+            s.missing = missing.iter().map(|m| m.to_string()).collect();
+        }
+        p
+    }
+
+    #[test]
+    fn a_copy_that_knew_it_lacked_objects_still_gets_them() {
+        let log = vec![e(5, 1, "a"), e(5, 2, "b")];
+        let peers = [
+            peer(0, (0, 0), log.clone(), 5, &[0, 1, 2]),
+            with_missing_set(peer(1, (0, 0), log.clone(), 5, &[0, 1, 2]), &["a"]),
+            peer(2, (0, 0), log.clone(), 5, &[0, 1, 2]),
+        ];
+        let p = plan(&[0, 1, 2], &peers).unwrap();
+        assert_eq!(p.catchup[&1], Catchup::Objects(["a".to_string()].into()));
+        assert!(!p.catchup.contains_key(&2));
+        assert_eq!(
+            p.sources["a"],
+            vec![0, 2],
+            "the lacking member is no source"
+        );
+    }
+
+    #[test]
+    fn an_authoritative_copy_with_holes_is_filled_from_the_others() {
+        // osd.0 has the newest log but was still recovering "a"; osd.1 has it.
+        let log = vec![e(5, 1, "a"), e(5, 2, "b")];
+        let peers = [
+            with_missing_set(peer(0, (0, 0), log.clone(), 5, &[0, 1]), &["a"]),
+            peer(1, (0, 0), log[..1].to_vec(), 5, &[0, 1]),
+        ];
+        let p = plan(&[0, 1], &peers).unwrap();
+        assert_eq!(p.auth, 0);
+        assert_eq!(p.catchup[&0], Catchup::Objects(["a".to_string()].into()));
+        assert_eq!(p.catchup[&1], Catchup::Objects(["b".to_string()].into()));
+        assert_eq!(p.sources["a"], vec![1]);
+        assert_eq!(p.sources["b"], vec![0]);
+        // Nobody else has "a": it is unfound.
+        let alone = plan(&[0], &peers[..1]).unwrap();
+        assert_eq!(alone.sources["a"], Vec::<i32>::new());
     }
 }

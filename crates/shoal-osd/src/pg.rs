@@ -1,7 +1,7 @@
 //! One PG on this OSD: its log, its place in the chain, the writes in
 //! flight, and the store transactions that keep it all durable.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -15,7 +15,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::chain::Chain;
 use crate::exec::{self, OpError};
-use crate::pglog::{META_OBJECT, PgLog, collection, entry_key};
+use crate::missing::Missing;
+use crate::pglog::{META_OBJECT, MISSING_OBJECT, PgLog, collection, entry_key, is_internal};
 
 /// Where the PG stands on this OSD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +69,10 @@ struct State {
     /// A local write failed after the write was ordered: the PG serves no
     /// more writes until the next interval re-peers it.
     failed: Option<String>,
+    /// Objects this copy lacks (kept in the store, in [`MISSING_OBJECT`]).
+    missing: BTreeSet<String>,
+    /// Head: what the other members lack, for recovery while active.
+    recovery: Missing,
 }
 
 /// One PG on this OSD.
@@ -123,7 +128,7 @@ impl Pg {
         }
         // The whole log is read and decoded: off the async threads.
         let (s2, c2) = (store.clone(), coll.clone());
-        let (info, log) = tokio::task::spawn_blocking(move || load(&s2, &c2))
+        let (info, log, missing) = tokio::task::spawn_blocking(move || load(&s2, &c2))
             .await
             .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
         let head = log.head();
@@ -148,6 +153,8 @@ impl Pg {
                 recv_last: head,
                 pushed: HashSet::new(),
                 failed: None,
+                missing,
+                recovery: Missing::default(),
             }),
             objects: AtomicU64::new(0),
             object_locks: Mutex::new(HashMap::new()),
@@ -192,6 +199,7 @@ impl Pg {
         st.pushed.clear();
         st.failed = None;
         st.uncommitted.clear();
+        st.recovery = Missing::default();
         let head = st.log.head();
         st.chain = Chain::new(true, head);
         st.recv_last = head;
@@ -275,6 +283,11 @@ impl Pg {
     pub fn is_dirty(&self, name: &str) -> bool {
         let st = self.lock();
         st.uncommitted.contains_key(name) && !st.chain.is_tail()
+    }
+
+    /// The head of the current chain.
+    pub fn head(&self) -> Option<i32> {
+        self.lock().interval.acting.first().copied()
     }
 
     /// The tail of the current chain.
@@ -484,19 +497,23 @@ impl Pg {
         PgLogState {
             info: st.log.info(st.chain.done(), st.les, &st.last_acting),
             log: st.log.entries().cloned().collect(),
+            missing: st.missing.iter().cloned().collect(),
         }
     }
 
     /// Replaces the log with the authoritative one and goes active in the
     /// interval: returns the links to start (downstream writes, upstream acks).
-    pub async fn activate(
-        &self,
-        interval_epoch: u32,
-        acting: &[i32],
-        info: &PgInfo,
-        log: Vec<LogEntry>,
-        backfill: bool,
-    ) -> Result<Activated, OpError> {
+    pub async fn activate(&self, a: Activation) -> Result<Activated, OpError> {
+        let Activation {
+            interval: interval_epoch,
+            acting,
+            info,
+            log,
+            backfill,
+            missing,
+            recovery,
+        } = a;
+        let acting = acting.as_slice();
         {
             let st = self.lock();
             if st.interval.epoch != interval_epoch || st.interval.acting != acting {
@@ -514,7 +531,9 @@ impl Pg {
             self.objects.store(names.len() as u64, Ordering::Relaxed);
         }
         let new_log = PgLog::new(info.log_tail, log);
-        let stored = self.store_log(&new_log, interval_epoch, acting).await;
+        let stored = self
+            .store_log(&new_log, interval_epoch, acting, &missing)
+            .await;
         let mut st = self.lock();
         stored?;
         if st.interval.epoch != interval_epoch {
@@ -529,6 +548,8 @@ impl Pg {
         st.chain = Chain::new(tail, head);
         st.recv_last = head;
         st.phase = Phase::Active;
+        st.missing = missing;
+        st.recovery = recovery;
         let mut out = Activated::default();
         if !tail {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -546,8 +567,29 @@ impl Pg {
         Ok(out)
     }
 
-    async fn store_log(&self, log: &PgLog, les: u32, acting: &[i32]) -> Result<(), OpError> {
+    async fn store_log(
+        &self,
+        log: &PgLog,
+        les: u32,
+        acting: &[i32],
+        missing: &BTreeSet<String>,
+    ) -> Result<(), OpError> {
         let mut t = Transaction::new(self.coll.clone());
+        t.push(Op::Touch {
+            name: MISSING_OBJECT.into(),
+        });
+        t.push(Op::OmapClear {
+            name: MISSING_OBJECT.into(),
+        });
+        if !missing.is_empty() {
+            t.push(Op::OmapSet {
+                name: MISSING_OBJECT.into(),
+                entries: missing
+                    .iter()
+                    .map(|m| (m.as_bytes().to_vec(), Vec::new()))
+                    .collect(),
+            });
+        }
         t.push(Op::OmapClear {
             name: META_OBJECT.into(),
         });
@@ -642,14 +684,31 @@ impl Pg {
         payload: Bytes,
     ) -> Result<(), OpError> {
         exec::check_name(name)?;
-        {
+        let was_missing = {
             let mut st = self.lock();
-            if st.interval.epoch != interval || st.phase != Phase::Peering {
-                return Err(unavailable("not peering this interval"));
+            if st.interval.epoch != interval {
+                return Err(unavailable("another interval"));
             }
-            st.pushed.insert(name.to_string());
-        }
+            match st.phase {
+                Phase::Peering => {
+                    st.pushed.insert(name.to_string());
+                }
+                // Recovery while active brings only what this copy lacks:
+                // anything else is newer here than the push (a write that
+                // followed its recovery).
+                Phase::Active if st.missing.contains(name) => {}
+                Phase::Active => return Ok(()),
+                Phase::Stray => return Err(unavailable("not a member")),
+            }
+            st.missing.contains(name)
+        };
         let mut t = Transaction::new(self.coll.clone());
+        if was_missing {
+            t.push(Op::OmapRemove {
+                name: MISSING_OBJECT.into(),
+                keys: vec![name.as_bytes().to_vec()],
+            });
+        }
         let exists = match self.store.stat(&self.coll, name) {
             Ok(_) => true,
             Err(StoreError::NoObject(..)) => false,
@@ -683,7 +742,42 @@ impl Pg {
         self.store
             .submit(t)
             .await
-            .map_err(|e| exec::store_error(&e))
+            .map_err(|e| exec::store_error(&e))?;
+        if was_missing {
+            self.lock().missing.remove(name);
+        }
+        Ok(())
+    }
+
+    /// Whether this copy lacks `name` (recovery has not brought it yet).
+    pub fn lacks(&self, name: &str) -> bool {
+        self.lock().missing.contains(name)
+    }
+
+    /// Head: the members that lack `name`, marked busy for recovery before
+    /// a client op on it (the caller holds the object lock).
+    pub fn recovery_take(&self, name: &str) -> BTreeSet<i32> {
+        self.lock().recovery.take(name)
+    }
+
+    /// Head: the next object for background recovery, and who lacks it.
+    pub fn recovery_next(&self) -> Option<(String, BTreeSet<i32>)> {
+        self.lock().recovery.start()
+    }
+
+    /// Head: `member` received `name`.
+    pub fn recovered(&self, name: &str, member: i32) {
+        self.lock().recovery.recovered(name, member);
+    }
+
+    /// Head: recovery of `name` stopped; it may be taken again.
+    pub fn recovery_release(&self, name: &str) {
+        self.lock().recovery.release(name);
+    }
+
+    /// Head: object copies the members still lack.
+    pub fn missing_copies(&self) -> u64 {
+        self.lock().recovery.copies()
     }
 
     /// The store.
@@ -720,6 +814,24 @@ impl Pg {
     }
 }
 
+/// What a member goes active with (see [`Pg::activate`]).
+pub struct Activation {
+    /// The interval's epoch.
+    pub interval: u32,
+    /// Its chain, head first.
+    pub acting: Vec<i32>,
+    /// The authoritative info.
+    pub info: PgInfo,
+    /// The authoritative log.
+    pub log: Vec<LogEntry>,
+    /// The member was backfilled during peering: objects not pushed go.
+    pub backfill: bool,
+    /// Objects this member lacks, recovered while active.
+    pub missing: BTreeSet<String>,
+    /// Head: what every member lacks.
+    pub recovery: Missing,
+}
+
 /// The links an activated member starts.
 #[derive(Default)]
 pub struct Activated {
@@ -754,13 +866,13 @@ pub fn object_names(store: &Store, coll: &str) -> Result<Vec<String>, OpError> {
         let Some(last) = names.last().cloned() else {
             return Ok(out);
         };
-        out.extend(names.into_iter().filter(|n| n != META_OBJECT));
+        out.extend(names.into_iter().filter(|n| !is_internal(n)));
         after = Some(last);
     }
 }
 
-/// Reads a PG's info and log from the store.
-fn load(store: &Store, coll: &str) -> Result<(PgInfo, PgLog), StoreError> {
+/// Reads a PG's info, log and missing set from the store.
+fn load(store: &Store, coll: &str) -> Result<(PgInfo, PgLog, BTreeSet<String>), StoreError> {
     let meta = store.collection_meta(coll)?;
     let info: PgInfo = if meta.is_empty() {
         PgInfo::default()
@@ -778,5 +890,16 @@ fn load(store: &Store, coll: &str) -> Result<(PgInfo, PgLog), StoreError> {
             decode(&v).map_err(|e| StoreError::CorruptMeta(format!("{coll} log entry: {e}")))?;
         entries.push(e);
     }
-    Ok((info.clone(), PgLog::new(info.log_tail, entries)))
+    let missing = match store.omap_range(coll, MISSING_OBJECT, None, None, usize::MAX) {
+        Ok(r) => r
+            .into_iter()
+            .map(|(k, _)| {
+                String::from_utf8(k)
+                    .map_err(|_| StoreError::CorruptMeta(format!("{coll}: a missing name")))
+            })
+            .collect::<Result<_, _>>()?,
+        Err(StoreError::NoObject(..)) => BTreeSet::new(),
+        Err(e) => return Err(e),
+    };
+    Ok((info.clone(), PgLog::new(info.log_tail, entries), missing))
 }

@@ -12,6 +12,16 @@ use shoal_proto::rep::{LogEntry, PgInfo};
 /// names never start with a control character, so it cannot collide.
 pub const META_OBJECT: &str = "\u{1}pgmeta";
 
+/// The object whose omap keys name the objects this copy of the PG lacks
+/// (its missing set: the log covers them, recovery has not brought them).
+pub const MISSING_OBJECT: &str = "\u{1}pgmissing";
+
+/// Whether `name` is one of the PG's own bookkeeping objects rather than
+/// a client object (client names never start with a control character).
+pub fn is_internal(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_control())
+}
+
 /// The store collection of `pg`.
 pub fn collection(pg: PgRef) -> String {
     format!("pg_{}.{:x}", pg.pool, pg.seed)

@@ -17,7 +17,7 @@ use shoal_proto::rep::{
 use crate::daemon::Osd;
 use crate::exec::{self, ObjectView, OpError};
 use crate::pg::{LocalWrite, Pg};
-use crate::pglog::META_OBJECT;
+use crate::pglog::is_internal;
 
 /// The OSD id of a peer identity (`osd.3` -> 3).
 fn osd_id(peer: &PeerInfo) -> Option<i32> {
@@ -188,6 +188,8 @@ async fn write_op(
         };
         return Ok((done(version), Bytes::new()));
     }
+    // A member that lacks the object gets it before the write passes it.
+    crate::recovery::before_op(osd, pg, &req.object).await?;
     let (pg2, name) = (pg.clone(), req.object.clone());
     let view = tokio::task::spawn_blocking(move || ObjectView::load(pg2.store(), &pg2.coll, &name))
         .await
@@ -220,9 +222,15 @@ async fn read_op(
     pg: &Arc<Pg>,
     req: &OsdRequest,
 ) -> Result<(OpResult, Bytes), OpError> {
+    if pg.lacks(&req.object) {
+        // Recovery has not brought it here yet: the head has it.
+        let head = pg.head().ok_or_else(|| unavailable("no head".into()))?;
+        return proxy(osd, head, req, false).await;
+    }
     if pg.is_dirty(&req.object) {
         // A write to it is not committed yet: the tail has the committed state.
-        return proxy_to_tail(osd, pg, req).await;
+        let tail = pg.tail().ok_or_else(|| unavailable("no tail".into()))?;
+        return proxy(osd, tail, req, true).await;
     }
     let (pg2, name, ops) = (pg.clone(), req.object.clone(), req.ops.clone());
     let r = tokio::task::spawn_blocking(move || exec::read(pg2.store(), &pg2.coll, &name, &ops))
@@ -238,29 +246,34 @@ async fn read_op(
     ))
 }
 
-async fn proxy_to_tail(
+fn unavailable(message: String) -> OpError {
+    (OsdErrorCode::Unavailable, message)
+}
+
+/// Serves a read by asking chain member `to` (as a balanced read, or as
+/// a read at the head).
+async fn proxy(
     osd: &Arc<Osd>,
-    pg: &Pg,
+    to: i32,
     req: &OsdRequest,
+    balance: bool,
 ) -> Result<(OpResult, Bytes), OpError> {
-    let unavailable = |m: String| (OsdErrorCode::Unavailable, m);
-    let tail = pg.tail().ok_or_else(|| unavailable("no tail".into()))?;
     let addr = osd
-        .peer_addr(tail)
-        .ok_or_else(|| unavailable(format!("osd.{tail} has no address")))?;
+        .peer_addr(to)
+        .ok_or_else(|| unavailable(format!("osd.{to} has no address")))?;
     let endpoint = osd
         .endpoint()
         .ok_or_else(|| unavailable("starting".into()))?;
     let mut fwd = req.clone();
-    fwd.balance_reads = true;
+    fwd.balance_reads = balance;
     let frame = Frame::encode(msg::OSD_OP, &fwd).map_err(|e| unavailable(e.to_string()))?;
     let resp = endpoint
         .request(&addr, &frame, osd.opts.peer_timeout)
         .await
-        .map_err(|e| unavailable(format!("reading at the tail: {e}")))?;
+        .map_err(|e| unavailable(format!("reading at osd.{to}: {e}")))?;
     let r: OsdReply = resp
         .decode_body()
-        .map_err(|e| unavailable(format!("tail reply: {e}")))?;
+        .map_err(|e| unavailable(format!("osd.{to}'s reply: {e}")))?;
     match r.result {
         OpResult::Failed { code, message } => Err((code, message)),
         done => Ok((done, resp.payload)),
@@ -300,7 +313,7 @@ async fn list_page(osd: &Arc<Osd>, req: &PgListRequest) -> Result<ListResult, Op
     .await
     .map_err(|e| (OsdErrorCode::Internal, e.to_string()))?
     .map_err(|e| exec::store_error(&e))?;
-    names.retain(|n| n != META_OBJECT);
+    names.retain(|n| !is_internal(n));
     let more = names.len() > limit;
     names.truncate(limit);
     Ok(ListResult::Page { names, more })
@@ -354,7 +367,15 @@ async fn pg_activate(osd: &Osd, request: &Frame) -> Result<(), String> {
     let req: PgActivate = request.decode_body().map_err(|e| e.to_string())?;
     let pg = osd.pg(req.pg).ok_or("no such PG here")?;
     let act = pg
-        .activate(req.interval, &req.acting, &req.info, req.log, req.backfill)
+        .activate(crate::pg::Activation {
+            interval: req.interval,
+            acting: req.acting,
+            info: req.info,
+            log: req.log,
+            backfill: req.backfill,
+            missing: req.missing.into_iter().collect(),
+            recovery: Default::default(),
+        })
         .await
         .map_err(|e| e.1)?;
     osd.start_links(&pg, req.interval, act);

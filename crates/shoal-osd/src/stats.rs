@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use shoal_map::OsdMap;
-use shoal_proto::report::{IoCounters, OsdStats, PgStat};
+use shoal_proto::report::{IoCounters, OsdStats, PgStat, RecoveryCounters};
 
 use crate::pg::{Pg, Phase};
 
@@ -41,28 +41,73 @@ impl IoStats {
     }
 }
 
-/// A PG's state as `status` shows it: `peering` or `active`, with
-/// `+undersized` when the chain is shorter than the pool's size, and
-/// `peered` instead of `active` when it is shorter than `min_size` (reads
-/// only) or a local write failed (no writes until the next interval).
-pub fn pg_state(
-    phase: Phase,
-    write_failed: bool,
-    members: usize,
-    size: usize,
-    min_size: usize,
-) -> String {
-    let base = match phase {
-        Phase::Peering => "peering",
-        Phase::Stray => "stray",
-        Phase::Active if write_failed || members < min_size => "peered",
+/// Recovery copies made by this OSD since it started.
+#[derive(Debug, Default)]
+pub struct RecoveryStats {
+    objects: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl RecoveryStats {
+    /// Counts one object copy of `bytes` (pushed or pulled).
+    pub fn record(&self, bytes: usize) {
+        self.objects.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> RecoveryCounters {
+        RecoveryCounters {
+            objects: self.objects.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What a PG's state string is made of (see [`pg_state`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PgCondition {
+    /// Where the PG stands on its head.
+    pub phase: Phase,
+    /// A local write failed in this interval.
+    pub write_failed: bool,
+    /// Members in the chain.
+    pub members: usize,
+    /// The pool's size.
+    pub size: usize,
+    /// The pool's `min_size`.
+    pub min_size: usize,
+    /// Object copies members still lack.
+    pub missing: u64,
+}
+
+/// A PG's state as `status` shows it, in Ceph's words and order:
+/// `peering`, or `active` (`peered` below `min_size` or after a failed
+/// local write: no writes until the next interval) with `+clean` when
+/// every member has every object and the chain is the pool's size, else
+/// `+recovering` while members lack objects, `+undersized` for a short
+/// chain, and `+degraded` for either.
+pub fn pg_state(c: PgCondition) -> String {
+    let base = match c.phase {
+        Phase::Peering => return "peering".into(),
+        Phase::Stray => return "stray".into(),
+        Phase::Active if c.write_failed || c.members < c.min_size => "peered",
         Phase::Active => "active",
     };
-    if members < size {
-        format!("{base}+undersized")
-    } else {
-        base.to_string()
+    let mut s = base.to_string();
+    let undersized = c.members < c.size;
+    if !undersized && c.missing == 0 {
+        s.push_str("+clean");
+        return s;
     }
+    if c.missing > 0 {
+        s.push_str("+recovering");
+    }
+    if undersized {
+        s.push_str("+undersized");
+    }
+    s.push_str("+degraded");
+    s
 }
 
 /// The report: `pgs` are this OSD's PGs; those it heads are included.
@@ -71,6 +116,7 @@ pub fn report(
     map: &OsdMap,
     pgs: &[std::sync::Arc<Pg>],
     io: &IoStats,
+    recovery: &RecoveryStats,
     store: &shoal_store::Store,
 ) -> OsdStats {
     let fs = store.statfs();
@@ -80,6 +126,7 @@ pub fn report(
         if phase == Phase::Stray || interval.acting.first() != Some(&whoami) {
             continue;
         }
+        let missing = pg.missing_copies();
         let size = map
             .pool(pg.id.pool)
             .map_or(interval.acting.len(), |p| p.size as usize);
@@ -87,14 +134,16 @@ pub fn report(
             pool: pg.id.pool,
             seed: pg.id.seed,
             interval_epoch: interval.epoch,
-            state: pg_state(
+            state: pg_state(PgCondition {
                 phase,
-                pg.write_failed(),
-                interval.acting.len(),
+                write_failed: pg.write_failed(),
+                members: interval.acting.len(),
                 size,
-                interval.min_size,
-            ),
+                min_size: interval.min_size,
+                missing,
+            }),
             objects: pg.objects(),
+            missing,
         });
     }
     OsdStats {
@@ -102,6 +151,7 @@ pub fn report(
         store_used: fs.used,
         io: io.snapshot(),
         pgs: out,
+        recovery: recovery.snapshot(),
     }
 }
 
@@ -109,12 +159,37 @@ pub fn report(
 mod tests {
     use super::*;
 
+    fn state(phase: Phase, failed: bool, members: usize, missing: u64) -> String {
+        pg_state(PgCondition {
+            phase,
+            write_failed: failed,
+            members,
+            size: 3,
+            min_size: 2,
+            missing,
+        })
+    }
+
     #[test]
     fn states_read_like_ceph() {
-        assert_eq!(pg_state(Phase::Active, false, 3, 3, 2), "active");
-        assert_eq!(pg_state(Phase::Active, false, 2, 3, 2), "active+undersized");
-        assert_eq!(pg_state(Phase::Active, false, 1, 3, 2), "peered+undersized");
-        assert_eq!(pg_state(Phase::Active, true, 3, 3, 2), "peered");
-        assert_eq!(pg_state(Phase::Peering, false, 3, 3, 2), "peering");
+        assert_eq!(state(Phase::Active, false, 3, 0), "active+clean");
+        assert_eq!(
+            state(Phase::Active, false, 2, 0),
+            "active+undersized+degraded"
+        );
+        assert_eq!(
+            state(Phase::Active, false, 1, 0),
+            "peered+undersized+degraded"
+        );
+        assert_eq!(state(Phase::Active, true, 3, 0), "peered+clean");
+        assert_eq!(
+            state(Phase::Active, false, 3, 5),
+            "active+recovering+degraded"
+        );
+        assert_eq!(
+            state(Phase::Active, false, 2, 5),
+            "active+recovering+undersized+degraded"
+        );
+        assert_eq!(state(Phase::Peering, false, 3, 0), "peering");
     }
 }

@@ -115,6 +115,9 @@ wire! {
         pub info: PgInfo,
         /// Log entries after `info.log_tail`, oldest first.
         pub log: Vec<LogEntry>,
+        /// Objects its copy lacks (or holds stale) although its log covers
+        /// them: recovery has not brought them yet. Kept in the store.
+        pub missing: Vec<String>,
     }
 
     /// Head -> member during recovery: make the object exactly this (data
@@ -162,6 +165,9 @@ wire! {
         /// The member was backfilled: objects the head did not push during
         /// this peering are stale and must go.
         pub backfill: bool,
+        /// Objects the member's copy lacks or holds stale: it must not serve
+        /// them until the head pushes them (recovery while active).
+        pub missing: Vec<String>,
     }
 
     /// A generic answer to peering and recovery requests.

@@ -34,6 +34,12 @@ wire! {
         pub raw_total: u64,
         /// Client IO over the last beacon intervals.
         pub io: IoRates,
+        /// Object copies PG members still lack (degraded objects).
+        pub degraded_objects: u64,
+        /// Recovery copies per second over the last beacon intervals.
+        pub recovery_rate: RecoveryCounters,
+        /// Recovery copies made since each OSD last started, summed.
+        pub recovered: RecoveryCounters,
     }
 
     /// PGs in one state, for [`StatusReport`].
@@ -67,6 +73,19 @@ wire! {
         pub io: IoCounters,
         /// The PGs this OSD is head of, and their state.
         pub pgs: Vec<PgStat>,
+        /// Recovery work done since the OSD started.
+        pub recovery: RecoveryCounters,
+    }
+
+    /// Cumulative recovery counters of one OSD: object copies it pushed
+    /// to other members or pulled to itself (log-based recovery and
+    /// backfill alike).
+    #[derive(Default)]
+    pub struct RecoveryCounters {
+        /// Objects copied.
+        pub objects: u64,
+        /// Bytes of object data copied.
+        pub bytes: u64,
     }
 
     /// Cumulative client IO counters of one OSD (reads served by any
@@ -94,6 +113,9 @@ wire! {
         pub state: String,
         /// Objects in the PG.
         pub objects: u64,
+        /// Object copies the chain's members still lack (Ceph's degraded
+        /// objects).
+        pub missing: u64,
     }
 
     /// `shoal mon stat`: the MonMap and who is in quorum.
@@ -204,6 +226,7 @@ impl OsdStats {
                 write_bytes: 0,
             },
             pgs: Vec::new(),
+            recovery: RecoveryCounters::default(),
         }
     }
 }

@@ -1,0 +1,94 @@
+//! Recovery while active, the head's IO around [`crate::missing::Missing`]:
+//! a background task per PG pushes what the members lack (a few objects at
+//! a time per OSD, `[osd] recovery_max_active`), and a client op on an
+//! object some member lacks recovers it first.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::daemon::Osd;
+use crate::exec::OpError;
+use crate::pg::{Pg, Phase};
+use shoal_proto::osd::OsdErrorCode;
+
+/// Pause after a failed push before trying the PG's next object.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// Pushes `name` to `members` (they lack it), updating the head's book.
+/// The caller holds the object's lock: no write to it is in flight.
+async fn push_to(
+    osd: &Osd,
+    pg: &Arc<Pg>,
+    interval: u32,
+    name: &str,
+    members: &BTreeSet<i32>,
+) -> Result<(), String> {
+    let frame = crate::peer::push_frame(osd, pg, interval, name).await?;
+    let bytes = frame.payload.len();
+    for &m in members {
+        crate::peer::call_ack(osd, m, &frame).await?;
+        pg.recovered(name, m);
+        osd.recovery.record(bytes);
+    }
+    Ok(())
+}
+
+/// Head: before a client op on `name` (its object lock held), brings it
+/// to every member that lacks it.
+pub async fn before_op(osd: &Osd, pg: &Arc<Pg>, name: &str) -> Result<(), OpError> {
+    let members = pg.recovery_take(name);
+    if members.is_empty() {
+        return Ok(());
+    }
+    let interval = pg.status().0.epoch;
+    let _slot = osd.recovery_slots.acquire().await;
+    let r = push_to(osd, pg, interval, name, &members).await;
+    pg.recovery_release(name);
+    r.map_err(|e| (OsdErrorCode::Unavailable, format!("recovering {name}: {e}")))
+}
+
+/// Head: recovers the PG's missing objects in the background until none
+/// are left or the interval ends.
+pub async fn run(osd: Arc<Osd>, pg: Arc<Pg>, interval: u32) {
+    let started = std::time::Instant::now();
+    let mut copies = 0u64;
+    loop {
+        let (current, phase) = pg.status();
+        if current.epoch != interval || phase != Phase::Active {
+            return;
+        }
+        let Ok(slot) = osd.recovery_slots.acquire().await else {
+            return;
+        };
+        let Some((name, _)) = pg.recovery_next() else {
+            break;
+        };
+        // Writes to the object wait; the book may have changed meanwhile.
+        let lock = pg.object_lock(&name);
+        let guard = lock.lock().await;
+        let members = pg.recovery_take(&name);
+        let result = if members.is_empty() {
+            Ok(())
+        } else {
+            push_to(&osd, &pg, interval, &name, &members).await
+        };
+        pg.recovery_release(&name);
+        drop(guard);
+        drop(slot);
+        match result {
+            Ok(()) => {
+                copies += members.len() as u64;
+                if !osd.opts.recovery_sleep.is_zero() {
+                    tokio::time::sleep(osd.opts.recovery_sleep).await;
+                }
+            }
+            Err(e) => {
+                tracing::info!(pg = %pg.id, object = %name, error = %e, "recovery push failed; retrying");
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+    tracing::info!(pg = %pg.id, epoch = interval, copies, ms = started.elapsed().as_millis() as u64, "recovered");
+    osd.stats_changed.notify_one();
+}
