@@ -74,7 +74,7 @@ async fn a_returning_osd_gets_only_what_it_missed_and_writes_wait_for_its_copy()
             .await
             .expect("remove");
     }
-    let missed = 20 + 10 + 5;
+    let missed: u64 = 20 + 10 + 5;
     let before = status(&client).await.expect("status").recovered.objects;
 
     cluster.start_osd(2);
@@ -99,7 +99,7 @@ async fn a_returning_osd_gets_only_what_it_missed_and_writes_wait_for_its_copy()
     let st = wait_clean(&client, PGS).await;
     assert_eq!(
         st.recovered.objects - before,
-        missed as u64,
+        missed,
         "exactly the objects written while osd.2 was down are copied"
     );
     // Balanced reads reach every member; each read must see the newest data.
