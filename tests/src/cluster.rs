@@ -36,6 +36,8 @@ pub struct TestClusterOptions {
     pub wire_mode: &'static str,
     /// More `[osd]` settings, one `key = value` per line.
     pub osd_extra: String,
+    /// `[mon] down_out_interval_ms`: a down OSD is marked out after this.
+    pub down_out_interval_ms: u64,
 }
 
 impl Default for TestClusterOptions {
@@ -48,6 +50,7 @@ impl Default for TestClusterOptions {
             op_timeout_ms: 60_000,
             wire_mode: "secure",
             osd_extra: String::new(),
+            down_out_interval_ms: 600_000,
         }
     }
 }
@@ -75,11 +78,13 @@ impl TestCluster {
             hb * 5,
             opts.osd_extra,
         );
+
         let mons = MonCluster::start(&MonClusterOptions {
             mons: opts.mons,
             failure_domain: "host".into(),
             extra_conf: extra,
             wire_mode: opts.wire_mode,
+            down_out_interval_ms: opts.down_out_interval_ms,
             ..MonClusterOptions::default()
         });
         let mut c = TestCluster {
@@ -232,6 +237,68 @@ impl TestCluster {
             let peers = vec![format!("osd.{i}")];
             self.osd_fault(client, o, FaultCommand::Partition { peers })
                 .await;
+        }
+    }
+
+    /// Object `name`'s data in pool `pool` as OSD `osd`'s own copy holds
+    /// it (a balanced read sent to that OSD: a member serves its copy
+    /// unless it knows it lacks it or a write to it is in flight);
+    /// `Ok(None)` when that copy does not exist.
+    pub async fn read_copy(
+        &self,
+        client: &Cluster,
+        osd: i32,
+        pool: i64,
+        name: &str,
+    ) -> Result<Option<bytes::Bytes>, String> {
+        use shoal_proto::osd::{
+            ObjOp, OpOutput, OpResult, OsdErrorCode, OsdReply, OsdRequest, PgRef, ReqId,
+        };
+        let map = client.osdmap();
+        let addr = map
+            .osd(osd)
+            .and_then(|o| o.addr)
+            .ok_or(format!("osd.{osd} has no address"))?;
+        let pg = map.object_to_pg(pool, name).map_err(|e| e.to_string())?;
+        let req = OsdRequest {
+            reqid: ReqId::default(),
+            epoch: map.epoch(),
+            pg: PgRef {
+                pool: pg.pool,
+                seed: pg.seed,
+            },
+            object: name.to_string(),
+            ops: vec![ObjOp::Read {
+                offset: 0,
+                len: u64::MAX,
+            }],
+            balance_reads: true,
+        };
+        let frame = Frame::encode(msg::OSD_OP, &req).map_err(|e| e.to_string())?;
+        let peer = PeerAddr::named(format!("osd.{osd}"), addr);
+        let resp = client
+            .monc()
+            .endpoint()
+            .request(&peer, &frame, Duration::from_secs(10))
+            .await
+            .map_err(|e| e.to_string())?;
+        let reply: OsdReply = resp.decode_body().map_err(|e| e.to_string())?;
+        match reply.result {
+            OpResult::Done { outputs, .. } => match outputs.first() {
+                Some(OpOutput::Data(r)) => {
+                    let (start, end) = (r.offset as usize, (r.offset + r.len) as usize);
+                    resp.payload
+                        .get(start..end)
+                        .map(|_| Some(resp.payload.slice(start..end)))
+                        .ok_or("data outside the reply".into())
+                }
+                other => Err(format!("unexpected output {other:?}")),
+            },
+            OpResult::Failed {
+                code: OsdErrorCode::NotFound,
+                ..
+            } => Ok(None),
+            OpResult::Failed { code, message } => Err(format!("{code:?}: {message}")),
         }
     }
 

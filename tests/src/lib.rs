@@ -180,7 +180,12 @@ impl MonCluster {
     /// Writes the configuration and creates every monitor (`--mkfs`); none
     /// is started.
     pub fn create(opts: &MonClusterOptions) -> MonCluster {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let mut dir = tempfile::tempdir().expect("tempdir");
+        // SHOAL_TEST_KEEP=1 leaves the cluster's files (logs, stores) behind.
+        if std::env::var_os("SHOAL_TEST_KEEP").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("test cluster files kept in {}", dir.path().display());
+        }
         let names: Vec<String> = (0..opts.mons)
             .map(|i| ((b'a' + i as u8) as char).to_string())
             .collect();

@@ -1,6 +1,8 @@
 //! Self-healing with real processes: a chain member that was down comes
 //! back and gets exactly the objects it missed, while the PG serves.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -118,6 +120,85 @@ async fn a_returning_osd_gets_only_what_it_missed_and_writes_wait_for_its_copy()
                 _ => Some(body("v1", i, 20_000)),
             };
             assert_eq!(got, want, "old-{i} round {round}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_osd_is_marked_out_and_its_pgs_backfilled_elsewhere_while_writes_go_on() {
+    // A short log, so the OSDs that replace osd.1 cannot catch up from it
+    // and are backfilled while a pg_temp chain keeps serving.
+    let mut cluster = TestCluster::start(&TestClusterOptions {
+        osds: 4,
+        down_out_interval_ms: 3000,
+        osd_extra: "pg_log_entries = 16\n".into(),
+        ..TestClusterOptions::default()
+    })
+    .await;
+    let client = cluster.client().await;
+    const PGS: u32 = 16;
+    cluster.create_pool(&client, "data", PGS, 3, 2).await;
+    let io = client.ioctx("data").await.expect("ioctx");
+    for i in 0..300 {
+        write_full(&io, &format!("base-{i}"), body("base", i, 8192)).await;
+    }
+    wait_clean(&client, PGS).await;
+
+    // Writes go on through the failure, the out and the backfill; every
+    // one must succeed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (io, stop) = (io.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                write_full(&io, &format!("new-{n}"), body("new", n, 8192)).await;
+                n += 1;
+            }
+            n
+        })
+    };
+    cluster.kill_osd(1);
+    cluster.wait_osd_up(&client, 1, false, LONG).await;
+    wait_for(LONG, "osd.1 marked out", || async {
+        let map = client.monc().osdmap().await.ok()?;
+        (!map.is_in(1)).then_some(())
+    })
+    .await;
+    let st = wait_clean(&client, PGS).await;
+    stop.store(true, Ordering::Relaxed);
+    let new = writer
+        .await
+        .expect("every write during the recovery succeeded");
+    assert!(new > 0, "the writer wrote nothing");
+    assert!(st.recovered.objects > 0, "nothing was copied");
+
+    // Every PG is back to 3 copies on 3 OSDs (hosts) without osd.1, the
+    // chain is CRUSH's choice (no pg_temp left), and every copy is right.
+    let map = client.monc().osdmap().await.expect("map");
+    assert!(
+        map.pg_temp().is_empty(),
+        "pg_temp left: {:?}",
+        map.pg_temp()
+    );
+    let mut ws = map.new_workspace();
+    let pool = io.pool_id();
+    let names = (0..300)
+        .map(|i| (format!("base-{i}"), body("base", i, 8192)))
+        .chain((0..new).map(|i| (format!("new-{i}"), body("new", i, 8192))));
+    for (name, want) in names {
+        let pg = map.object_to_pg(pool, &name).expect("pg");
+        let ua = map.pg_to_up_acting(pg, &mut ws).expect("up/acting");
+        let chain = ua.chain();
+        assert_eq!(chain.len(), 3, "{name}: chain {chain:?}");
+        assert!(!chain.contains(&1), "{name}: chain {chain:?}");
+        assert_eq!(chain, ua.up_chain(), "{name}: remapped");
+        for osd in chain {
+            let got = cluster
+                .read_copy(&client, osd, pool, &name)
+                .await
+                .unwrap_or_else(|e| panic!("{name} on osd.{osd}: {e}"));
+            assert_eq!(got.as_ref(), Some(&want), "{name} on osd.{osd}");
         }
     }
 }

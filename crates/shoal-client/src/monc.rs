@@ -308,6 +308,17 @@ impl MonClient {
         current: &OsdMap,
         wait: Duration,
     ) -> Result<Option<OsdMap>, ClientError> {
+        Ok(self.newer_osdmaps(current, wait).await?.pop())
+    }
+
+    /// Like [`MonClient::newer_osdmap`], but every map on the way, oldest
+    /// first (one per incremental; a map sent whole starts the list): for
+    /// daemons that must see each epoch, such as OSDs telling PG intervals.
+    pub async fn newer_osdmaps(
+        &self,
+        current: &OsdMap,
+        wait: Duration,
+    ) -> Result<Vec<OsdMap>, ClientError> {
         let deadline = tokio::time::Instant::now() + wait;
         let reply = loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -327,12 +338,20 @@ impl MonClient {
                 break reply;
             }
         };
+        let mut maps = Vec::new();
         let mut map = match reply.full_osdmap {
-            Some(full) => OsdMap::decode(&full)?,
+            Some(full) => {
+                let m = OsdMap::decode(&full)?;
+                maps.push(m.clone());
+                m
+            }
             None => current.clone(),
         };
         for inc in &reply.incrementals {
             let applied = OsdMapIncremental::decode(inc).and_then(|i| map.apply(&i));
+            if applied.is_ok() {
+                maps.push(map.clone());
+            }
             if let Err(e) = applied {
                 tracing::warn!(error = %e, epoch = map.epoch(), "incremental does not apply; fetching the whole map");
                 let full = self
@@ -345,10 +364,13 @@ impl MonClient {
                     ));
                 };
                 map = OsdMap::decode(&bytes)?;
+                maps.push(map.clone());
                 break;
             }
         }
-        Ok((map.epoch() > current.epoch()).then_some(map))
+        maps.retain(|m| m.epoch() > current.epoch());
+        maps.dedup_by_key(|m| m.epoch());
+        Ok(maps)
     }
 
     /// The newest MonMap epoch this client has seen in a subscription.

@@ -40,13 +40,22 @@ impl UpActing {
     /// (`ITEM_NONE`). The first member is the head, which orders writes;
     /// the last is the tail.
     pub fn chain(&self) -> Vec<i32> {
-        self.acting
-            .as_slice()
-            .iter()
-            .copied()
-            .filter(|&o| o >= 0 && o != ITEM_NONE)
-            .collect()
+        without_holes(&self.acting)
     }
+
+    /// The up set in order without holes: the chain CRUSH wants, which a
+    /// `pg_temp` may hold off while its new members are backfilled.
+    pub fn up_chain(&self) -> Vec<i32> {
+        without_holes(&self.up)
+    }
+}
+
+fn without_holes(set: &OsdSet) -> Vec<i32> {
+    set.as_slice()
+        .iter()
+        .copied()
+        .filter(|&o| o >= 0 && o != ITEM_NONE)
+        .collect()
 }
 
 impl OsdMap {

@@ -225,6 +225,7 @@ impl Osd {
                     continue;
                 };
                 let acting = ua.chain();
+                let up = ua.up_chain();
                 let id = PgRef {
                     pool: pg.pool,
                     seed: pg.seed,
@@ -236,10 +237,14 @@ impl Osd {
                 let interval = Interval {
                     epoch: map.epoch(),
                     acting,
+                    up,
                     up_from,
                     min_size: pool.min_size.max(1) as usize,
                 };
-                if interval.acting.contains(&self.id) || self.pg(id).is_some() {
+                if interval.acting.contains(&self.id)
+                    || interval.up.contains(&self.id)
+                    || self.pg(id).is_some()
+                {
                     wanted.insert(id, interval);
                 }
             }
@@ -392,11 +397,16 @@ async fn follow_maps(osd: Arc<Osd>) {
         let current = osd.map();
         match osd
             .monc
-            .newer_osdmap(&current, Duration::from_secs(30))
+            .newer_osdmaps(&current, Duration::from_secs(30))
             .await
         {
-            Ok(Some(map)) => osd.install_map(map).await,
-            Ok(None) => {}
+            // Every epoch in turn: a PG's interval is named by the epoch
+            // it began in, which members must agree on.
+            Ok(maps) => {
+                for map in maps {
+                    osd.install_map(map).await;
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "map subscription failed");
                 tokio::time::sleep(Duration::from_millis(500)).await;

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod backfill;
 pub mod chain;
 pub mod daemon;
 pub mod error;
@@ -24,5 +25,6 @@ pub mod pg;
 pub mod pglog;
 pub mod recovery;
 pub mod rejoin;
+pub mod scan;
 pub mod service;
 pub mod stats;

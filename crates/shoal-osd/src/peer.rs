@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use shoal_net::Frame;
 use shoal_proto::msg;
-use shoal_proto::osd::{ListResult, PgListReply, PgListRequest};
 use shoal_proto::rep::{
     PeerAck, PgActivate, PgLogState, PgPull, PgPush, PgQuery, PgQueryReply, Ping,
 };
@@ -16,6 +15,8 @@ use crate::daemon::Osd;
 use crate::missing::Missing;
 use crate::peering::{self, Catchup, PeerLog};
 use crate::pg::{Activation, Interval, Pg};
+use shoal_map::{OsdMap, PgId};
+use shoal_proto::osd::PgRef;
 
 /// Pause between peering attempts.
 const RETRY: Duration = Duration::from_millis(500);
@@ -37,7 +38,7 @@ pub async fn run(osd: Arc<Osd>, pg: Arc<Pg>, interval: Interval) {
 }
 
 /// Sends a peer request and returns the answer frame.
-async fn call(osd: &Osd, to: i32, frame: &Frame) -> Result<Frame, String> {
+pub async fn call(osd: &Osd, to: i32, frame: &Frame) -> Result<Frame, String> {
     let addr = osd
         .peer_addr(to)
         .ok_or(format!("osd.{to} has no address"))?;
@@ -114,6 +115,13 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
         }
     }
     let plan = peering::plan(&interval.acting, &peers).map_err(|b| format!("{b:?}"))?;
+    if let Some(temp) = temporary_chain(&map, pg.id, interval, &plan, me) {
+        crate::backfill::set_pg_temp(osd, pg.id, temp.clone()).await?;
+        return Err(format!(
+            "asked for pg_temp {temp:?}: members of {:?} need a backfill",
+            interval.acting
+        ));
+    }
 
     // Bring this OSD to the authoritative state first: the head serves
     // every object from the moment the PG is active.
@@ -127,7 +135,8 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
         }
         Some(Catchup::Backfill) => {
             my_backfill = true;
-            for name in list_all(osd, pg, plan.auth).await? {
+            let all = crate::backfill::remote_range(osd, pg.id, plan.auth, None, None).await?;
+            for (name, _) in all {
                 pull(osd, pg, epoch, plan.auth, &name).await?;
             }
         }
@@ -190,9 +199,58 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
     if recovering {
         tokio::spawn(crate::recovery::run(osd.clone(), pg.clone(), epoch));
     }
+    let pg_temp_set = map
+        .pg_temp()
+        .contains_key(&PgId::new(pg.id.pool, pg.id.seed));
+    if interval.up != interval.acting || pg_temp_set {
+        tokio::spawn(crate::backfill::run(
+            osd.clone(),
+            pg.clone(),
+            interval.clone(),
+        ));
+    }
     // The monitors' `status` learns of the new state with the next beacon: now.
     osd.stats_changed.notify_one();
     Ok(())
+}
+
+/// Most objects a head pulls while peering; one further behind asks for
+/// a `pg_temp` and is backfilled while the others serve.
+const HEAD_PULL_LIMIT: usize = 256;
+
+/// When the chain is the up set but some member cannot catch up from the
+/// log (or the head would have to pull much before serving): the chain
+/// of up-to-date copies that should serve meanwhile (a `pg_temp`), if one
+/// exists and differs from the current chain.
+fn temporary_chain(
+    map: &OsdMap,
+    pg: PgRef,
+    interval: &Interval,
+    plan: &peering::Plan,
+    me: i32,
+) -> Option<Vec<i32>> {
+    if interval.acting != interval.up {
+        return None;
+    }
+    let behind = |m: i32| match plan.catchup.get(&m) {
+        Some(Catchup::Backfill) => true,
+        Some(Catchup::Objects(o)) => m == me && o.len() > HEAD_PULL_LIMIT,
+        None => false,
+    };
+    if !interval.acting.iter().any(|&m| behind(m)) {
+        return None;
+    }
+    let size = map
+        .pool(pg.pool)
+        .map_or(interval.acting.len(), |p| p.size as usize);
+    let temp: Vec<i32> = plan
+        .usable
+        .iter()
+        .copied()
+        .filter(|&o| !behind(o) && map.is_up(o))
+        .take(size)
+        .collect();
+    (!temp.is_empty() && temp != interval.acting).then_some(temp)
 }
 
 /// Pulls `name` from the first of `sources` that has it.
@@ -269,35 +327,6 @@ pub async fn push_frame(
     Ok(Frame::encode(msg::PG_PUSH, &body)
         .map_err(|e| e.to_string())?
         .with_payload(payload))
-}
-
-/// Every object of `pg` on OSD `from`.
-async fn list_all(osd: &Osd, pg: &Pg, from: i32) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let req = PgListRequest {
-            epoch: osd.map().epoch(),
-            pg: pg.id,
-            start_after: after.clone(),
-            limit: 1000,
-        };
-        let frame = Frame::encode(msg::OSD_LIST, &req).map_err(|e| e.to_string())?;
-        let reply: PgListReply = call(osd, from, &frame)
-            .await?
-            .decode_body()
-            .map_err(|e| e.to_string())?;
-        match reply.result {
-            ListResult::Page { names, more } => {
-                after = names.last().cloned();
-                out.extend(names);
-                if !more || after.is_none() {
-                    return Ok(out);
-                }
-            }
-            ListResult::Failed { message, .. } => return Err(format!("osd.{from}: {message}")),
-        }
-    }
 }
 
 /// One heartbeat to `peer`.

@@ -50,6 +50,9 @@ pub struct Plan {
     /// not) holding it as the authoritative log has it, the authoritative
     /// peer first. An object with no source is unfound.
     pub sources: BTreeMap<String, Vec<i32>>,
+    /// Peers whose copy can catch up from the log (all but those needing
+    /// a backfill): members in chain order, then the others.
+    pub usable: Vec<i32>,
 }
 
 /// Why a PG cannot go active yet.
@@ -168,12 +171,25 @@ pub fn plan(members: &[i32], peers: &[PeerLog]) -> Result<Plan, Blocked> {
             sources.insert(o.clone(), holders);
         }
     }
+    let backfill = |o: i32| {
+        needs
+            .iter()
+            .any(|(p, n)| *p == o && matches!(n, Some(Catchup::Backfill)))
+            || matches!(catchup.get(&o), Some(Catchup::Backfill))
+    };
+    let mut usable: Vec<i32> = members.iter().copied().filter(|&m| !backfill(m)).collect();
+    for (p, _) in &needs {
+        if !usable.contains(p) && !backfill(*p) {
+            usable.push(*p);
+        }
+    }
     Ok(Plan {
         auth: auth_peer.osd,
         info: auth.info,
         log: auth.log,
         catchup,
         sources,
+        usable,
     })
 }
 
@@ -332,6 +348,7 @@ mod tests {
         let behind = peer(1, (0, 0), vec![e(3, 10, "z")], 3, &[0, 1]);
         let p = plan(&[0, 1], &[auth, behind]).unwrap();
         assert_eq!(p.catchup[&1], Catchup::Backfill);
+        assert_eq!(p.usable, vec![0], "only the authoritative copy");
         let p = plan(
             &[0, 2],
             &[

@@ -16,7 +16,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::chain::Chain;
 use crate::exec::{self, OpError};
 use crate::missing::Missing;
-use crate::pglog::{META_OBJECT, MISSING_OBJECT, PgLog, collection, entry_key, is_internal};
+use crate::pglog::{
+    INTERNAL_OBJECTS, META_OBJECT, MISSING_OBJECT, PgLog, collection, entry_key, is_internal,
+};
 
 /// Where the PG stands on this OSD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,10 @@ pub struct Interval {
     pub epoch: u32,
     /// Members, head first.
     pub acting: Vec<i32>,
+    /// The up set CRUSH (and upmaps) chose: the same as `acting` unless a
+    /// `pg_temp` keeps an older chain serving while the up set's new
+    /// members are backfilled.
+    pub up: Vec<i32>,
     /// Boot epochs of the members (a restarted member means a new interval).
     pub up_from: Vec<u32>,
     /// Fewest members that take writes.
@@ -73,6 +79,11 @@ struct State {
     missing: BTreeSet<String>,
     /// Head: what the other members lack, for recovery while active.
     recovery: Missing,
+    /// This OSD is being backfilled by the head of this interval (it is
+    /// in the up set, not in the acting chain).
+    backfill_of: Option<u32>,
+    /// Head: backfilling the up set's OSDs outside the chain.
+    backfilling: bool,
 }
 
 /// One PG on this OSD.
@@ -155,6 +166,8 @@ impl Pg {
                 failed: None,
                 missing,
                 recovery: Missing::default(),
+                backfill_of: None,
+                backfilling: false,
             }),
             objects: AtomicU64::new(0),
             object_locks: Mutex::new(HashMap::new()),
@@ -180,6 +193,7 @@ impl Pg {
     pub fn set_interval(&self, interval: Interval) -> bool {
         let mut st = self.lock();
         let same = st.interval.acting == interval.acting
+            && st.interval.up == interval.up
             && st.interval.up_from == interval.up_from
             && st.interval.min_size == interval.min_size;
         if same && st.phase != Phase::Stray {
@@ -189,7 +203,28 @@ impl Pg {
         if same && !member {
             return false;
         }
-        tracing::info!(pg = %self.id, epoch = interval.epoch, acting = ?interval.acting, member, "new interval");
+        self.begin(&mut st, interval);
+        true
+    }
+
+    /// Follows the head's name for the current interval. OSDs that skipped
+    /// map epochs agree on a PG's chain but not always on the epoch it
+    /// began in; when `acting` is this OSD's current chain and `epoch`
+    /// differs, the interval begins afresh under the head's epoch (the
+    /// head is about to activate or fill this copy anyway).
+    pub fn adopt_interval(&self, epoch: u32, acting: &[i32]) {
+        let mut st = self.lock();
+        if st.interval.epoch == epoch || st.interval.acting != acting {
+            return;
+        }
+        let mut interval = st.interval.clone();
+        interval.epoch = epoch;
+        self.begin(&mut st, interval);
+    }
+
+    fn begin(&self, st: &mut State, interval: Interval) {
+        let member = interval.acting.contains(&self.whoami);
+        tracing::info!(pg = %self.id, epoch = interval.epoch, acting = ?interval.acting, up = ?interval.up, member, "new interval");
         st.interval = interval;
         st.phase = if member { Phase::Peering } else { Phase::Stray };
         st.waiters.clear();
@@ -200,10 +235,11 @@ impl Pg {
         st.failed = None;
         st.uncommitted.clear();
         st.recovery = Missing::default();
+        st.backfill_of = None;
+        st.backfilling = false;
         let head = st.log.head();
         st.chain = Chain::new(true, head);
         st.recv_last = head;
-        true
     }
 
     fn position(&self, st: &State) -> Option<usize> {
@@ -690,6 +726,7 @@ impl Pg {
                 return Err(unavailable("another interval"));
             }
             match st.phase {
+                _ if st.backfill_of == Some(interval) => {}
                 Phase::Peering => {
                     st.pushed.insert(name.to_string());
                 }
@@ -747,6 +784,99 @@ impl Pg {
             self.lock().missing.remove(name);
         }
         Ok(())
+    }
+
+    /// Backfill target: pushes for `interval` follow. The copy's log is
+    /// dropped (what it held is older than the acting chain's log tail,
+    /// or it had nothing), so peering treats it as empty until
+    /// [`Pg::backfill_finish`].
+    pub async fn backfill_start(&self, interval: u32) -> Result<(), OpError> {
+        {
+            let mut st = self.lock();
+            let target =
+                st.interval.up.contains(&self.whoami) && !st.interval.acting.contains(&self.whoami);
+            if st.interval.epoch != interval || !target {
+                return Err(unavailable("not a backfill target in this interval"));
+            }
+            st.backfill_of = Some(interval);
+        }
+        let empty = PgLog::default();
+        self.store_log(&empty, 0, &[], &BTreeSet::new()).await?;
+        let mut st = self.lock();
+        st.log = empty;
+        st.les = 0;
+        st.last_acting.clear();
+        st.missing.clear();
+        Ok(())
+    }
+
+    /// Backfill target: every object is in place up to `info.last_update`;
+    /// keeps the head's log so the switch to the up set needs only the
+    /// writes after it.
+    pub async fn backfill_finish(
+        &self,
+        interval: u32,
+        info: &PgInfo,
+        log: Vec<LogEntry>,
+    ) -> Result<(), OpError> {
+        if self.lock().backfill_of != Some(interval) {
+            return Err(unavailable("no backfill of this interval here"));
+        }
+        let new_log = PgLog::new(info.log_tail, log);
+        self.store_log(
+            &new_log,
+            info.last_epoch_started,
+            &info.last_acting,
+            &BTreeSet::new(),
+        )
+        .await?;
+        let mut st = self.lock();
+        st.log = new_log;
+        st.les = info.last_epoch_started;
+        st.last_acting = info.last_acting.clone();
+        Ok(())
+    }
+
+    /// A page of this copy's objects after `after`, with their versions;
+    /// blocking (store listing and stats).
+    pub fn scan(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<(String, ObjVersion)>, bool), OpError> {
+        let err = |e: StoreError| exec::store_error(&e);
+        let (names, more) = object_page(&self.store, &self.coll, after, limit)?;
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            match self.store.stat(&self.coll, &n) {
+                Ok(st) => out.push((
+                    n,
+                    ObjVersion {
+                        epoch: st.version.epoch,
+                        seq: st.version.seq,
+                    },
+                )),
+                Err(StoreError::NoObject(..)) => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
+        Ok((out, more))
+    }
+
+    /// Head: whether a backfill runs (for the PG's state).
+    pub fn set_backfilling(&self, on: bool) {
+        self.lock().backfilling = on;
+    }
+
+    /// Head: whether a backfill runs.
+    pub fn backfilling(&self) -> bool {
+        self.lock().backfilling
+    }
+
+    /// Head: its info and log now (a backfill's point of reference).
+    pub fn log_snapshot(&self) -> (PgInfo, Vec<LogEntry>) {
+        let s = self.log_state();
+        (s.info, s.log)
     }
 
     /// Whether this copy lacks `name` (recovery has not brought it yet).
@@ -854,6 +984,24 @@ pub struct LocalWrite {
     pub fut: std::pin::Pin<Box<dyn std::future::Future<Output = shoal_store::Result<()>> + Send>>,
 }
 
+/// A page of at most `limit` client objects of a collection after
+/// `after` (the PG's bookkeeping objects left out), and whether more
+/// follow; blocking.
+pub fn object_page(
+    store: &Store,
+    coll: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<String>, bool), OpError> {
+    let mut names = store
+        .list_objects(coll, after, limit + INTERNAL_OBJECTS + 1)
+        .map_err(|e| exec::store_error(&e))?;
+    names.retain(|n| !is_internal(n));
+    let more = names.len() > limit;
+    names.truncate(limit);
+    Ok((names, more))
+}
+
 /// Every client object of a collection (the meta object left out), in
 /// name order; blocking.
 pub fn object_names(store: &Store, coll: &str) -> Result<Vec<String>, OpError> {
@@ -902,4 +1050,45 @@ fn load(store: &Store, coll: &str) -> Result<(PgInfo, PgLog, BTreeSet<String>), 
         Err(e) => return Err(e),
     };
     Ok((info.clone(), PgLog::new(info.log_tail, entries), missing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pages_of_client_objects_skip_the_bookkeeping_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = shoal_store::StoreConfig::new(dir.path(), 64 << 20);
+        cfg.reserve = 64 << 10;
+        Store::mkfs(&cfg).unwrap();
+        let store = Arc::new(Store::open(&cfg).unwrap());
+        let id = PgRef { pool: 1, seed: 0 };
+        let pg = Pg::open(store.clone(), id, 0, 100).await.unwrap();
+        let mut t = Transaction::new(pg.coll.clone());
+        t.push(Op::Touch {
+            name: MISSING_OBJECT.into(),
+        });
+        for i in 0..10 {
+            t.push(Op::Touch {
+                name: format!("obj-{i}"),
+            });
+        }
+        store.submit(t).await.unwrap();
+
+        let (first, more) = object_page(&store, &pg.coll, None, 5).unwrap();
+        assert_eq!(
+            first,
+            (0..5).map(|i| format!("obj-{i}")).collect::<Vec<_>>()
+        );
+        assert!(more, "five more objects follow");
+        let (rest, more) =
+            object_page(&store, &pg.coll, first.last().map(String::as_str), 5).unwrap();
+        assert_eq!(rest.len(), 5);
+        assert!(!more);
+        let (scanned, more) = pg.scan(None, 10).unwrap();
+        assert_eq!(scanned.len(), 10);
+        assert!(!more);
+        assert_eq!(object_names(&store, &pg.coll).unwrap().len(), 10);
+    }
 }

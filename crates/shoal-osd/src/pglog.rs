@@ -16,6 +16,10 @@ pub const META_OBJECT: &str = "\u{1}pgmeta";
 /// (its missing set: the log covers them, recovery has not brought them).
 pub const MISSING_OBJECT: &str = "\u{1}pgmissing";
 
+/// How many bookkeeping objects a PG's collection may hold
+/// ([`META_OBJECT`], [`MISSING_OBJECT`]); they sort before client objects.
+pub const INTERNAL_OBJECTS: usize = 2;
+
 /// Whether `name` is one of the PG's own bookkeeping objects rather than
 /// a client object (client names never start with a control character).
 pub fn is_internal(name: &str) -> bool {

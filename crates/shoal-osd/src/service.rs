@@ -11,13 +11,13 @@ use shoal_proto::osd::{
     PgRef,
 };
 use shoal_proto::rep::{
-    LogOp, PeerAck, PgActivate, PgPull, PgPush, PgQuery, PgQueryReply, Ping, RepAck, RepOp,
+    BackfillStep, LogOp, PeerAck, PgActivate, PgBackfill, PgPull, PgPush, PgQuery, PgQueryReply,
+    PgScan, PgScanReply, Ping, RepAck, RepOp,
 };
 
 use crate::daemon::Osd;
 use crate::exec::{self, ObjectView, OpError};
 use crate::pg::{LocalWrite, Pg};
-use crate::pglog::is_internal;
 
 /// The OSD id of a peer identity (`osd.3` -> 3).
 fn osd_id(peer: &PeerInfo) -> Option<i32> {
@@ -56,7 +56,12 @@ impl RequestHandler for RequestService {
                     ),
                 )
             }
-            t @ (msg::PG_QUERY | msg::PG_PULL | msg::PG_PUSH | msg::PG_ACTIVATE) => {
+            t @ (msg::PG_QUERY
+            | msg::PG_PULL
+            | msg::PG_PUSH
+            | msg::PG_ACTIVATE
+            | msg::PG_SCAN
+            | msg::PG_BACKFILL) => {
                 let Some(from) = osd_id(&peer) else {
                     return peer_ack(osd, Err(format!("{} is not an OSD", peer.name)));
                 };
@@ -65,6 +70,8 @@ impl RequestHandler for RequestService {
                     msg::PG_QUERY => pg_query(osd, &request),
                     msg::PG_PULL => pg_pull(osd, &request).await,
                     msg::PG_PUSH => peer_ack(osd, pg_push(osd, request).await),
+                    msg::PG_SCAN => pg_scan(osd, &request).await,
+                    msg::PG_BACKFILL => peer_ack(osd, pg_backfill(osd, &request).await),
                     _ => peer_ack(osd, pg_activate(osd, &request).await),
                 }
             }
@@ -306,16 +313,11 @@ async fn list_page(osd: &Arc<Osd>, req: &PgListRequest) -> Result<ListResult, Op
     pg.check_serving(false, true)?;
     let limit = req.limit.clamp(1, shoal_proto::osd::MAX_LIST_PAGE) as usize;
     let (pg2, after) = (pg.clone(), req.start_after.clone());
-    let mut names = tokio::task::spawn_blocking(move || {
-        pg2.store()
-            .list_objects(&pg2.coll, after.as_deref(), limit + 2)
+    let (names, more) = tokio::task::spawn_blocking(move || {
+        crate::pg::object_page(pg2.store(), &pg2.coll, after.as_deref(), limit)
     })
     .await
-    .map_err(|e| (OsdErrorCode::Internal, e.to_string()))?
-    .map_err(|e| exec::store_error(&e))?;
-    names.retain(|n| !is_internal(n));
-    let more = names.len() > limit;
-    names.truncate(limit);
+    .map_err(|e| (OsdErrorCode::Internal, e.to_string()))??;
     Ok(ListResult::Page { names, more })
 }
 
@@ -363,9 +365,58 @@ async fn pg_push(osd: &Osd, request: Frame) -> Result<(), String> {
     .map_err(|e| e.1)
 }
 
+async fn pg_scan(osd: &Osd, request: &Frame) -> Frame {
+    let answer = async {
+        let req: PgScan = request.decode_body().map_err(|e| e.to_string())?;
+        let Some(pg) = osd.pg(req.pg) else {
+            return Ok((Vec::new(), false));
+        };
+        let limit = req.limit.clamp(1, shoal_proto::osd::MAX_LIST_PAGE) as usize;
+        tokio::task::spawn_blocking(move || pg.scan(req.start_after.as_deref(), limit))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.1)
+    };
+    let (objects, more, error) = match answer.await {
+        Ok((objects, more)) => (objects, more, String::new()),
+        Err(e) => (Vec::new(), false, e),
+    };
+    or_empty(
+        msg::PG_SCAN_REPLY,
+        Frame::encode(
+            msg::PG_SCAN_REPLY,
+            &PgScanReply {
+                epoch: osd.map().epoch(),
+                objects,
+                more,
+                error,
+            },
+        ),
+    )
+}
+
+async fn pg_backfill(osd: &Arc<Osd>, request: &Frame) -> Result<(), String> {
+    let req: PgBackfill = request.decode_body().map_err(|e| e.to_string())?;
+    let pg = match osd.pg(req.pg) {
+        Some(pg) => pg,
+        // A target that never had the PG learns of it from the map; it
+        // may not have processed that map yet.
+        None => return Err("no such PG here (yet)".into()),
+    };
+    match req.step {
+        BackfillStep::Start => {
+            pg.adopt_interval(req.interval, &req.acting);
+            pg.backfill_start(req.interval).await
+        }
+        BackfillStep::Finish { info, log } => pg.backfill_finish(req.interval, &info, log).await,
+    }
+    .map_err(|e| e.1)
+}
+
 async fn pg_activate(osd: &Osd, request: &Frame) -> Result<(), String> {
     let req: PgActivate = request.decode_body().map_err(|e| e.to_string())?;
     let pg = osd.pg(req.pg).ok_or("no such PG here")?;
+    pg.adopt_interval(req.interval, &req.acting);
     let act = pg
         .activate(crate::pg::Activation {
             interval: req.interval,

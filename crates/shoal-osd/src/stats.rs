@@ -79,14 +79,20 @@ pub struct PgCondition {
     pub min_size: usize,
     /// Object copies members still lack.
     pub missing: u64,
+    /// A `pg_temp` chain serves instead of the up set.
+    pub remapped: bool,
+    /// The head is backfilling up-set OSDs outside the chain.
+    pub backfilling: bool,
 }
 
 /// A PG's state as `status` shows it, in Ceph's words and order:
 /// `peering`, or `active` (`peered` below `min_size` or after a failed
 /// local write: no writes until the next interval) with `+clean` when
-/// every member has every object and the chain is the pool's size, else
-/// `+recovering` while members lack objects, `+undersized` for a short
-/// chain, and `+degraded` for either.
+/// every member has every object and the chain is the pool's size and
+/// CRUSH's choice, else `+recovering` while members lack objects,
+/// `+undersized` for a short chain, `+degraded` for either, `+remapped`
+/// while a `pg_temp` chain serves and `+backfilling` while the up set's
+/// other OSDs are filled.
 pub fn pg_state(c: PgCondition) -> String {
     let base = match c.phase {
         Phase::Peering => return "peering".into(),
@@ -96,7 +102,7 @@ pub fn pg_state(c: PgCondition) -> String {
     };
     let mut s = base.to_string();
     let undersized = c.members < c.size;
-    if !undersized && c.missing == 0 {
+    if !undersized && c.missing == 0 && !c.remapped {
         s.push_str("+clean");
         return s;
     }
@@ -106,7 +112,15 @@ pub fn pg_state(c: PgCondition) -> String {
     if undersized {
         s.push_str("+undersized");
     }
-    s.push_str("+degraded");
+    if undersized || c.missing > 0 {
+        s.push_str("+degraded");
+    }
+    if c.remapped {
+        s.push_str("+remapped");
+    }
+    if c.backfilling {
+        s.push_str("+backfilling");
+    }
     s
 }
 
@@ -141,6 +155,8 @@ pub fn report(
                 size,
                 min_size: interval.min_size,
                 missing,
+                remapped: interval.up != interval.acting,
+                backfilling: pg.backfilling(),
             }),
             objects: pg.objects(),
             missing,
@@ -167,6 +183,8 @@ mod tests {
             size: 3,
             min_size: 2,
             missing,
+            remapped: false,
+            backfilling: false,
         })
     }
 
@@ -191,5 +209,23 @@ mod tests {
             "active+recovering+undersized+degraded"
         );
         assert_eq!(state(Phase::Peering, false, 3, 0), "peering");
+        let remapped = |members, backfilling| {
+            pg_state(PgCondition {
+                phase: Phase::Active,
+                write_failed: false,
+                members,
+                size: 3,
+                min_size: 2,
+                missing: 0,
+                remapped: true,
+                backfilling,
+            })
+        };
+        assert_eq!(remapped(3, true), "active+remapped+backfilling");
+        assert_eq!(
+            remapped(2, true),
+            "active+undersized+degraded+remapped+backfilling"
+        );
+        assert_eq!(remapped(3, false), "active+remapped");
     }
 }

@@ -47,6 +47,12 @@ pub const PG_ACTIVATE: u16 = 215;
 pub const PEER_ACK: u16 = 216;
 /// Head -> member: a [`crate::rep::PgPull`], answered by a [`PG_PUSH`] frame.
 pub const PG_PULL: u16 = 217;
+/// OSD -> OSD: [`crate::rep::PgScan`] (a page of a PG's objects with versions).
+pub const PG_SCAN: u16 = 218;
+/// Answer to [`PG_SCAN`]: [`crate::rep::PgScanReply`].
+pub const PG_SCAN_REPLY: u16 = 219;
+/// Head -> backfill target: [`crate::rep::PgBackfill`], answered by a [`PEER_ACK`].
+pub const PG_BACKFILL: u16 = 222;
 /// OSD -> OSD heartbeat: a [`crate::rep::Ping`], answered by [`OSD_PONG`].
 pub const OSD_PING: u16 = 220;
 /// The answer to [`OSD_PING`]: a [`crate::rep::Ping`] with the responder's epoch.

@@ -191,6 +191,59 @@ wire! {
         pub object: String,
     }
 
+    /// Backfill: a page of the objects of an OSD's copy of a PG, by name,
+    /// after `start_after` (answered in any role, strays included).
+    pub struct PgScan {
+        /// The asker's map epoch.
+        pub epoch: u32,
+        /// The PG.
+        pub pg: PgRef,
+        /// List names after this one (`None`: from the first).
+        pub start_after: Option<String>,
+        /// Most names to return.
+        pub limit: u32,
+    }
+    /// Answer to [`PgScan`].
+    pub struct PgScanReply {
+        /// The answering OSD's map epoch.
+        pub epoch: u32,
+        /// Objects and their versions, by name (empty when the OSD has no
+        /// copy of the PG).
+        pub objects: Vec<(String, ObjVersion)>,
+        /// More objects follow.
+        pub more: bool,
+        /// Empty on success, else why not.
+        pub error: String,
+    }
+    /// Head -> an OSD of the PG's up set that is not in its (temporary)
+    /// acting set: a step of filling it while the acting chain serves.
+    pub struct PgBackfill {
+        /// The head's map epoch.
+        pub epoch: u32,
+        /// The PG.
+        pub pg: PgRef,
+        /// The acting chain's interval.
+        pub interval: u32,
+        /// The acting chain.
+        pub acting: Vec<i32>,
+        /// What to do.
+        pub step: BackfillStep,
+    }
+    /// One step of a backfill.
+    pub enum BackfillStep {
+        /// Pushes follow for this interval: forget the copy's log (it is
+        /// no longer authoritative for anything) and accept them.
+        Start,
+        /// Every object is in place up to the log's newest entry: keep
+        /// this info and log, so the chain can switch to this OSD and catch
+        /// it up from the log.
+        Finish {
+            /// The head's info at the last pushed version.
+            info: PgInfo,
+            /// Its log.
+            log: Vec<LogEntry>,
+        },
+    }
     /// Heartbeat between OSDs sharing PGs.
     pub struct Ping {
         /// The sender's map epoch.
