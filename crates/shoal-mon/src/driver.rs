@@ -409,9 +409,13 @@ impl Driver {
                 let _ = reply.send(self.reply_to(MonResult::from(result)));
                 return;
             }
-            MonCommand::OsdFailure { target, .. } => {
-                let result = if self.state.osdmap.exists(*target) {
-                    self.failures.report(*target, &origin, now);
+            MonCommand::OsdFailure { target, epoch } => {
+                let result = if let Some(info) = self.state.osdmap.osd(*target) {
+                    // A report made before the target's latest boot was
+                    // seen is about its previous life: not counted.
+                    if *epoch >= info.up_from {
+                        self.failures.report(*target, &origin, now);
+                    }
                     Ok(CommandOutput::Done {
                         epoch: self.state.osdmap.epoch(),
                     })

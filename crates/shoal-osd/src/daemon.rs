@@ -138,6 +138,8 @@ pub struct Osd {
     pub recovery: crate::stats::RecoveryStats,
     /// Objects recovered at once over all PGs (`[osd] recovery_max_active`).
     pub recovery_slots: tokio::sync::Semaphore,
+    /// A map installed since the last boot showed this OSD up.
+    pub seen_up: std::sync::atomic::AtomicBool,
 }
 
 impl Osd {
@@ -198,6 +200,10 @@ impl Osd {
             };
             if epoch <= cur.epoch() {
                 return;
+            }
+            if map.is_up(self.id) {
+                self.seen_up
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
             }
             *cur = Arc::new(map);
             if let Some(f) = &self.fault {
@@ -337,6 +343,7 @@ pub async fn run(
         stats_changed: tokio::sync::Notify::new(),
         recovery: Default::default(),
         recovery_slots: tokio::sync::Semaphore::new(opts.recovery_max_active),
+        seen_up: Default::default(),
     });
     let mut ep_config = EndpointConfig::new(opts.addr);
     ep_config.wire_mode = mon_opts.wire_mode;

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::daemon::{Osd, boot};
@@ -19,9 +20,6 @@ const MAX_RETRY: Duration = Duration::from_secs(60);
 /// Watches this OSD's state in the map; boots again when marked down.
 pub async fn rejoin(osd: Arc<Osd>, addr: SocketAddr) {
     let mut tick = tokio::time::interval(osd.opts.heartbeat_interval);
-    // Until this OSD has seen itself up, "down" only means its first boot
-    // has not reached the map yet.
-    let mut seen_up = false;
     let mut down_since: Option<Instant> = None;
     let mut attempts = 0u32;
     let mut next_try = Instant::now();
@@ -33,12 +31,14 @@ pub async fn rejoin(osd: Arc<Osd>, addr: SocketAddr) {
             continue;
         }
         if map.is_up(osd.id) {
-            seen_up = true;
             down_since = None;
             attempts = 0;
             continue;
         }
-        if !seen_up && attempts == 0 {
+        // Until a map showed this OSD up (any map installed, not just the
+        // one now: it may have been up and down again between two ticks),
+        // "down" only means its boot has not reached the map yet.
+        if !osd.seen_up.load(Ordering::Relaxed) && attempts == 0 {
             continue;
         }
         let since = *down_since.get_or_insert_with(|| {
@@ -65,7 +65,7 @@ pub async fn rejoin(osd: Arc<Osd>, addr: SocketAddr) {
             continue;
         }
         attempts += 1;
-        seen_up = false;
+        osd.seen_up.store(false, Ordering::Relaxed);
         match boot(&osd, addr).await {
             Ok(()) => tracing::info!(osd = osd.id, attempts, "booted again"),
             Err(e) => tracing::warn!(osd = osd.id, error = %e, "boot refused"),
