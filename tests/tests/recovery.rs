@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use shoal_client::{IoCtx, Output, ReadOp, WriteOp};
-use shoal_proto::report::StatusReport;
+use shoal_proto::mon::{CommandOutput, MonCommand};
+use shoal_proto::report::{OsdDfEntry, PgLsEntry, StatusReport};
 use shoal_tests::{TestCluster, TestClusterOptions, pgs_in, status, wait_for};
 
 const LONG: Duration = Duration::from_secs(90);
@@ -32,6 +33,14 @@ async fn write_full(io: &IoCtx, name: &str, data: Bytes) {
     io.write_op(name, WriteOp::new().write_full(data))
         .await
         .unwrap_or_else(|e| panic!("write {name}: {e}"));
+}
+
+/// `pg ls`: every PG with its state, counts and sets.
+async fn pg_ls(client: &shoal_client::Cluster) -> Vec<PgLsEntry> {
+    match client.monc().command(MonCommand::PgLs).await {
+        Ok(CommandOutput::PgLs(pgs)) => pgs,
+        other => panic!("pg ls: {other:?}"),
+    }
 }
 
 /// Waits until every PG is `active+clean` and nothing is degraded.
@@ -81,9 +90,21 @@ async fn a_returning_osd_gets_only_what_it_missed_and_writes_wait_for_its_copy()
 
     cluster.start_osd(2);
     cluster.wait_osd_up(&client, 2, true, LONG).await;
+    // `pg ls` shows the PGs that recover, and `pg query` at their head
+    // what osd.2 lacks.
     let recovering = wait_for(LONG, "PGs recovering", || async {
-        let st = status(&client).await?;
-        (st.degraded_objects > 0).then_some(st.degraded_objects)
+        let pgs = pg_ls(&client).await;
+        let lacking: u64 = pgs
+            .iter()
+            .filter(|p| p.state == "active+recovering+degraded")
+            .map(|p| p.missing)
+            .sum();
+        let one = pgs.iter().find(|p| p.missing > 0)?;
+        let detail = client.pg_detail(one.pgid.parse().ok()?, None).await.ok()?;
+        let on2 = detail.missing.iter().find(|m| m.osd == 2)?;
+        assert_eq!(detail.role, "head");
+        assert_eq!(on2.count as usize, on2.objects.len(), "{detail:?}");
+        (lacking > 0).then_some(lacking)
     })
     .await;
     assert!(recovering <= missed, "{recovering} degraded copies");
@@ -99,6 +120,22 @@ async fn a_returning_osd_gets_only_what_it_missed_and_writes_wait_for_its_copy()
     }
 
     let st = wait_clean(&client, PGS).await;
+    for p in pg_ls(&client).await {
+        assert_eq!((p.state.as_str(), p.missing), ("active+clean", 0), "{p:?}");
+        assert_eq!(p.acting.len(), 3, "{p:?}");
+        let pg = p.pgid.parse().expect("pg id");
+        let head = client.pg_detail(pg, None).await.expect("pg query");
+        assert_eq!(
+            (head.role.as_str(), head.state.as_str()),
+            ("head", "active+clean")
+        );
+        assert!(head.missing.is_empty(), "{head:?}");
+        // osd.2's copy: a member with the head's log and nothing missing.
+        let mine = client.pg_detail(pg, Some(2)).await.expect("pg query");
+        assert_ne!(mine.role, "stray");
+        assert_eq!(mine.last_update, head.last_update, "{p:?}");
+        assert!(mine.missing.is_empty(), "{mine:?}");
+    }
     assert_eq!(
         st.recovered.objects - before,
         missed,
@@ -181,24 +218,98 @@ async fn a_dead_osd_is_marked_out_and_its_pgs_backfilled_elsewhere_while_writes_
         "pg_temp left: {:?}",
         map.pg_temp()
     );
-    let mut ws = map.new_workspace();
-    let pool = io.pool_id();
-    let names = (0..300)
+    for p in pg_ls(&client).await {
+        assert!(!p.acting.contains(&1) && p.acting == p.up, "{p:?}");
+    }
+    let objects: Vec<(String, Bytes)> = (0..300)
         .map(|i| (format!("base-{i}"), body("base", i, 8192)))
-        .chain((0..new).map(|i| (format!("new-{i}"), body("new", i, 8192))));
-    for (name, want) in names {
-        let pg = map.object_to_pg(pool, &name).expect("pg");
-        let ua = map.pg_to_up_acting(pg, &mut ws).expect("up/acting");
-        let chain = ua.chain();
+        .chain((0..new).map(|i| (format!("new-{i}"), body("new", i, 8192))))
+        .collect();
+    assert_every_copy(&cluster, &client, io.pool_id(), &objects).await;
+}
+
+/// `osd df`: every OSD's usage and PG copies.
+async fn osd_df(client: &shoal_client::Cluster) -> Vec<OsdDfEntry> {
+    match client.monc().command(MonCommand::OsdDf).await {
+        Ok(CommandOutput::OsdDf(osds)) => osds,
+        other => panic!("osd df: {other:?}"),
+    }
+}
+
+/// Every copy of every object on every member of its chain reads `want`.
+async fn assert_every_copy(
+    cluster: &TestCluster,
+    client: &shoal_client::Cluster,
+    pool: i64,
+    objects: &[(String, Bytes)],
+) {
+    let map = client.monc().osdmap().await.expect("map");
+    let mut ws = map.new_workspace();
+    for (name, want) in objects {
+        let pg = map.object_to_pg(pool, name).expect("pg");
+        let chain = map.pg_to_up_acting(pg, &mut ws).expect("up/acting").chain();
         assert_eq!(chain.len(), 3, "{name}: chain {chain:?}");
-        assert!(!chain.contains(&1), "{name}: chain {chain:?}");
-        assert_eq!(chain, ua.up_chain(), "{name}: remapped");
         for osd in chain {
             let got = cluster
-                .read_copy(&client, osd, pool, &name)
+                .read_copy(client, osd, pool, name)
                 .await
                 .unwrap_or_else(|e| panic!("{name} on osd.{osd}: {e}"));
-            assert_eq!(got.as_ref(), Some(&want), "{name} on osd.{osd}");
+            assert_eq!(got.as_ref(), Some(want), "{name} on osd.{osd}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_osd_marked_out_hands_its_pgs_over_and_drops_its_copies_then_takes_them_back() {
+    let cluster = TestCluster::start(&TestClusterOptions {
+        osds: 4,
+        ..TestClusterOptions::default()
+    })
+    .await;
+    let client = cluster.client().await;
+    const PGS: u32 = 16;
+    cluster.create_pool(&client, "data", PGS, 3, 2).await;
+    let io = client.ioctx("data").await.expect("ioctx");
+    let objects: Vec<(String, Bytes)> = (0..120)
+        .map(|i| (format!("obj-{i}"), body("x", i, 12_000)))
+        .collect();
+    for (name, data) in &objects {
+        write_full(&io, name, data.clone()).await;
+    }
+    wait_clean(&client, PGS).await;
+    let held = |df: &[OsdDfEntry], id: i32| df.iter().find(|o| o.id == id).map_or(0, |o| o.pgs);
+    assert!(held(&osd_df(&client).await, 3) > 0, "osd.3 holds PGs");
+
+    // Out while running: its PGs move to the others, and once they are
+    // clean there, its copies are deleted.
+    cluster.mark_out(&client, 3).await;
+    wait_for(LONG, "osd.3 out of every chain and clean", || async {
+        let pgs = pg_ls(&client).await;
+        let done = pgs.len() == PGS as usize
+            && pgs
+                .iter()
+                .all(|p| p.state == "active+clean" && !p.acting.contains(&3));
+        done.then_some(())
+    })
+    .await;
+    wait_for(LONG, "osd.3 holding no PG copies", || async {
+        (held(&osd_df(&client).await, 3) == 0).then_some(())
+    })
+    .await;
+    assert_every_copy(&cluster, &client, io.pool_id(), &objects).await;
+
+    // Back in: CRUSH gives it PGs again; they are filled and clean.
+    client
+        .monc()
+        .command(MonCommand::OsdIn { ids: vec![3] })
+        .await
+        .expect("osd in");
+    wait_for(LONG, "osd.3 back in chains, every PG clean", || async {
+        let pgs = pg_ls(&client).await;
+        let done = pgs.iter().all(|p| p.state == "active+clean")
+            && pgs.iter().any(|p| p.acting.contains(&3));
+        done.then_some(())
+    })
+    .await;
+    assert_every_copy(&cluster, &client, io.pool_id(), &objects).await;
 }

@@ -173,6 +173,8 @@ pub enum MonCmd {
 pub enum OsdCmd {
     /// The CRUSH hierarchy with OSD states.
     Tree,
+    /// Every OSD's store usage and the PG copies it holds.
+    Df,
     /// Allocate an OSD id.
     Create {
         /// The id wanted (default: the lowest free).
@@ -303,6 +305,22 @@ pub enum PoolCmd {
 /// `shoal pg ...`
 #[derive(Subcommand, Debug)]
 pub enum PgCmd {
+    /// List PGs with their state, object counts, up and acting sets.
+    Ls {
+        /// Only PGs in this state (`degraded`, `active+clean`, ...; all
+        /// of several must hold).
+        #[arg(long = "state")]
+        states: Vec<String>,
+    },
+    /// What a PG's head (or `--osd`) knows of it: role, state, chain, log
+    /// bounds, missing objects, backfill targets (JSON).
+    Query {
+        /// The PG (`1.2f`).
+        pg: String,
+        /// Ask this OSD instead of the head.
+        #[arg(long)]
+        osd: Option<i32>,
+    },
     /// Set (or with no OSDs clear) a PG's temporary acting set.
     Temp {
         /// The PG.

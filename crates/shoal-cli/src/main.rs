@@ -93,6 +93,7 @@ async fn run(args: Args) -> Result<()> {
             }
             return Ok(());
         }
+        Cmd::Osd(OsdCmd::Df) => MonCommand::OsdDf,
         Cmd::Osd(OsdCmd::Create { id }) => MonCommand::OsdCreate {
             id: id.unwrap_or(-1),
         },
@@ -132,6 +133,15 @@ async fn run(args: Args) -> Result<()> {
         }
         Cmd::Osd(OsdCmd::RmPgUpmapItems { pg }) => MonCommand::RmPgUpmapItems { pg },
         Cmd::Pg(PgCmd::Temp { pg, osds }) => MonCommand::PgTemp { pg, osds },
+        Cmd::Pg(PgCmd::Ls { states }) => {
+            let out = client.command(MonCommand::PgLs).await?;
+            let CommandOutput::PgLs(mut pgs) = out else {
+                bail!("unexpected answer {out:?}");
+            };
+            pgs.retain(|p| render::pg_in_states(&p.state, &states));
+            print!("{}", render::output(&CommandOutput::PgLs(pgs), json)?);
+            return Ok(());
+        }
         Cmd::Pool(PoolCmd::Create {
             name,
             pg_num,
@@ -178,6 +188,7 @@ async fn run(args: Args) -> Result<()> {
         | Cmd::Ls { .. }
         | Cmd::Stat { .. }
         | Cmd::Bench { .. }
+        | Cmd::Pg(PgCmd::Query { .. })
         | Cmd::Dev(_) => bail!("not a monitor command"),
     };
     let out = client.command(command).await?;
@@ -196,6 +207,7 @@ async fn objects_command(cmd: &Cmd, conf: &ShoalConf, json: bool) -> Option<Resu
             | Cmd::Ls { .. }
             | Cmd::Stat { .. }
             | Cmd::Bench { .. }
+            | Cmd::Pg(PgCmd::Query { .. })
     );
     if !is_object {
         return None;
@@ -210,6 +222,13 @@ async fn objects_command(cmd: &Cmd, conf: &ShoalConf, json: bool) -> Option<Resu
             Cmd::Rm { pool, names } => objects::rm(&c, pool, names).await,
             Cmd::Ls { pool } => objects::ls(&c, pool, json).await,
             Cmd::Stat { pool, name } => objects::stat(&c, pool, name, json).await,
+            Cmd::Pg(PgCmd::Query { pg, osd }) => {
+                let id: shoal_map::PgId = pg.parse().with_context(|| format!("PG id {pg:?}"))?;
+                let detail = c.pg_detail(id, *osd).await?;
+                // JSON either way, as Ceph's `pg query`.
+                println!("{}", serde_json::to_string_pretty(&detail)?);
+                Ok(())
+            }
             Cmd::Bench {
                 pool,
                 seconds,

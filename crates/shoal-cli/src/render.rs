@@ -18,6 +18,8 @@ pub fn output(out: &CommandOutput, json: bool) -> Result<String> {
             CommandOutput::OsdId(id) => serde_json::json!({"osd": id}),
             CommandOutput::PoolId(id) => serde_json::json!({"pool_id": id}),
             CommandOutput::Pools(p) => serde_json::to_value(p)?,
+            CommandOutput::PgLs(p) => serde_json::to_value(p)?,
+            CommandOutput::OsdDf(o) => serde_json::to_value(o)?,
             CommandOutput::Auth(a) => serde_json::to_value(a)?,
             CommandOutput::Value(v) => serde_json::json!({
                 "value": v.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
@@ -55,6 +57,71 @@ pub fn output(out: &CommandOutput, json: bool) -> Result<String> {
                 ]);
             }
             s.push_str(&render_table(&rows, &[true, false, true, true, true, true]));
+        }
+        CommandOutput::OsdDf(osds) => {
+            let mut rows = vec![[
+                "ID".to_string(),
+                "STATUS".into(),
+                "SIZE".into(),
+                "USED".into(),
+                "AVAIL".into(),
+                "%USE".into(),
+                "PGS".into(),
+            ]];
+            for o in osds {
+                let status = match (o.up, o.in_cluster) {
+                    (true, true) => "up,in",
+                    (true, false) => "up,out",
+                    (false, true) => "down,in",
+                    (false, false) => "down,out",
+                };
+                let pct = if o.total > 0 {
+                    format!("{:.1}", o.used as f64 * 100.0 / o.total as f64)
+                } else {
+                    "-".into()
+                };
+                rows.push([
+                    o.id.to_string(),
+                    status.into(),
+                    human_bytes(o.total),
+                    human_bytes(o.used),
+                    human_bytes(o.total.saturating_sub(o.used)),
+                    pct,
+                    o.pgs.to_string(),
+                ]);
+            }
+            s.push_str(&render_table(
+                &rows,
+                &[true, false, true, true, true, true, true],
+            ));
+        }
+        CommandOutput::PgLs(pgs) => {
+            let mut rows = vec![[
+                "PG".to_string(),
+                "OBJECTS".into(),
+                "MISSING".into(),
+                "STATE".into(),
+                "UP".into(),
+                "ACTING".into(),
+            ]];
+            let set = |v: &[i32]| {
+                let ids: Vec<String> = v.iter().map(|o| o.to_string()).collect();
+                format!("[{}]", ids.join(","))
+            };
+            for p in pgs {
+                rows.push([
+                    p.pgid.clone(),
+                    p.objects.to_string(),
+                    p.missing.to_string(),
+                    p.state.clone(),
+                    set(&p.up),
+                    set(&p.acting),
+                ]);
+            }
+            s.push_str(&render_table(
+                &rows,
+                &[false, true, true, false, false, false],
+            ));
         }
         CommandOutput::Auth(entries) => {
             for e in entries {
@@ -185,6 +252,16 @@ fn status(s: &mut String, st: &StatusReport) -> std::fmt::Result {
     Ok(())
 }
 
+/// Whether a PG `state` (`active+recovering+degraded`) has every one of
+/// `wanted` (each a state or `+`-joined states).
+pub fn pg_in_states(state: &str, wanted: &[String]) -> bool {
+    let flags: Vec<&str> = state.split('+').collect();
+    wanted
+        .iter()
+        .flat_map(|w| w.split('+'))
+        .all(|w| flags.contains(&w))
+}
+
 /// `1536` -> `1.5 KiB`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -198,5 +275,22 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pg_state_filters_match_whole_flags() {
+        let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let state = "active+recovering+degraded";
+        assert!(pg_in_states(state, &w(&[])));
+        assert!(pg_in_states(state, &w(&["degraded"])));
+        assert!(pg_in_states(state, &w(&["active+degraded"])));
+        assert!(pg_in_states(state, &w(&["active", "recovering"])));
+        assert!(!pg_in_states(state, &w(&["clean"])));
+        assert!(!pg_in_states(state, &w(&["recover"])), "no partial words");
     }
 }

@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use shoal_conf::ShoalConf;
-use shoal_map::OsdMap;
+use shoal_map::{OsdMap, PgId};
+use shoal_net::{Frame, PeerAddr};
 use shoal_proto::mon::{MonCommand, MonResult};
-use shoal_proto::osd::ReqId;
+use shoal_proto::msg;
+use shoal_proto::osd::{PgDetail, PgDetailReply, PgDetailRequest, PgRef, ReqId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -200,6 +202,48 @@ impl Cluster {
             Some(id) => Ok(IoCtx::new(self.inner.clone(), id, name)),
             None => Err(ClientError::NoSuchPool(name.to_string())),
         }
+    }
+
+    /// What OSD `osd` (default: the PG's head) knows of its copy of PG
+    /// `pg`: role, state, chain, log bounds, missing objects, backfill
+    /// targets (`shoal pg query`).
+    pub async fn pg_detail(&self, pg: PgId, osd: Option<i32>) -> Result<PgDetail, ClientError> {
+        let map = self.osdmap();
+        let osd = match osd {
+            Some(o) => o,
+            None => map
+                .pg_to_up_acting(pg, &mut map.new_workspace())?
+                .chain()
+                .first()
+                .copied()
+                .ok_or_else(|| ClientError::Invalid(format!("PG {pg} has no OSD up")))?,
+        };
+        let addr = map
+            .osd(osd)
+            .and_then(|o| o.addr)
+            .ok_or_else(|| ClientError::Invalid(format!("osd.{osd} has no address")))?;
+        let req = PgDetailRequest {
+            epoch: map.epoch(),
+            pg: PgRef {
+                pool: pg.pool,
+                seed: pg.seed,
+            },
+        };
+        let frame = Frame::encode(msg::PG_DETAIL, &req)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let peer = PeerAddr::named(format!("osd.{osd}"), addr);
+        let reply = self
+            .monc()
+            .endpoint()
+            .request(&peer, &frame, self.inner.opts.osd_timeout)
+            .await
+            .map_err(|e| ClientError::Protocol(format!("osd.{osd}: {e}")))?;
+        let reply: PgDetailReply = reply
+            .decode_body()
+            .map_err(|e| ClientError::Protocol(format!("osd.{osd}: {e}")))?;
+        reply
+            .result
+            .map_err(|e| ClientError::Protocol(format!("osd.{osd}: {e}")))
     }
 
     /// Creates a replicated pool (`min_size` 0: `size - size / 2`) and

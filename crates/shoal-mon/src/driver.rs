@@ -356,7 +356,11 @@ impl Driver {
         if !cmd.is_write() {
             let quorum_report = matches!(
                 cmd,
-                MonCommand::Status | MonCommand::MonStat | MonCommand::Health
+                MonCommand::Status
+                    | MonCommand::PgLs
+                    | MonCommand::OsdDf
+                    | MonCommand::MonStat
+                    | MonCommand::Health
             );
             if quorum_report && !self.node.is_leader() && !forwarded && self.in_quorum() {
                 self.forward(origin, request, reply);
@@ -518,6 +522,16 @@ impl Driver {
     /// `status`, `mon stat`, `health` as this monitor sees them.
     fn quorum_report(&self, cmd: &MonCommand) -> CommandOutput {
         let now = self.now();
+        if let MonCommand::OsdDf = cmd {
+            return CommandOutput::OsdDf(self.pgstats.osd_df(&self.state.osdmap));
+        }
+        if let MonCommand::PgLs = cmd {
+            return CommandOutput::PgLs(self.pgstats.pg_list(
+                &self.state.osdmap,
+                now,
+                self.settings.failure.beacon_grace_ms,
+            ));
+        }
         let leader = self.node.is_leader();
         let in_quorum = self.in_quorum();
         let timeout = self.settings.election_timeout_ms;

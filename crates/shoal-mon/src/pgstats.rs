@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use shoal_map::{OsdMap, PgId};
-use shoal_proto::report::{IoCounters, IoRates, OsdStats, PgStat, PgStateCount, RecoveryCounters};
+use shoal_proto::report::{
+    IoCounters, IoRates, OsdDfEntry, OsdStats, PgLsEntry, PgStat, PgStateCount, RecoveryCounters,
+};
 
 /// Most PGs one report may carry; the rest are ignored.
 pub const MAX_REPORTED_PGS: usize = 1 << 16;
@@ -15,6 +17,11 @@ pub const MAX_REPORTED_PGS: usize = 1 << 16;
 const MAX_STATE_LEN: usize = 64;
 /// State of a PG whose head has not reported it.
 pub const UNKNOWN: &str = "unknown";
+/// Prefix of the state of a PG whose head's reports stopped.
+const STALE: &str = "stale+";
+
+/// PG reports by PG: the reporting OSD and its report.
+type Reports<'a> = HashMap<PgId, (i32, &'a PgStat)>;
 
 struct Entry {
     at_ms: u64,
@@ -175,6 +182,93 @@ impl PgStats {
         self.osds.retain(|id, _| map.exists(*id));
     }
 
+    /// The PG reports of up OSDs whose last beacon is at most `fresh_ms` old.
+    fn fresh_reports(&self, map: &OsdMap, now_ms: u64, fresh_ms: u64) -> Reports<'_> {
+        let mut out = HashMap::new();
+        for (id, e) in &self.osds {
+            if map.is_up(*id) && now_ms.saturating_sub(e.at_ms) <= fresh_ms {
+                for p in &e.stats.pgs {
+                    out.insert(PgId::new(p.pool, p.seed), (*id, p));
+                }
+            }
+        }
+        out
+    }
+
+    /// A PG's state and its head's report: what the current head reported
+    /// recently, `stale+<state>` when its reports stopped, `unknown` before
+    /// the first, `down` with no member up.
+    fn pg_state<'a>(
+        &'a self,
+        pg: PgId,
+        head: Option<i32>,
+        fresh: &Reports<'a>,
+    ) -> (String, Option<&'a PgStat>) {
+        let Some(head) = head else {
+            return ("down".into(), None);
+        };
+        if let Some((by, stat)) = fresh.get(&pg)
+            && *by == head
+        {
+            return (stat.state.clone(), Some(*stat));
+        }
+        let old = self.osds.get(&head).and_then(|e| {
+            e.stats
+                .pgs
+                .iter()
+                .find(|p| p.pool == pg.pool && p.seed == pg.seed)
+        });
+        match old {
+            Some(stat) => (format!("{STALE}{}", stat.state), Some(stat)),
+            None => (UNKNOWN.into(), None),
+        }
+    }
+
+    /// Every OSD of `map` for `osd df`, from its last report.
+    pub fn osd_df(&self, map: &OsdMap) -> Vec<OsdDfEntry> {
+        map.osd_ids()
+            .map(|id| {
+                let e = self.osds.get(&id);
+                OsdDfEntry {
+                    id,
+                    up: map.is_up(id),
+                    in_cluster: map.is_in(id),
+                    total: e.map_or(0, |e| e.stats.store_total),
+                    used: e.map_or(0, |e| e.stats.store_used),
+                    pgs: e.map_or(0, |e| e.stats.pg_copies),
+                    reported: e.is_some(),
+                }
+            })
+            .collect()
+    }
+
+    /// Every PG of `map` for `pg ls`, by PG id.
+    pub fn pg_list(&self, map: &OsdMap, now_ms: u64, fresh_ms: u64) -> Vec<PgLsEntry> {
+        let fresh = self.fresh_reports(map, now_ms, fresh_ms);
+        let mut ws = map.new_workspace();
+        let mut out = Vec::new();
+        for (pool_id, pool) in map.pools() {
+            for seed in 0..pool.pg_num {
+                let pg = PgId::new(*pool_id, seed);
+                let (up, acting) = match map.pg_to_up_acting(pg, &mut ws) {
+                    Ok(ua) => (ua.up_chain(), ua.chain()),
+                    Err(_) => (Vec::new(), Vec::new()),
+                };
+                let (state, stat) = self.pg_state(pg, acting.first().copied(), &fresh);
+                out.push(PgLsEntry {
+                    pgid: pg.to_string(),
+                    state,
+                    objects: stat.map_or(0, |s| s.objects),
+                    missing: stat.map_or(0, |s| s.missing),
+                    up,
+                    acting,
+                    interval_epoch: stat.map_or(0, |s| s.interval_epoch),
+                });
+            }
+        }
+        out
+    }
+
     /// The summary against `map`: a PG's state is what its current head
     /// reported for the current interval (else [`UNKNOWN`]); usage and
     /// rates count up OSDs whose last report is at most `fresh_ms` old.
@@ -186,7 +280,7 @@ impl PgStats {
                     .get(id)
                     .is_some_and(|e| now_ms.saturating_sub(e.at_ms) <= fresh_ms)
         };
-        let mut reported: HashMap<PgId, (i32, &PgStat)> = HashMap::new();
+        let reported = self.fresh_reports(map, now_ms, fresh_ms);
         let mut recovered = RecoveryCounters::default();
         for e in self.osds.values() {
             recovered.objects = recovered.objects.saturating_add(e.stats.recovery.objects);
@@ -195,7 +289,7 @@ impl PgStats {
         let mut recovery_rate = RecoveryCounters::default();
         let (mut raw_used, mut raw_total) = (0u64, 0u64);
         let mut io = zero_rates();
-        for (id, e) in self.osds.iter().filter(|(id, _)| fresh(id)) {
+        for (_, e) in self.osds.iter().filter(|(id, _)| fresh(id)) {
             raw_used = raw_used.saturating_add(e.stats.store_used);
             raw_total = raw_total.saturating_add(e.stats.store_total);
             io.read_ops = io.read_ops.saturating_add(e.rates.read_ops);
@@ -206,22 +300,15 @@ impl PgStats {
                 .objects
                 .saturating_add(e.recovery_rate.objects);
             recovery_rate.bytes = recovery_rate.bytes.saturating_add(e.recovery_rate.bytes);
-            for p in &e.stats.pgs {
-                reported.insert(PgId::new(p.pool, p.seed), (*id, p));
-            }
         }
         let mut by_state: BTreeMap<String, u32> = BTreeMap::new();
         let (mut num_objects, mut degraded_objects) = (0u64, 0u64);
         for (pg, head) in self.heads(map).iter() {
-            let state = match (head, reported.get(pg)) {
-                (Some(h), Some((by, stat))) if h == by => {
-                    num_objects = num_objects.saturating_add(stat.objects);
-                    degraded_objects = degraded_objects.saturating_add(stat.missing);
-                    stat.state.clone()
-                }
-                (None, _) => "down".to_string(),
-                _ => UNKNOWN.to_string(),
-            };
+            let (state, stat) = self.pg_state(*pg, *head, &reported);
+            if let Some(stat) = stat.filter(|_| !state.starts_with(STALE)) {
+                num_objects = num_objects.saturating_add(stat.objects);
+                degraded_objects = degraded_objects.saturating_add(stat.missing);
+            }
             *by_state.entry(state).or_default() += 1;
         }
         let mut pgs_by_state: Vec<PgStateCount> = by_state
@@ -280,7 +367,7 @@ mod tests {
     /// The report OSD `id` would send: the PGs it heads in `map`, active.
     fn report(map: &OsdMap, id: i32, io: IoCounters) -> OsdStats {
         let mut ws = map.new_workspace();
-        let pgs = (0..4)
+        let pgs: Vec<PgStat> = (0..4)
             .filter(|&s| {
                 let ua = map.pg_to_up_acting(PgId::new(1, s), &mut ws).expect("map");
                 ua.chain().first() == Some(&id)
@@ -302,6 +389,7 @@ mod tests {
                 bytes: io.read_bytes,
             },
             io,
+            pg_copies: pgs.len() as u32,
             pgs,
         }
     }
@@ -347,12 +435,26 @@ mod tests {
         // Reports older than the freshness bound are not counted.
         let s = stats.summary(&map, 5500, 2000);
         assert_eq!(s.raw_total, 1000, "only osd.0 reported recently");
-        let unknown: u32 = s
+        let stale: u32 = s
             .pgs_by_state
             .iter()
-            .filter(|p| p.state == UNKNOWN)
+            .filter(|p| p.state == "stale+active")
             .map(|p| p.count)
             .sum();
-        assert!(unknown > 0, "PGs headed by silent OSDs are unknown");
+        assert!(stale > 0, "PGs headed by silent OSDs are stale");
+        assert!(s.num_objects < 40, "stale PGs' objects are not counted");
+
+        // `pg ls`: every PG with its sets; stale ones keep their last counts.
+        let list = stats.pg_list(&map, 5500, 2000);
+        assert_eq!(list.len(), 4);
+        for p in &list {
+            assert_eq!(p.acting.len(), 3, "{p:?}");
+            assert_eq!(p.up, p.acting);
+            assert_eq!((p.objects, p.missing), (10, 2));
+            assert!(p.state == "active" || p.state == "stale+active", "{p:?}");
+        }
+        assert_eq!(list[0].pgid, "1.0");
+        let fresh = stats.pg_list(&map, 5500, 10_000);
+        assert!(fresh.iter().all(|p| p.state == "active"));
     }
 }

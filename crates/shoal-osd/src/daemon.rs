@@ -140,6 +140,8 @@ pub struct Osd {
     pub recovery_slots: tokio::sync::Semaphore,
     /// A map installed since the last boot showed this OSD up.
     pub seen_up: std::sync::atomic::AtomicBool,
+    /// Held while PGs are created (a new map) or deleted (stray copies).
+    pub pg_lifecycle: tokio::sync::Mutex<()>,
 }
 
 impl Osd {
@@ -159,6 +161,16 @@ impl Osd {
     /// The PG, if this OSD has it.
     pub fn pg(&self, id: PgRef) -> Option<Arc<Pg>> {
         self.pgs_lock().get(&id).cloned()
+    }
+
+    /// Every PG this OSD has.
+    pub fn all_pgs(&self) -> Vec<Arc<Pg>> {
+        self.pgs_lock().values().cloned().collect()
+    }
+
+    /// Drops PG `id` from this OSD's table (its copy is being deleted).
+    pub fn forget_pg(&self, id: PgRef) {
+        self.pgs_lock().remove(&id);
     }
 
     fn pgs_lock(&self) -> std::sync::MutexGuard<'_, HashMap<PgRef, Arc<Pg>>> {
@@ -219,6 +231,7 @@ impl Osd {
     }
 
     async fn update_pgs(self: &Arc<Self>) {
+        let _lifecycle = self.pg_lifecycle.lock().await;
         let map = self.map();
         let mut ws = map.new_workspace();
         let mut wanted: HashMap<PgRef, Interval> = HashMap::new();
@@ -344,6 +357,7 @@ pub async fn run(
         recovery: Default::default(),
         recovery_slots: tokio::sync::Semaphore::new(opts.recovery_max_active),
         seen_up: Default::default(),
+        pg_lifecycle: tokio::sync::Mutex::new(()),
     });
     let mut ep_config = EndpointConfig::new(opts.addr);
     ep_config.wire_mode = mon_opts.wire_mode;
@@ -374,6 +388,7 @@ pub async fn run(
         tokio::spawn(beacons(osd.clone())),
         tokio::spawn(heartbeats(osd.clone())),
         tokio::spawn(crate::rejoin::rejoin(osd.clone(), addr)),
+        tokio::spawn(crate::strays::run(osd.clone())),
     ];
     shutdown.await;
     for t in tasks {

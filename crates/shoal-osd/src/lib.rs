@@ -28,3 +28,4 @@ pub mod rejoin;
 pub mod scan;
 pub mod service;
 pub mod stats;
+pub mod strays;

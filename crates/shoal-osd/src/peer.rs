@@ -114,7 +114,14 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
             }
         }
     }
-    let plan = peering::plan(&interval.acting, &peers).map_err(|b| format!("{b:?}"))?;
+    let plan = peering::plan(&interval.acting, &peers).map_err(|b| {
+        if !pg.incomplete() {
+            pg.set_incomplete(true);
+            osd.stats_changed.notify_one();
+        }
+        format!("{b:?}")
+    })?;
+    pg.set_incomplete(false);
     if let Some(temp) = temporary_chain(&map, pg.id, interval, &plan, me) {
         crate::backfill::set_pg_temp(osd, pg.id, temp.clone()).await?;
         return Err(format!(

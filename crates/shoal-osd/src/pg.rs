@@ -84,6 +84,8 @@ struct State {
     backfill_of: Option<u32>,
     /// Head: backfilling the up set's OSDs outside the chain.
     backfilling: bool,
+    /// Head: peering waits for a member of the last active interval.
+    incomplete: bool,
 }
 
 /// One PG on this OSD.
@@ -168,6 +170,7 @@ impl Pg {
                 recovery: Missing::default(),
                 backfill_of: None,
                 backfilling: false,
+                incomplete: false,
             }),
             objects: AtomicU64::new(0),
             object_locks: Mutex::new(HashMap::new()),
@@ -237,6 +240,7 @@ impl Pg {
         st.recovery = Missing::default();
         st.backfill_of = None;
         st.backfilling = false;
+        st.incomplete = false;
         let head = st.log.head();
         st.chain = Chain::new(true, head);
         st.recv_last = head;
@@ -863,6 +867,118 @@ impl Pg {
         Ok((out, more))
     }
 
+    /// Whether this OSD heads the PG and it is clean: active, a chain of
+    /// `size` members that is the up set, nothing missing, no backfill.
+    pub fn is_clean_head(&self, size: usize) -> bool {
+        let st = self.lock();
+        self.position(&st) == Some(0)
+            && st.phase == Phase::Active
+            && st.failed.is_none()
+            && st.interval.acting == st.interval.up
+            && st.interval.acting.len() >= size
+            && st.recovery.is_empty()
+            && !st.backfilling
+    }
+
+    /// A copy this OSD keeps although it is neither in the chain nor in
+    /// the up set (nor being backfilled): the head it should ask whether
+    /// the PG is clean, after which the copy can go.
+    pub fn stray_copy_of(&self) -> Option<i32> {
+        let st = self.lock();
+        let extra = st.phase == Phase::Stray
+            && !st.interval.up.contains(&self.whoami)
+            && st.backfill_of.is_none();
+        extra.then(|| st.interval.acting.first().copied()).flatten()
+    }
+
+    /// Deletes this copy from the store. Its log goes first (one
+    /// transaction), so a copy half removed when the OSD stops is an empty
+    /// one to peering, never a log without its objects.
+    pub async fn destroy(&self) -> Result<(), OpError> {
+        self.store_log(&PgLog::default(), 0, &[], &BTreeSet::new())
+            .await?;
+        let (store, coll) = (self.store.clone(), self.coll.clone());
+        loop {
+            let (s2, c2) = (store.clone(), coll.clone());
+            let names = tokio::task::spawn_blocking(move || s2.list_objects(&c2, None, 1000))
+                .await
+                .map_err(internal)?
+                .map_err(|e| exec::store_error(&e))?;
+            let mut t = Transaction::new(coll.clone());
+            if names.is_empty() {
+                t.push(Op::RemoveCollection);
+                return store.submit(t).await.map_err(|e| exec::store_error(&e));
+            }
+            t.ops = names.into_iter().map(|name| Op::Remove { name }).collect();
+            store.submit(t).await.map_err(|e| exec::store_error(&e))?;
+        }
+    }
+
+    /// This copy as `shoal pg query` shows it; `state` is what the head
+    /// reports (computed by the caller).
+    pub fn detail(&self, state: String) -> shoal_proto::osd::PgDetail {
+        use shoal_proto::osd::{MissingOn, PgDetail};
+        const SHOWN: usize = 100;
+        let st = self.lock();
+        let pos = self.position(&st);
+        let role = match pos {
+            Some(0) => "head",
+            Some(_) => "member",
+            None if st.interval.up.contains(&self.whoami) => "backfill target",
+            None => "stray",
+        };
+        let mut missing = Vec::new();
+        if pos == Some(0) {
+            let mut by_osd: BTreeMap<i32, MissingOn> = BTreeMap::new();
+            for (name, members) in st.recovery.objects() {
+                for &m in members {
+                    let e = by_osd.entry(m).or_insert_with(|| MissingOn {
+                        osd: m,
+                        count: 0,
+                        objects: Vec::new(),
+                    });
+                    e.count += 1;
+                    if e.objects.len() < SHOWN {
+                        e.objects.push(name.clone());
+                    }
+                }
+            }
+            missing.extend(by_osd.into_values());
+        } else if !st.missing.is_empty() {
+            missing.push(MissingOn {
+                osd: self.whoami,
+                count: st.missing.len() as u64,
+                objects: st.missing.iter().take(SHOWN).cloned().collect(),
+            });
+        }
+        let backfill_targets = if pos == Some(0) && st.backfilling {
+            st.interval
+                .up
+                .iter()
+                .copied()
+                .filter(|o| !st.interval.acting.contains(o))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        PgDetail {
+            pgid: self.id.to_string(),
+            osd: self.whoami,
+            role: role.into(),
+            state,
+            interval_epoch: st.interval.epoch,
+            acting: st.interval.acting.clone(),
+            up: st.interval.up.clone(),
+            last_update: st.log.head(),
+            log_tail: st.log.tail(),
+            log_entries: st.log.len() as u64,
+            last_epoch_started: st.les,
+            missing,
+            backfill_targets,
+            objects: self.objects(),
+        }
+    }
+
     /// Head: whether a backfill runs (for the PG's state).
     pub fn set_backfilling(&self, on: bool) {
         self.lock().backfilling = on;
@@ -871,6 +987,17 @@ impl Pg {
     /// Head: whether a backfill runs.
     pub fn backfilling(&self) -> bool {
         self.lock().backfilling
+    }
+
+    /// Head: whether peering waits because no member of the last
+    /// interval that went active answered (for the PG's state).
+    pub fn set_incomplete(&self, on: bool) {
+        self.lock().incomplete = on;
+    }
+
+    /// Head: whether peering waits for a member of the last active interval.
+    pub fn incomplete(&self) -> bool {
+        self.lock().incomplete
     }
 
     /// Head: its info and log now (a backfill's point of reference).

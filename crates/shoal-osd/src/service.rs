@@ -7,8 +7,8 @@ use bytes::Bytes;
 use shoal_net::{Frame, InboundStream, PeerInfo, RequestHandler, StreamHandler};
 use shoal_proto::msg;
 use shoal_proto::osd::{
-    ListResult, OpOutput, OpResult, OsdErrorCode, OsdReply, OsdRequest, PgListReply, PgListRequest,
-    PgRef,
+    ListResult, OpOutput, OpResult, OsdErrorCode, OsdReply, OsdRequest, PgDetailReply,
+    PgDetailRequest, PgListReply, PgListRequest, PgRef,
 };
 use shoal_proto::rep::{
     BackfillStep, LogOp, PeerAck, PgActivate, PgBackfill, PgPull, PgPush, PgQuery, PgQueryReply,
@@ -42,6 +42,7 @@ impl RequestHandler for RequestService {
         match request.msg_type {
             msg::OSD_OP => op(osd, &peer, request).await,
             msg::OSD_LIST => list(osd, &peer, &request).await,
+            msg::PG_DETAIL => pg_detail(osd, &peer, &request).await,
             msg::OSD_PING => {
                 if let Some(id) = osd_id(&peer) {
                     osd.heard_from(id);
@@ -321,19 +322,51 @@ async fn list_page(osd: &Arc<Osd>, req: &PgListRequest) -> Result<ListResult, Op
     Ok(ListResult::Page { names, more })
 }
 
+async fn pg_detail(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
+    let result = async {
+        let req: PgDetailRequest = request
+            .decode_body()
+            .map_err(|e| format!("bad request: {e}"))?;
+        osd.auth
+            .check(&osd.monc, &peer.name, false)
+            .await
+            .map_err(|e| e.1)?;
+        let pg = osd
+            .pg(req.pg)
+            .ok_or(format!("osd.{} has no copy of {}", osd.id, req.pg))?;
+        Ok(pg.detail(crate::stats::state_of(&osd.map(), &pg)))
+    };
+    or_empty(
+        msg::PG_DETAIL_REPLY,
+        Frame::encode(
+            msg::PG_DETAIL_REPLY,
+            &PgDetailReply {
+                epoch: osd.map().epoch(),
+                result: result.await,
+            },
+        ),
+    )
+}
+
 fn pg_query(osd: &Osd, request: &Frame) -> Frame {
-    let state = request
+    let pg = request
         .decode_body::<PgQuery>()
         .ok()
-        .and_then(|q| osd.pg(q.pg))
-        .map(|pg| pg.log_state());
+        .and_then(|q| osd.pg(q.pg));
+    let map = osd.map();
+    let clean = pg.as_ref().is_some_and(|pg| {
+        let size = map.pool(pg.id.pool).map_or(usize::MAX, |p| p.size as usize);
+        pg.is_clean_head(size)
+    });
+    let state = pg.map(|pg| pg.log_state());
     or_empty(
         msg::PG_QUERY_REPLY,
         Frame::encode(
             msg::PG_QUERY_REPLY,
             &PgQueryReply {
-                epoch: osd.map().epoch(),
+                epoch: map.epoch(),
                 state,
+                clean,
             },
         ),
     )

@@ -83,6 +83,8 @@ pub struct PgCondition {
     pub remapped: bool,
     /// The head is backfilling up-set OSDs outside the chain.
     pub backfilling: bool,
+    /// Peering waits for a member of the last interval that went active.
+    pub incomplete: bool,
 }
 
 /// A PG's state as `status` shows it, in Ceph's words and order:
@@ -95,6 +97,7 @@ pub struct PgCondition {
 /// other OSDs are filled.
 pub fn pg_state(c: PgCondition) -> String {
     let base = match c.phase {
+        Phase::Peering if c.incomplete => return "incomplete".into(),
         Phase::Peering => return "peering".into(),
         Phase::Stray => return "stray".into(),
         Phase::Active if c.write_failed || c.members < c.min_size => "peered",
@@ -124,6 +127,26 @@ pub fn pg_state(c: PgCondition) -> String {
     s
 }
 
+/// PG `pg`'s state string on this OSD (the head's view; the phase on
+/// other members).
+pub fn state_of(map: &OsdMap, pg: &Pg) -> String {
+    let (interval, phase) = pg.status();
+    let size = map
+        .pool(pg.id.pool)
+        .map_or(interval.acting.len(), |p| p.size as usize);
+    pg_state(PgCondition {
+        phase,
+        write_failed: pg.write_failed(),
+        members: interval.acting.len(),
+        size,
+        min_size: interval.min_size,
+        missing: pg.missing_copies(),
+        remapped: interval.up != interval.acting,
+        backfilling: pg.backfilling(),
+        incomplete: pg.incomplete(),
+    })
+}
+
 /// The report: `pgs` are this OSD's PGs; those it heads are included.
 pub fn report(
     whoami: i32,
@@ -140,32 +163,20 @@ pub fn report(
         if phase == Phase::Stray || interval.acting.first() != Some(&whoami) {
             continue;
         }
-        let missing = pg.missing_copies();
-        let size = map
-            .pool(pg.id.pool)
-            .map_or(interval.acting.len(), |p| p.size as usize);
         out.push(PgStat {
             pool: pg.id.pool,
             seed: pg.id.seed,
             interval_epoch: interval.epoch,
-            state: pg_state(PgCondition {
-                phase,
-                write_failed: pg.write_failed(),
-                members: interval.acting.len(),
-                size,
-                min_size: interval.min_size,
-                missing,
-                remapped: interval.up != interval.acting,
-                backfilling: pg.backfilling(),
-            }),
+            state: state_of(map, pg),
             objects: pg.objects(),
-            missing,
+            missing: pg.missing_copies(),
         });
     }
     OsdStats {
         store_total: fs.total,
         store_used: fs.used,
         io: io.snapshot(),
+        pg_copies: pgs.len() as u32,
         pgs: out,
         recovery: recovery.snapshot(),
     }
@@ -185,6 +196,7 @@ mod tests {
             missing,
             remapped: false,
             backfilling: false,
+            incomplete: false,
         })
     }
 
@@ -209,6 +221,18 @@ mod tests {
             "active+recovering+undersized+degraded"
         );
         assert_eq!(state(Phase::Peering, false, 3, 0), "peering");
+        let waiting = pg_state(PgCondition {
+            phase: Phase::Peering,
+            write_failed: false,
+            members: 2,
+            size: 3,
+            min_size: 2,
+            missing: 0,
+            remapped: false,
+            backfilling: false,
+            incomplete: true,
+        });
+        assert_eq!(waiting, "incomplete");
         let remapped = |members, backfilling| {
             pg_state(PgCondition {
                 phase: Phase::Active,
@@ -219,6 +243,7 @@ mod tests {
                 missing: 0,
                 remapped: true,
                 backfilling,
+                incomplete: false,
             })
         };
         assert_eq!(remapped(3, true), "active+remapped+backfilling");

@@ -43,6 +43,11 @@ wire! {
     pub enum MonCommand {
         /// Cluster status: health, monitors, OSDs, pools ([`CommandOutput::Status`]).
         Status,
+        /// Every PG with its state, counts, up and acting sets, from the
+        /// heads' reports ([`CommandOutput::PgLs`]).
+        PgLs,
+        /// Every OSD's usage and PG copies ([`CommandOutput::OsdDf`]).
+        OsdDf,
         /// Monitor map and quorum ([`CommandOutput::MonStat`]).
         MonStat,
         /// Health with reasons ([`CommandOutput::Health`]).
@@ -289,6 +294,10 @@ wire! {
         PoolId(i64),
         /// The pools.
         Pools(Vec<PoolSummary>),
+        /// [`MonCommand::PgLs`], by PG id.
+        PgLs(Vec<crate::report::PgLsEntry>),
+        /// [`MonCommand::OsdDf`], by OSD id.
+        OsdDf(Vec<crate::report::OsdDfEntry>),
         /// The identities.
         Auth(Vec<AuthEntry>),
         /// A newly issued identity.
@@ -426,6 +435,8 @@ impl MonCommand {
         !matches!(
             self,
             MonCommand::Status
+                | MonCommand::PgLs
+                | MonCommand::OsdDf
                 | MonCommand::MonStat
                 | MonCommand::Health
                 | MonCommand::GetOsdMap { .. }
@@ -441,6 +452,8 @@ impl MonCommand {
     pub fn name(&self) -> &'static str {
         match self {
             MonCommand::Status => "status",
+            MonCommand::PgLs => "pg_ls",
+            MonCommand::OsdDf => "osd_df",
             MonCommand::MonStat => "mon_stat",
             MonCommand::Health => "health",
             MonCommand::GetOsdMap { .. } => "get_osdmap",

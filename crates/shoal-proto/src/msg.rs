@@ -30,6 +30,10 @@ pub const OSD_REPLY: u16 = 201;
 pub const OSD_LIST: u16 = 202;
 /// OSD -> client: a [`crate::osd::PgListReply`].
 pub const OSD_LIST_REPLY: u16 = 203;
+/// Client -> OSD: [`crate::osd::PgDetailRequest`] (`shoal pg query`).
+pub const PG_DETAIL: u16 = 204;
+/// Answer to [`PG_DETAIL`]: [`crate::osd::PgDetailReply`].
+pub const PG_DETAIL_REPLY: u16 = 205;
 /// OSD -> next chain member, on a one-way stream: a [`crate::rep::RepOp`].
 pub const REP_OP: u16 = 210;
 /// OSD -> previous chain member, on a one-way stream: a [`crate::rep::RepAck`].

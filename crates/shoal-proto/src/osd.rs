@@ -254,6 +254,66 @@ wire! {
         pub limit: u32,
     }
 
+    /// What an OSD knows of its copy of a PG (`shoal pg query`; frame
+    /// [`crate::msg::PG_DETAIL`], answered by [`PgDetailReply`]).
+    pub struct PgDetailRequest {
+        /// The client's OSDMap epoch.
+        pub epoch: u32,
+        /// The PG.
+        pub pg: PgRef,
+    }
+
+    /// Answer to [`PgDetailRequest`].
+    pub struct PgDetailReply {
+        /// The answering OSD's map epoch.
+        pub epoch: u32,
+        /// The details, or why there are none.
+        pub result: Result<PgDetail, String>,
+    }
+
+    /// One OSD's view of a PG.
+    pub struct PgDetail {
+        /// The PG (`1.2f`).
+        pub pgid: String,
+        /// The answering OSD.
+        pub osd: i32,
+        /// `head`, `member`, `backfill target` or `stray`.
+        pub role: String,
+        /// The state as the head reports it (the phase elsewhere).
+        pub state: String,
+        /// Map epoch the interval began in.
+        pub interval_epoch: u32,
+        /// The acting chain, head first.
+        pub acting: Vec<i32>,
+        /// The up set.
+        pub up: Vec<i32>,
+        /// The newest log entry.
+        pub last_update: ObjVersion,
+        /// Entries after this version are in the log.
+        pub log_tail: ObjVersion,
+        /// Log entries held.
+        pub log_entries: u64,
+        /// Epoch of the last interval known to have gone active.
+        pub last_epoch_started: u32,
+        /// Objects lacking, by OSD: the head's recovery book, or the
+        /// answering member's own missing set.
+        pub missing: Vec<MissingOn>,
+        /// Head: the up set's OSDs outside the chain being backfilled.
+        pub backfill_targets: Vec<i32>,
+        /// Objects in the PG (head).
+        pub objects: u64,
+    }
+
+    /// Objects one OSD lacks.
+    pub struct MissingOn {
+        /// The OSD.
+        pub osd: i32,
+        /// How many.
+        pub count: u64,
+        /// The first of them, by name (at most 100).
+        pub objects: Vec<String>,
+    }
+
     /// A page of object names.
     pub struct PgListReply {
         /// The answering OSD's OSDMap epoch.

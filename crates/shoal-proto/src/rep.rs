@@ -107,6 +107,10 @@ wire! {
         pub epoch: u32,
         /// Its info and whole log, or none if it has no copy of the PG.
         pub state: Option<PgLogState>,
+        /// It heads the PG and the PG is clean: every member of a chain of
+        /// the pool's size and CRUSH's choice has every object (copies
+        /// elsewhere may go).
+        pub clean: bool,
     }
 
     /// A member's PG info and log.

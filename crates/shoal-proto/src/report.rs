@@ -75,6 +75,8 @@ wire! {
         pub pgs: Vec<PgStat>,
         /// Recovery work done since the OSD started.
         pub recovery: RecoveryCounters,
+        /// PG copies this OSD holds (chain member, backfill target or stray).
+        pub pg_copies: u32,
     }
 
     /// Cumulative recovery counters of one OSD: object copies it pushed
@@ -116,6 +118,44 @@ wire! {
         /// Object copies the chain's members still lack (Ceph's degraded
         /// objects).
         pub missing: u64,
+    }
+
+    /// One PG in `shoal pg ls`.
+    pub struct PgLsEntry {
+        /// `pool.seed` in hex (`1.2f`).
+        pub pgid: String,
+        /// State as its head reported it (`stale+...` when the head's
+        /// reports stopped, `unknown` before the first, `down` with no
+        /// member up).
+        pub state: String,
+        /// Objects.
+        pub objects: u64,
+        /// Object copies the chain's members still lack.
+        pub missing: u64,
+        /// The up set (CRUSH's choice).
+        pub up: Vec<i32>,
+        /// The acting chain, head first.
+        pub acting: Vec<i32>,
+        /// Map epoch the head's interval began in (0: no report).
+        pub interval_epoch: u32,
+    }
+
+    /// One OSD in `shoal osd df`.
+    pub struct OsdDfEntry {
+        /// The OSD id.
+        pub id: i32,
+        /// Up in the map.
+        pub up: bool,
+        /// In the map (holds data).
+        pub in_cluster: bool,
+        /// Store capacity in bytes (its last report).
+        pub total: u64,
+        /// Store bytes in use.
+        pub used: u64,
+        /// PG copies it holds.
+        pub pgs: u32,
+        /// Whether it has reported since the leader started.
+        pub reported: bool,
     }
 
     /// `shoal mon stat`: the MonMap and who is in quorum.
@@ -227,6 +267,7 @@ impl OsdStats {
             },
             pgs: Vec::new(),
             recovery: RecoveryCounters::default(),
+            pg_copies: 0,
         }
     }
 }

@@ -1,0 +1,68 @@
+//! Copies of PGs this OSD keeps although it is neither in their chain nor
+//! in their up set — an OSD that was marked out and came back, the old
+//! members once a backfill moved a PG — are deleted once the PG's head
+//! says the PG is clean (every member of a full chain has every object),
+//! as Ceph's primaries purge strays. Until then they stay: peering may
+//! still need them as sources.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_net::Frame;
+use shoal_proto::msg;
+use shoal_proto::rep::{PgQuery, PgQueryReply};
+
+use crate::daemon::Osd;
+use crate::pg::Pg;
+
+/// How often stray copies are checked.
+const CHECK: Duration = Duration::from_secs(3);
+
+/// Checks this OSD's stray copies every few seconds and deletes those of
+/// clean PGs.
+pub async fn run(osd: Arc<Osd>) {
+    let mut tick = tokio::time::interval(CHECK);
+    loop {
+        tick.tick().await;
+        for pg in osd.all_pgs() {
+            let Some(head) = pg.stray_copy_of() else {
+                continue;
+            };
+            if !osd.map().is_up(head) {
+                continue;
+            }
+            match head_says_clean(&osd, &pg, head).await {
+                Ok(true) => purge(&osd, &pg).await,
+                Ok(false) => {}
+                Err(e) => tracing::debug!(pg = %pg.id, head, error = %e, "stray check"),
+            }
+        }
+    }
+}
+
+async fn head_says_clean(osd: &Osd, pg: &Pg, head: i32) -> Result<bool, String> {
+    let q = PgQuery {
+        epoch: osd.map().epoch(),
+        pg: pg.id,
+        interval: pg.status().0.epoch,
+    };
+    let frame = Frame::encode(msg::PG_QUERY, &q).map_err(|e| e.to_string())?;
+    let reply: PgQueryReply = crate::peer::call(osd, head, &frame)
+        .await?
+        .decode_body()
+        .map_err(|e| e.to_string())?;
+    Ok(reply.clean)
+}
+
+async fn purge(osd: &Osd, pg: &Arc<Pg>) {
+    // No map may bring the PG back to this OSD while its copy goes.
+    let _lifecycle = osd.pg_lifecycle.lock().await;
+    if pg.stray_copy_of().is_none() {
+        return;
+    }
+    osd.forget_pg(pg.id);
+    match pg.destroy().await {
+        Ok(()) => tracing::info!(pg = %pg.id, "removed a stray copy (the PG is clean elsewhere)"),
+        Err(e) => tracing::warn!(pg = %pg.id, error = %e.1, "cannot remove a stray copy"),
+    }
+}
