@@ -175,6 +175,12 @@ pub struct OsdSection {
     /// Pause of a PG's recovery after each object it recovered, so client
     /// IO gets the disks (Ceph's `osd_recovery_sleep`; 0: none).
     pub recovery_sleep_ms: u64,
+    /// A store this full (used / capacity) is full: writes to the PGs it
+    /// is in are refused (reads and removes go on); health says
+    /// `OSD_FULL`.
+    pub full_ratio: f64,
+    /// A store this full raises `OSD_NEARFULL`.
+    pub nearfull_ratio: f64,
 }
 
 /// The longest duration a setting may name, in milliseconds (a week).
@@ -261,6 +267,8 @@ impl Default for OsdSection {
             caps_refresh_ms: 30_000,
             recovery_max_active: 4,
             recovery_sleep_ms: 0,
+            full_ratio: 0.95,
+            nearfull_ratio: 0.85,
             read_cache_bytes: 256 << 20,
         }
     }
@@ -396,6 +404,14 @@ impl ShoalConf {
         }
         if o.heartbeat_grace_ms <= o.heartbeat_interval_ms {
             return Err("[osd] heartbeat_grace_ms must be above heartbeat_interval_ms".into());
+        }
+        let ratio_ok = |r: f64| r > 0.0 && r <= 1.0;
+        if !ratio_ok(o.full_ratio) || !ratio_ok(o.nearfull_ratio) || o.nearfull_ratio > o.full_ratio
+        {
+            return Err(
+                "[osd] nearfull_ratio and full_ratio must be in (0, 1], nearfull at most full"
+                    .into(),
+            );
         }
         if o.recovery_max_active == 0 {
             return Err("[osd] recovery_max_active must be at least 1".into());

@@ -137,6 +137,10 @@ pub async fn run(
             down_out_interval_ms: m.down_out_interval_ms,
         },
         forward_timeout: Duration::from_millis(conf.client.mon_timeout_ms.max(1000)),
+        full_ratios: crate::pgstats::FullRatios {
+            nearfull: conf.osd.nearfull_ratio,
+            full: conf.osd.full_ratio,
+        },
     };
     let driver = Driver::new(DriverParts {
         name: name.to_string(),

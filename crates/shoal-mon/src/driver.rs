@@ -40,6 +40,8 @@ pub struct MonSettings {
     pub failure: FailurePolicy,
     /// How long a forwarded command may take at the leader.
     pub forward_timeout: Duration,
+    /// Where health calls an OSD's store nearfull and full.
+    pub full_ratios: crate::pgstats::FullRatios,
 }
 
 /// Work for the driver.
@@ -195,7 +197,7 @@ impl Driver {
             pending: Vec::new(),
             waiters: HashMap::new(),
             failures: FailureDetector::default(),
-            pgstats: Default::default(),
+            pgstats: crate::pgstats::PgStats::with_ratios(parts.settings.full_ratios),
             was_leader: false,
             last_housekeeping: 0,
             start: Instant::now(),

@@ -77,9 +77,43 @@ pub fn health(map: &OsdMap, mon: &MonStatReport, pgs: Option<&Summary>) -> Healt
         }
     }
     if let Some(pgs) = pgs {
+        space_checks(pgs, &mut checks);
         pg_checks(pgs, &mut checks);
     }
     HealthReport::from_checks(checks)
+}
+
+/// Stores at or above the full ratio (`OSD_FULL`, an error: writes to
+/// their PGs are refused) or the nearfull ratio (`OSD_NEARFULL`).
+fn space_checks(pgs: &Summary, checks: &mut Vec<HealthCheck>) {
+    let list = |osds: &[(i32, f64)]| {
+        osds.iter()
+            .map(|(id, used)| format!("osd.{id} {:.0}%", used * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !pgs.full_osds.is_empty() {
+        checks.push(HealthCheck {
+            code: "OSD_FULL".into(),
+            severity: HealthStatus::Err,
+            summary: format!(
+                "{} full osd(s) ({}): writes to their PGs are refused",
+                pgs.full_osds.len(),
+                list(&pgs.full_osds)
+            ),
+        });
+    }
+    if !pgs.nearfull_osds.is_empty() {
+        checks.push(HealthCheck {
+            code: "OSD_NEARFULL".into(),
+            severity: HealthStatus::Warn,
+            summary: format!(
+                "{} nearfull osd(s) ({})",
+                pgs.nearfull_osds.len(),
+                list(&pgs.nearfull_osds)
+            ),
+        });
+    }
 }
 
 /// PGs not active (`PG_AVAILABILITY`) or degraded: fewer members than
@@ -151,6 +185,27 @@ mod tests {
         assert_eq!(
             codes(&[("active+recovering+degraded", 32)]),
             ["PG_DEGRADED"]
+        );
+        let mut s = summary(&[("active+clean", 32)]);
+        s.full_osds = vec![(3, 0.96)];
+        s.nearfull_osds = vec![(1, 0.9)];
+        let mut checks = Vec::new();
+        space_checks(&s, &mut checks);
+        let got: Vec<(&str, HealthStatus)> = checks
+            .iter()
+            .map(|c| (c.code.as_str(), c.severity))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("OSD_FULL", HealthStatus::Err),
+                ("OSD_NEARFULL", HealthStatus::Warn)
+            ]
+        );
+        assert!(
+            checks[0].summary.contains("osd.3 96%"),
+            "{}",
+            checks[0].summary
         );
         assert_eq!(
             codes(&[("peered+undersized+degraded", 3), ("unknown", 1)]),

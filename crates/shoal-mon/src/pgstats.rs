@@ -33,10 +33,30 @@ struct Entry {
 /// Every PG of a map and its head (`None`: no live member).
 type Heads = Vec<(PgId, Option<i32>)>;
 
+/// Store use (fractions of capacity) that health calls nearfull and full
+/// (`[osd] nearfull_ratio`, `full_ratio`; the OSDs refuse writes at full).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FullRatios {
+    /// `OSD_NEARFULL` from here.
+    pub nearfull: f64,
+    /// `OSD_FULL` from here.
+    pub full: f64,
+}
+
+impl Default for FullRatios {
+    fn default() -> Self {
+        FullRatios {
+            nearfull: 0.85,
+            full: 0.95,
+        }
+    }
+}
+
 /// The latest report of every OSD.
 #[derive(Default)]
 pub struct PgStats {
     osds: HashMap<i32, Entry>,
+    ratios: FullRatios,
     /// The heads of the map `status` last asked about, by its epoch:
     /// CRUSH over every PG runs once per map, not once per `status` (this
     /// runs on the monitor's driver task).
@@ -81,6 +101,10 @@ pub struct Summary {
     /// Recovery copies made since each OSD last started, over every OSD
     /// that reported.
     pub recovered: RecoveryCounters,
+    /// Up OSDs whose store is full, with the fraction used.
+    pub full_osds: Vec<(i32, f64)>,
+    /// Up OSDs whose store is nearfull (not full), with the fraction used.
+    pub nearfull_osds: Vec<(i32, f64)>,
 }
 
 impl Summary {
@@ -98,8 +122,15 @@ impl Summary {
             degraded_objects: 0,
             recovery_rate: RecoveryCounters::default(),
             recovered: RecoveryCounters::default(),
+            full_osds: Vec::new(),
+            nearfull_osds: Vec::new(),
         }
     }
+}
+
+fn sorted(mut osds: Vec<(i32, f64)>) -> Vec<(i32, f64)> {
+    osds.sort_by_key(|o| o.0);
+    osds
 }
 
 fn per_second(now: u64, then: u64, ms: u64) -> u64 {
@@ -130,6 +161,14 @@ fn zero_rates() -> IoRates {
 }
 
 impl PgStats {
+    /// No reports yet; health calls stores nearfull and full at `ratios`.
+    pub fn with_ratios(ratios: FullRatios) -> Self {
+        PgStats {
+            ratios,
+            ..PgStats::default()
+        }
+    }
+
     /// Records OSD `id`'s report received at `now_ms`; its IO rates are
     /// the change since its previous report.
     pub fn record(&mut self, id: i32, mut stats: OsdStats, now_ms: u64) {
@@ -289,7 +328,16 @@ impl PgStats {
         let mut recovery_rate = RecoveryCounters::default();
         let (mut raw_used, mut raw_total) = (0u64, 0u64);
         let mut io = zero_rates();
-        for (_, e) in self.osds.iter().filter(|(id, _)| fresh(id)) {
+        let (mut full_osds, mut nearfull_osds) = (Vec::new(), Vec::new());
+        for (id, e) in self.osds.iter().filter(|(id, _)| fresh(id)) {
+            if e.stats.store_total > 0 {
+                let used = e.stats.store_used as f64 / e.stats.store_total as f64;
+                if used >= self.ratios.full {
+                    full_osds.push((*id, used));
+                } else if used >= self.ratios.nearfull {
+                    nearfull_osds.push((*id, used));
+                }
+            }
             raw_used = raw_used.saturating_add(e.stats.store_used);
             raw_total = raw_total.saturating_add(e.stats.store_total);
             io.read_ops = io.read_ops.saturating_add(e.rates.read_ops);
@@ -325,6 +373,8 @@ impl PgStats {
             degraded_objects,
             recovery_rate,
             recovered,
+            full_osds: sorted(full_osds),
+            nearfull_osds: sorted(nearfull_osds),
         }
     }
 }
@@ -416,6 +466,7 @@ mod tests {
             ("active", 4)
         );
         assert_eq!(s.num_objects, 40);
+        assert!(s.full_osds.is_empty() && s.nearfull_osds.is_empty());
         assert_eq!(s.degraded_objects, 8);
         assert_eq!(s.recovered.objects, 300, "100 copies by each OSD");
         assert_eq!((s.raw_used, s.raw_total), (300, 3000));

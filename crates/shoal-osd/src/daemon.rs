@@ -46,6 +46,8 @@ pub struct OsdOptions {
     pub recovery_max_active: usize,
     /// Pause of a PG's recovery after each object.
     pub recovery_sleep: Duration,
+    /// Store use (fraction of capacity) at which this OSD is full.
+    pub full_ratio: f64,
 }
 
 impl OsdOptions {
@@ -69,6 +71,7 @@ impl OsdOptions {
             caps_refresh: Duration::from_millis(o.caps_refresh_ms),
             recovery_max_active: o.recovery_max_active.max(1) as usize,
             recovery_sleep: Duration::from_millis(o.recovery_sleep_ms),
+            full_ratio: o.full_ratio,
         })
     }
 }
@@ -142,6 +145,8 @@ pub struct Osd {
     pub seen_up: std::sync::atomic::AtomicBool,
     /// Held while PGs are created (a new map) or deleted (stray copies).
     pub pg_lifecycle: tokio::sync::Mutex<()>,
+    /// Whether this OSD's store and its peers' are full.
+    pub space: crate::space::Space,
 }
 
 impl Osd {
@@ -358,6 +363,7 @@ pub async fn run(
         recovery_slots: tokio::sync::Semaphore::new(opts.recovery_max_active),
         seen_up: Default::default(),
         pg_lifecycle: tokio::sync::Mutex::new(()),
+        space: crate::space::Space::new(opts.id, opts.full_ratio),
     });
     let mut ep_config = EndpointConfig::new(opts.addr);
     ep_config.wire_mode = mon_opts.wire_mode;
@@ -491,6 +497,7 @@ async fn heartbeats(osd: Arc<Osd>) {
     let mut booted: HashMap<i32, u32> = HashMap::new();
     loop {
         tick.tick().await;
+        osd.space.update(&osd.store.statfs());
         let map = osd.map();
         for peer_id in pg_peers(&osd) {
             if !map.is_up(peer_id) {

@@ -27,5 +27,6 @@ pub mod recovery;
 pub mod rejoin;
 pub mod scan;
 pub mod service;
+pub mod space;
 pub mod stats;
 pub mod strays;

@@ -342,6 +342,7 @@ pub async fn ping(osd: &Osd, peer: i32) {
         msg::OSD_PING,
         &Ping {
             epoch: osd.map().epoch(),
+            full: osd.space.is_full(),
         },
     ) else {
         return;
@@ -358,5 +359,8 @@ pub async fn ping(osd: &Osd, peer: i32) {
         && reply.msg_type == msg::OSD_PONG
     {
         osd.heard_from(peer);
+        if let Ok(pong) = reply.decode_body::<Ping>() {
+            osd.space.note_peer(peer, pong.full);
+        }
     }
 }

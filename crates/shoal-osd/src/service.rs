@@ -46,6 +46,9 @@ impl RequestHandler for RequestService {
             msg::OSD_PING => {
                 if let Some(id) = osd_id(&peer) {
                     osd.heard_from(id);
+                    if let Ok(ping) = request.decode_body::<Ping>() {
+                        osd.space.note_peer(id, ping.full);
+                    }
                 }
                 or_empty(
                     msg::OSD_PONG,
@@ -53,6 +56,7 @@ impl RequestHandler for RequestService {
                         msg::OSD_PONG,
                         &Ping {
                             epoch: osd.map().epoch(),
+                            full: osd.space.is_full(),
                         },
                     ),
                 )
@@ -167,6 +171,9 @@ async fn serve_op(
     osd.auth.check(&osd.monc, &peer.name, write).await?;
     let pg = current_pg(osd, req.pg, req.epoch)?;
     pg.check_serving(write, req.balance_reads)?;
+    if write && !crate::space::frees_space(&req.ops) {
+        osd.space.check_chain(&pg.status().0.acting)?;
+    }
     if write {
         write_op(osd, &pg, req, payload).await
     } else {

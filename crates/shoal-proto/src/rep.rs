@@ -252,6 +252,9 @@ wire! {
     pub struct Ping {
         /// The sender's map epoch.
         pub epoch: u32,
+        /// The sender's store is full (`[osd] full_ratio`): heads refuse
+        /// writes to PGs it is in.
+        pub full: bool,
     }
 }
 
