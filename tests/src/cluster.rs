@@ -302,6 +302,53 @@ impl TestCluster {
         }
     }
 
+    /// Damages OSD `osd`'s copy of object `name` of pool `pool` on disk:
+    /// SIGKILLs the OSD, flips one byte of the object's first data chunk
+    /// in its store's data file, and starts it again (it is then up in
+    /// the map). Its checksums must catch the damage.
+    pub async fn corrupt_copy(&mut self, client: &Cluster, osd: i32, pool: i64, name: &str) {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let pg = client
+            .osdmap()
+            .object_to_pg(pool, name)
+            .expect("object's PG");
+        let coll = format!("pg_{}.{:x}", pg.pool, pg.seed);
+        let booted = client.osdmap().osd(osd).map_or(0, |i| i.up_from);
+        self.kill_osd(osd as usize);
+        let conf = &self.mons.conf;
+        let cfg = shoal_store::StoreConfig::new(conf.osd_data_dir(osd), conf.osd.store_bytes);
+        let at = {
+            let store = shoal_store::Store::open(&cfg).expect("open the stopped OSD's store");
+            let extents = store.extents(&coll, name).expect("the object's extents");
+            let (_, phys, len) = *extents.first().expect("the object has data");
+            assert!(len > 100, "a chunk of {len} bytes");
+            phys + 100
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(cfg.data_path())
+            .expect("the store's data file");
+        let mut b = [0u8; 1];
+        f.seek(SeekFrom::Start(at)).expect("seek");
+        f.read_exact(&mut b).expect("read");
+        f.seek(SeekFrom::Start(at)).expect("seek");
+        f.write_all(&[b[0] ^ 0x40]).expect("write");
+        f.sync_all().expect("sync");
+        drop(f);
+        self.start_osd(osd as usize);
+        let admin = self.mons.admin();
+        wait_for(
+            Duration::from_secs(60),
+            "the damaged OSD up again",
+            || async {
+                let map = admin.osdmap().await.ok()?;
+                (map.is_up(osd) && map.osd(osd)?.up_from > booted).then_some(())
+            },
+        )
+        .await;
+    }
+
     /// Removes every injected fault from the running OSDs.
     pub async fn heal_osds(&mut self, client: &Cluster) {
         for i in 0..self.osds.len() {

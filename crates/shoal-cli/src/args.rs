@@ -321,6 +321,22 @@ pub enum PgCmd {
         #[arg(long)]
         osd: Option<i32>,
     },
+    /// Compare every copy of every object of a PG (versions, sizes,
+    /// xattrs, omap) now; report inconsistencies (JSON).
+    Scrub {
+        /// The PG (`1.2f`).
+        pg: String,
+    },
+    /// Like scrub, also reading and checksumming every copy's data.
+    DeepScrub {
+        /// The PG (`1.2f`).
+        pg: String,
+    },
+    /// Deep scrub, and fix copies that differ from the authoritative one.
+    Repair {
+        /// The PG (`1.2f`).
+        pg: String,
+    },
     /// Set (or with no OSDs clear) a PG's temporary acting set.
     Temp {
         /// The PG.

@@ -188,7 +188,12 @@ async fn run(args: Args) -> Result<()> {
         | Cmd::Ls { .. }
         | Cmd::Stat { .. }
         | Cmd::Bench { .. }
-        | Cmd::Pg(PgCmd::Query { .. })
+        | Cmd::Pg(
+            PgCmd::Query { .. }
+            | PgCmd::Scrub { .. }
+            | PgCmd::DeepScrub { .. }
+            | PgCmd::Repair { .. },
+        )
         | Cmd::Dev(_) => bail!("not a monitor command"),
     };
     let out = client.command(command).await?;
@@ -207,7 +212,12 @@ async fn objects_command(cmd: &Cmd, conf: &ShoalConf, json: bool) -> Option<Resu
             | Cmd::Ls { .. }
             | Cmd::Stat { .. }
             | Cmd::Bench { .. }
-            | Cmd::Pg(PgCmd::Query { .. })
+            | Cmd::Pg(
+                PgCmd::Query { .. }
+                    | PgCmd::Scrub { .. }
+                    | PgCmd::DeepScrub { .. }
+                    | PgCmd::Repair { .. }
+            )
     );
     if !is_object {
         return None;
@@ -222,6 +232,17 @@ async fn objects_command(cmd: &Cmd, conf: &ShoalConf, json: bool) -> Option<Resu
             Cmd::Rm { pool, names } => objects::rm(&c, pool, names).await,
             Cmd::Ls { pool } => objects::ls(&c, pool, json).await,
             Cmd::Stat { pool, name } => objects::stat(&c, pool, name, json).await,
+            Cmd::Pg(PgCmd::Scrub { pg } | PgCmd::DeepScrub { pg } | PgCmd::Repair { pg }) => {
+                let id: shoal_map::PgId = pg.parse().with_context(|| format!("PG id {pg:?}"))?;
+                let (deep, repair) = match cmd {
+                    Cmd::Pg(PgCmd::Scrub { .. }) => (false, false),
+                    Cmd::Pg(PgCmd::DeepScrub { .. }) => (true, false),
+                    _ => (true, true),
+                };
+                let result = c.pg_scrub(id, deep, repair).await?;
+                println!("{}", serde_json::to_string_pretty(&result)?);
+                Ok(())
+            }
             Cmd::Pg(PgCmd::Query { pg, osd }) => {
                 let id: shoal_map::PgId = pg.parse().with_context(|| format!("PG id {pg:?}"))?;
                 let detail = c.pg_detail(id, *osd).await?;

@@ -29,11 +29,13 @@ fn ok_json(c: &MonCluster, args: &[&str]) -> serde_json::Value {
 fn admin_commands_work_end_to_end() {
     let c = MonCluster::start(&MonClusterOptions::default());
     // mon stat: epoch, leader, quorum, each monitor's name and address
-    // (polled until the monitors have elected a leader).
+    // (polled until the monitors have elected a leader and all three are
+    // in its quorum: the last one may join a moment after the election).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let stat = loop {
         let stat = ok_json(&c, &["mon", "stat"]);
-        if stat["leader"].is_string() {
+        let quorum = stat["quorum"].as_array().map_or(0, |q| q.len());
+        if stat["leader"].is_string() && quorum == 3 {
             break stat;
         }
         assert!(std::time::Instant::now() < deadline, "no leader: {stat}");

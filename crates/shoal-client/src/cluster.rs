@@ -10,7 +10,10 @@ use shoal_map::{OsdMap, PgId};
 use shoal_net::{Frame, PeerAddr};
 use shoal_proto::mon::{MonCommand, MonResult};
 use shoal_proto::msg;
-use shoal_proto::osd::{PgDetail, PgDetailReply, PgDetailRequest, PgRef, ReqId};
+use shoal_proto::osd::{
+    PgDetail, PgDetailReply, PgDetailRequest, PgRef, PgScrubReply, PgScrubRequest, ReqId,
+    ScrubResult,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -208,6 +211,61 @@ impl Cluster {
     /// `pg`: role, state, chain, log bounds, missing objects, backfill
     /// targets (`shoal pg query`).
     pub async fn pg_detail(&self, pg: PgId, osd: Option<i32>) -> Result<PgDetail, ClientError> {
+        let req = PgDetailRequest {
+            epoch: self.osdmap().epoch(),
+            pg: pg_ref(pg),
+        };
+        let frame = Frame::encode(msg::PG_DETAIL, &req)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let (osd, reply) = self
+            .pg_request(pg, osd, &frame, self.inner.opts.osd_timeout)
+            .await?;
+        let reply: PgDetailReply = reply
+            .decode_body()
+            .map_err(|e| ClientError::Protocol(format!("osd.{osd}: {e}")))?;
+        reply
+            .result
+            .map_err(|e| ClientError::Protocol(format!("osd.{osd}: {e}")))
+    }
+
+    /// Scrubs PG `pg` now at its head (`deep`: reading and checksumming
+    /// every copy's data; `repair`: fixing copies that differ from the
+    /// authoritative one). Waits up to the op timeout.
+    pub async fn pg_scrub(
+        &self,
+        pg: PgId,
+        deep: bool,
+        repair: bool,
+    ) -> Result<ScrubResult, ClientError> {
+        let req = PgScrubRequest {
+            epoch: self.osdmap().epoch(),
+            pg: pg_ref(pg),
+            deep,
+            repair,
+            only: Vec::new(),
+        };
+        let frame =
+            Frame::encode(msg::PG_SCRUB, &req).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let (osd, reply) = self
+            .pg_request(pg, None, &frame, self.inner.opts.op_timeout)
+            .await?;
+        let reply: PgScrubReply = reply
+            .decode_body()
+            .map_err(|e| ClientError::Protocol(format!("osd.{osd}: {e}")))?;
+        reply
+            .result
+            .map_err(|e| ClientError::Protocol(format!("osd.{osd}: {e}")))
+    }
+
+    /// Sends `frame` about PG `pg` to OSD `osd` (default: its head);
+    /// returns which OSD answered, and its answer.
+    async fn pg_request(
+        &self,
+        pg: PgId,
+        osd: Option<i32>,
+        frame: &Frame,
+        timeout: Duration,
+    ) -> Result<(i32, Frame), ClientError> {
         let map = self.osdmap();
         let osd = match osd {
             Some(o) => o,
@@ -222,28 +280,14 @@ impl Cluster {
             .osd(osd)
             .and_then(|o| o.addr)
             .ok_or_else(|| ClientError::Invalid(format!("osd.{osd} has no address")))?;
-        let req = PgDetailRequest {
-            epoch: map.epoch(),
-            pg: PgRef {
-                pool: pg.pool,
-                seed: pg.seed,
-            },
-        };
-        let frame = Frame::encode(msg::PG_DETAIL, &req)
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
         let peer = PeerAddr::named(format!("osd.{osd}"), addr);
         let reply = self
             .monc()
             .endpoint()
-            .request(&peer, &frame, self.inner.opts.osd_timeout)
+            .request(&peer, frame, timeout)
             .await
             .map_err(|e| ClientError::Protocol(format!("osd.{osd}: {e}")))?;
-        let reply: PgDetailReply = reply
-            .decode_body()
-            .map_err(|e| ClientError::Protocol(format!("osd.{osd}: {e}")))?;
-        reply
-            .result
-            .map_err(|e| ClientError::Protocol(format!("osd.{osd}: {e}")))
+        Ok((osd, reply))
     }
 
     /// Creates a replicated pool (`min_size` 0: `size - size / 2`) and
@@ -291,5 +335,12 @@ async fn follow_maps(monc: Arc<MonClient>, tx: Arc<watch::Sender<Arc<OsdMap>>>) 
                 tokio::time::sleep(Duration::from_millis(100u64 << failures.min(4))).await;
             }
         }
+    }
+}
+
+fn pg_ref(pg: PgId) -> PgRef {
+    PgRef {
+        pool: pg.pool,
+        seed: pg.seed,
     }
 }

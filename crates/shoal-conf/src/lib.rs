@@ -181,6 +181,10 @@ pub struct OsdSection {
     pub full_ratio: f64,
     /// A store this full raises `OSD_NEARFULL`.
     pub nearfull_ratio: f64,
+    /// Each PG an OSD heads is scrubbed this often (0: only on demand).
+    pub scrub_interval_ms: u64,
+    /// Each PG an OSD heads is deep-scrubbed this often (0: only on demand).
+    pub deep_scrub_interval_ms: u64,
 }
 
 /// The longest duration a setting may name, in milliseconds (a week).
@@ -269,6 +273,8 @@ impl Default for OsdSection {
             recovery_sleep_ms: 0,
             full_ratio: 0.95,
             nearfull_ratio: 0.85,
+            scrub_interval_ms: 24 * 3600 * 1000,
+            deep_scrub_interval_ms: 7 * 24 * 3600 * 1000,
             read_cache_bytes: 256 << 20,
         }
     }
@@ -383,6 +389,11 @@ impl ShoalConf {
             ("[osd] peer_timeout_ms", self.osd.peer_timeout_ms),
             ("[osd] caps_refresh_ms", self.osd.caps_refresh_ms),
             ("[osd] recovery_sleep_ms", self.osd.recovery_sleep_ms),
+            ("[osd] scrub_interval_ms", self.osd.scrub_interval_ms),
+            (
+                "[osd] deep_scrub_interval_ms",
+                self.osd.deep_scrub_interval_ms,
+            ),
             ("[client] mon_timeout_ms", self.client.mon_timeout_ms),
             (
                 "[client] command_timeout_ms",

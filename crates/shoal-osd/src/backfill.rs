@@ -221,7 +221,7 @@ async fn push_one(
         let _slot = osd.recovery_slots.acquire().await;
         let lock = pg.object_lock(name);
         let _guard = lock.lock().await;
-        let frame = crate::peer::push_frame(osd, pg, epoch, name).await?;
+        let frame = crate::peer::push_frame(osd, pg, epoch, name, false).await?;
         crate::peer::call_ack(osd, target, &frame).await?;
         osd.recovery.record(frame.payload.len());
     }

@@ -48,6 +48,10 @@ pub struct OsdOptions {
     pub recovery_sleep: Duration,
     /// Store use (fraction of capacity) at which this OSD is full.
     pub full_ratio: f64,
+    /// Scrub each headed PG this often (zero: never by schedule).
+    pub scrub_interval: Duration,
+    /// Deep-scrub each headed PG this often (zero: never by schedule).
+    pub deep_scrub_interval: Duration,
 }
 
 impl OsdOptions {
@@ -72,6 +76,8 @@ impl OsdOptions {
             recovery_max_active: o.recovery_max_active.max(1) as usize,
             recovery_sleep: Duration::from_millis(o.recovery_sleep_ms),
             full_ratio: o.full_ratio,
+            scrub_interval: Duration::from_millis(o.scrub_interval_ms),
+            deep_scrub_interval: Duration::from_millis(o.deep_scrub_interval_ms),
         })
     }
 }
@@ -395,6 +401,7 @@ pub async fn run(
         tokio::spawn(heartbeats(osd.clone())),
         tokio::spawn(crate::rejoin::rejoin(osd.clone(), addr)),
         tokio::spawn(crate::strays::run(osd.clone())),
+        tokio::spawn(crate::scrubber::schedule(osd.clone())),
     ];
     shutdown.await;
     for t in tasks {

@@ -26,6 +26,8 @@ pub mod pglog;
 pub mod recovery;
 pub mod rejoin;
 pub mod scan;
+pub mod scrub;
+pub mod scrubber;
 pub mod service;
 pub mod space;
 pub mod stats;

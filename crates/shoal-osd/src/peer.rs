@@ -279,6 +279,19 @@ async fn pull_from_any(
 }
 
 async fn pull(osd: &Osd, pg: &Pg, interval: u32, from: i32, name: &str) -> Result<(), String> {
+    pull_object(osd, pg, interval, from, name, false).await
+}
+
+/// Copies `name` from OSD `from` into this OSD's copy of `pg` (with
+/// `repair`, over whatever this copy holds).
+pub async fn pull_object(
+    osd: &Osd,
+    pg: &Pg,
+    interval: u32,
+    from: i32,
+    name: &str,
+    repair: bool,
+) -> Result<(), String> {
     let req = PgPull {
         epoch: osd.map().epoch(),
         pg: pg.id,
@@ -292,19 +305,19 @@ async fn pull(osd: &Osd, pg: &Pg, interval: u32, from: i32, name: &str) -> Resul
         return Err(format!("osd.{from} answered for another object"));
     }
     osd.recovery.record(reply.payload.len());
-    pg.apply_push(
+    // The pull answers for the source's interval: apply it in ours.
+    let push = PgPush {
         interval,
-        name,
-        push.version,
-        push.state,
-        reply.payload.clone(),
-    )
-    .await
-    .map_err(|e| e.1)
+        repair,
+        ..push
+    };
+    pg.apply_push(push, reply.payload.clone())
+        .await
+        .map_err(|e| e.1)
 }
 
 async fn push(osd: &Osd, pg: &Arc<Pg>, interval: u32, to: i32, name: &str) -> Result<(), String> {
-    let frame = push_frame(osd, pg, interval, name).await?;
+    let frame = push_frame(osd, pg, interval, name, false).await?;
     call_ack(osd, to, &frame).await?;
     osd.recovery.record(frame.payload.len());
     Ok(())
@@ -317,6 +330,7 @@ pub async fn push_frame(
     pg: &Arc<Pg>,
     interval: u32,
     name: &str,
+    repair: bool,
 ) -> Result<Frame, String> {
     let (pg2, n) = (pg.clone(), name.to_string());
     let (version, state, payload) = tokio::task::spawn_blocking(move || pg2.object_state(&n))
@@ -330,6 +344,7 @@ pub async fn push_frame(
         object: name.to_string(),
         version,
         state,
+        repair,
     };
     Ok(Frame::encode(msg::PG_PUSH, &body)
         .map_err(|e| e.to_string())?

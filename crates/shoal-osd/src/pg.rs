@@ -9,7 +9,7 @@ use bytes::Bytes;
 use shoal_net::Frame;
 use shoal_net::codec::{decode, encode};
 use shoal_proto::osd::{ObjOp, ObjVersion, OsdErrorCode, PgRef, ReqId};
-use shoal_proto::rep::{LogEntry, LogOp, ObjectState, PgInfo, PgLogState, RepOp};
+use shoal_proto::rep::{LogEntry, LogOp, ObjectState, PgInfo, PgLogState, PgPush, RepOp};
 use shoal_store::{Op, Store, StoreError, Transaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -86,6 +86,8 @@ struct State {
     backfilling: bool,
     /// Head: peering waits for a member of the last active interval.
     incomplete: bool,
+    /// Head: objects the last scrub found inconsistent and not repaired.
+    inconsistent: BTreeSet<String>,
 }
 
 /// One PG on this OSD.
@@ -102,6 +104,8 @@ pub struct Pg {
     /// then changed by its writes); for the monitors' `status`.
     objects: AtomicU64,
     object_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// When this OSD last scrubbed and deep-scrubbed the PG (or opened it).
+    scrubbed: Mutex<(std::time::Instant, std::time::Instant)>,
 }
 
 fn internal(e: impl std::fmt::Display) -> OpError {
@@ -171,9 +175,11 @@ impl Pg {
                 backfill_of: None,
                 backfilling: false,
                 incomplete: false,
+                inconsistent: BTreeSet::new(),
             }),
             objects: AtomicU64::new(0),
             object_locks: Mutex::new(HashMap::new()),
+            scrubbed: Mutex::new((std::time::Instant::now(), std::time::Instant::now())),
         }))
     }
 
@@ -241,6 +247,7 @@ impl Pg {
         st.backfill_of = None;
         st.backfilling = false;
         st.incomplete = false;
+        st.inconsistent.clear();
         let head = st.log.head();
         st.chain = Chain::new(true, head);
         st.recv_last = head;
@@ -715,14 +722,16 @@ impl Pg {
     }
 
     /// Makes an object exactly `state` (or removes it), during peering.
-    pub async fn apply_push(
-        &self,
-        interval: u32,
-        name: &str,
-        version: ObjVersion,
-        state: Option<ObjectState>,
-        payload: Bytes,
-    ) -> Result<(), OpError> {
+    pub async fn apply_push(&self, push: PgPush, payload: Bytes) -> Result<(), OpError> {
+        let PgPush {
+            interval,
+            object,
+            version,
+            state,
+            repair,
+            ..
+        } = push;
+        let name = object.as_str();
         exec::check_name(name)?;
         let was_missing = {
             let mut st = self.lock();
@@ -737,7 +746,7 @@ impl Pg {
                 // Recovery while active brings only what this copy lacks:
                 // anything else is newer here than the push (a write that
                 // followed its recovery).
-                Phase::Active if st.missing.contains(name) => {}
+                Phase::Active if st.missing.contains(name) || repair => {}
                 Phase::Active => return Ok(()),
                 Phase::Stray => return Err(unavailable("not a member")),
             }
@@ -993,6 +1002,124 @@ impl Pg {
     /// interval that went active answered (for the PG's state).
     pub fn set_incomplete(&self, on: bool) {
         self.lock().incomplete = on;
+    }
+
+    /// Head: the objects a scrub found inconsistent (replaced by each scrub
+    /// of the whole PG; a repaired object leaves it).
+    pub fn set_inconsistent(&self, objects: BTreeSet<String>) {
+        self.lock().inconsistent = objects;
+    }
+
+    /// Head: objects a scrub found inconsistent and not yet repaired.
+    pub fn inconsistent(&self) -> usize {
+        self.lock().inconsistent.len()
+    }
+
+    /// When this OSD last scrubbed and deep-scrubbed the PG.
+    pub fn scrubbed(&self) -> (std::time::Instant, std::time::Instant) {
+        match self.scrubbed.lock() {
+            Ok(g) => *g,
+            Err(p) => *p.into_inner(),
+        }
+    }
+
+    /// A scrub (`deep` or not) of the whole PG finished now.
+    pub fn note_scrubbed(&self, deep: bool) {
+        let mut s = match self.scrubbed.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let now = std::time::Instant::now();
+        s.0 = now;
+        if deep {
+            s.1 = now;
+        }
+    }
+
+    /// Head: `name` was repaired.
+    pub fn repaired(&self, name: &str) {
+        self.lock().inconsistent.remove(name);
+    }
+
+    /// Whether a write to `name` is on its way down the chain (a scrub
+    /// compares only objects at rest).
+    pub fn in_flight(&self, name: &str) -> bool {
+        self.lock().uncommitted.contains_key(name)
+    }
+
+    /// Scrub entries of this copy: a page after `after` or exactly `only`;
+    /// `deep` reads and checksums the data. Blocking.
+    pub fn scrub_entries(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        only: &[String],
+        deep: bool,
+    ) -> Result<(Vec<shoal_proto::rep::ScrubEntry>, bool), OpError> {
+        let (names, more) = if only.is_empty() {
+            object_page(&self.store, &self.coll, after, limit)?
+        } else {
+            (only.to_vec(), false)
+        };
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(e) = self.scrub_entry(&name, deep)? {
+                out.push(e);
+            }
+        }
+        Ok((out, more))
+    }
+
+    fn scrub_entry(
+        &self,
+        name: &str,
+        deep: bool,
+    ) -> Result<Option<shoal_proto::rep::ScrubEntry>, OpError> {
+        let err = |e: StoreError| exec::store_error(&e);
+        let snap = match self.store.snapshot(&self.coll, name) {
+            Ok(s) => s,
+            Err(StoreError::NoObject(..)) => return Ok(None),
+            Err(e) => return Err(err(e)),
+        };
+        let stat = snap.stat();
+        let mut meta = blake3::Hasher::new();
+        for (k, v) in snap.xattrs() {
+            meta.update(&(k.len() as u64).to_le_bytes());
+            meta.update(k.as_bytes());
+            meta.update(&(v.len() as u64).to_le_bytes());
+            meta.update(v);
+        }
+        let (data_digest, error) = if deep {
+            match snap.read_bytes(0, u64::MAX) {
+                Ok(d) => (Some(*blake3::hash(&d).as_bytes()), String::new()),
+                Err(e) => (None, e.to_string()),
+            }
+        } else {
+            (None, String::new())
+        };
+        drop(snap);
+        let omap = self
+            .store
+            .omap_range(&self.coll, name, None, None, usize::MAX)
+            .map_err(err)?;
+        meta.update(b"omap");
+        for (k, v) in &omap {
+            meta.update(&(k.len() as u64).to_le_bytes());
+            meta.update(k);
+            meta.update(&(v.len() as u64).to_le_bytes());
+            meta.update(v);
+        }
+        Ok(Some(shoal_proto::rep::ScrubEntry {
+            name: name.to_string(),
+            version: ObjVersion {
+                epoch: stat.version.epoch,
+                seq: stat.version.seq,
+            },
+            size: stat.size,
+            meta_digest: *meta.finalize().as_bytes(),
+            data_digest,
+            error,
+        }))
     }
 
     /// Head: whether peering waits for a member of the last active interval.

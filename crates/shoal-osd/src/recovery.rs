@@ -24,7 +24,7 @@ async fn push_to(
     name: &str,
     members: &BTreeSet<i32>,
 ) -> Result<(), String> {
-    let frame = crate::peer::push_frame(osd, pg, interval, name).await?;
+    let frame = crate::peer::push_frame(osd, pg, interval, name, false).await?;
     let bytes = frame.payload.len();
     for &m in members {
         crate::peer::call_ack(osd, m, &frame).await?;

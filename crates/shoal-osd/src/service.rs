@@ -8,11 +8,11 @@ use shoal_net::{Frame, InboundStream, PeerInfo, RequestHandler, StreamHandler};
 use shoal_proto::msg;
 use shoal_proto::osd::{
     ListResult, OpOutput, OpResult, OsdErrorCode, OsdReply, OsdRequest, PgDetailReply,
-    PgDetailRequest, PgListReply, PgListRequest, PgRef,
+    PgDetailRequest, PgListReply, PgListRequest, PgRef, PgScrubReply, PgScrubRequest,
 };
 use shoal_proto::rep::{
     BackfillStep, LogOp, PeerAck, PgActivate, PgBackfill, PgPull, PgPush, PgQuery, PgQueryReply,
-    PgScan, PgScanReply, Ping, RepAck, RepOp,
+    PgScan, PgScanReply, Ping, RepAck, RepOp, ScrubMapReply, ScrubMapRequest,
 };
 
 use crate::daemon::Osd;
@@ -43,6 +43,7 @@ impl RequestHandler for RequestService {
             msg::OSD_OP => op(osd, &peer, request).await,
             msg::OSD_LIST => list(osd, &peer, &request).await,
             msg::PG_DETAIL => pg_detail(osd, &peer, &request).await,
+            msg::PG_SCRUB => pg_scrub(osd, &peer, &request).await,
             msg::OSD_PING => {
                 if let Some(id) = osd_id(&peer) {
                     osd.heard_from(id);
@@ -66,6 +67,7 @@ impl RequestHandler for RequestService {
             | msg::PG_PUSH
             | msg::PG_ACTIVATE
             | msg::PG_SCAN
+            | msg::PG_SCRUB_MAP
             | msg::PG_BACKFILL) => {
                 let Some(from) = osd_id(&peer) else {
                     return peer_ack(osd, Err(format!("{} is not an OSD", peer.name)));
@@ -76,6 +78,7 @@ impl RequestHandler for RequestService {
                     msg::PG_PULL => pg_pull(osd, &request).await,
                     msg::PG_PUSH => peer_ack(osd, pg_push(osd, request).await),
                     msg::PG_SCAN => pg_scan(osd, &request).await,
+                    msg::PG_SCRUB_MAP => pg_scrub_map(osd, &request).await,
                     msg::PG_BACKFILL => peer_ack(osd, pg_backfill(osd, &request).await),
                     _ => peer_ack(osd, pg_activate(osd, &request).await),
                 }
@@ -247,10 +250,26 @@ async fn read_op(
         let tail = pg.tail().ok_or_else(|| unavailable("no tail".into()))?;
         return proxy(osd, tail, req, true).await;
     }
-    let (pg2, name, ops) = (pg.clone(), req.object.clone(), req.ops.clone());
-    let r = tokio::task::spawn_blocking(move || exec::read(pg2.store(), &pg2.coll, &name, &ops))
-        .await
-        .map_err(|e| (OsdErrorCode::Internal, e.to_string()))??;
+    let r = match read_here(pg, req).await {
+        Err((OsdErrorCode::Corrupt, why)) => {
+            tracing::warn!(pg = %pg.id, object = %req.object, error = %why, "a read failed its checksums; repairing");
+            if pg.is_head() {
+                // Repaired from another member (under the object's lock,
+                // with no write to it in flight), then read again.
+                let only = vec![req.object.clone()];
+                crate::scrubber::run(osd, pg, true, true, &only)
+                    .await
+                    .map_err(|e| (OsdErrorCode::Unavailable, format!("repairing: {e}")))?;
+                read_here(pg, req).await?
+            } else {
+                // The head answers; it repairs this copy meanwhile.
+                ask_head_to_repair(osd, pg, &req.object);
+                let head = pg.head().ok_or_else(|| unavailable("no head".into()))?;
+                return proxy(osd, head, req, false).await;
+            }
+        }
+        other => other?,
+    };
     osd.io.record_read(r.payload.len());
     Ok((
         OpResult::Done {
@@ -267,6 +286,40 @@ fn unavailable(message: String) -> OpError {
 
 /// Serves a read by asking chain member `to` (as a balanced read, or as
 /// a read at the head).
+async fn read_here(pg: &Arc<Pg>, req: &OsdRequest) -> Result<exec::ReadResult, OpError> {
+    let (pg2, name, ops) = (pg.clone(), req.object.clone(), req.ops.clone());
+    tokio::task::spawn_blocking(move || exec::read(pg2.store(), &pg2.coll, &name, &ops))
+        .await
+        .map_err(|e| (OsdErrorCode::Internal, e.to_string()))?
+}
+
+/// Asks the PG's head (in the background) to repair this member's copy
+/// of `object`, which failed its checksums.
+fn ask_head_to_repair(osd: &Arc<Osd>, pg: &Pg, object: &str) {
+    let (Some(head), Some(endpoint)) = (pg.head(), osd.endpoint().cloned()) else {
+        return;
+    };
+    let Some(addr) = osd.peer_addr(head) else {
+        return;
+    };
+    let req = PgScrubRequest {
+        epoch: osd.map().epoch(),
+        pg: pg.id,
+        deep: true,
+        repair: true,
+        only: vec![object.to_string()],
+    };
+    let Ok(frame) = Frame::encode(msg::PG_SCRUB, &req) else {
+        return;
+    };
+    let timeout = osd.opts.peer_timeout;
+    tokio::spawn(async move {
+        if let Err(e) = endpoint.request(&addr, &frame, timeout).await {
+            tracing::warn!(head, error = %e, "cannot ask the head for a repair");
+        }
+    });
+}
+
 async fn proxy(
     osd: &Arc<Osd>,
     to: i32,
@@ -355,6 +408,65 @@ async fn pg_detail(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
     )
 }
 
+async fn pg_scrub(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
+    let result = async {
+        let req: PgScrubRequest = request
+            .decode_body()
+            .map_err(|e| format!("bad request: {e}"))?;
+        // Members ask their head to repair a copy they could not read.
+        if osd_id(peer).is_none() {
+            osd.auth
+                .check(&osd.monc, &peer.name, true)
+                .await
+                .map_err(|e| e.1)?;
+        }
+        let pg = osd
+            .pg(req.pg)
+            .ok_or(format!("osd.{} has no copy of {}", osd.id, req.pg))?;
+        crate::scrubber::run(osd, &pg, req.deep, req.repair, &req.only).await
+    };
+    or_empty(
+        msg::PG_SCRUB_REPLY,
+        Frame::encode(
+            msg::PG_SCRUB_REPLY,
+            &PgScrubReply {
+                epoch: osd.map().epoch(),
+                result: result.await,
+            },
+        ),
+    )
+}
+
+async fn pg_scrub_map(osd: &Osd, request: &Frame) -> Frame {
+    let answer = async {
+        let req: ScrubMapRequest = request.decode_body().map_err(|e| e.to_string())?;
+        let pg = osd.pg(req.pg).ok_or("no such PG here")?;
+        let limit = req.limit.clamp(1, shoal_proto::osd::MAX_LIST_PAGE) as usize;
+        tokio::task::spawn_blocking(move || {
+            pg.scrub_entries(req.start_after.as_deref(), limit, &req.only, req.deep)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.1)
+    };
+    let (entries, more, error) = match answer.await {
+        Ok((entries, more)) => (entries, more, String::new()),
+        Err(e) => (Vec::new(), false, e),
+    };
+    or_empty(
+        msg::PG_SCRUB_MAP_REPLY,
+        Frame::encode(
+            msg::PG_SCRUB_MAP_REPLY,
+            &ScrubMapReply {
+                epoch: osd.map().epoch(),
+                entries,
+                more,
+                error,
+            },
+        ),
+    )
+}
+
 fn pg_query(osd: &Osd, request: &Frame) -> Frame {
     let pg = request
         .decode_body::<PgQuery>()
@@ -383,7 +495,7 @@ async fn pg_pull(osd: &Osd, request: &Frame) -> Frame {
     let answer = async {
         let req: PgPull = request.decode_body().map_err(|e| e.to_string())?;
         let pg = osd.pg(req.pg).ok_or("no such PG here")?;
-        crate::peer::push_frame(osd, &pg, req.interval, &req.object).await
+        crate::peer::push_frame(osd, &pg, req.interval, &req.object, false).await
     };
     match answer.await {
         Ok(f) => f,
@@ -394,15 +506,7 @@ async fn pg_pull(osd: &Osd, request: &Frame) -> Frame {
 async fn pg_push(osd: &Osd, request: Frame) -> Result<(), String> {
     let req: PgPush = request.decode_body().map_err(|e| e.to_string())?;
     let pg = osd.pg(req.pg).ok_or("no such PG here")?;
-    pg.apply_push(
-        req.interval,
-        &req.object,
-        req.version,
-        req.state,
-        request.payload,
-    )
-    .await
-    .map_err(|e| e.1)
+    pg.apply_push(req, request.payload).await.map_err(|e| e.1)
 }
 
 async fn pg_scan(osd: &Osd, request: &Frame) -> Frame {

@@ -85,6 +85,8 @@ pub struct PgCondition {
     pub backfilling: bool,
     /// Peering waits for a member of the last interval that went active.
     pub incomplete: bool,
+    /// A scrub found copies that differ.
+    pub inconsistent: bool,
 }
 
 /// A PG's state as `status` shows it, in Ceph's words and order:
@@ -107,6 +109,9 @@ pub fn pg_state(c: PgCondition) -> String {
     let undersized = c.members < c.size;
     if !undersized && c.missing == 0 && !c.remapped {
         s.push_str("+clean");
+        if c.inconsistent {
+            s.push_str("+inconsistent");
+        }
         return s;
     }
     if c.missing > 0 {
@@ -123,6 +128,9 @@ pub fn pg_state(c: PgCondition) -> String {
     }
     if c.backfilling {
         s.push_str("+backfilling");
+    }
+    if c.inconsistent {
+        s.push_str("+inconsistent");
     }
     s
 }
@@ -144,6 +152,7 @@ pub fn state_of(map: &OsdMap, pg: &Pg) -> String {
         remapped: interval.up != interval.acting,
         backfilling: pg.backfilling(),
         incomplete: pg.incomplete(),
+        inconsistent: pg.inconsistent() > 0,
     })
 }
 
@@ -197,6 +206,7 @@ mod tests {
             remapped: false,
             backfilling: false,
             incomplete: false,
+            inconsistent: false,
         })
     }
 
@@ -231,6 +241,7 @@ mod tests {
             remapped: false,
             backfilling: false,
             incomplete: true,
+            inconsistent: false,
         });
         assert_eq!(waiting, "incomplete");
         let remapped = |members, backfilling| {
@@ -244,6 +255,7 @@ mod tests {
                 remapped: true,
                 backfilling,
                 incomplete: false,
+                inconsistent: false,
             })
         };
         assert_eq!(remapped(3, true), "active+remapped+backfilling");
@@ -252,5 +264,18 @@ mod tests {
             "active+undersized+degraded+remapped+backfilling"
         );
         assert_eq!(remapped(3, false), "active+remapped");
+        let scrubbed = pg_state(PgCondition {
+            phase: Phase::Active,
+            write_failed: false,
+            members: 3,
+            size: 3,
+            min_size: 2,
+            missing: 0,
+            remapped: false,
+            backfilling: false,
+            incomplete: false,
+            inconsistent: true,
+        });
+        assert_eq!(scrubbed, "active+clean+inconsistent");
     }
 }

@@ -34,6 +34,10 @@ pub const OSD_LIST_REPLY: u16 = 203;
 pub const PG_DETAIL: u16 = 204;
 /// Answer to [`PG_DETAIL`]: [`crate::osd::PgDetailReply`].
 pub const PG_DETAIL_REPLY: u16 = 205;
+/// Client -> head: [`crate::osd::PgScrubRequest`] (`shoal pg scrub|deep-scrub|repair`).
+pub const PG_SCRUB: u16 = 206;
+/// Answer to [`PG_SCRUB`]: [`crate::osd::PgScrubReply`].
+pub const PG_SCRUB_REPLY: u16 = 207;
 /// OSD -> next chain member, on a one-way stream: a [`crate::rep::RepOp`].
 pub const REP_OP: u16 = 210;
 /// OSD -> previous chain member, on a one-way stream: a [`crate::rep::RepAck`].
@@ -57,6 +61,10 @@ pub const PG_SCAN: u16 = 218;
 pub const PG_SCAN_REPLY: u16 = 219;
 /// Head -> backfill target: [`crate::rep::PgBackfill`], answered by a [`PEER_ACK`].
 pub const PG_BACKFILL: u16 = 222;
+/// Head -> member: [`crate::rep::ScrubMapRequest`] (a page of scrub entries).
+pub const PG_SCRUB_MAP: u16 = 223;
+/// Answer to [`PG_SCRUB_MAP`]: [`crate::rep::ScrubMapReply`].
+pub const PG_SCRUB_MAP_REPLY: u16 = 224;
 /// OSD -> OSD heartbeat: a [`crate::rep::Ping`], answered by [`OSD_PONG`].
 pub const OSD_PING: u16 = 220;
 /// The answer to [`OSD_PING`]: a [`crate::rep::Ping`] with the responder's epoch.

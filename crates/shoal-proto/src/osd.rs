@@ -304,6 +304,60 @@ wire! {
         pub objects: u64,
     }
 
+    /// Scrub a PG now (frame [`crate::msg::PG_SCRUB`] to its head):
+    /// compare every member's copy of every object; `deep` also reads and
+    /// checksums the data; `repair` fixes what differs from the
+    /// authoritative copy.
+    pub struct PgScrubRequest {
+        /// The client's OSDMap epoch.
+        pub epoch: u32,
+        /// The PG.
+        pub pg: PgRef,
+        /// Read and checksum the data too.
+        pub deep: bool,
+        /// Fix inconsistent copies.
+        pub repair: bool,
+        /// Only these objects (a member that read a bad copy asks its head
+        /// to repair it); empty: the whole PG.
+        pub only: Vec<String>,
+    }
+
+    /// Answer to [`PgScrubRequest`].
+    pub struct PgScrubReply {
+        /// The head's map epoch.
+        pub epoch: u32,
+        /// The outcome, or why there is none.
+        pub result: Result<ScrubResult, String>,
+    }
+
+    /// What a scrub found.
+    pub struct ScrubResult {
+        /// The PG (`1.2f`).
+        pub pgid: String,
+        /// Whether the data was read and checksummed.
+        pub deep: bool,
+        /// The chain that was compared, head first.
+        pub acting: Vec<i32>,
+        /// Objects compared.
+        pub objects: u64,
+        /// Objects whose copies differ (or cannot be read).
+        pub inconsistent: Vec<Inconsistency>,
+        /// Copies repaired.
+        pub repaired: u64,
+    }
+
+    /// One object whose copies differ.
+    pub struct Inconsistency {
+        /// The object.
+        pub object: String,
+        /// OSDs holding a bad (or no) copy.
+        pub bad: Vec<i32>,
+        /// OSDs holding the authoritative copy.
+        pub good: Vec<i32>,
+        /// What differs.
+        pub why: String,
+    }
+
     /// Objects one OSD lacks.
     pub struct MissingOn {
         /// The OSD.

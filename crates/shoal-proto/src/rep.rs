@@ -127,6 +127,9 @@ wire! {
     /// Head -> member during recovery: make the object exactly this (data
     /// in the payload), or remove it (`state` none).
     pub struct PgPush {
+        /// A repair: apply even if the member does not know it lacks the
+        /// object (its copy failed a scrub).
+        pub repair: bool,
         /// The head's map epoch.
         pub epoch: u32,
         /// The PG.
@@ -247,6 +250,48 @@ wire! {
             /// Its log.
             log: Vec<LogEntry>,
         },
+    }
+    /// Head -> member during a scrub: this member's view of its objects
+    /// after `start_after` (or exactly `only`).
+    pub struct ScrubMapRequest {
+        /// The head's map epoch.
+        pub epoch: u32,
+        /// The PG.
+        pub pg: PgRef,
+        /// Read and checksum the data.
+        pub deep: bool,
+        /// Objects after this name.
+        pub start_after: Option<String>,
+        /// Most objects.
+        pub limit: u32,
+        /// Just these objects (a second look at suspects), instead of a page.
+        pub only: Vec<String>,
+    }
+    /// Answer to [`ScrubMapRequest`].
+    pub struct ScrubMapReply {
+        /// The answering OSD's map epoch.
+        pub epoch: u32,
+        /// Entries by name (an object the member lacks is absent).
+        pub entries: Vec<ScrubEntry>,
+        /// More objects follow the page.
+        pub more: bool,
+        /// Empty on success, else why not.
+        pub error: String,
+    }
+    /// One copy of one object, as a scrub compares it.
+    pub struct ScrubEntry {
+        /// The object.
+        pub name: String,
+        /// Its version.
+        pub version: ObjVersion,
+        /// Its size.
+        pub size: u64,
+        /// blake3 over its xattrs and omap.
+        pub meta_digest: [u8; 32],
+        /// Deep scrub: blake3 over its data as read (checksums verified).
+        pub data_digest: Option<[u8; 32]>,
+        /// Why it could not be read (empty: it could).
+        pub error: String,
     }
     /// Heartbeat between OSDs sharing PGs.
     pub struct Ping {
