@@ -54,14 +54,21 @@ async fn wait_clean(client: &shoal_client::Cluster, pgs: u32) -> StatusReport {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_returning_osd_gets_only_what_it_missed_and_writes_wait_for_its_copy() {
-    // Recovery pauses after each object so that client writes meet
-    // objects the returning OSD still lacks.
-    let mut cluster = TestCluster::start(&TestClusterOptions {
-        osd_extra: "recovery_sleep_ms = 300\nrecovery_max_active = 1\n".into(),
-        ..TestClusterOptions::default()
-    })
-    .await;
+    let mut cluster = TestCluster::start(&TestClusterOptions::default()).await;
     let client = cluster.client().await;
+    // Recovery pauses after each object so that client writes meet
+    // objects the returning OSD still lacks: limits set while the OSDs
+    // run (they read them with their beacons).
+    for (key, value) in [("recovery_sleep_ms", "300"), ("recovery_max_active", "1")] {
+        client
+            .monc()
+            .command(MonCommand::ConfigKeySet {
+                key: format!("osd/{key}"),
+                value: value.as_bytes().to_vec(),
+            })
+            .await
+            .expect("config-key set");
+    }
     const PGS: u32 = 8;
     cluster.create_pool(&client, "data", PGS, 3, 2).await;
     let io = client.ioctx("data").await.expect("ioctx");

@@ -175,6 +175,10 @@ pub struct OsdSection {
     /// Pause of a PG's recovery after each object it recovered, so client
     /// IO gets the disks (Ceph's `osd_recovery_sleep`; 0: none).
     pub recovery_sleep_ms: u64,
+    /// PGs this OSD backfills at once (Ceph's `osd_max_backfills`).
+    pub max_backfills: u32,
+    /// Bytes per second this OSD spends on recovery and backfill (0: no cap).
+    pub recovery_max_bytes_per_sec: u64,
     /// A store this full (used / capacity) is full: writes to the PGs it
     /// is in are refused (reads and removes go on); health says
     /// `OSD_FULL`.
@@ -271,6 +275,8 @@ impl Default for OsdSection {
             caps_refresh_ms: 30_000,
             recovery_max_active: 4,
             recovery_sleep_ms: 0,
+            max_backfills: 2,
+            recovery_max_bytes_per_sec: 0,
             full_ratio: 0.95,
             nearfull_ratio: 0.85,
             scrub_interval_ms: 24 * 3600 * 1000,
@@ -424,8 +430,8 @@ impl ShoalConf {
                     .into(),
             );
         }
-        if o.recovery_max_active == 0 {
-            return Err("[osd] recovery_max_active must be at least 1".into());
+        if o.recovery_max_active == 0 || o.max_backfills == 0 {
+            return Err("[osd] recovery_max_active and max_backfills must be at least 1".into());
         }
         if o.pg_log_entries < 16 {
             return Err("[osd] pg_log_entries must be at least 16".into());

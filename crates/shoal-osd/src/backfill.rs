@@ -47,6 +47,8 @@ pub async fn run(osd: Arc<Osd>, pg: Arc<Pg>, interval: Interval) {
         pg.set_backfilling(true);
         osd.stats_changed.notify_one();
     }
+    // One PG backfilled at a time per `max_backfills` slot.
+    let _slot = osd.throttle.backfill_slot().await;
     for &t in &targets {
         loop {
             if !current(&pg, epoch) {
@@ -217,16 +219,15 @@ async fn push_one(
     target: i32,
     name: &str,
 ) -> Result<(), String> {
-    {
-        let _slot = osd.recovery_slots.acquire().await;
+    let bytes = {
+        let _slot = osd.throttle.object_slot().await;
         let lock = pg.object_lock(name);
         let _guard = lock.lock().await;
         let frame = crate::peer::push_frame(osd, pg, epoch, name, false).await?;
         crate::peer::call_ack(osd, target, &frame).await?;
         osd.recovery.record(frame.payload.len());
-    }
-    if !osd.opts.recovery_sleep.is_zero() {
-        tokio::time::sleep(osd.opts.recovery_sleep).await;
-    }
+        frame.payload.len()
+    };
+    osd.throttle.pace(bytes).await;
     Ok(())
 }

@@ -42,10 +42,8 @@ pub struct OsdOptions {
     pub fault_injection: bool,
     /// Refresh interval of the caps copy.
     pub caps_refresh: Duration,
-    /// Objects recovered at once.
-    pub recovery_max_active: usize,
-    /// Pause of a PG's recovery after each object.
-    pub recovery_sleep: Duration,
+    /// Recovery and backfill limits at start.
+    pub limits: crate::throttle::Limits,
     /// Store use (fraction of capacity) at which this OSD is full.
     pub full_ratio: f64,
     /// Scrub each headed PG this often (zero: never by schedule).
@@ -73,8 +71,12 @@ impl OsdOptions {
             peer_timeout: Duration::from_millis(o.peer_timeout_ms),
             fault_injection: o.fault_injection,
             caps_refresh: Duration::from_millis(o.caps_refresh_ms),
-            recovery_max_active: o.recovery_max_active.max(1) as usize,
-            recovery_sleep: Duration::from_millis(o.recovery_sleep_ms),
+            limits: crate::throttle::Limits {
+                max_active: o.recovery_max_active.max(1) as usize,
+                max_backfills: o.max_backfills.max(1) as usize,
+                sleep: Duration::from_millis(o.recovery_sleep_ms),
+                bytes_per_sec: o.recovery_max_bytes_per_sec,
+            },
             full_ratio: o.full_ratio,
             scrub_interval: Duration::from_millis(o.scrub_interval_ms),
             deep_scrub_interval: Duration::from_millis(o.deep_scrub_interval_ms),
@@ -145,8 +147,8 @@ pub struct Osd {
     pub stats_changed: tokio::sync::Notify,
     /// Recovery copies made, reported with the beacons.
     pub recovery: crate::stats::RecoveryStats,
-    /// Objects recovered at once over all PGs (`[osd] recovery_max_active`).
-    pub recovery_slots: tokio::sync::Semaphore,
+    /// Recovery and backfill limits (`[osd]`, then `osd/*` config keys).
+    pub throttle: crate::throttle::Throttle,
     /// A map installed since the last boot showed this OSD up.
     pub seen_up: std::sync::atomic::AtomicBool,
     /// Held while PGs are created (a new map) or deleted (stray copies).
@@ -366,7 +368,7 @@ pub async fn run(
         auth: crate::auth::AuthCache::new(opts.caps_refresh),
         stats_changed: tokio::sync::Notify::new(),
         recovery: Default::default(),
-        recovery_slots: tokio::sync::Semaphore::new(opts.recovery_max_active),
+        throttle: crate::throttle::Throttle::new(opts.limits),
         seen_up: Default::default(),
         pg_lifecycle: tokio::sync::Mutex::new(()),
         space: crate::space::Space::new(opts.id, opts.full_ratio),
@@ -467,6 +469,7 @@ async fn beacons(osd: Arc<Osd>) {
         let map = osd.map();
         let pgs: Vec<Arc<Pg>> = osd.pgs_lock().values().cloned().collect();
         let stats = crate::stats::report(osd.id, &map, &pgs, &osd.io, &osd.recovery, &osd.store);
+        refresh_limits(&osd).await;
         if let Err(e) = osd
             .monc
             .command(MonCommand::OsdBeacon {
@@ -479,6 +482,28 @@ async fn beacons(osd: Arc<Osd>) {
             tracing::warn!(error = %e, "beacon not delivered");
         }
     }
+}
+
+/// Reads the `osd/<limit>` config keys and puts them in force (a key
+/// that is absent keeps the value in force; a bad one is logged).
+async fn refresh_limits(osd: &Osd) {
+    let mut limits = osd.throttle.limits();
+    for name in crate::throttle::KEYS {
+        let key = format!("osd/{name}");
+        let value = match osd.monc.command(MonCommand::ConfigKeyGet { key }).await {
+            Ok(shoal_proto::mon::CommandOutput::Value(Some(v))) => v,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, "config keys not read");
+                return;
+            }
+        };
+        match limits.with(name, &String::from_utf8_lossy(&value)) {
+            Ok(l) => limits = l,
+            Err(e) => tracing::warn!(error = %e, "ignoring a recovery limit"),
+        }
+    }
+    osd.throttle.set(limits).await;
 }
 
 /// The OSDs this one shares a PG with.

@@ -32,3 +32,4 @@ pub mod service;
 pub mod space;
 pub mod stats;
 pub mod strays;
+pub mod throttle;

@@ -15,15 +15,16 @@ use shoal_proto::osd::OsdErrorCode;
 /// Pause after a failed push before trying the PG's next object.
 const RETRY: Duration = Duration::from_millis(500);
 
-/// Pushes `name` to `members` (they lack it), updating the head's book.
-/// The caller holds the object's lock: no write to it is in flight.
+/// Pushes `name` to `members` (they lack it), updating the head's book;
+/// returns the bytes sent. The caller holds the object's lock: no write
+/// to it is in flight.
 async fn push_to(
     osd: &Osd,
     pg: &Arc<Pg>,
     interval: u32,
     name: &str,
     members: &BTreeSet<i32>,
-) -> Result<(), String> {
+) -> Result<usize, String> {
     let frame = crate::peer::push_frame(osd, pg, interval, name, false).await?;
     let bytes = frame.payload.len();
     for &m in members {
@@ -31,7 +32,7 @@ async fn push_to(
         pg.recovered(name, m);
         osd.recovery.record(bytes);
     }
-    Ok(())
+    Ok(bytes * members.len())
 }
 
 /// Head: before a client op on `name` (its object lock held), brings it
@@ -42,10 +43,11 @@ pub async fn before_op(osd: &Osd, pg: &Arc<Pg>, name: &str) -> Result<(), OpErro
         return Ok(());
     }
     let interval = pg.status().0.epoch;
-    let _slot = osd.recovery_slots.acquire().await;
+    let _slot = osd.throttle.object_slot().await;
     let r = push_to(osd, pg, interval, name, &members).await;
     pg.recovery_release(name);
-    r.map_err(|e| (OsdErrorCode::Unavailable, format!("recovering {name}: {e}")))
+    r.map(|_| ())
+        .map_err(|e| (OsdErrorCode::Unavailable, format!("recovering {name}: {e}")))
 }
 
 /// Head: recovers the PG's missing objects in the background until none
@@ -58,7 +60,7 @@ pub async fn run(osd: Arc<Osd>, pg: Arc<Pg>, interval: u32) {
         if current.epoch != interval || phase != Phase::Active {
             return;
         }
-        let Ok(slot) = osd.recovery_slots.acquire().await else {
+        let Some(slot) = osd.throttle.object_slot().await else {
             return;
         };
         let Some((name, _)) = pg.recovery_next() else {
@@ -69,7 +71,7 @@ pub async fn run(osd: Arc<Osd>, pg: Arc<Pg>, interval: u32) {
         let guard = lock.lock().await;
         let members = pg.recovery_take(&name);
         let result = if members.is_empty() {
-            Ok(())
+            Ok(0)
         } else {
             push_to(&osd, &pg, interval, &name, &members).await
         };
@@ -77,11 +79,10 @@ pub async fn run(osd: Arc<Osd>, pg: Arc<Pg>, interval: u32) {
         drop(guard);
         drop(slot);
         match result {
-            Ok(()) => {
+            Ok(bytes) => {
                 copies += members.len() as u64;
-                if !osd.opts.recovery_sleep.is_zero() {
-                    tokio::time::sleep(osd.opts.recovery_sleep).await;
-                }
+                // Client IO gets its turn: the pause and the bandwidth cap.
+                osd.throttle.pace(bytes).await;
             }
             Err(e) => {
                 tracing::info!(pg = %pg.id, object = %name, error = %e, "recovery push failed; retrying");
