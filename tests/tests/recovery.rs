@@ -320,3 +320,66 @@ async fn an_osd_marked_out_hands_its_pgs_over_and_drops_its_copies_then_takes_th
     .await;
     assert_every_copy(&cluster, &client, io.pool_id(), &objects).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_balancer_moves_replicas_by_upmap_and_the_pgs_heal_behind_it() {
+    let cluster = TestCluster::start(&TestClusterOptions {
+        osds: 4,
+        ..TestClusterOptions::default()
+    })
+    .await;
+    let client = cluster.client().await;
+    const PGS: u32 = 32;
+    cluster.create_pool(&client, "data", PGS, 3, 2).await;
+    let io = client.ioctx("data").await.expect("ioctx");
+    let objects: Vec<(String, Bytes)> = (0..64)
+        .map(|i| (format!("obj-{i}"), body("b", i, 6000)))
+        .collect();
+    for (name, data) in &objects {
+        write_full(&io, name, data.clone()).await;
+    }
+    wait_clean(&client, PGS).await;
+
+    let out = std::process::Command::new(shoal_tests::bin_path("shoal"))
+        .arg("--conf")
+        .arg(&cluster.mons.conf_path)
+        .args([
+            "--format",
+            "json",
+            "balancer",
+            "run",
+            "--max-deviation",
+            "0",
+        ])
+        .output()
+        .expect("run shoal balancer run");
+    assert!(
+        out.status.success(),
+        "balancer run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let moves = plan["moves"].as_array().expect("moves").len();
+    let pool = &plan["pools"][0];
+    assert!(
+        pool["after"]["max_abs_deviation"].as_f64() <= pool["before"]["max_abs_deviation"].as_f64(),
+        "{plan}"
+    );
+    // 96 replicas over 4 equal OSDs: CRUSH alone is never exactly 24 each.
+    assert!(moves > 0, "{plan}");
+    let map = client.monc().osdmap().await.expect("map");
+    assert!(
+        !map.pg_upmap_items().is_empty(),
+        "the exceptions are in the map"
+    );
+    wait_for(LONG, "every PG clean on its balanced chain", || async {
+        let pgs = pg_ls(&client).await;
+        let done = pgs.len() == PGS as usize
+            && pgs
+                .iter()
+                .all(|p| p.state == "active+clean" && p.acting == p.up);
+        done.then_some(())
+    })
+    .await;
+    assert_every_copy(&cluster, &client, io.pool_id(), &objects).await;
+}

@@ -50,6 +50,9 @@ pub enum Cmd {
     /// Placement groups.
     #[command(subcommand)]
     Pg(PgCmd),
+    /// Even out PGs over OSDs with upmap exceptions.
+    #[command(subcommand)]
+    Balancer(BalancerCmd),
     /// Identities and capabilities.
     #[command(subcommand)]
     Auth(AuthCmd),
@@ -343,6 +346,29 @@ pub enum PgCmd {
         pg: String,
         /// OSD ids.
         osds: Vec<i32>,
+    },
+}
+
+/// `shoal balancer ...`
+#[derive(Subcommand, Debug)]
+pub enum BalancerCmd {
+    /// Compute upmap exceptions that bring every OSD's PG count per pool
+    /// within `--max-deviation` of its target (the `shoalmap balance`
+    /// algorithm on the live map) and apply them; only PGs that must move
+    /// move (backfill does the rest).
+    Run {
+        /// Only these pools (default: all).
+        #[arg(long)]
+        pool: Vec<String>,
+        /// Largest accepted |PGs - target| per OSD and pool.
+        #[arg(long, default_value_t = 1.0)]
+        max_deviation: f64,
+        /// Stop after this many moves.
+        #[arg(long, default_value_t = 1000)]
+        max_moves: usize,
+        /// Show the plan without applying it.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

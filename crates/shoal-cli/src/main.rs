@@ -4,6 +4,7 @@
 //! `./shoal.toml`) and prints text, or JSON with `--format json`.
 
 mod args;
+mod balancer;
 mod bench;
 mod dev;
 mod objects;
@@ -18,7 +19,9 @@ use shoal_client::{ClientError, MonClient};
 use shoal_conf::ShoalConf;
 use shoal_proto::mon::{CommandOutput, KeyValue, MonCommand, UpmapPair};
 
-use args::{Args, AuthCmd, Cmd, ConfigKeyCmd, CrushCmd, Format, MonCmd, OsdCmd, PgCmd, PoolCmd};
+use args::{
+    Args, AuthCmd, BalancerCmd, Cmd, ConfigKeyCmd, CrushCmd, Format, MonCmd, OsdCmd, PgCmd, PoolCmd,
+};
 
 fn main() {
     tracing_subscriber::fmt()
@@ -133,6 +136,20 @@ async fn run(args: Args) -> Result<()> {
         }
         Cmd::Osd(OsdCmd::RmPgUpmapItems { pg }) => MonCommand::RmPgUpmapItems { pg },
         Cmd::Pg(PgCmd::Temp { pg, osds }) => MonCommand::PgTemp { pg, osds },
+        Cmd::Balancer(BalancerCmd::Run {
+            pool,
+            max_deviation,
+            max_moves,
+            dry_run,
+        }) => {
+            let opts = balancer::Options {
+                pools: pool,
+                max_deviation,
+                max_moves,
+                dry_run,
+            };
+            return balancer::run(&client, &opts, json).await;
+        }
         Cmd::Pg(PgCmd::Ls { states }) => {
             let out = client.command(MonCommand::PgLs).await?;
             let CommandOutput::PgLs(mut pgs) = out else {
