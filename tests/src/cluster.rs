@@ -38,6 +38,8 @@ pub struct TestClusterOptions {
     pub osd_extra: String,
     /// `[mon] down_out_interval_ms`: a down OSD is marked out after this.
     pub down_out_interval_ms: u64,
+    /// OSDs per CRUSH host: osd.i is on host `h{i / osds_per_host}`.
+    pub osds_per_host: usize,
 }
 
 impl Default for TestClusterOptions {
@@ -51,6 +53,7 @@ impl Default for TestClusterOptions {
             wire_mode: "secure",
             osd_extra: String::new(),
             down_out_interval_ms: 600_000,
+            osds_per_host: 1,
         }
     }
 }
@@ -61,6 +64,7 @@ pub struct TestCluster {
     pub mons: MonCluster,
     osds: Vec<Option<Child>>,
     bin: PathBuf,
+    osds_per_host: usize,
 }
 
 impl TestCluster {
@@ -91,6 +95,7 @@ impl TestCluster {
             mons,
             osds: (0..opts.osds).map(|_| None).collect(),
             bin: bin_path("shoal-osd"),
+            osds_per_host: opts.osds_per_host.max(1),
         };
         for i in 0..opts.osds {
             c.mkfs_osd(i);
@@ -115,7 +120,7 @@ impl TestCluster {
             "--addr".into(),
             format!("127.0.0.{}:0", 101 + i),
             "--location".into(),
-            format!("host=h{i}"),
+            format!("host=h{}", i / self.osds_per_host),
         ]
     }
 

@@ -5,7 +5,7 @@
 //! the leader's timestamp in it), never the local clock or randomness, so
 //! every monitor ends with byte-identical maps.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use shoal_map::{MonMap, OsdMap, OsdMapIncremental};
 use shoal_proto::caps::Caps;
@@ -66,6 +66,9 @@ pub struct MonState {
     /// When each down OSD went down (leader wall clock, ms), for
     /// `down_out_interval`.
     pub down_since: BTreeMap<i32, u64>,
+    /// OSDs the monitors marked out after `down_out_interval` (not an
+    /// operator): marked in again when they boot.
+    pub auto_out: BTreeSet<i32>,
     /// Settings fixed at creation.
     pub settings: StateSettings,
     dedup: BTreeMap<u64, ClientLog>,
@@ -110,6 +113,7 @@ impl MonState {
             auth,
             config_keys: BTreeMap::new(),
             down_since: BTreeMap::new(),
+            auto_out: BTreeSet::new(),
             settings,
             dedup: BTreeMap::new(),
         }
@@ -257,6 +261,7 @@ impl MonState {
                 })
                 .collect(),
             down_since: self.down_since.iter().map(|(&k, &v)| (k, v)).collect(),
+            auto_out: self.auto_out.iter().copied().collect(),
             settings: self.settings.clone(),
             dedup: self
                 .dedup
@@ -292,6 +297,7 @@ impl MonState {
                 .map(|c| (c.key, c.value))
                 .collect(),
             down_since: image.down_since.into_iter().collect(),
+            auto_out: image.auto_out.into_iter().collect(),
             settings: image.settings,
             dedup: image
                 .dedup
@@ -320,6 +326,7 @@ struct StateImage {
     auth: Vec<AuthRecord>,
     config_keys: Vec<ConfigRecord>,
     down_since: Vec<(i32, u64)>,
+    auto_out: Vec<i32>,
     settings: StateSettings,
     dedup: Vec<DedupRecord>,
 }

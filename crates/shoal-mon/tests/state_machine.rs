@@ -440,6 +440,33 @@ fn failure_detector_marks_silent_or_reported_osds_down_then_out() {
         fd.judge(&s.osdmap, &since, &policy, 1800, 1_005_000).out,
         vec![1, 2]
     );
+    // The monitors mark them out; an operator marks osd.2 out too.
+    let by_mons = Txn {
+        origin: "mon.a".into(),
+        ..txn(0, 0, MonCommand::OsdOut { ids: vec![1, 2] })
+    };
+    s.apply_batch(
+        3,
+        &Batch {
+            txns: vec![by_mons],
+        },
+    );
+    s.apply_batch(
+        4,
+        &Batch {
+            txns: vec![txn(1, 7, MonCommand::OsdOut { ids: vec![2] })],
+        },
+    );
+    assert!(!s.osdmap.is_in(1) && !s.osdmap.is_in(2));
+    // Booting again: the monitors' out is undone, the operator's stays.
+    s.apply_batch(
+        5,
+        &Batch {
+            txns: vec![txn(1, 8, boot(1, "h1")), txn(1, 9, boot(2, "h2"))],
+        },
+    );
+    assert!(s.osdmap.is_in(1), "an automatic out ends with the boot");
+    assert!(!s.osdmap.is_in(2), "an operator's out stays");
 }
 
 #[test]

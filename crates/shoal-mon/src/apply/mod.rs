@@ -30,7 +30,12 @@ pub fn apply(state: &mut MonState, txn: &Txn) -> ApplyResult {
         MonCommand::OsdDown { ids } => {
             osd::mark_down(state, ids, txn.stamp_ms).and_then(|()| done())
         }
-        MonCommand::OsdOut { ids } => osd::mark_out(state, ids).and_then(|()| done()),
+        MonCommand::OsdOut { ids } => {
+            // The monitors' own outs (down past down_out_interval) are
+            // undone when the OSD boots again; an operator's are not.
+            let automatic = txn.client_id == 0 && txn.origin.starts_with("mon.");
+            osd::mark_out(state, ids, automatic).and_then(|()| done())
+        }
         MonCommand::OsdIn { ids } => osd::mark_in(state, ids).and_then(|()| done()),
         MonCommand::OsdReweight { id, weight } => {
             osd::reweight(state, *id, *weight).and_then(|()| done())

@@ -73,6 +73,10 @@ pub fn boot(
     let _ = map.set_location(id, loc);
     let _ = map.set_addr(id, Some(addr));
     let _ = map.mark_up(id);
+    if state.auto_out.remove(&id) {
+        let _ = state.osdmap.mark_in(id);
+    }
+    let map = &mut state.osdmap;
     // The batch commits as the next epoch.
     let _ = map.set_up_from(id, map.epoch() + 1);
     if first_boot {
@@ -105,10 +109,15 @@ pub fn mark_down(state: &mut MonState, ids: &[i32], stamp_ms: u64) -> Result<(),
 }
 
 /// Marks OSDs out.
-pub fn mark_out(state: &mut MonState, ids: &[i32]) -> Result<(), CommandError> {
+pub fn mark_out(state: &mut MonState, ids: &[i32], automatic: bool) -> Result<(), CommandError> {
     check_all_exist(state, ids)?;
     for &id in ids {
         let _ = state.osdmap.mark_out(id);
+        if automatic {
+            state.auto_out.insert(id);
+        } else {
+            state.auto_out.remove(&id);
+        }
     }
     Ok(())
 }
@@ -118,6 +127,7 @@ pub fn mark_in(state: &mut MonState, ids: &[i32]) -> Result<(), CommandError> {
     check_all_exist(state, ids)?;
     for &id in ids {
         let _ = state.osdmap.mark_in(id);
+        state.auto_out.remove(&id);
     }
     Ok(())
 }
@@ -153,6 +163,7 @@ pub fn remove(state: &mut MonState, ids: &[i32]) -> Result<(), CommandError> {
     for &id in ids {
         let _ = state.osdmap.remove_osd(id);
         state.down_since.remove(&id);
+        state.auto_out.remove(&id);
     }
     Ok(())
 }
