@@ -256,6 +256,31 @@ impl TestCluster {
         pool: i64,
         name: &str,
     ) -> Result<Option<bytes::Bytes>, String> {
+        // The OSD may be a map behind or ahead of the client for a moment:
+        // those answers are retried (with the newest map) until a deadline.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match self.read_copy_once(client, osd, pool, name).await {
+                Err((Some(code), why)) if code.is_retryable() => {
+                    if std::time::Instant::now() > deadline {
+                        return Err(why);
+                    }
+                    let _ = client.monc().osdmap().await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err((_, why)) => return Err(why),
+                Ok(copy) => return Ok(copy),
+            }
+        }
+    }
+
+    async fn read_copy_once(
+        &self,
+        client: &Cluster,
+        osd: i32,
+        pool: i64,
+        name: &str,
+    ) -> Result<Option<bytes::Bytes>, (Option<shoal_proto::osd::OsdErrorCode>, String)> {
         use shoal_proto::osd::{
             ObjOp, OpOutput, OpResult, OsdErrorCode, OsdReply, OsdRequest, PgRef, ReqId,
         };
@@ -263,8 +288,10 @@ impl TestCluster {
         let addr = map
             .osd(osd)
             .and_then(|o| o.addr)
-            .ok_or(format!("osd.{osd} has no address"))?;
-        let pg = map.object_to_pg(pool, name).map_err(|e| e.to_string())?;
+            .ok_or((None, format!("osd.{osd} has no address")))?;
+        let pg = map
+            .object_to_pg(pool, name)
+            .map_err(|e| (None, e.to_string()))?;
         let req = OsdRequest {
             reqid: ReqId::default(),
             epoch: map.epoch(),
@@ -279,15 +306,15 @@ impl TestCluster {
             }],
             balance_reads: true,
         };
-        let frame = Frame::encode(msg::OSD_OP, &req).map_err(|e| e.to_string())?;
+        let frame = Frame::encode(msg::OSD_OP, &req).map_err(|e| (None, e.to_string()))?;
         let peer = PeerAddr::named(format!("osd.{osd}"), addr);
         let resp = client
             .monc()
             .endpoint()
             .request(&peer, &frame, Duration::from_secs(10))
             .await
-            .map_err(|e| e.to_string())?;
-        let reply: OsdReply = resp.decode_body().map_err(|e| e.to_string())?;
+            .map_err(|e| (None, e.to_string()))?;
+        let reply: OsdReply = resp.decode_body().map_err(|e| (None, e.to_string()))?;
         match reply.result {
             OpResult::Done { outputs, .. } => match outputs.first() {
                 Some(OpOutput::Data(r)) => {
@@ -295,15 +322,15 @@ impl TestCluster {
                     resp.payload
                         .get(start..end)
                         .map(|_| Some(resp.payload.slice(start..end)))
-                        .ok_or("data outside the reply".into())
+                        .ok_or((None, "data outside the reply".to_string()))
                 }
-                other => Err(format!("unexpected output {other:?}")),
+                other => Err((None, format!("unexpected output {other:?}"))),
             },
             OpResult::Failed {
                 code: OsdErrorCode::NotFound,
                 ..
             } => Ok(None),
-            OpResult::Failed { code, message } => Err(format!("{code:?}: {message}")),
+            OpResult::Failed { code, message } => Err((Some(code), format!("{code:?}: {message}"))),
         }
     }
 
@@ -394,6 +421,29 @@ pub async fn status(client: &Cluster) -> Option<StatusReport> {
         CommandOutput::Status(s) => Some(*s),
         _ => None,
     }
+}
+
+/// `pg ls`: every PG with its state, counts and sets (empty when the
+/// monitors do not answer).
+pub async fn pg_ls(client: &Cluster) -> Vec<shoal_proto::report::PgLsEntry> {
+    match client.monc().command(MonCommand::PgLs).await {
+        Ok(CommandOutput::PgLs(pgs)) => pgs,
+        _ => Vec::new(),
+    }
+}
+
+/// Waits until all `pgs` PGs are `active+clean` on their up sets (no
+/// `pg_temp` chain left).
+pub async fn wait_pgs_clean(client: &Cluster, pgs: u32, timeout: Duration, what: &str) {
+    wait_for(timeout, what, || async {
+        let list = pg_ls(client).await;
+        let done = list.len() == pgs as usize
+            && list
+                .iter()
+                .all(|p| p.state == "active+clean" && p.acting == p.up);
+        done.then_some(())
+    })
+    .await;
 }
 
 /// PGs in `state` in a status report.

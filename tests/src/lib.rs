@@ -12,7 +12,7 @@
 mod cluster;
 pub mod linearizability;
 
-pub use cluster::{TestCluster, TestClusterOptions, pgs_in, status};
+pub use cluster::{TestCluster, TestClusterOptions, pg_ls, pgs_in, status, wait_pgs_clean};
 
 use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};

@@ -8,8 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use shoal_client::{IoCtx, Output, ReadOp, WriteOp};
 use shoal_proto::mon::{CommandOutput, MonCommand};
-use shoal_proto::report::{OsdDfEntry, PgLsEntry, StatusReport};
-use shoal_tests::{TestCluster, TestClusterOptions, pgs_in, status, wait_for};
+use shoal_proto::report::{OsdDfEntry, StatusReport};
+use shoal_tests::{
+    TestCluster, TestClusterOptions, pg_ls, pgs_in, status, wait_for, wait_pgs_clean,
+};
 
 const LONG: Duration = Duration::from_secs(90);
 
@@ -33,14 +35,6 @@ async fn write_full(io: &IoCtx, name: &str, data: Bytes) {
     io.write_op(name, WriteOp::new().write_full(data))
         .await
         .unwrap_or_else(|e| panic!("write {name}: {e}"));
-}
-
-/// `pg ls`: every PG with its state, counts and sets.
-async fn pg_ls(client: &shoal_client::Cluster) -> Vec<PgLsEntry> {
-    match client.monc().command(MonCommand::PgLs).await {
-        Ok(CommandOutput::PgLs(pgs)) => pgs,
-        other => panic!("pg ls: {other:?}"),
-    }
 }
 
 /// Waits until every PG is `active+clean` and nothing is degraded.
@@ -266,24 +260,40 @@ async fn assert_every_copy(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_osd_marked_out_hands_its_pgs_over_and_drops_its_copies_then_takes_them_back() {
+/// Four OSDs (hosts), a size-3 pool of `pgs` PGs holding `count` objects
+/// of `len` bytes, every PG clean.
+async fn four_osds_with(
+    pgs: u32,
+    count: usize,
+    len: usize,
+) -> (
+    TestCluster,
+    shoal_client::Cluster,
+    IoCtx,
+    Vec<(String, Bytes)>,
+) {
     let cluster = TestCluster::start(&TestClusterOptions {
         osds: 4,
         ..TestClusterOptions::default()
     })
     .await;
     let client = cluster.client().await;
-    const PGS: u32 = 16;
-    cluster.create_pool(&client, "data", PGS, 3, 2).await;
+    cluster.create_pool(&client, "data", pgs, 3, 2).await;
     let io = client.ioctx("data").await.expect("ioctx");
-    let objects: Vec<(String, Bytes)> = (0..120)
-        .map(|i| (format!("obj-{i}"), body("x", i, 12_000)))
+    let objects: Vec<(String, Bytes)> = (0..count)
+        .map(|i| (format!("obj-{i}"), body("x", i, len)))
         .collect();
     for (name, data) in &objects {
         write_full(&io, name, data.clone()).await;
     }
-    wait_clean(&client, PGS).await;
+    wait_clean(&client, pgs).await;
+    (cluster, client, io, objects)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_osd_marked_out_hands_its_pgs_over_and_drops_its_copies_then_takes_them_back() {
+    const PGS: u32 = 16;
+    let (cluster, client, io, objects) = four_osds_with(PGS, 120, 12_000).await;
     let held = |df: &[OsdDfEntry], id: i32| df.iter().find(|o| o.id == id).map_or(0, |o| o.pgs);
     assert!(held(&osd_df(&client).await, 3) > 0, "osd.3 holds PGs");
 
@@ -323,22 +333,8 @@ async fn an_osd_marked_out_hands_its_pgs_over_and_drops_its_copies_then_takes_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_balancer_moves_replicas_by_upmap_and_the_pgs_heal_behind_it() {
-    let cluster = TestCluster::start(&TestClusterOptions {
-        osds: 4,
-        ..TestClusterOptions::default()
-    })
-    .await;
-    let client = cluster.client().await;
     const PGS: u32 = 32;
-    cluster.create_pool(&client, "data", PGS, 3, 2).await;
-    let io = client.ioctx("data").await.expect("ioctx");
-    let objects: Vec<(String, Bytes)> = (0..64)
-        .map(|i| (format!("obj-{i}"), body("b", i, 6000)))
-        .collect();
-    for (name, data) in &objects {
-        write_full(&io, name, data.clone()).await;
-    }
-    wait_clean(&client, PGS).await;
+    let (cluster, client, io, objects) = four_osds_with(PGS, 64, 6000).await;
 
     let out = std::process::Command::new(shoal_tests::bin_path("shoal"))
         .arg("--conf")
@@ -372,14 +368,6 @@ async fn the_balancer_moves_replicas_by_upmap_and_the_pgs_heal_behind_it() {
         !map.pg_upmap_items().is_empty(),
         "the exceptions are in the map"
     );
-    wait_for(LONG, "every PG clean on its balanced chain", || async {
-        let pgs = pg_ls(&client).await;
-        let done = pgs.len() == PGS as usize
-            && pgs
-                .iter()
-                .all(|p| p.state == "active+clean" && p.acting == p.up);
-        done.then_some(())
-    })
-    .await;
+    wait_pgs_clean(&client, PGS, LONG, "every PG clean on its balanced chain").await;
     assert_every_copy(&cluster, &client, io.pool_id(), &objects).await;
 }

@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use shoal_client::{Cluster, IoCtx, Output, ReadOp, WriteOp};
-use shoal_proto::mon::{CommandOutput, MonCommand};
-use shoal_proto::report::PgLsEntry;
-use shoal_tests::{TestCluster, TestClusterOptions, wait_for};
+use shoal_tests::{TestCluster, TestClusterOptions, pg_ls, wait_for, wait_pgs_clean};
 
 const LONG: Duration = Duration::from_secs(120);
 const PGS: u32 = 32;
@@ -26,23 +24,8 @@ fn body(tag: &str, i: usize) -> Bytes {
     Bytes::from(seed.bytes().cycle().take(40_000).collect::<Vec<u8>>())
 }
 
-async fn pg_ls(client: &Cluster) -> Vec<PgLsEntry> {
-    match client.monc().command(MonCommand::PgLs).await {
-        Ok(CommandOutput::PgLs(pgs)) => pgs,
-        _ => Vec::new(),
-    }
-}
-
 async fn wait_all_clean(client: &Cluster, what: &str) {
-    wait_for(LONG, what, || async {
-        let pgs = pg_ls(client).await;
-        let done = pgs.len() == PGS as usize
-            && pgs
-                .iter()
-                .all(|p| p.state == "active+clean" && p.acting == p.up);
-        done.then_some(())
-    })
-    .await;
+    wait_pgs_clean(client, PGS, LONG, what).await;
 }
 
 async fn wait_out(client: &Cluster, osd: i32, out: bool) {

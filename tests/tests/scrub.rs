@@ -8,9 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use shoal_client::{Cluster, IoCtx, Output, ReadOp, WriteOp};
 use shoal_map::PgId;
-use shoal_proto::mon::{CommandOutput, MonCommand};
 use shoal_proto::osd::ScrubResult;
-use shoal_tests::{TestCluster, TestClusterOptions, wait_for};
+use shoal_tests::{TestCluster, TestClusterOptions, pg_ls, wait_for};
 
 const LONG: Duration = Duration::from_secs(90);
 
@@ -36,14 +35,12 @@ fn placement(client: &Cluster, pool: i64, name: &str) -> (PgId, Vec<i32>) {
 }
 
 async fn pg_state(client: &Cluster, pg: PgId) -> String {
-    match client.monc().command(MonCommand::PgLs).await {
-        Ok(CommandOutput::PgLs(pgs)) => pgs
-            .into_iter()
-            .find(|p| p.pgid == pg.to_string())
-            .map(|p| p.state)
-            .unwrap_or_default(),
-        other => panic!("pg ls: {other:?}"),
-    }
+    pg_ls(client)
+        .await
+        .into_iter()
+        .find(|p| p.pgid == pg.to_string())
+        .map(|p| p.state)
+        .unwrap_or_default()
 }
 
 /// Scrubs `pg` once its head is active (it re-peers after a restart).

@@ -80,6 +80,12 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
     let me = osd.id;
     let epoch = interval.epoch;
     let map = osd.map();
+    // The log in memory may be ahead of the store by writes of the last
+    // interval still being stored: wait for them, so every object this
+    // OSD serves, pushes or reports matches its log.
+    if !pg.settle(osd.opts.peer_timeout).await {
+        return Err("local writes still pending".into());
+    }
     let mine = pg.log_state();
     let mut peers = vec![PeerLog {
         osd: me,

@@ -88,6 +88,9 @@ struct State {
     incomplete: bool,
     /// Head: objects the last scrub found inconsistent and not repaired.
     inconsistent: BTreeSet<String>,
+    /// Writes ordered here whose store transaction has not finished (of
+    /// any interval: the log in memory is ahead of the store by these).
+    pending_local: u64,
 }
 
 /// One PG on this OSD.
@@ -104,6 +107,8 @@ pub struct Pg {
     /// then changed by its writes); for the monitors' `status`.
     objects: AtomicU64,
     object_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Signalled when the last pending local write finishes.
+    local_idle: tokio::sync::Notify,
     /// When this OSD last scrubbed and deep-scrubbed the PG (or opened it).
     scrubbed: Mutex<(std::time::Instant, std::time::Instant)>,
 }
@@ -176,9 +181,11 @@ impl Pg {
                 backfilling: false,
                 incomplete: false,
                 inconsistent: BTreeSet::new(),
+                pending_local: 0,
             }),
             objects: AtomicU64::new(0),
             object_locks: Mutex::new(HashMap::new()),
+            local_idle: tokio::sync::Notify::new(),
             scrubbed: Mutex::new((std::time::Instant::now(), std::time::Instant::now())),
         }))
     }
@@ -454,6 +461,7 @@ impl Pg {
             let _ = down.send((version, frame));
         }
         st.uncommitted.insert(rep.entry.object, version.seq);
+        st.pending_local += 1;
         Ok(LocalWrite {
             version,
             fut: Box::pin(self.store.submit(txn)),
@@ -495,6 +503,10 @@ impl Pg {
     /// A local write finished (durably or not).
     pub fn local_done(&self, version: ObjVersion, result: Result<(), StoreError>) {
         let mut st = self.lock();
+        st.pending_local = st.pending_local.saturating_sub(1);
+        if st.pending_local == 0 {
+            self.local_idle.notify_waiters();
+        }
         if let Err(e) = result {
             tracing::error!(pg = %self.id, %version, error = %e, "a replicated write failed locally");
             st.failed = Some(format!("a local write failed: {e}"));
@@ -535,6 +547,24 @@ impl Pg {
         }
         if let Some(up) = &st.upstream {
             up.send_replace(done);
+        }
+    }
+
+    /// Waits (up to `timeout`) until every write ordered here is in the
+    /// store, so the log a peering head is sent matches the objects it may
+    /// then pull. Returns whether it got there.
+    pub async fn settle(&self, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let idle = self.local_idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.lock().pending_local == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return false;
+            }
         }
     }
 

@@ -74,7 +74,7 @@ impl RequestHandler for RequestService {
                 };
                 osd.heard_from(from);
                 match t {
-                    msg::PG_QUERY => pg_query(osd, &request),
+                    msg::PG_QUERY => pg_query(osd, &request, from).await,
                     msg::PG_PULL => pg_pull(osd, &request).await,
                     msg::PG_PUSH => peer_ack(osd, pg_push(osd, request).await),
                     msg::PG_SCAN => pg_scan(osd, &request).await,
@@ -196,6 +196,11 @@ async fn write_op(
     };
     let lock = pg.object_lock(&req.object);
     let guard = lock.lock_owned().await;
+    // A member that lacks the object gets it before the write passes it,
+    // and before a retry of a write the log already has is answered (that
+    // write may have reached only some members before the interval
+    // changed: it is acknowledged once every member has the object).
+    crate::recovery::before_op(osd, pg, &req.object).await?;
     if let Some(found) = pg.find_request(req.reqid) {
         drop(guard);
         let version = match found {
@@ -206,8 +211,6 @@ async fn write_op(
         };
         return Ok((done(version), Bytes::new()));
     }
-    // A member that lacks the object gets it before the write passes it.
-    crate::recovery::before_op(osd, pg, &req.object).await?;
     let (pg2, name) = (pg.clone(), req.object.clone());
     let view = tokio::task::spawn_blocking(move || ObjectView::load(pg2.store(), &pg2.coll, &name))
         .await
@@ -467,15 +470,23 @@ async fn pg_scrub_map(osd: &Osd, request: &Frame) -> Frame {
     )
 }
 
-fn pg_query(osd: &Osd, request: &Frame) -> Frame {
+async fn pg_query(osd: &Osd, request: &Frame, asker: i32) -> Frame {
     let pg = request
         .decode_body::<PgQuery>()
         .ok()
         .and_then(|q| osd.pg(q.pg));
+    if let Some(pg) = &pg
+        && !pg.settle(osd.opts.peer_timeout / 2).await
+    {
+        return peer_ack(osd, Err("local writes still pending".into()));
+    }
     let map = osd.map();
+    // "Clean" lets the asker delete its copy: never when the asker is part
+    // of this head's chain or up set (its own map may be behind).
     let clean = pg.as_ref().is_some_and(|pg| {
         let size = map.pool(pg.id.pool).map_or(usize::MAX, |p| p.size as usize);
-        pg.is_clean_head(size)
+        let (interval, _) = pg.status();
+        pg.is_clean_head(size) && !interval.acting.contains(&asker) && !interval.up.contains(&asker)
     });
     let state = pg.map(|pg| pg.log_state());
     or_empty(
