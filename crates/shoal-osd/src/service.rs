@@ -471,11 +471,13 @@ async fn pg_scrub_map(osd: &Osd, request: &Frame) -> Frame {
 }
 
 async fn pg_query(osd: &Osd, request: &Frame, asker: i32) -> Frame {
-    let pg = request
-        .decode_body::<PgQuery>()
-        .ok()
-        .and_then(|q| osd.pg(q.pg));
+    let query = request.decode_body::<PgQuery>().ok();
+    let pg = query.as_ref().and_then(|q| osd.pg(q.pg));
+    // A peering head is sent a log whose writes are all in the store (a
+    // stray's check, interval 0, is answered by an active head at once).
+    let peering = query.as_ref().is_some_and(|q| q.interval != 0);
     if let Some(pg) = &pg
+        && peering
         && !pg.settle(osd.opts.peer_timeout / 2).await
     {
         return peer_ack(osd, Err("local writes still pending".into()));

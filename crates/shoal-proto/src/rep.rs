@@ -97,7 +97,9 @@ wire! {
         pub epoch: u32,
         /// The PG.
         pub pg: PgRef,
-        /// The interval being peered.
+        /// The interval being peered (the answer then waits until the
+        /// member's log is all in its store); 0: a stray asking whether
+        /// the PG is clean.
         pub interval: u32,
     }
 
