@@ -206,6 +206,10 @@ pub async fn remote_range(
         if !reply.more || last.is_none() {
             return Ok(out);
         }
+        // A listing must move forward, or a bad peer would keep us here.
+        if last <= cursor {
+            return Err(format!("osd.{}'s listing does not move forward", target));
+        }
         cursor = last;
     }
 }

@@ -404,6 +404,7 @@ pub async fn run(
         tokio::spawn(crate::rejoin::rejoin(osd.clone(), addr)),
         tokio::spawn(crate::strays::run(osd.clone())),
         tokio::spawn(crate::scrubber::schedule(osd.clone())),
+        tokio::spawn(follow_limits(osd.clone())),
     ];
     shutdown.await;
     for t in tasks {
@@ -469,7 +470,6 @@ async fn beacons(osd: Arc<Osd>) {
         let map = osd.map();
         let pgs: Vec<Arc<Pg>> = osd.pgs_lock().values().cloned().collect();
         let stats = crate::stats::report(osd.id, &map, &pgs, &osd.io, &osd.recovery, &osd.store);
-        refresh_limits(&osd).await;
         if let Err(e) = osd
             .monc
             .command(MonCommand::OsdBeacon {
@@ -481,6 +481,16 @@ async fn beacons(osd: Arc<Osd>) {
         {
             tracing::warn!(error = %e, "beacon not delivered");
         }
+    }
+}
+
+/// Reads the recovery limits from the config keys every beacon interval,
+/// on a task of its own so slow monitor answers never delay a beacon.
+async fn follow_limits(osd: Arc<Osd>) {
+    let mut tick = tokio::time::interval(osd.opts.beacon_interval);
+    loop {
+        tick.tick().await;
+        refresh_limits(&osd).await;
     }
 }
 

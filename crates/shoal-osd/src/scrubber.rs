@@ -282,6 +282,10 @@ async fn remote(
         if !reply.more || last.is_none() {
             return Ok(out);
         }
+        // A listing must move forward, or a bad peer would keep us here.
+        if last <= cursor {
+            return Err(format!("osd.{}'s listing does not move forward", to));
+        }
         cursor = last;
     }
 }

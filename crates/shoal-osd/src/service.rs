@@ -287,8 +287,7 @@ fn unavailable(message: String) -> OpError {
     (OsdErrorCode::Unavailable, message)
 }
 
-/// Serves a read by asking chain member `to` (as a balanced read, or as
-/// a read at the head).
+/// Reads from this OSD's own copy (off the async threads).
 async fn read_here(pg: &Arc<Pg>, req: &OsdRequest) -> Result<exec::ReadResult, OpError> {
     let (pg2, name, ops) = (pg.clone(), req.object.clone(), req.ops.clone());
     tokio::task::spawn_blocking(move || exec::read(pg2.store(), &pg2.coll, &name, &ops))
@@ -323,6 +322,8 @@ fn ask_head_to_repair(osd: &Arc<Osd>, pg: &Pg, object: &str) {
     });
 }
 
+/// Serves a read by asking chain member `to` (as a balanced read, or as
+/// a read at the head).
 async fn proxy(
     osd: &Arc<Osd>,
     to: i32,
@@ -416,6 +417,11 @@ async fn pg_scrub(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
         let req: PgScrubRequest = request
             .decode_body()
             .map_err(|e| format!("bad request: {e}"))?;
+        // Client objects only: the PG's bookkeeping objects differ between
+        // members by design and are never repaired by copy.
+        for name in &req.only {
+            exec::check_name(name).map_err(|e| e.1)?;
+        }
         // Members ask their head to repair a copy they could not read.
         if osd_id(peer).is_none() {
             osd.auth
