@@ -139,8 +139,12 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
     // Bring this OSD to the authoritative state first: the head serves
     // every object from the moment the PG is active.
     let mut my_backfill = false;
+    let mut pulled_all = Vec::new();
     match plan.catchup.get(&me) {
         Some(Catchup::Objects(objects)) => {
+            pg.adopt_log(epoch, &plan.info, plan.log.clone(), objects.clone())
+                .await
+                .map_err(|e| e.1)?;
             for name in objects {
                 let sources = plan.sources.get(name).map_or(&[][..], |s| s.as_slice());
                 pull_from_any(osd, pg, epoch, sources, name).await?;
@@ -149,8 +153,34 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
         Some(Catchup::Backfill) => {
             my_backfill = true;
             let all = crate::backfill::remote_range(osd, pg.id, plan.auth, None, None).await?;
-            for (name, _) in all {
+            // Everything here is suspect until copied: what the
+            // authoritative copy lists, what it lacks, and what this copy
+            // holds (stale objects are removed by their pull).
+            let (store, coll) = (pg.store().clone(), pg.coll.clone());
+            let local = tokio::task::spawn_blocking(move || crate::pg::object_names(&store, &coll))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.1)?;
+            let listed: BTreeSet<String> = all.iter().map(|(n, _)| n.clone()).collect();
+            let mut suspect: BTreeSet<String> = listed.union(&plan.auth_missing).cloned().collect();
+            suspect.extend(local.iter().cloned());
+            pg.adopt_log(epoch, &plan.info, plan.log.clone(), suspect)
+                .await
+                .map_err(|e| e.1)?;
+            for name in local.into_iter().filter(|n| !listed.contains(n)) {
                 pull(osd, pg, epoch, plan.auth, &name).await?;
+            }
+            for (name, _) in all {
+                if !plan.auth_missing.contains(&name) {
+                    pull(osd, pg, epoch, plan.auth, &name).await?;
+                    pulled_all.push(name);
+                }
+            }
+            // What the authoritative copy lacks comes from another holder.
+            for name in &plan.auth_missing {
+                let sources = plan.sources.get(name).map_or(&[][..], |s| s.as_slice());
+                pull_from_any(osd, pg, epoch, sources, name).await?;
+                pulled_all.push(name.clone());
             }
         }
         None => {}
@@ -165,12 +195,18 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
                 members_missing.insert(m, o.clone());
             }
             Catchup::Backfill => {
-                let (store, coll) = (pg.store().clone(), pg.coll.clone());
-                let names =
+                // After its own backfill this OSD's store still holds the
+                // stale objects its activation removes: only what it
+                // pulled is the PG's content (the simulation found this).
+                let names = if my_backfill {
+                    pulled_all.clone()
+                } else {
+                    let (store, coll) = (pg.store().clone(), pg.coll.clone());
                     tokio::task::spawn_blocking(move || crate::pg::object_names(&store, &coll))
                         .await
                         .map_err(|e| e.to_string())?
-                        .map_err(|e| e.1)?;
+                        .map_err(|e| e.1)?
+                };
                 for name in names {
                     push(osd, pg, epoch, m, &name).await?;
                 }

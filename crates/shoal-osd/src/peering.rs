@@ -53,6 +53,9 @@ pub struct Plan {
     /// Peers whose copy can catch up from the log (all but those needing
     /// a backfill): members in chain order, then the others.
     pub usable: Vec<i32>,
+    /// Objects the authoritative copy itself lacks (its missing set): a
+    /// backfill from it copies these from their `sources` instead.
+    pub auth_missing: BTreeSet<String>,
 }
 
 /// Why a PG cannot go active yet.
@@ -66,6 +69,47 @@ pub enum Blocked {
         /// Its members.
         members: Vec<i32>,
     },
+    /// An object some member must copy has no copy anywhere that
+    /// answered (only peers that are down hold it as the log has it).
+    Unfound {
+        /// The object.
+        object: String,
+    },
+}
+
+/// The newest interval the monitors recorded the PG as going active in
+/// (a head records its interval there before it activates, and the
+/// monitors accept only the PG's current chain).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// That interval's epoch (0: never).
+    pub epoch: u32,
+    /// Its chain.
+    pub members: Vec<i32>,
+}
+
+/// Checks the peers' answers against the monitors' record: when the
+/// recorded interval is newer than every interval an answering peer knows
+/// went active and none of its members answered, it may hold
+/// acknowledged writes nobody here has (its members may all be down, and
+/// no answering peer ever heard of it). One member's answer is enough: an
+/// acknowledged write is on every member, and a member that never stored
+/// its activation saw no write of that interval.
+pub fn check_recorded(peers: &[PeerLog], recorded: &Recorded) -> Result<(), Blocked> {
+    let known = peers
+        .iter()
+        .filter_map(|p| p.state.as_ref())
+        .map(|s| s.info.last_epoch_started)
+        .max()
+        .unwrap_or(0);
+    let heard = peers.iter().any(|p| recorded.members.contains(&p.osd));
+    if recorded.epoch > known && !heard {
+        return Err(Blocked::WaitingFor {
+            epoch: recorded.epoch,
+            members: recorded.members.clone(),
+        });
+    }
+    Ok(())
 }
 
 fn empty_state() -> PgLogState {
@@ -149,11 +193,23 @@ pub fn plan(members: &[i32], peers: &[PeerLog]) -> Result<Plan, Blocked> {
             catchup.insert(m, c);
         }
     }
+    // A backfill copies the authoritative copy: what that copy lacks must
+    // come from elsewhere.
+    let any_backfill = catchup.values().any(|c| matches!(c, Catchup::Backfill));
+    let auth_missing: BTreeSet<String> = if any_backfill {
+        auth.missing.iter().cloned().collect()
+    } else {
+        BTreeSet::new()
+    };
     let mut sources: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-    for c in catchup.values() {
-        let Catchup::Objects(objects) = c else {
-            continue;
-        };
+    let wanted = catchup
+        .values()
+        .filter_map(|c| match c {
+            Catchup::Objects(o) => Some(o),
+            Catchup::Backfill => None,
+        })
+        .chain(std::iter::once(&auth_missing));
+    for objects in wanted {
         for o in objects {
             if sources.contains_key(o) {
                 continue;
@@ -183,6 +239,11 @@ pub fn plan(members: &[i32], peers: &[PeerLog]) -> Result<Plan, Blocked> {
             usable.push(*p);
         }
     }
+    if let Some((object, _)) = sources.iter().find(|(_, s)| s.is_empty()) {
+        return Err(Blocked::Unfound {
+            object: object.clone(),
+        });
+    }
     Ok(Plan {
         auth: auth_peer.osd,
         info: auth.info,
@@ -190,6 +251,7 @@ pub fn plan(members: &[i32], peers: &[PeerLog]) -> Result<Plan, Blocked> {
         catchup,
         sources,
         usable,
+        auth_missing,
     })
 }
 
@@ -287,6 +349,49 @@ mod tests {
                 missing: Vec::new(),
             }),
         }
+    }
+
+    #[test]
+    fn a_recorded_interval_nobody_answering_knows_blocks_peering() {
+        let peers = [
+            peer(1, (0, 0), vec![e(3, 1, "a")], 3, &[1, 2]),
+            PeerLog {
+                osd: 4,
+                state: None,
+            },
+        ];
+        let newer = Recorded {
+            epoch: 7,
+            members: vec![2, 3],
+        };
+        assert_eq!(
+            check_recorded(&peers, &newer),
+            Err(Blocked::WaitingFor {
+                epoch: 7,
+                members: vec![2, 3]
+            })
+        );
+        let known = Recorded {
+            epoch: 3,
+            members: vec![1, 2],
+        };
+        assert_eq!(check_recorded(&peers, &known), Ok(()));
+        assert_eq!(check_recorded(&peers, &Recorded::default()), Ok(()));
+        // A member of the recorded interval answered (its activation may
+        // not have reached its disk: then that interval took no write).
+        let answered = Recorded {
+            epoch: 7,
+            members: vec![4, 3],
+        };
+        assert_eq!(check_recorded(&peers, &answered), Ok(()));
+        let none = [PeerLog {
+            osd: 5,
+            state: None,
+        }];
+        assert!(
+            check_recorded(&none, &known).is_err(),
+            "a PG with history is not new"
+        );
     }
 
     #[test]
@@ -429,8 +534,36 @@ mod tests {
         assert_eq!(p.catchup[&1], Catchup::Objects(["b".to_string()].into()));
         assert_eq!(p.sources["a"], vec![1]);
         assert_eq!(p.sources["b"], vec![0]);
-        // Nobody else has "a": it is unfound.
-        let alone = plan(&[0], &peers[..1]).unwrap();
-        assert_eq!(alone.sources["a"], Vec::<i32>::new());
+        // Nobody else has "a": it is unfound, and the PG waits.
+        assert_eq!(
+            plan(&[0], &peers[..1]),
+            Err(Blocked::Unfound { object: "a".into() })
+        );
+    }
+
+    #[test]
+    fn a_backfill_from_a_copy_with_holes_fills_them_from_elsewhere() {
+        // osd.1 (authoritative) still lacked "a"; osd.0 is new and must be
+        // backfilled: "a" must not be copied from osd.1's stale copy.
+        let log = vec![e(5, 1, "a"), e(5, 2, "b")];
+        let holey = with_missing_set(peer(1, (5, 0), log.clone(), 5, &[1, 2]), &["a"]);
+        let fresh = PeerLog {
+            osd: 0,
+            state: None,
+        };
+        let peers = [
+            fresh.clone(),
+            holey.clone(),
+            peer(2, (5, 0), log, 5, &[1, 2]),
+        ];
+        let p = plan(&[0, 1], &peers).unwrap();
+        assert_eq!(p.catchup[&0], Catchup::Backfill);
+        assert_eq!(p.auth_missing, ["a".to_string()].into());
+        assert_eq!(p.sources["a"], vec![2]);
+        // Without osd.2 nobody has "a" as the log has it.
+        assert_eq!(
+            plan(&[0, 1], &[fresh, holey]),
+            Err(Blocked::Unfound { object: "a".into() })
+        );
     }
 }

@@ -644,6 +644,37 @@ impl Pg {
         Ok(out)
     }
 
+    /// Head, before it pulls what it lacks: takes the authoritative log,
+    /// and the objects it lacks under it, as its own, durably. Objects it
+    /// then pulls never run ahead of its log: if peering stops half way,
+    /// the next attempt sees this log and what is still missing (a pulled
+    /// object newer than the old log could otherwise be taken for current
+    /// and a retried write applied to it twice — the simulation found it).
+    pub async fn adopt_log(
+        &self,
+        interval: u32,
+        info: &PgInfo,
+        log: Vec<LogEntry>,
+        missing: BTreeSet<String>,
+    ) -> Result<(), OpError> {
+        let (les, acting) = {
+            let st = self.lock();
+            if st.interval.epoch != interval || st.phase != Phase::Peering {
+                return Err(unavailable("another interval"));
+            }
+            (st.les, st.last_acting.clone())
+        };
+        let new_log = PgLog::new(info.log_tail, log);
+        self.store_log(&new_log, les, &acting, &missing).await?;
+        let mut st = self.lock();
+        if st.interval.epoch != interval {
+            return Err(unavailable("another interval"));
+        }
+        st.log = new_log;
+        st.missing = missing;
+        Ok(())
+    }
+
     async fn store_log(
         &self,
         log: &PgLog,

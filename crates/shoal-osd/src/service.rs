@@ -482,6 +482,26 @@ async fn pg_query(osd: &Osd, request: &Frame, asker: i32) -> Frame {
     // A peering head is sent a log whose writes are all in the store (a
     // stray's check, interval 0, is answered by an active head at once).
     let peering = query.as_ref().is_some_and(|q| q.interval != 0);
+    // A peering head may only be told about a copy that has left every
+    // earlier interval: one still active in an older chain under another
+    // head could take (and acknowledge) writes after answering, which the
+    // head's activation would then roll back (the simulation found it).
+    // The head asks again shortly.
+    if let Some(q) = query.as_ref().filter(|q| q.interval != 0) {
+        let behind = osd.map().epoch() < q.interval
+            || pg.as_ref().is_some_and(|pg| {
+                let (interval, phase) = pg.status();
+                phase == crate::pg::Phase::Active
+                    && interval.epoch < q.interval
+                    && interval.acting.first() != Some(&asker)
+            });
+        if behind {
+            return peer_ack(
+                osd,
+                Err(format!("this OSD has not reached epoch {} yet", q.interval)),
+            );
+        }
+    }
     if let Some(pg) = &pg
         && peering
         && !pg.settle(osd.opts.peer_timeout / 2).await
