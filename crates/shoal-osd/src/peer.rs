@@ -69,11 +69,23 @@ async fn query(osd: &Osd, pg: &Pg, interval: u32, to: i32) -> Result<Option<PgLo
         interval,
     };
     let frame = Frame::encode(msg::PG_QUERY, &q).map_err(|e| e.to_string())?;
-    let reply: PgQueryReply = call(osd, to, &frame)
-        .await?
-        .decode_body()
-        .map_err(|e| e.to_string())?;
+    let reply = call(osd, to, &frame).await?;
+    refused(to, &reply)?;
+    let reply: PgQueryReply = reply.decode_body().map_err(|e| e.to_string())?;
     Ok(reply.state)
+}
+
+/// A request answered with a [`PeerAck`] instead of its reply was refused:
+/// its error (rather than a failure to decode the expected reply).
+fn refused(from: i32, reply: &Frame) -> Result<(), String> {
+    if reply.msg_type != msg::PEER_ACK {
+        return Ok(());
+    }
+    match reply.decode_body::<PeerAck>() {
+        Ok(ack) if !ack.error.is_empty() => Err(format!("osd.{from}: {}", ack.error)),
+        Ok(_) => Err(format!("osd.{from} answered with an empty acknowledgement")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<(), String> {
@@ -164,12 +176,13 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
             let listed: BTreeSet<String> = all.iter().map(|(n, _)| n.clone()).collect();
             let mut suspect: BTreeSet<String> = listed.union(&plan.auth_missing).cloned().collect();
             suspect.extend(local.iter().cloned());
+            // Local objects the authoritative copy does not list go when
+            // this OSD activates (they were never pulled); if peering stops
+            // first, they are in the missing set and the next attempt
+            // copies their absence.
             pg.adopt_log(epoch, &plan.info, plan.log.clone(), suspect)
                 .await
                 .map_err(|e| e.1)?;
-            for name in local.into_iter().filter(|n| !listed.contains(n)) {
-                pull(osd, pg, epoch, plan.auth, &name).await?;
-            }
             for (name, _) in all {
                 if !plan.auth_missing.contains(&name) {
                     pull(osd, pg, epoch, plan.auth, &name).await?;
@@ -342,6 +355,7 @@ pub async fn pull_object(
     };
     let frame = Frame::encode(msg::PG_PULL, &req).map_err(|e| e.to_string())?;
     let reply = call(osd, from, &frame).await?;
+    refused(from, &reply)?;
     let push: PgPush = reply.decode_body().map_err(|e| e.to_string())?;
     if push.object != name {
         return Err(format!("osd.{from} answered for another object"));

@@ -63,6 +63,7 @@ fn run_seeds(first: u64, n: u64) {
                 total.pulls += s.pulls;
                 total.recovered_objects += s.recovered_objects;
                 total.recovery_pushes += s.recovery_pushes;
+                total.unfound += s.unfound;
                 total.epochs = total.epochs.max(s.epochs);
             }
             Err(e) => panic!(

@@ -11,7 +11,8 @@ use shoal_proto::osd::{ObjVersion, ReqId};
 use shoal_proto::rep::{LogEntry, LogOp};
 
 use crate::sim::{Ev, Sim};
-use crate::world::{Msg, Mutation, Node, Phase, Refused, Then, Txn, WriteOp};
+use crate::world::{Msg, Mutation, Node, Refused, Then, Txn, WriteOp};
+use shoal_osd::pg::Phase;
 
 /// Pause before a failed peering attempt starts again.
 const RETRY: u64 = 40;
@@ -52,7 +53,6 @@ pub enum Stage {
     Push {
         plan: Plan,
         todo: VecDeque<(i32, String)>,
-        current: bool,
         my_backfill: bool,
     },
     Activate {
@@ -408,7 +408,10 @@ impl Sim {
         let plan = match checked.and_then(|()| peering::plan(&acting, peers)) {
             Ok(p) => p,
             Err(b) => {
-                self.stats.incomplete += 1;
+                match b {
+                    peering::Blocked::Unfound { .. } => self.stats.unfound += 1,
+                    peering::Blocked::WaitingFor { .. } => self.stats.incomplete += 1,
+                }
                 self.peering_failed(id, &format!("{b:?}"));
                 return;
             }
@@ -483,17 +486,12 @@ impl Sim {
         suspect.extend(plan.auth_missing.iter().cloned());
         suspect.extend(local.iter().cloned());
         self.adopt_log(id, plan.info.log_tail, plan.log.clone(), suspect);
-        let mut todo: VecDeque<(String, Vec<i32>)> = local
+        // Local objects it does not list go when the head activates.
+        let mut todo: VecDeque<(String, Vec<i32>)> = names
             .into_iter()
-            .filter(|n| !names.contains(n))
+            .filter(|n| !plan.auth_missing.contains(n))
             .map(|n| (n, vec![auth]))
             .collect();
-        todo.extend(
-            names
-                .into_iter()
-                .filter(|n| !plan.auth_missing.contains(n))
-                .map(|n| (n, vec![auth])),
-        );
         let p = self.osd(id).peering.as_mut().expect("peering");
         for n in &plan.auth_missing {
             let s = plan.sources.get(n).cloned().unwrap_or_default();
@@ -585,7 +583,6 @@ impl Sim {
                 o.peering.as_mut().expect("peering").stage = Stage::Push {
                     plan,
                     todo,
-                    current: false,
                     my_backfill: backfill,
                 };
                 self.next_push(id);
@@ -659,11 +656,10 @@ impl Sim {
         let interval = o.interval.epoch;
         let p = o.peering.as_mut().expect("peering");
         let attempt = p.attempt;
-        let Stage::Push { todo, current, .. } = &mut p.stage else {
+        let Stage::Push { todo, .. } = &mut p.stage else {
             return;
         };
         if let Some((m, name)) = todo.pop_front() {
-            *current = true;
             let state = o.disk.objects.get(&name).cloned();
             self.send(
                 Node::Osd(id),
@@ -1026,13 +1022,6 @@ impl Sim {
             if !ok {
                 self.peering_failed(id, "a backfill push was refused");
                 return;
-            }
-            if let Some(Peering {
-                stage: Stage::Push { current, .. },
-                ..
-            }) = self.osd(id).peering.as_mut()
-            {
-                *current = false;
             }
             self.next_push(id);
             return;

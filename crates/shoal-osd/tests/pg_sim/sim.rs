@@ -2,11 +2,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use shoal_osd::pg::Phase;
 use shoal_proto::osd::ReqId;
 
 use crate::world::{
-    Client, Content, History, MapEpoch, Monitor, Msg, Node, Osd, Pending, Phase, Refused, Rng,
-    Then, Txn, WriteOp,
+    Client, Content, History, MapEpoch, Monitor, Msg, Node, Osd, Pending, Refused, Rng, Then, Txn,
+    WriteOp,
 };
 
 /// Something that happens at a point of simulated time.

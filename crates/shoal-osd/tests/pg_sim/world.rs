@@ -9,6 +9,7 @@ use shoal_proto::osd::{ObjVersion, ReqId};
 use shoal_proto::rep::{LogEntry, PgInfo, PgLogState};
 
 use crate::member::Peering;
+use shoal_osd::pg::Phase;
 
 /// splitmix64: small, fast, good enough for choosing faults.
 pub struct Rng(pub u64);
@@ -287,14 +288,6 @@ impl Disk {
             missing: self.missing.iter().cloned().collect(),
         })
     }
-}
-
-/// Where the PG stands on a member (as `shoal_osd::pg::Phase`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Peering,
-    Active,
-    Stray,
 }
 
 /// One interval as every OSD computes it from the map history.
