@@ -37,6 +37,10 @@ pub fn output(out: &CommandOutput, json: bool) -> Result<String> {
         CommandOutput::Health(h) => health(&mut s, h, "")?,
         CommandOutput::OsdId(id) => writeln!(s, "{id}")?,
         CommandOutput::PoolId(id) => writeln!(s, "pool created with id {id}")?,
+        CommandOutput::PgActive { epoch: 0, .. } => writeln!(s, "no interval recorded as active")?,
+        CommandOutput::PgActive { epoch, acting } => {
+            writeln!(s, "active since epoch {epoch} on {acting:?}")?
+        }
         CommandOutput::Pools(pools) => {
             let mut rows = vec![[
                 "ID".to_string(),

@@ -27,8 +27,11 @@ pub fn authorize(caps: &Caps, origin: &str, cmd: &MonCommand) -> Result<(), Comm
             caps.can_write_mon() || own_osd(*id)
         }
         MonCommand::OsdCreate { id } => caps.can_write_mon() || own_osd(*id),
-        // OSDs ask for a temporary chain while they backfill a new member.
-        MonCommand::OsdFailure { .. } | MonCommand::PgTemp { .. } => {
+        // OSDs ask for a temporary chain while they backfill a new member,
+        // and record the intervals their PGs go active in.
+        MonCommand::OsdFailure { .. }
+        | MonCommand::PgTemp { .. }
+        | MonCommand::PgActivated { .. } => {
             caps.can_write_mon() || caps.mon_osd_profile
         }
         _ => caps.can_write_mon(),

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shoal_map::{MonMap, OsdMap, OsdMapIncremental};
+use shoal_map::{MonMap, OsdMap, OsdMapIncremental, PgId};
 use shoal_proto::caps::Caps;
 use shoal_proto::mon::{CommandError, CommandOutput, ErrorCode, MonResult};
 
@@ -36,6 +36,15 @@ impl Default for StateSettings {
             dedup_clients: 4096,
         }
     }
+}
+
+/// The newest interval of a PG recorded as active, with its chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct PgActiveRecord {
+    /// The interval's epoch.
+    pub epoch: u32,
+    /// Its chain.
+    pub acting: Vec<i32>,
 }
 
 /// Results of recent requests of one client instance.
@@ -69,6 +78,9 @@ pub struct MonState {
     /// OSDs the monitors marked out after `down_out_interval` (not an
     /// operator): marked in again when they boot.
     pub auto_out: BTreeSet<i32>,
+    /// Per PG, the newest interval its head recorded as going active
+    /// (peering heads must hear from it before trusting older logs).
+    pub pg_active: BTreeMap<PgId, PgActiveRecord>,
     /// Settings fixed at creation.
     pub settings: StateSettings,
     dedup: BTreeMap<u64, ClientLog>,
@@ -114,6 +126,7 @@ impl MonState {
             config_keys: BTreeMap::new(),
             down_since: BTreeMap::new(),
             auto_out: BTreeSet::new(),
+            pg_active: BTreeMap::new(),
             settings,
             dedup: BTreeMap::new(),
         }
@@ -262,6 +275,11 @@ impl MonState {
                 .collect(),
             down_since: self.down_since.iter().map(|(&k, &v)| (k, v)).collect(),
             auto_out: self.auto_out.iter().copied().collect(),
+            pg_active: self
+                .pg_active
+                .iter()
+                .map(|(pg, r)| (*pg, r.clone()))
+                .collect(),
             settings: self.settings.clone(),
             dedup: self
                 .dedup
@@ -298,6 +316,7 @@ impl MonState {
                 .collect(),
             down_since: image.down_since.into_iter().collect(),
             auto_out: image.auto_out.into_iter().collect(),
+            pg_active: image.pg_active.into_iter().collect(),
             settings: image.settings,
             dedup: image
                 .dedup
@@ -327,6 +346,7 @@ struct StateImage {
     config_keys: Vec<ConfigRecord>,
     down_since: Vec<(i32, u64)>,
     auto_out: Vec<i32>,
+    pg_active: Vec<(PgId, PgActiveRecord)>,
     settings: StateSettings,
     dedup: Vec<DedupRecord>,
 }

@@ -44,10 +44,16 @@ fn boot(id: i32, host: &str) -> MonCommand {
     MonCommand::OsdBoot {
         id,
         addr: format!("127.0.0.1:{}", 6800 + id),
-        location: vec![KeyValue {
-            key: "host".into(),
-            value: host.into(),
-        }],
+        location: vec![
+            KeyValue {
+                key: "root".into(),
+                value: "default".into(),
+            },
+            KeyValue {
+                key: "host".into(),
+                value: host.into(),
+            },
+        ],
         crush_weight: 1.0,
     }
 }
@@ -538,4 +544,106 @@ fn subscriptions_get_incrementals_full_maps_or_wait() {
         let r = r.expect("woken by the new epoch, not by its own deadline");
         assert_eq!(r.unwrap().incrementals.len(), 1);
     });
+}
+
+#[test]
+fn the_activation_record_keeps_only_the_current_chain() {
+    let mut s = fresh();
+    let mut slot = 0;
+    let mut run = |s: &mut MonState, cmd: MonCommand| {
+        slot += 1;
+        let r = s.apply_batch(
+            slot,
+            &Batch {
+                txns: vec![txn(0, 0, cmd)],
+            },
+        );
+        r[0].result.clone()
+    };
+    for id in 0..3 {
+        ok(&run(&mut s, MonCommand::OsdCreate { id }));
+        ok(&run(&mut s, boot(id, &format!("h{id}"))));
+    }
+    ok(&run(
+        &mut s,
+        MonCommand::PoolCreate {
+            name: "p".into(),
+            pg_num: 8,
+            size: 3,
+            min_size: 0,
+            rule: String::new(),
+        },
+    ));
+    let pg: shoal_map::PgId = "1.3".parse().unwrap();
+    let chain = |s: &MonState| {
+        let mut ws = s.osdmap.new_workspace();
+        s.osdmap.pg_to_up_acting(pg, &mut ws).unwrap().chain()
+    };
+    let activated = |interval: u32, acting: Vec<i32>| MonCommand::PgActivated {
+        pg: "1.3".into(),
+        interval,
+        acting,
+    };
+    let none = CommandOutput::PgActive {
+        epoch: 0,
+        acting: vec![],
+    };
+    assert_eq!(ok(&run(&mut s, activated(0, vec![]))), &none);
+
+    let c = chain(&s);
+    assert_eq!(c.len(), 3);
+    let e = s.osdmap.epoch();
+    let err = |r: MonResult| match r {
+        MonResult::Err(e) => e.code,
+        MonResult::Ok(o) => panic!("accepted: {o:?}"),
+    };
+    let mut wrong = c.clone();
+    wrong.reverse();
+    assert_eq!(err(run(&mut s, activated(e, wrong))), ErrorCode::Busy);
+    assert_eq!(
+        err(run(&mut s, activated(e + 1, c.clone()))),
+        ErrorCode::Invalid,
+        "an interval from the future"
+    );
+    assert_eq!(ok(&run(&mut s, activated(0, vec![]))), &none);
+    let recorded = CommandOutput::PgActive {
+        epoch: e,
+        acting: c.clone(),
+    };
+    assert_eq!(ok(&run(&mut s, activated(e, c.clone()))), &recorded);
+    assert_eq!(ok(&run(&mut s, activated(0, vec![]))), &recorded);
+    let back = MonState::decode(&s.encode().unwrap()).unwrap();
+    assert_eq!(back, s, "the record is part of the state");
+
+    // A restarted member: the chain is the same again, but the member did
+    // not serve the old interval throughout.
+    ok(&run(&mut s, MonCommand::OsdDown { ids: vec![c[1]] }));
+    assert_ne!(chain(&s), c);
+    ok(&run(&mut s, boot(c[1], &format!("h{}", c[1]))));
+    assert_eq!(chain(&s), c);
+    let later = s.osdmap.epoch();
+    assert_eq!(err(run(&mut s, activated(e, c.clone()))), ErrorCode::Busy);
+    let newer = CommandOutput::PgActive {
+        epoch: later,
+        acting: c.clone(),
+    };
+    assert_eq!(ok(&run(&mut s, activated(later, c.clone()))), &newer);
+    // An older interval cannot replace a newer record.
+    assert_eq!(
+        err(run(&mut s, activated(later - 1, c.clone()))),
+        ErrorCode::Busy
+    );
+    assert_eq!(ok(&run(&mut s, activated(0, vec![]))), &newer);
+    ok(&run(
+        &mut s,
+        MonCommand::PoolRm {
+            name: "p".into(),
+            confirm: "p".into(),
+        },
+    ));
+    assert!(s.pg_active.is_empty(), "a removed pool's records go");
+
+    let osd: Caps = "mon osd".parse().unwrap();
+    assert!(authorize(&osd, "osd.3", &activated(1, vec![3])).is_ok());
+    assert!(authorize(&Caps::default(), "client.x", &activated(0, vec![])).is_err());
 }

@@ -16,6 +16,7 @@ use crate::missing::Missing;
 use crate::peering::{self, Catchup, PeerLog};
 use crate::pg::{Activation, Interval, Pg};
 use shoal_map::{OsdMap, PgId};
+use shoal_proto::mon::{CommandOutput, MonCommand};
 use shoal_proto::osd::PgRef;
 
 /// Pause between peering attempts.
@@ -98,6 +99,9 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
     if !pg.settle(osd.opts.peer_timeout).await {
         return Err("local writes still pending".into());
     }
+    // The newest interval the monitors know went active: its members
+    // may hold acknowledged writes nobody in this chain has seen.
+    let recorded = record_active(osd, pg.id, 0, &[]).await?;
     let mine = pg.log_state();
     let mut peers = vec![PeerLog {
         osd: me,
@@ -113,10 +117,11 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
     // new members lack; ask them too (best effort: they may be gone).
     let mut asked: BTreeSet<i32> = peers.iter().map(|p| p.osd).collect();
     loop {
-        let prior: Vec<i32> = peers
+        let prior: BTreeSet<i32> = peers
             .iter()
             .filter_map(|p| p.state.as_ref())
             .flat_map(|s| s.info.last_acting.iter().copied())
+            .chain(recorded.members.iter().copied())
             .filter(|o| !asked.contains(o) && map.is_up(*o))
             .collect();
         if prior.is_empty() {
@@ -132,7 +137,9 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
             }
         }
     }
-    let plan = peering::plan(&interval.acting, &peers).map_err(|b| {
+    let checked = peering::check_recorded(&peers, &recorded);
+    let plan = checked.and_then(|()| peering::plan(&interval.acting, &peers));
+    let plan = plan.map_err(|b| {
         if !pg.incomplete() {
             pg.set_incomplete(true);
             osd.stats_changed.notify_one();
@@ -243,6 +250,10 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
         let frame = Frame::encode(msg::PG_ACTIVATE, &act).map_err(|e| e.to_string())?;
         call_ack(osd, m, &frame).await?;
     }
+    // No write is taken in an interval the monitors have not recorded:
+    // a later head then knows to look for it (the simulation found a PG
+    // going active on older data without this).
+    record_active(osd, pg.id, epoch, &interval.acting).await?;
     let recovery = Missing::new(members_missing.iter().map(|(&m, o)| (m, o)));
     let recovering = !recovery.is_empty();
     let activated = pg
@@ -274,6 +285,35 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
     // The monitors' `status` learns of the new state with the next beacon: now.
     osd.stats_changed.notify_one();
     Ok(())
+}
+
+/// Has the monitors record that `pg` goes active in `interval` with
+/// `acting` (`interval` 0: only reads the record, through Paxos); returns
+/// the record in force.
+async fn record_active(
+    osd: &Osd,
+    pg: PgRef,
+    interval: u32,
+    acting: &[i32],
+) -> Result<peering::Recorded, String> {
+    let out = osd
+        .monc
+        .command(MonCommand::PgActivated {
+            pg: pg.to_string(),
+            interval,
+            acting: acting.to_vec(),
+        })
+        .await
+        .map_err(|e| format!("the monitors' activation record: {e}"))?;
+    match out {
+        CommandOutput::PgActive { epoch, acting } => Ok(peering::Recorded {
+            epoch,
+            members: acting,
+        }),
+        other => Err(format!(
+            "the monitors answered an activation record with {other:?}"
+        )),
+    }
 }
 
 /// Most objects a head pulls while peering; one further behind asks for

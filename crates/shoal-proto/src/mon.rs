@@ -211,6 +211,20 @@ wire! {
             /// The acting set.
             osds: Vec<i32>,
         },
+        /// A PG's head records that its interval goes active (before it
+        /// takes writes), or reads the record (`interval` 0). The record
+        /// is kept only while `acting` is the PG's chain in the newest map
+        /// and every member booted by `interval`; the answer is the
+        /// record in force afterwards ([`CommandOutput::PgActive`]), read
+        /// through Paxos so no newer record can hide from a peering head.
+        PgActivated {
+            /// The PG.
+            pg: String,
+            /// The interval (the epoch its head names it by); 0 to read.
+            interval: u32,
+            /// Its chain.
+            acting: Vec<i32>,
+        },
         /// Creates an identity with `caps` and issues its certificate
         /// ([`CommandOutput::Keyring`]: the only time the key is shown).
         AuthAdd {
@@ -306,6 +320,14 @@ wire! {
         Value(Option<Vec<u8>>),
         /// Config key names.
         Keys(Vec<String>),
+        /// [`MonCommand::PgActivated`]: the newest interval of the PG
+        /// recorded as active (epoch 0 and no members: none).
+        PgActive {
+            /// That interval's epoch.
+            epoch: u32,
+            /// Its chain.
+            acting: Vec<i32>,
+        },
     }
 
     /// One pool in `pool ls`.
@@ -481,6 +503,7 @@ impl MonCommand {
             MonCommand::PgUpmapItems { .. } => "pg_upmap_items",
             MonCommand::RmPgUpmapItems { .. } => "rm_pg_upmap_items",
             MonCommand::PgTemp { .. } => "pg_temp",
+            MonCommand::PgActivated { .. } => "pg_activated",
             MonCommand::AuthAdd { .. } => "auth_add",
             MonCommand::AuthCaps { .. } => "auth_caps",
             MonCommand::AuthRm { .. } => "auth_rm",

@@ -71,6 +71,11 @@ pub fn apply(state: &mut MonState, txn: &Txn) -> ApplyResult {
             pool::upmap_items(state, pg, &[]).and_then(|()| done())
         }
         MonCommand::PgTemp { pg, osds } => pool::pg_temp(state, pg, osds).and_then(|()| done()),
+        MonCommand::PgActivated {
+            pg,
+            interval,
+            acting,
+        } => pool::pg_activated(state, pg, *interval, acting),
         MonCommand::AuthAdd { name, caps } => auth::add(state, name, caps).and_then(|()| done()),
         MonCommand::AuthCaps { name, caps } => {
             auth::set_caps(state, name, caps).and_then(|()| done())
@@ -125,6 +130,11 @@ pub(crate) fn invalid(msg: impl Into<String>) -> CommandError {
 /// An [`ErrorCode::NotFound`] error.
 pub(crate) fn not_found(msg: impl Into<String>) -> CommandError {
     CommandError::new(ErrorCode::NotFound, msg)
+}
+
+/// An [`ErrorCode::Busy`] error: the change conflicts with the state.
+pub(crate) fn busy(msg: impl Into<String>) -> CommandError {
+    CommandError::new(ErrorCode::Busy, msg)
 }
 
 /// An [`ErrorCode::Exists`] error.

@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 
 use shoal_map::{CrushLocation, OsdInfo, WEIGHT_IN, WEIGHT_OUT};
-use shoal_proto::mon::{CommandError, CommandOutput, ErrorCode, KeyValue};
+use shoal_proto::mon::{CommandError, CommandOutput, KeyValue};
 
-use super::{ApplyResult, crush, fixed_weight, invalid, not_found};
+use super::{ApplyResult, busy, crush, fixed_weight, invalid, not_found};
 use crate::state::MonState;
 
 /// Allocates `id` (or the lowest free id when negative); an existing id is
@@ -146,10 +146,9 @@ pub fn reweight(state: &mut MonState, id: i32, weight: f64) -> Result<(), Comman
 pub fn remove(state: &mut MonState, ids: &[i32]) -> Result<(), CommandError> {
     check_all_exist(state, ids)?;
     if let Some(id) = ids.iter().find(|&&id| state.osdmap.is_up(id)) {
-        return Err(CommandError::new(
-            ErrorCode::Busy,
-            format!("osd.{id} is up; mark it down (stop it) first"),
-        ));
+        return Err(busy(format!(
+            "osd.{id} is up; mark it down (stop it) first"
+        )));
     }
     let mut crush_map = state.osdmap.crush().clone();
     for &id in ids {

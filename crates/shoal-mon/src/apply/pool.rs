@@ -3,8 +3,8 @@
 use shoal_map::{MAX_PG_SIZE, PgId, Pool, PoolType, find_rule};
 use shoal_proto::mon::{CommandError, CommandOutput, UpmapPair};
 
-use super::{ApplyResult, exists, invalid, not_found};
-use crate::state::MonState;
+use super::{ApplyResult, exists, invalid, not_found, busy};
+use crate::state::{MonState, PgActiveRecord};
 
 /// Most PGs a pool may have.
 pub const MAX_PG_NUM: u32 = 65_536;
@@ -157,6 +157,7 @@ pub fn remove(state: &mut MonState, name: &str, confirm: &str) -> Result<(), Com
         .osdmap
         .remove_pool(id)
         .map_err(|e| invalid(e.to_string()))?;
+    state.pg_active.retain(|pg, _| pg.pool != id);
     Ok(())
 }
 
@@ -206,4 +207,64 @@ pub fn pg_temp(state: &mut MonState, pg: &str, osds: &[i32]) -> Result<(), Comma
         .osdmap
         .set_pg_temp(id, osds.to_vec())
         .map_err(|e| invalid(e.to_string()))
+}
+
+/// Records that a PG's head activates `acting` in `interval` (0: only
+/// reads the record). Refused unless `acting` is the PG's chain in the
+/// newest map, every member is up and booted by `interval`, and no newer
+/// interval is recorded: a head from an older map cannot hide a newer
+/// record. Returns the record in force.
+pub fn pg_activated(
+    state: &mut MonState,
+    pg: &str,
+    interval: u32,
+    acting: &[i32],
+) -> ApplyResult {
+    let id = parse_pg(state, pg)?;
+    if interval != 0 {
+        let map = &state.osdmap;
+        if interval > map.epoch() {
+            return Err(invalid(format!(
+                "pg {pg}: interval {interval} is after the newest epoch {}",
+                map.epoch()
+            )));
+        }
+        let mut ws = map.new_workspace();
+        let chain = map
+            .pg_to_up_acting(id, &mut ws)
+            .map_err(|e| invalid(e.to_string()))?
+            .chain();
+        if chain != acting {
+            return Err(busy(format!(
+                "pg {pg}: chain {acting:?} is not the PG's chain {chain:?} at epoch {}",
+                map.epoch()
+            )));
+        }
+        if let Some(m) = acting
+            .iter()
+            .find(|&&m| !map.is_up(m) || map.osd(m).is_some_and(|o| o.up_from > interval))
+        {
+            return Err(busy(format!(
+                "pg {pg}: osd.{m} was not up throughout interval {interval}"
+            )));
+        }
+        let newest = state.pg_active.get(&id).map_or(0, |r| r.epoch);
+        if interval < newest {
+            return Err(busy(format!(
+                "pg {pg}: interval {newest} is already recorded as active"
+            )));
+        }
+        state.pg_active.insert(
+            id,
+            PgActiveRecord {
+                epoch: interval,
+                acting: acting.to_vec(),
+            },
+        );
+    }
+    let record = state.pg_active.get(&id).cloned().unwrap_or_default();
+    Ok(CommandOutput::PgActive {
+        epoch: record.epoch,
+        acting: record.acting,
+    })
 }
