@@ -80,7 +80,10 @@ async fn a_pg_whose_last_chain_died_waits_for_it_instead_of_serving_older_data()
 
 /// The object's content, if the PG answers a read with it.
 async fn read(io: &IoCtx, name: &str) -> Option<Bytes> {
-    let r = io.read_op(name, ReadOp::new().read(0, u64::MAX)).await.ok()?;
+    let r = io
+        .read_op(name, ReadOp::new().read(0, u64::MAX))
+        .await
+        .ok()?;
     match r.outputs.into_iter().next() {
         Some(Output::Data(d)) => Some(d),
         _ => None,

@@ -31,9 +31,7 @@ pub fn authorize(caps: &Caps, origin: &str, cmd: &MonCommand) -> Result<(), Comm
         // and record the intervals their PGs go active in.
         MonCommand::OsdFailure { .. }
         | MonCommand::PgTemp { .. }
-        | MonCommand::PgActivated { .. } => {
-            caps.can_write_mon() || caps.mon_osd_profile
-        }
+        | MonCommand::PgActivated { .. } => caps.can_write_mon() || caps.mon_osd_profile,
         _ => caps.can_write_mon(),
     };
     if ok {

@@ -39,7 +39,9 @@ impl Default for StateSettings {
 }
 
 /// The newest interval of a PG recorded as active, with its chain.
-#[derive(Clone, Debug, Default, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub struct PgActiveRecord {
     /// The interval's epoch.
     pub epoch: u32,

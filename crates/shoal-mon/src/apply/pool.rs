@@ -3,7 +3,7 @@
 use shoal_map::{MAX_PG_SIZE, PgId, Pool, PoolType, find_rule};
 use shoal_proto::mon::{CommandError, CommandOutput, UpmapPair};
 
-use super::{ApplyResult, exists, invalid, not_found, busy};
+use super::{ApplyResult, busy, exists, invalid, not_found};
 use crate::state::{MonState, PgActiveRecord};
 
 /// Most PGs a pool may have.
@@ -214,12 +214,7 @@ pub fn pg_temp(state: &mut MonState, pg: &str, osds: &[i32]) -> Result<(), Comma
 /// newest map, every member is up and booted by `interval`, and no newer
 /// interval is recorded: a head from an older map cannot hide a newer
 /// record. Returns the record in force.
-pub fn pg_activated(
-    state: &mut MonState,
-    pg: &str,
-    interval: u32,
-    acting: &[i32],
-) -> ApplyResult {
+pub fn pg_activated(state: &mut MonState, pg: &str, interval: u32, acting: &[i32]) -> ApplyResult {
     let id = parse_pg(state, pg)?;
     if interval != 0 {
         let map = &state.osdmap;
