@@ -74,7 +74,7 @@ wait_clean() {
             echo "$st" | json 'd["recovered"]["bytes"]'
             return
         fi
-        sleep 0.2
+        sleep 0.05
     done
 }
 

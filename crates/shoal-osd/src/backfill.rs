@@ -17,7 +17,7 @@ use shoal_proto::rep::{BackfillStep, PgBackfill, PgScan, PgScanReply};
 
 use crate::daemon::Osd;
 use crate::pg::{Interval, Pg, Phase};
-use crate::scan;
+use crate::{parallel, scan};
 
 /// Objects compared per page.
 const PAGE: usize = 256;
@@ -110,7 +110,7 @@ async fn step(
 }
 
 /// Fills `target`; returns the objects pushed.
-async fn fill(osd: &Osd, pg: &Arc<Pg>, epoch: u32, target: i32) -> Result<u64, String> {
+async fn fill(osd: &Arc<Osd>, pg: &Arc<Pg>, epoch: u32, target: i32) -> Result<u64, String> {
     step(osd, pg, epoch, target, BackfillStep::Start).await?;
     let mut since = pg.log_snapshot().0.last_update;
     let mut copies = scan_all(osd, pg, epoch, target).await?;
@@ -130,10 +130,8 @@ async fn fill(osd: &Osd, pg: &Arc<Pg>, epoch: u32, target: i32) -> Result<u64, S
             .filter(|e| e.version > since)
             .map(|e| e.object.clone())
             .collect();
-        for name in &written {
-            push_one(osd, pg, epoch, target, name).await?;
-        }
         copies += written.len() as u64;
+        push_each(osd, pg, epoch, target, written.iter().cloned().collect()).await?;
         since = info.last_update;
         if written.len() <= FINAL_ROUND {
             step(osd, pg, epoch, target, BackfillStep::Finish { info, log }).await?;
@@ -144,7 +142,7 @@ async fn fill(osd: &Osd, pg: &Arc<Pg>, epoch: u32, target: i32) -> Result<u64, S
 }
 
 /// Compares the whole PG with `target`'s copy and pushes the differences.
-async fn scan_all(osd: &Osd, pg: &Arc<Pg>, epoch: u32, target: i32) -> Result<u64, String> {
+async fn scan_all(osd: &Arc<Osd>, pg: &Arc<Pg>, epoch: u32, target: i32) -> Result<u64, String> {
     let mut after: Option<String> = None;
     let mut copies = 0;
     loop {
@@ -159,10 +157,9 @@ async fn scan_all(osd: &Osd, pg: &Arc<Pg>, epoch: u32, target: i32) -> Result<u6
             None
         };
         let remote = remote_range(osd, pg.id, target, after.as_deref(), end.as_deref()).await?;
-        for name in scan::differences(&local, &remote) {
-            push_one(osd, pg, epoch, target, &name).await?;
-            copies += 1;
-        }
+        let differ = scan::differences(&local, &remote);
+        copies += differ.len() as u64;
+        push_each(osd, pg, epoch, target, differ).await?;
         if end.is_none() {
             return Ok(copies);
         }
@@ -212,6 +209,21 @@ pub async fn remote_range(
         }
         cursor = last;
     }
+}
+
+/// Pushes every object of `names` to `target`, a few at once.
+async fn push_each(
+    osd: &Arc<Osd>,
+    pg: &Arc<Pg>,
+    epoch: u32,
+    target: i32,
+    names: Vec<String>,
+) -> Result<(), String> {
+    parallel::each(parallel::COPIES_AT_ONCE, names, |name| {
+        let (osd, pg) = (osd.clone(), pg.clone());
+        async move { push_one(&osd, &pg, epoch, target, &name).await }
+    })
+    .await
 }
 
 /// Pushes `name`'s current state (or its absence) to `target`, under the

@@ -155,6 +155,8 @@ pub struct Osd {
     pub pg_lifecycle: tokio::sync::Mutex<()>,
     /// Whether this OSD's store and its peers' are full.
     pub space: crate::space::Space,
+    /// The newest map epoch whose PG changes are applied.
+    pgs_epoch: tokio::sync::watch::Sender<u32>,
 }
 
 impl Osd {
@@ -169,6 +171,17 @@ impl Osd {
             Ok(m) => m.clone(),
             Err(p) => p.into_inner().clone(),
         }
+    }
+
+    /// Waits (at most `within`) until the PGs follow map `epoch`: a peer
+    /// that sent a request from a newer map than this OSD has finds the
+    /// PG it asks about in the interval it means, instead of a refusal
+    /// and a retry. Returns whether they do.
+    pub async fn pgs_reach(&self, epoch: u32, within: Duration) -> bool {
+        let mut rx = self.pgs_epoch.subscribe();
+        tokio::time::timeout(within, rx.wait_for(|&e| e >= epoch))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// The PG, if this OSD has it.
@@ -302,6 +315,13 @@ impl Osd {
                 tokio::spawn(peer::run(self.clone(), pg, interval));
             }
         }
+        self.pgs_epoch.send_if_modified(|e| {
+            let newer = map.epoch() > *e;
+            if newer {
+                *e = map.epoch();
+            }
+            newer
+        });
     }
 
     /// Starts the links of an activated PG.
@@ -372,6 +392,7 @@ pub async fn run(
         seen_up: Default::default(),
         pg_lifecycle: tokio::sync::Mutex::new(()),
         space: crate::space::Space::new(opts.id, opts.full_ratio),
+        pgs_epoch: tokio::sync::watch::Sender::new(0),
     });
     let mut ep_config = EndpointConfig::new(opts.addr);
     ep_config.wire_mode = mon_opts.wire_mode;
@@ -454,7 +475,7 @@ async fn follow_maps(osd: Arc<Osd>) {
 }
 
 /// Least time between two beacons sent early for a PG state change.
-const EARLY_BEACON_GAP: Duration = Duration::from_millis(200);
+const EARLY_BEACON_GAP: Duration = Duration::from_millis(50);
 
 async fn beacons(osd: Arc<Osd>) {
     let mut tick = tokio::time::interval(osd.opts.beacon_interval);

@@ -19,6 +19,7 @@ pub mod faults;
 pub mod links;
 pub mod missing;
 pub mod mkfs;
+pub mod parallel;
 pub mod peer;
 pub mod peering;
 pub mod pg;

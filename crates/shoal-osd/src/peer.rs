@@ -13,17 +13,23 @@ use shoal_proto::rep::{
 
 use crate::daemon::Osd;
 use crate::missing::Missing;
+use crate::parallel::{self, COPIES_AT_ONCE};
 use crate::peering::{self, Catchup, PeerLog};
 use crate::pg::{Activation, Interval, Pg};
 use shoal_map::{OsdMap, PgId};
 use shoal_proto::mon::{CommandOutput, MonCommand};
 use shoal_proto::osd::PgRef;
 
-/// Pause between peering attempts.
-const RETRY: Duration = Duration::from_millis(500);
+/// First pause between peering attempts; it doubles up to [`RETRY_MAX`]
+/// (most refusals, e.g. a member that has not got the epoch yet, clear
+/// within milliseconds).
+const RETRY_FIRST: Duration = Duration::from_millis(20);
+/// Longest pause between peering attempts.
+const RETRY_MAX: Duration = Duration::from_millis(500);
 
 /// Peers `pg` for `interval` until it is active or the interval ends.
 pub async fn run(osd: Arc<Osd>, pg: Arc<Pg>, interval: Interval) {
+    let mut pause = RETRY_FIRST;
     loop {
         if pg.status().0.epoch != interval.epoch {
             return;
@@ -32,7 +38,8 @@ pub async fn run(osd: Arc<Osd>, pg: Arc<Pg>, interval: Interval) {
             Ok(()) => return,
             Err(e) => {
                 tracing::info!(pg = %pg.id, epoch = interval.epoch, reason = %e, "peering again shortly");
-                tokio::time::sleep(RETRY).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RETRY_MAX);
             }
         }
     }
@@ -164,10 +171,11 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
             pg.adopt_log(epoch, &plan.info, plan.log.clone(), objects.clone())
                 .await
                 .map_err(|e| e.1)?;
-            for name in objects {
-                let sources = plan.sources.get(name).map_or(&[][..], |s| s.as_slice());
-                pull_from_any(osd, pg, epoch, sources, name).await?;
-            }
+            let wanted: Vec<(String, Vec<i32>)> = objects
+                .iter()
+                .map(|n| (n.clone(), plan.sources.get(n).cloned().unwrap_or_default()))
+                .collect();
+            pull_each(osd, pg, epoch, wanted).await?;
         }
         Some(Catchup::Backfill) => {
             my_backfill = true;
@@ -190,18 +198,19 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
             pg.adopt_log(epoch, &plan.info, plan.log.clone(), suspect)
                 .await
                 .map_err(|e| e.1)?;
-            for (name, _) in all {
-                if !plan.auth_missing.contains(&name) {
-                    pull(osd, pg, epoch, plan.auth, &name).await?;
-                    pulled_all.push(name);
-                }
-            }
             // What the authoritative copy lacks comes from another holder.
-            for name in &plan.auth_missing {
-                let sources = plan.sources.get(name).map_or(&[][..], |s| s.as_slice());
-                pull_from_any(osd, pg, epoch, sources, name).await?;
-                pulled_all.push(name.clone());
-            }
+            let wanted: Vec<(String, Vec<i32>)> = all
+                .into_iter()
+                .filter(|(name, _)| !plan.auth_missing.contains(name))
+                .map(|(name, _)| (name, vec![plan.auth]))
+                .chain(
+                    plan.auth_missing
+                        .iter()
+                        .map(|n| (n.clone(), plan.sources.get(n).cloned().unwrap_or_default())),
+                )
+                .collect();
+            pulled_all = wanted.iter().map(|(n, _)| n.clone()).collect();
+            pull_each(osd, pg, epoch, wanted).await?;
         }
         None => {}
     }
@@ -227,9 +236,11 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
                         .map_err(|e| e.to_string())?
                         .map_err(|e| e.1)?
                 };
-                for name in names {
-                    push(osd, pg, epoch, m, &name).await?;
-                }
+                parallel::each(COPIES_AT_ONCE, names, |name| {
+                    let (osd, pg) = (osd.clone(), pg.clone());
+                    async move { push(&osd, &pg, epoch, m, &name).await }
+                })
+                .await?;
             }
         }
     }
@@ -353,6 +364,21 @@ fn temporary_chain(
         .take(size)
         .collect();
     (!temp.is_empty() && temp != interval.acting).then_some(temp)
+}
+
+/// Pulls every `(object, sources)` from the first of its sources that
+/// has it, a few objects at once.
+async fn pull_each(
+    osd: &Arc<Osd>,
+    pg: &Arc<Pg>,
+    interval: u32,
+    wanted: Vec<(String, Vec<i32>)>,
+) -> Result<(), String> {
+    parallel::each(COPIES_AT_ONCE, wanted, |(name, sources)| {
+        let (osd, pg) = (osd.clone(), pg.clone());
+        async move { pull_from_any(&osd, &pg, interval, &sources, &name).await }
+    })
+    .await
 }
 
 /// Pulls `name` from the first of `sources` that has it.

@@ -50,21 +50,46 @@ pub async fn before_op(osd: &Osd, pg: &Arc<Pg>, name: &str) -> Result<(), OpErro
         .map_err(|e| (OsdErrorCode::Unavailable, format!("recovering {name}: {e}")))
 }
 
+/// Most objects of one PG recovered at once (the OSD-wide limit is
+/// `recovery_max_active`).
+const PER_PG_ACTIVE: usize = 8;
+
 /// Head: recovers the PG's missing objects in the background until none
-/// are left or the interval ends.
+/// are left or the interval ends, several objects at a time.
 pub async fn run(osd: Arc<Osd>, pg: Arc<Pg>, interval: u32) {
     let started = std::time::Instant::now();
+    let workers = osd.throttle.limits().max_active.clamp(1, PER_PG_ACTIVE);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        tasks.spawn(worker(osd.clone(), pg.clone(), interval));
+    }
+    let mut copies = 0u64;
+    let mut ended = false;
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(Some(n)) => copies += n,
+            _ => ended = true,
+        }
+    }
+    if !ended {
+        tracing::info!(pg = %pg.id, epoch = interval, copies, ms = started.elapsed().as_millis() as u64, "recovered");
+    }
+    osd.stats_changed.notify_one();
+}
+
+/// One of a PG's recovery workers: takes the next object nobody is
+/// recovering until none is left (the copies it made) or the interval
+/// ends (`None`). A failed object is released and taken again.
+async fn worker(osd: Arc<Osd>, pg: Arc<Pg>, interval: u32) -> Option<u64> {
     let mut copies = 0u64;
     loop {
         let (current, phase) = pg.status();
         if current.epoch != interval || phase != Phase::Active {
-            return;
+            return None;
         }
-        let Some(slot) = osd.throttle.object_slot().await else {
-            return;
-        };
+        let slot = osd.throttle.object_slot().await?;
         let Some((name, _)) = pg.recovery_next() else {
-            break;
+            return Some(copies);
         };
         // Writes to the object wait; the book may have changed meanwhile.
         let lock = pg.object_lock(&name);
@@ -90,6 +115,4 @@ pub async fn run(osd: Arc<Osd>, pg: Arc<Pg>, interval: u32) {
             }
         }
     }
-    tracing::info!(pg = %pg.id, epoch = interval, copies, ms = started.elapsed().as_millis() as u64, "recovered");
-    osd.stats_changed.notify_one();
 }

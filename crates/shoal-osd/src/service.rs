@@ -476,8 +476,15 @@ async fn pg_scrub_map(osd: &Osd, request: &Frame) -> Frame {
     )
 }
 
+/// How long a peer request from a newer map waits for this OSD to
+/// follow that map (then it is answered from what this OSD has).
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn pg_query(osd: &Osd, request: &Frame, asker: i32) -> Frame {
     let query = request.decode_body::<PgQuery>().ok();
+    if let Some(q) = &query {
+        osd.pgs_reach(q.epoch, CATCH_UP).await;
+    }
     let pg = query.as_ref().and_then(|q| osd.pg(q.pg));
     // A peering head is sent a log whose writes are all in the store (a
     // stray's check, interval 0, is answered by an active head at once).
@@ -580,6 +587,7 @@ async fn pg_scan(osd: &Osd, request: &Frame) -> Frame {
 
 async fn pg_backfill(osd: &Arc<Osd>, request: &Frame) -> Result<(), String> {
     let req: PgBackfill = request.decode_body().map_err(|e| e.to_string())?;
+    osd.pgs_reach(req.epoch, CATCH_UP).await;
     let pg = match osd.pg(req.pg) {
         Some(pg) => pg,
         // A target that never had the PG learns of it from the map; it
@@ -598,6 +606,7 @@ async fn pg_backfill(osd: &Arc<Osd>, request: &Frame) -> Result<(), String> {
 
 async fn pg_activate(osd: &Osd, request: &Frame) -> Result<(), String> {
     let req: PgActivate = request.decode_body().map_err(|e| e.to_string())?;
+    osd.pgs_reach(req.epoch, CATCH_UP).await;
     let pg = osd.pg(req.pg).ok_or("no such PG here")?;
     pg.adopt_interval(req.interval, &req.acting);
     let act = pg
