@@ -65,6 +65,8 @@ pub struct TestCluster {
     osds: Vec<Option<Child>>,
     bin: PathBuf,
     osds_per_host: usize,
+    /// CRUSH locations of OSDs added with [`TestCluster::add_osd`].
+    locations: std::collections::HashMap<usize, String>,
 }
 
 impl TestCluster {
@@ -96,6 +98,7 @@ impl TestCluster {
             osds: (0..opts.osds).map(|_| None).collect(),
             bin: bin_path("shoal-osd"),
             osds_per_host: opts.osds_per_host.max(1),
+            locations: Default::default(),
         };
         for i in 0..opts.osds {
             c.mkfs_osd(i);
@@ -120,7 +123,10 @@ impl TestCluster {
             "--addr".into(),
             format!("127.0.0.{}:0", 101 + i),
             "--location".into(),
-            format!("host=h{}", i / self.osds_per_host),
+            self.locations
+                .get(&i)
+                .cloned()
+                .unwrap_or_else(|| format!("host=h{}", i / self.osds_per_host)),
         ]
     }
 
@@ -388,6 +394,19 @@ impl TestCluster {
                 self.osd_fault(client, i as i32, FaultCommand::Heal).await;
             }
         }
+    }
+
+    /// Creates and starts one more OSD at CRUSH `location` (e.g.
+    /// `root=staging, host=h3`); returns its id once it is up.
+    pub async fn add_osd(&mut self, client: &Cluster, location: &str) -> i32 {
+        let i = self.osds.len();
+        self.osds.push(None);
+        self.locations.insert(i, location.to_string());
+        self.mkfs_osd(i);
+        self.start_osd(i);
+        self.wait_osd_up(client, i as i32, true, Duration::from_secs(60))
+            .await;
+        i as i32
     }
 
     /// Marks osd `i` out through the monitors.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use shoal_client::{IoCtx, Output, ReadOp, WriteOp};
-use shoal_proto::mon::{CommandOutput, MonCommand};
+use shoal_proto::mon::{CommandOutput, KeyValue, MonCommand};
 use shoal_proto::report::{OsdDfEntry, StatusReport};
 use shoal_tests::{
     TestCluster, TestClusterOptions, pg_ls, pgs_in, status, wait_for, wait_pgs_clean,
@@ -225,6 +225,117 @@ async fn a_dead_osd_is_marked_out_and_its_pgs_backfilled_elsewhere_while_writes_
     let objects: Vec<(String, Bytes)> = (0..300)
         .map(|i| (format!("base-{i}"), body("base", i, 8192)))
         .chain((0..new).map(|i| (format!("new-{i}"), body("new", i, 8192))))
+        .collect();
+    assert_every_copy(&cluster, &client, io.pool_id(), &objects).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_new_osds_get_only_the_data_that_must_move_while_writes_go_on() {
+    // Six OSDs on three hosts, then a fourth host with two more.
+    let mut cluster = TestCluster::start(&TestClusterOptions {
+        osds: 6,
+        osds_per_host: 2,
+        osd_extra: "pg_log_entries = 16\n".into(),
+        ..TestClusterOptions::default()
+    })
+    .await;
+    let client = cluster.client().await;
+    const PGS: u32 = 32;
+    cluster.create_pool(&client, "data", PGS, 3, 2).await;
+    let io = client.ioctx("data").await.expect("ioctx");
+    let sizes = [4096, 20_000, 65_536, 250_000];
+    let base: Vec<(String, Bytes)> = (0..160)
+        .map(|i| (format!("base-{i}"), body("base", i, sizes[i % sizes.len()])))
+        .collect();
+    for (name, data) in &base {
+        write_full(&io, name, data.clone()).await;
+    }
+    wait_clean(&client, PGS).await;
+    let before = client.monc().osdmap().await.expect("map");
+    let copied_before = status(&client).await.expect("status").recovered.bytes;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (io, stop) = (io.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                write_full(&io, &format!("new-{n}"), body("new", n, 4096)).await;
+                n += 1;
+            }
+            n
+        })
+    };
+    // A new host is built outside the default root and moved in whole:
+    // one map change, so nothing moves twice.
+    let mut added = Vec::new();
+    for _ in 0..2 {
+        added.push(cluster.add_osd(&client, "root=staging, host=h3").await);
+    }
+    client
+        .monc()
+        .command(MonCommand::CrushMove {
+            name: "h3".into(),
+            location: vec![KeyValue {
+                key: "root".into(),
+                value: "default".into(),
+            }],
+        })
+        .await
+        .expect("crush move");
+    wait_pgs_clean(&client, PGS, LONG, "every PG clean on its new up set").await;
+    stop.store(true, Ordering::Relaxed);
+    let new = writer
+        .await
+        .expect("every write during the rebalance succeeded");
+    assert!(new > 0, "the writer wrote nothing");
+
+    // The least that must move: each base object to every OSD that is new
+    // in its PG's up set. The writer's small objects may be copied to a
+    // new member once each on top.
+    let after = client.monc().osdmap().await.expect("map");
+    let (mut ws_before, mut ws_after) = (before.new_workspace(), after.new_workspace());
+    let mut minimum = 0u64;
+    for (name, data) in &base {
+        let pg = before.object_to_pg(io.pool_id(), name).expect("pg");
+        let old = before
+            .pg_to_up_acting(pg, &mut ws_before)
+            .expect("up")
+            .up_chain();
+        let now = after
+            .pg_to_up_acting(pg, &mut ws_after)
+            .expect("up")
+            .up_chain();
+        let gained = now.iter().filter(|o| !old.contains(o)).count() as u64;
+        minimum += gained * data.len() as u64;
+    }
+    assert!(minimum > 0, "the new OSDs took no PG");
+    let allowance = new as u64 * 4096;
+    // Copies are counted by the OSD that sends them, with its beacons:
+    // wait until every OSD reported its last ones (no copies in its
+    // latest interval).
+    let moved = wait_for(LONG, "the copies reported", || async {
+        let st = status(&client).await?;
+        let moved = st.recovered.bytes - copied_before;
+        (moved >= minimum && st.recovery_rate.bytes == 0).then_some(moved)
+    })
+    .await;
+    let ratio = moved as f64 / minimum as f64;
+    eprintln!(
+        "moved {moved} bytes for a minimum of {minimum} ({ratio:.3}); {new} writes of 4096 bytes meanwhile"
+    );
+    assert!(
+        moved as f64 <= minimum as f64 * 1.10 + allowance as f64,
+        "moved {moved} bytes, the minimum is {minimum} (+{allowance} for new writes)"
+    );
+    let df = osd_df(&client).await;
+    for id in added {
+        let entry = df.iter().find(|o| o.id == id).expect("new OSD in df");
+        assert!(entry.pgs > 0, "osd.{id} holds no PG: {entry:?}");
+    }
+    let objects: Vec<(String, Bytes)> = base
+        .into_iter()
+        .chain((0..new).map(|i| (format!("new-{i}"), body("new", i, 4096))))
         .collect();
     assert_every_copy(&cluster, &client, io.pool_id(), &objects).await;
 }
