@@ -12,15 +12,25 @@
 #   3. Shoal, loaded: the same on a fresh cluster, with 4 MiB client
 #      writes (-t 8) measured before the failure and again while it heals.
 #
+#   4. Ceph (when its daemons are installed, CEPH=0 skips it): the anchor
+#      cluster of ../shared/anchors/ceph with 4 OSDs, pool `bench` (32
+#      PGs, size 3), the same DATA_MB of 4 MiB objects (rados bench
+#      --max-objects), the same limits (osd_max_backfills,
+#      osd_recovery_max_active, no recovery sleep); osd.3 SIGKILLed,
+#      marked down and out; time until every PG is active+clean.
+#
 # Knobs: DATA_MB (1024), OSD_SIZE (3G), LOAD_SECS (10), LIMITS
-# ("recovery_max_active=8 max_backfills=4": osd/* config keys set first).
-# Ceph's time-to-clean on the same data set is still to be added.
+# ("recovery_max_active=8 max_backfills=4": osd/* config keys set first),
+# WIRE_MODE (secure), CEPH (1 when ceph-osd is installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA_MB=${DATA_MB:-1024}
 OSD_SIZE=${OSD_SIZE:-3G}
 LOAD_SECS=${LOAD_SECS:-10}
 LIMITS=${LIMITS:-"recovery_max_active=8 max_backfills=4"}
+WIRE_MODE=${WIRE_MODE:-secure}
+CEPH=${CEPH:-$(command -v ceph-osd >/dev/null && echo 1 || echo 0)}
+anchors=$(cd "$(dirname "$0")/../../shared/anchors/ceph" 2>/dev/null && pwd || true)
 command -v fio >/dev/null || { echo "fio is missing" >&2; exit 1; }
 
 cargo build --quiet --release -p shoal-cli -p shoal-mon -p shoal-osd
@@ -28,6 +38,9 @@ shoal=$PWD/target/release/shoal
 work=$(mktemp -d)
 cleanup() {
     "$shoal" dev down --dir "$work/shoal" --purge >/dev/null 2>&1 || true
+    if [ -n "$anchors" ] && [ -e "$work/ceph/.ceph-anchor" ]; then
+        bash "$anchors/stop-ceph.sh" "$work/ceph" >/dev/null 2>&1 || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -44,7 +57,8 @@ echo "  fio write: $fio_mbps MB/s"
 # Starts a cluster, sets the limits, writes DATA_MB; prints nothing.
 fresh_cluster() {
     "$shoal" dev down --dir "$work/shoal" --purge >/dev/null 2>&1 || true
-    "$shoal" dev up --dir "$work/shoal" --mons 1 --osds 4 --osd-size "$OSD_SIZE" >/dev/null
+    "$shoal" dev up --dir "$work/shoal" --mons 1 --osds 4 --osd-size "$OSD_SIZE" \
+        --wire-mode "$WIRE_MODE" >/dev/null
     export SHOAL_CONF=$work/shoal/shoal.toml
     for kv in $LIMITS; do
         "$shoal" config-key set "osd/${kv%%=*}" "${kv#*=}" >/dev/null
@@ -71,15 +85,23 @@ fail_osd() {
 wait_clean() {
     python3 - "$shoal" <<'PY'
 import json, subprocess, sys, time
-while True:
+def status():
     out = subprocess.run([sys.argv[1], "--format", "json", "status"],
                          capture_output=True, text=True)
-    if out.returncode == 0:
-        d = json.loads(out.stdout)
-        states = d["pgs_by_state"]
-        if len(states) == 1 and states[0]["state"] == "active+clean" and d["degraded_objects"] == 0:
-            print(d["recovered"]["bytes"])
-            break
+    return json.loads(out.stdout) if out.returncode == 0 else None
+def clean(d):
+    states = d["pgs_by_state"] if d else []
+    return len(states) == 1 and states[0]["state"] == "active+clean" and d["degraded_objects"] == 0
+# The heads report their PGs' new states shortly after the map change:
+# first see one PG not clean (or give up on that after 10 s).
+deadline = time.time() + 10
+while clean(status()) and time.time() < deadline:
+    time.sleep(0.05)
+while True:
+    d = status()
+    if clean(d):
+        print(d["recovered"]["bytes"])
+        break
     time.sleep(0.05)
 PY
 }
@@ -98,7 +120,9 @@ echo "  clean again after $idle_secs s; $idle_mb MB copied; $idle_mbps MB/s"
 
 echo "== Shoal loaded: the same, with 4 MiB client writes (-t 8)"
 fresh_cluster
-base=$("$shoal" --format json bench data "$LOAD_SECS" write -b 4M -t 8 | json 'd["bandwidth_mb_s"]')
+"$shoal" --format json bench data "$LOAD_SECS" write -b 4M -t 8 > "$work/before.json"
+base=$(json 'd["bandwidth_mb_s"]' < "$work/before.json")
+lat_base=$(json 'round(d["latency_avg_s"] * 1000, 1), round(d["latency_p99_s"] * 1000, 1)' < "$work/before.json")
 before=$(fail_osd)
 t0=$(now)
 "$shoal" --format json bench data "$LOAD_SECS" write -b 4M -t 8 > "$work/during.json" &
@@ -107,14 +131,67 @@ after=$(wait_clean)
 t1=$(now)
 wait "$bench_pid"
 during=$(json 'd["bandwidth_mb_s"]' < "$work/during.json")
+lat_during=$(json 'round(d["latency_avg_s"] * 1000, 1), round(d["latency_p99_s"] * 1000, 1)' < "$work/during.json")
 loaded_secs=$(python3 -c "print(round($t1 - $t0, 2))")
 loaded_mbps=$(python3 -c "print(round(($after - $before) / 1e6 / ($t1 - $t0), 1))")
 echo "  clean again after $loaded_secs s; recovery $loaded_mbps MB/s; client writes $base MB/s before, $during MB/s during"
+echo "  client write latency (avg, p99 ms): $lat_base before, $lat_during during"
 
-python3 - "$fio_mbps" "$idle_mbps" "$loaded_mbps" "$base" "$during" <<'PY'
+# Shoal's part is done: free its disk space before Ceph's cluster.
+"$shoal" dev down --dir "$work/shoal" --purge >/dev/null 2>&1 || true
+ceph_secs=0
+if [ "$CEPH" = 1 ] && [ -n "$anchors" ]; then
+    echo "== Ceph: 4 OSDs, ${DATA_MB} MiB of 4 MiB objects, osd.3 killed and marked out"
+    NUM_OSD=4 OSD_SIZE_GB=${CEPH_OSD_GB:-8} bash "$anchors/start-ceph.sh" "$work/ceph" > "$work/ceph-start.log" 2>&1 \
+        || { tail -20 "$work/ceph-start.log" >&2; exit 1; }
+    export CEPH_CONF=$work/ceph/ceph.conf
+    # PG states reach the manager every second (default 5).
+    ceph config set global mgr_stats_period 1 || true
+    for kv in osd_max_backfills=4 osd_recovery_max_active=8 osd_recovery_sleep_hdd=0 \
+        osd_recovery_sleep_ssd=0 osd_recovery_sleep_hybrid=0 osd_recovery_sleep=0; do
+        ceph config set osd "${kv%%=*}" "${kv#*=}"
+    done
+    rados -p bench bench 3600 write -b 4M -t 16 --no-cleanup --max-objects $((DATA_MB / 4)) > /dev/null
+    # Waits until every PG is active+clean (with "dirty": first until
+    # one is not, as the manager's PG states lag the map).
+    ceph_clean() {
+        python3 - "${1:-}" <<'PY'
+import json, subprocess, sys, time
+def clean():
+    out = subprocess.run(["ceph", "pg", "stat", "--format", "json"], capture_output=True, text=True)
+    if out.returncode != 0:
+        return False
+    d = json.loads(out.stdout)
+    m = d.get("pg_summary", d)
+    states = {s["name"]: s["num"] for s in m.get("num_pg_by_state", [])}
+    return m.get("num_pgs", 0) > 0 and states.get("active+clean", 0) == m["num_pgs"]
+if sys.argv[1] == "dirty":
+    deadline = time.time() + 30
+    while clean() and time.time() < deadline:
+        time.sleep(0.05)
+while not clean():
+    time.sleep(0.05)
+PY
+    }
+    ceph_clean
+    sleep 3 # the same settling as Shoal's runs
+    t0=$(now)
+    kill -9 "$(cat "$work/ceph/run/osd.3.pid")"
+    ceph osd down 3 >/dev/null 2>&1
+    ceph osd out 3 >/dev/null 2>&1
+    ceph_clean dirty
+    t1=$(now)
+    ceph_secs=$(python3 -c "print(round($t1 - $t0, 2))")
+    echo "  clean again after $ceph_secs s"
+    bash "$anchors/stop-ceph.sh" "$work/ceph" >/dev/null 2>&1 || true
+fi
+
+python3 - "$fio_mbps" "$idle_mbps" "$loaded_mbps" "$base" "$during" "$idle_secs" "$ceph_secs" <<'PY'
 import sys
-fio, idle, loaded, base, during = map(float, sys.argv[1:])
+fio, idle, loaded, base, during, idle_secs, ceph_secs = map(float, sys.argv[1:])
 print()
+if ceph_secs > 0:
+    print(f"time to clean, Shoal / Ceph (idle): {idle_secs:.2f} s / {ceph_secs:.2f} s = {idle_secs / ceph_secs:.2f}")
 print(f"recovery idle / fio write:   {idle / fio:.2f}")
 print(f"recovery loaded / fio write: {loaded / fio:.2f}")
 print(f"client writes during / before recovery: {during / base:.2f}")
