@@ -185,17 +185,7 @@ async fn a_dead_osd_is_marked_out_and_its_pgs_backfilled_elsewhere_while_writes_
     // Writes go on through the failure, the out and the backfill; every
     // one must succeed.
     let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (io, stop) = (io.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut n = 0;
-            while !stop.load(Ordering::Relaxed) {
-                write_full(&io, &format!("new-{n}"), body("new", n, 8192)).await;
-                n += 1;
-            }
-            n
-        })
-    };
+    let writer = spawn_writer(&io, &stop, 8192);
     cluster.kill_osd(1);
     cluster.wait_osd_up(&client, 1, false, LONG).await;
     wait_for(LONG, "osd.1 marked out", || async {
@@ -255,17 +245,7 @@ async fn two_new_osds_get_only_the_data_that_must_move_while_writes_go_on() {
     let copied_before = status(&client).await.expect("status").recovered.bytes;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (io, stop) = (io.clone(), stop.clone());
-        tokio::spawn(async move {
-            let mut n = 0;
-            while !stop.load(Ordering::Relaxed) {
-                write_full(&io, &format!("new-{n}"), body("new", n, 4096)).await;
-                n += 1;
-            }
-            n
-        })
-    };
+    let writer = spawn_writer(&io, &stop, 4096);
     // A new host is built outside the default root and moved in whole:
     // one map change, so nothing moves twice.
     let mut added = Vec::new();
@@ -338,6 +318,20 @@ async fn two_new_osds_get_only_the_data_that_must_move_while_writes_go_on() {
         .chain((0..new).map(|i| (format!("new-{i}"), body("new", i, 4096))))
         .collect();
     assert_every_copy(&cluster, &client, io.pool_id(), &objects).await;
+}
+
+/// Writes `new-0`, `new-1`, ... of `len` bytes until `stop`; every write
+/// must succeed (a failure panics the task). Returns how many it wrote.
+fn spawn_writer(io: &IoCtx, stop: &Arc<AtomicBool>, len: usize) -> tokio::task::JoinHandle<usize> {
+    let (io, stop) = (io.clone(), stop.clone());
+    tokio::spawn(async move {
+        let mut n = 0;
+        while !stop.load(Ordering::Relaxed) {
+            write_full(&io, &format!("new-{n}"), body("new", n, len)).await;
+            n += 1;
+        }
+        n
+    })
 }
 
 /// `osd df`: every OSD's usage and PG copies.
