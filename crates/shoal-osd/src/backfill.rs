@@ -112,7 +112,11 @@ async fn step(
 /// Fills `target`; returns the objects pushed.
 async fn fill(osd: &Arc<Osd>, pg: &Arc<Pg>, epoch: u32, target: i32) -> Result<u64, String> {
     step(osd, pg, epoch, target, BackfillStep::Start).await?;
-    let mut since = pg.log_snapshot().0.last_update;
+    // The scan reads the store, which may lag the log by writes still
+    // being stored: they count as written after the scan began, so the
+    // rounds push them (under their object's lock, once stored). Taking
+    // the log's end here lost such a write (the kill test found it).
+    let mut since = pg.local_through();
     let mut copies = scan_all(osd, pg, epoch, target).await?;
     for _ in 0..MAX_ROUNDS {
         let (info, log) = pg.log_snapshot();

@@ -116,6 +116,20 @@ impl Chain {
         self.done
     }
 
+    /// The end of the prefix of writes that are in the local store
+    /// (durable here, whatever the members downstream have): everything
+    /// a scan of the local store is sure to see.
+    pub fn local_through(&self) -> ObjVersion {
+        let mut through = self.done;
+        for slot in self.slots.values() {
+            if !slot.local {
+                break;
+            }
+            through = slot.version;
+        }
+        through
+    }
+
     /// The newest write started.
     pub fn last_started(&self) -> ObjVersion {
         self.last_started
@@ -164,6 +178,24 @@ mod tests {
         c.start(v(13)).unwrap();
         assert_eq!(c.local_durable(13), None, "the tail has not acked 13");
         assert_eq!(c.downstream_acked(v(13)), Some(v(13)));
+    }
+
+    #[test]
+    fn local_through_stops_at_the_first_write_not_in_the_store() {
+        let mut c = Chain::new(false, v(4));
+        assert_eq!(c.local_through(), v(4));
+        for s in 5..=8 {
+            c.start(v(s)).unwrap();
+        }
+        assert_eq!(c.local_through(), v(4), "5 is only in the log");
+        c.local_durable(5);
+        c.local_durable(7);
+        assert_eq!(c.local_through(), v(5), "6 is not stored yet");
+        c.local_durable(6);
+        assert_eq!(c.local_through(), v(7), "stored, not yet acked downstream");
+        c.local_durable(8);
+        c.downstream_acked(v(8));
+        assert_eq!(c.local_through(), v(8));
     }
 
     #[test]

@@ -244,6 +244,12 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
             }
         }
     }
+    // A slow attempt (an unreachable peer holds it for a timeout) must not
+    // pull members back into an interval this OSD has left: they follow
+    // the head's interval name.
+    if pg.status().0.epoch != epoch {
+        return Err("the interval ended".into());
+    }
     for &m in interval.acting.iter().filter(|&&m| m != me) {
         let act = PgActivate {
             epoch: osd.map().epoch(),

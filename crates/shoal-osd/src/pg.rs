@@ -1194,6 +1194,13 @@ impl Pg {
         (s.info, s.log)
     }
 
+    /// The newest version such that it and every write before it are in
+    /// the local store: the log may be ahead of the store by writes still
+    /// being stored, which a scan of the store would not see.
+    pub fn local_through(&self) -> ObjVersion {
+        self.lock().chain.local_through()
+    }
+
     /// Whether this copy lacks `name` (recovery has not brought it yet).
     pub fn lacks(&self, name: &str) -> bool {
         self.lock().missing.contains(name)
