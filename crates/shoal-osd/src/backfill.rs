@@ -244,7 +244,7 @@ async fn push_one(
         let lock = pg.object_lock(name);
         let _guard = lock.lock().await;
         let frame = crate::peer::push_frame(osd, pg, epoch, name, false).await?;
-        crate::peer::call_ack(osd, target, &frame).await?;
+        crate::peer::call_ack_background(osd, target, &frame).await?;
         osd.recovery.record(frame.payload.len());
         frame.payload.len()
     };

@@ -47,12 +47,25 @@ pub async fn run(osd: Arc<Osd>, pg: Arc<Pg>, interval: Interval) {
 
 /// Sends a peer request and returns the answer frame.
 pub async fn call(osd: &Osd, to: i32, frame: &Frame) -> Result<Frame, String> {
+    call_with(osd, to, frame, 0).await
+}
+
+/// Stream priority of copies made in the background (recovery and
+/// backfill pushes): the chain's client writes to the same OSD share the
+/// connection and go first.
+const BACKGROUND: i32 = -10;
+
+async fn call_with(osd: &Osd, to: i32, frame: &Frame, priority: i32) -> Result<Frame, String> {
     let addr = osd
         .peer_addr(to)
         .ok_or(format!("osd.{to} has no address"))?;
     let endpoint = osd.endpoint().ok_or("no endpoint yet")?;
+    let opts = shoal_net::RequestOptions {
+        timeout: osd.opts.peer_timeout,
+        priority,
+    };
     let reply = endpoint
-        .request(&addr, frame, osd.opts.peer_timeout)
+        .request_with(&addr, frame, opts)
         .await
         .map_err(|e| format!("osd.{to}: {e}"))?;
     osd.heard_from(to);
@@ -61,7 +74,15 @@ pub async fn call(osd: &Osd, to: i32, frame: &Frame) -> Result<Frame, String> {
 
 /// Sends a peer request answered by a [`PeerAck`]; its error is ours.
 pub async fn call_ack(osd: &Osd, to: i32, frame: &Frame) -> Result<(), String> {
-    let reply = call(osd, to, frame).await?;
+    ack(to, call(osd, to, frame).await?)
+}
+
+/// [`call_ack`] for a copy made in the background: after client writes.
+pub async fn call_ack_background(osd: &Osd, to: i32, frame: &Frame) -> Result<(), String> {
+    ack(to, call_with(osd, to, frame, BACKGROUND).await?)
+}
+
+fn ack(to: i32, reply: Frame) -> Result<(), String> {
     let ack: PeerAck = reply.decode_body().map_err(|e| e.to_string())?;
     if ack.error.is_empty() {
         Ok(())
@@ -461,7 +482,7 @@ pub async fn push_frame(
     repair: bool,
 ) -> Result<Frame, String> {
     let (pg2, n) = (pg.clone(), name.to_string());
-    let (version, state, payload) = tokio::task::spawn_blocking(move || pg2.object_state(&n))
+    let s = tokio::task::spawn_blocking(move || pg2.object_state(&n))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.1)?;
@@ -470,13 +491,14 @@ pub async fn push_frame(
         pg: pg.id,
         interval,
         object: name.to_string(),
-        version,
-        state,
+        version: s.version,
+        state: s.state,
         repair,
+        sums: s.sums,
     };
     Ok(Frame::encode(msg::PG_PUSH, &body)
         .map_err(|e| e.to_string())?
-        .with_payload(payload))
+        .with_payload(s.data))
 }
 
 /// One heartbeat to `peer`.

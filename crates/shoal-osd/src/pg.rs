@@ -9,7 +9,7 @@ use bytes::Bytes;
 use shoal_net::Frame;
 use shoal_net::codec::{decode, encode};
 use shoal_proto::osd::{ObjOp, ObjVersion, OsdErrorCode, PgRef, ReqId};
-use shoal_proto::rep::{LogEntry, LogOp, ObjectState, PgInfo, PgLogState, PgPush, RepOp};
+use shoal_proto::rep::{DataSums, LogEntry, LogOp, ObjectState, PgInfo, PgLogState, PgPush, RepOp};
 use shoal_store::{Op, Store, StoreError, Transaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -741,23 +741,23 @@ impl Pg {
         Ok(())
     }
 
-    /// An object's whole state for a push (`None`: it does not exist),
-    /// with its data as the frame payload.
-    pub fn object_state(
-        &self,
-        name: &str,
-    ) -> Result<(ObjVersion, Option<ObjectState>, Bytes), OpError> {
+    /// An object's whole state for a push, read from one snapshot.
+    pub fn object_state(&self, name: &str) -> Result<PushedState, OpError> {
         let err = |e: StoreError| exec::store_error(&e);
         // Size, version, xattrs and data from one snapshot.
         let snap = match self.store.snapshot(&self.coll, name) {
             Ok(s) => s,
-            Err(StoreError::NoObject(..)) => {
-                return Ok((ObjVersion::default(), None, Bytes::new()));
-            }
+            Err(StoreError::NoObject(..)) => return Ok(PushedState::default()),
             Err(e) => return Err(err(e)),
         };
         let stat = snap.stat();
         let data = snap.read_bytes(0, u64::MAX).map_err(err)?;
+        // The read verified every chunk against these.
+        let sums = snap.chunk_sums().map(|s| DataSums {
+            op: 0,
+            chunk_size: s.chunk_size,
+            sums: s.sums.to_vec(),
+        });
         let xattrs = snap.xattrs().clone();
         drop(snap);
         let omap = self
@@ -772,14 +772,15 @@ impl Pg {
             xattrs: xattrs.into_iter().collect(),
             omap,
         };
-        Ok((
-            ObjVersion {
+        Ok(PushedState {
+            version: ObjVersion {
                 epoch: stat.version.epoch,
                 seq: stat.version.seq,
             },
-            Some(state),
+            state: Some(state),
+            sums: sums.into_iter().collect(),
             data,
-        ))
+        })
     }
 
     /// Makes an object exactly `state` (or removes it), during peering.
@@ -790,6 +791,7 @@ impl Pg {
             version,
             state,
             repair,
+            sums,
             ..
         } = push;
         let name = object.as_str();
@@ -842,7 +844,7 @@ impl Pg {
                 name,
                 &ops,
                 &payload,
-                &[],
+                &sums,
                 version,
                 LogOp::Modify,
             )?);
@@ -1304,6 +1306,20 @@ pub struct LocalWrite {
     pub version: ObjVersion,
     /// Resolves when it is durable.
     pub fut: std::pin::Pin<Box<dyn std::future::Future<Output = shoal_store::Result<()>> + Send>>,
+}
+
+/// An object's whole state as a push carries it (the default: it does
+/// not exist).
+#[derive(Default)]
+pub struct PushedState {
+    /// Its version.
+    pub version: ObjVersion,
+    /// Its contents (`None`: it does not exist).
+    pub state: Option<ObjectState>,
+    /// The checksums of its data, when the store has them whole.
+    pub sums: Vec<DataSums>,
+    /// Its data, the frame payload.
+    pub data: Bytes,
 }
 
 /// A page of at most `limit` client objects of a collection after

@@ -17,18 +17,24 @@ const RETRY: Duration = Duration::from_millis(500);
 
 /// Pushes `name` to `members` (they lack it), updating the head's book;
 /// returns the bytes sent. The caller holds the object's lock: no write
-/// to it is in flight.
+/// to it is in flight. `background`: nobody waits for it, so it yields to
+/// client writes on the connection.
 async fn push_to(
     osd: &Osd,
     pg: &Arc<Pg>,
     interval: u32,
     name: &str,
     members: &BTreeSet<i32>,
+    background: bool,
 ) -> Result<usize, String> {
     let frame = crate::peer::push_frame(osd, pg, interval, name, false).await?;
     let bytes = frame.payload.len();
     for &m in members {
-        crate::peer::call_ack(osd, m, &frame).await?;
+        if background {
+            crate::peer::call_ack_background(osd, m, &frame).await?;
+        } else {
+            crate::peer::call_ack(osd, m, &frame).await?;
+        }
         pg.recovered(name, m);
         osd.recovery.record(bytes);
     }
@@ -44,7 +50,8 @@ pub async fn before_op(osd: &Osd, pg: &Arc<Pg>, name: &str) -> Result<(), OpErro
     }
     let interval = pg.status().0.epoch;
     let _slot = osd.throttle.object_slot().await;
-    let r = push_to(osd, pg, interval, name, &members).await;
+    // A client waits for this one.
+    let r = push_to(osd, pg, interval, name, &members, false).await;
     pg.recovery_release(name);
     r.map(|_| ())
         .map_err(|e| (OsdErrorCode::Unavailable, format!("recovering {name}: {e}")))
@@ -98,7 +105,7 @@ async fn worker(osd: Arc<Osd>, pg: Arc<Pg>, interval: u32) -> Option<u64> {
         let result = if members.is_empty() {
             Ok(0)
         } else {
-            push_to(&osd, &pg, interval, &name, &members).await
+            push_to(&osd, &pg, interval, &name, &members, true).await
         };
         pg.recovery_release(&name);
         drop(guard);

@@ -144,6 +144,10 @@ wire! {
         pub version: ObjVersion,
         /// Its contents, or none when it does not exist.
         pub state: Option<ObjectState>,
+        /// The sender's checksums of the data (`op` 0), as its store keeps
+        /// them and verified them reading the data: the receiver stores
+        /// them instead of hashing every byte again (empty: it hashes).
+        pub sums: Vec<DataSums>,
     }
 
     /// An object's whole state.

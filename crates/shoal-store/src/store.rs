@@ -33,7 +33,7 @@ use crate::meta::{
 };
 use crate::recent::RecentWrites;
 use crate::stage::Prepared;
-use crate::txn::{Op, Transaction};
+use crate::txn::{ChunkSums, Op, Transaction};
 use crate::wal::{self, Checkpoint, Wal, WalBatch};
 
 /// Default chunk (checksum block) size; see `docs/store.md`.
@@ -599,6 +599,27 @@ impl ObjectSnapshot<'_> {
     /// The xattrs.
     pub fn xattrs(&self) -> &BTreeMap<String, Vec<u8>> {
         &self.meta.xattrs
+    }
+
+    /// The stored checksums of the whole data, chunk by chunk, when they
+    /// are exactly what [`ChunkSums::compute`] gives for it: every chunk
+    /// present and holding all its bytes (holes and short chunks in the
+    /// middle are hashed differently, so they give none).
+    pub fn chunk_sums(&self) -> Option<ChunkSums> {
+        let cs = self.shared.chunk_size;
+        let size = self.meta.size;
+        let chunks = &self.meta.chunks;
+        if cs == 0 || size == 0 || chunks.len() as u64 != size.div_ceil(cs) {
+            return None;
+        }
+        let whole = chunks.iter().enumerate().all(|(i, c)| {
+            let start = i as u64 * cs;
+            c.index == i as u64 && u64::from(c.len) == cs.min(size - start)
+        });
+        whole.then(|| ChunkSums {
+            chunk_size: cs,
+            sums: chunks.iter().map(|c| c.csum).collect(),
+        })
     }
 
     /// `len` bytes at `offset` (fewer at the end; holes read as zeros),

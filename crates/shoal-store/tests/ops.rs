@@ -475,3 +475,61 @@ fn checksums_given_with_a_write_are_kept_when_they_fit_the_chunk_size() {
         StoreError::Corrupt { .. }
     ));
 }
+
+#[test]
+fn an_objects_checksums_are_given_out_only_when_they_cover_its_whole_data() {
+    let (_d, s) = store(64 << 20);
+    s.submit_blocking(txn("p", vec![Op::CreateCollection]))
+        .unwrap();
+    let chunk = s.chunk_size();
+    let data = pattern(2 * chunk as usize + 1000, 3);
+    let write_full = |name: &str| Op::WriteFull {
+        name: name.into(),
+        data: data.clone().into(),
+        sums: None,
+    };
+    let sums = |name: &str| s.snapshot("p", name).unwrap().chunk_sums();
+    // Written whole: the checksums are those of the data, chunk by chunk.
+    s.submit_blocking(txn("p", vec![write_full("whole")]))
+        .unwrap();
+    assert_eq!(sums("whole"), Some(ChunkSums::compute(&data, chunk)));
+    // A hole in the middle: nothing covers it.
+    s.submit_blocking(txn(
+        "p",
+        vec![Op::Write {
+            name: "holey".into(),
+            offset: 2 * chunk,
+            data: pattern(10, 1).into(),
+        }],
+    ))
+    .unwrap();
+    assert_eq!(sums("holey"), None);
+    // Grown by a write past a short chunk: that chunk's checksum covers
+    // fewer bytes than its share of the data.
+    s.submit_blocking(txn(
+        "p",
+        vec![
+            Op::Write {
+                name: "grown".into(),
+                offset: 0,
+                data: pattern(100, 2).into(),
+            },
+            Op::Write {
+                name: "grown".into(),
+                offset: chunk,
+                data: pattern(100, 2).into(),
+            },
+        ],
+    ))
+    .unwrap();
+    assert_eq!(sums("grown"), None);
+    // Empty: nothing to give.
+    s.submit_blocking(txn(
+        "p",
+        vec![Op::Touch {
+            name: "empty".into(),
+        }],
+    ))
+    .unwrap();
+    assert_eq!(sums("empty"), None);
+}
