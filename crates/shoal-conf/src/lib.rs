@@ -158,6 +158,10 @@ pub struct OsdSection {
     pub heartbeat_grace_ms: u64,
     /// Keep this many entries in each PG log.
     pub pg_log_entries: u32,
+    /// Remember the request ids of this many trimmed log entries per PG
+    /// (Ceph's `osd_pg_log_dups_tracked`): a client's retry of one is
+    /// answered, not applied again.
+    pub pg_log_dups: u32,
     /// Deadline of one request to a peer OSD (peering, recovery, proxied reads).
     pub peer_timeout_ms: u64,
     /// Accept fault-injection commands from `client.admin` (tests only):
@@ -270,6 +274,7 @@ impl Default for OsdSection {
             heartbeat_interval_ms: 500,
             heartbeat_grace_ms: 5000,
             pg_log_entries: 2000,
+            pg_log_dups: 3000,
             peer_timeout_ms: 10_000,
             fault_injection: false,
             caps_refresh_ms: 30_000,

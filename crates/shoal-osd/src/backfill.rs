@@ -13,7 +13,7 @@ use shoal_net::Frame;
 use shoal_proto::mon::MonCommand;
 use shoal_proto::msg;
 use shoal_proto::osd::{ObjVersion, PgRef};
-use shoal_proto::rep::{BackfillStep, PgBackfill, PgScan, PgScanReply};
+use shoal_proto::rep::{BackfillStep, PgBackfill, PgLogState, PgScan, PgScanReply};
 
 use crate::daemon::Osd;
 use crate::pg::{Interval, Pg, Phase};
@@ -119,7 +119,9 @@ async fn fill(osd: &Arc<Osd>, pg: &Arc<Pg>, epoch: u32, target: i32) -> Result<u
     let mut since = pg.local_through();
     let mut copies = scan_all(osd, pg, epoch, target).await?;
     for _ in 0..MAX_ROUNDS {
-        let (info, log) = pg.log_snapshot();
+        let PgLogState {
+            info, log, dups, ..
+        } = pg.log_state();
         if info.log_tail > since {
             // Writes trimmed the log past where the scan began: the
             // objects they touched are unknown; compare everything again
@@ -138,7 +140,14 @@ async fn fill(osd: &Arc<Osd>, pg: &Arc<Pg>, epoch: u32, target: i32) -> Result<u
         push_each(osd, pg, epoch, target, written.iter().cloned().collect()).await?;
         since = info.last_update;
         if written.len() <= FINAL_ROUND {
-            step(osd, pg, epoch, target, BackfillStep::Finish { info, log }).await?;
+            step(
+                osd,
+                pg,
+                epoch,
+                target,
+                BackfillStep::Finish { info, log, dups },
+            )
+            .await?;
             return Ok(copies);
         }
     }

@@ -15,7 +15,7 @@ use shoal_proto::osd::PgRef;
 use shoal_store::{Store, StoreConfig};
 
 use crate::error::OsdError;
-use crate::pg::{Activated, Interval, Pg};
+use crate::pg::{Activated, Interval, LogLimits, Pg};
 use crate::pglog::parse_collection;
 use crate::{links, peer, service};
 
@@ -34,8 +34,8 @@ pub struct OsdOptions {
     pub heartbeat_interval: Duration,
     /// Silence after which a peer is reported.
     pub heartbeat_grace: Duration,
-    /// PG log length.
-    pub log_entries: usize,
+    /// PG log length and trimmed requests remembered.
+    pub log_limits: LogLimits,
     /// Deadline of one peer request.
     pub peer_timeout: Duration,
     /// Accept fault-injection commands (tests only).
@@ -67,7 +67,10 @@ impl OsdOptions {
             beacon_interval: Duration::from_millis(o.beacon_interval_ms),
             heartbeat_interval: Duration::from_millis(o.heartbeat_interval_ms),
             heartbeat_grace: Duration::from_millis(o.heartbeat_grace_ms),
-            log_entries: o.pg_log_entries as usize,
+            log_limits: LogLimits {
+                entries: o.pg_log_entries as usize,
+                dups: o.pg_log_dups as usize,
+            },
             peer_timeout: Duration::from_millis(o.peer_timeout_ms),
             fault_injection: o.fault_injection,
             caps_refresh: Duration::from_millis(o.caps_refresh_ms),
@@ -298,7 +301,7 @@ impl Osd {
             let pg = match self.pg(id) {
                 Some(pg) => pg,
                 None => {
-                    match Pg::open(self.store.clone(), id, self.id, self.opts.log_entries).await {
+                    match Pg::open(self.store.clone(), id, self.id, self.opts.log_limits).await {
                         Ok(pg) => {
                             self.pgs_lock().insert(id, pg.clone());
                             pg
@@ -409,7 +412,7 @@ pub async fn run(
     // PGs already on disk (their intervals come with the map).
     for coll in store.list_collections()? {
         if let Some(pg) = parse_collection(&coll) {
-            let p = Pg::open(store.clone(), pg, id, opts.log_entries).await?;
+            let p = Pg::open(store.clone(), pg, id, opts.log_limits).await?;
             osd.pgs_lock().insert(pg, p);
         }
     }

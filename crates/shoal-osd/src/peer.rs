@@ -189,9 +189,15 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
     let mut pulled_all = Vec::new();
     match plan.catchup.get(&me) {
         Some(Catchup::Objects(objects)) => {
-            pg.adopt_log(epoch, &plan.info, plan.log.clone(), objects.clone())
-                .await
-                .map_err(|e| e.1)?;
+            pg.adopt_log(
+                epoch,
+                &plan.info,
+                plan.log.clone(),
+                plan.dups.clone(),
+                objects.clone(),
+            )
+            .await
+            .map_err(|e| e.1)?;
             let wanted: Vec<(String, Vec<i32>)> = objects
                 .iter()
                 .map(|n| (n.clone(), plan.sources.get(n).cloned().unwrap_or_default()))
@@ -216,9 +222,15 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
             // this OSD activates (they were never pulled); if peering stops
             // first, they are in the missing set and the next attempt
             // copies their absence.
-            pg.adopt_log(epoch, &plan.info, plan.log.clone(), suspect)
-                .await
-                .map_err(|e| e.1)?;
+            pg.adopt_log(
+                epoch,
+                &plan.info,
+                plan.log.clone(),
+                plan.dups.clone(),
+                suspect,
+            )
+            .await
+            .map_err(|e| e.1)?;
             // What the authoritative copy lacks comes from another holder.
             let wanted: Vec<(String, Vec<i32>)> = all
                 .into_iter()
@@ -279,6 +291,7 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
             acting: interval.acting.clone(),
             info: plan.info.clone(),
             log: plan.log.clone(),
+            dups: plan.dups.clone(),
             backfill: matches!(plan.catchup.get(&m), Some(Catchup::Backfill)),
             missing: members_missing
                 .get(&m)
@@ -300,6 +313,7 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
             acting: interval.acting.clone(),
             info: plan.info,
             log: plan.log,
+            dups: plan.dups,
             backfill: my_backfill,
             missing: BTreeSet::new(),
             recovery,

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use shoal_proto::osd::ObjVersion;
-use shoal_proto::rep::{LogEntry, PgInfo, PgLogState};
+use shoal_proto::rep::{LogDup, LogEntry, PgInfo, PgLogState};
 
 /// What one OSD said about its copy (`None`: it has none).
 #[derive(Debug, Clone)]
@@ -44,6 +44,8 @@ pub struct Plan {
     pub info: PgInfo,
     /// Its log.
     pub log: Vec<LogEntry>,
+    /// Its remembered trimmed requests.
+    pub dups: Vec<LogDup>,
     /// Members that must catch up, and how.
     pub catchup: BTreeMap<i32, Catchup>,
     /// For every object some member must copy: the peers (members or
@@ -116,6 +118,7 @@ fn empty_state() -> PgLogState {
     PgLogState {
         info: PgInfo::default(),
         log: Vec::new(),
+        dups: Vec::new(),
         missing: Vec::new(),
     }
 }
@@ -248,6 +251,7 @@ pub fn plan(members: &[i32], peers: &[PeerLog]) -> Result<Plan, Blocked> {
         auth: auth_peer.osd,
         info: auth.info,
         log: auth.log,
+        dups: auth.dups,
         catchup,
         sources,
         usable,
@@ -346,6 +350,7 @@ mod tests {
                     last_acting: acting.to_vec(),
                 },
                 log,
+                dups: Vec::new(),
                 missing: Vec::new(),
             }),
         }

@@ -9,7 +9,9 @@ use bytes::Bytes;
 use shoal_net::Frame;
 use shoal_net::codec::{decode, encode};
 use shoal_proto::osd::{ObjOp, ObjVersion, OsdErrorCode, PgRef, ReqId};
-use shoal_proto::rep::{DataSums, LogEntry, LogOp, ObjectState, PgInfo, PgLogState, PgPush, RepOp};
+use shoal_proto::rep::{
+    DataSums, LogDup, LogEntry, LogOp, ObjectState, PgInfo, PgLogState, PgPush, RepOp,
+};
 use shoal_store::{Op, Store, StoreError, Transaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -17,7 +19,8 @@ use crate::chain::Chain;
 use crate::exec::{self, OpError};
 use crate::missing::Missing;
 use crate::pglog::{
-    INTERNAL_OBJECTS, META_OBJECT, MISSING_OBJECT, PgLog, collection, entry_key, is_internal,
+    DUPS_OBJECT, INTERNAL_OBJECTS, META_OBJECT, MISSING_OBJECT, PgLog, collection, entry_key,
+    is_internal,
 };
 
 /// Where the PG stands on this OSD.
@@ -101,7 +104,7 @@ pub struct Pg {
     pub coll: String,
     whoami: i32,
     store: Arc<Store>,
-    log_entries: usize,
+    log_limits: LogLimits,
     state: Mutex<State>,
     /// Objects in the PG, kept by the head (counted when it activates,
     /// then changed by its writes); for the monitors' `status`.
@@ -127,7 +130,7 @@ impl Pg {
         store: Arc<Store>,
         id: PgRef,
         whoami: i32,
-        log_entries: usize,
+        log_limits: LogLimits,
     ) -> Result<Arc<Pg>, StoreError> {
         let coll = collection(id);
         let exists = match store.collection_meta(&coll) {
@@ -148,6 +151,14 @@ impl Pg {
             ));
             store.submit(t).await?;
         }
+        // Writes add dups to this object's omap: it must exist.
+        if let Err(StoreError::NoObject(..)) = store.stat(&coll, DUPS_OBJECT) {
+            let mut t = Transaction::new(coll.clone());
+            t.push(Op::Touch {
+                name: DUPS_OBJECT.into(),
+            });
+            store.submit(t).await?;
+        }
         // The whole log is read and decoded: off the async threads.
         let (s2, c2) = (store.clone(), coll.clone());
         let (info, log, missing) = tokio::task::spawn_blocking(move || load(&s2, &c2))
@@ -159,7 +170,7 @@ impl Pg {
             coll,
             whoami,
             store,
-            log_entries,
+            log_limits,
             state: Mutex::new(State {
                 interval: Interval::default(),
                 phase: Phase::Stray,
@@ -486,12 +497,24 @@ impl Pg {
             )],
         });
         st.log.push(entry.clone());
-        let trimmed = st.log.trim(self.log_entries);
+        let trimmed = st.log.trim(self.log_limits.entries, self.log_limits.dups);
         if !trimmed.is_empty() {
             t.push(Op::OmapRemove {
                 name: META_OBJECT.into(),
-                keys: trimmed,
+                keys: trimmed.entries,
             });
+            if !trimmed.new_dups.is_empty() {
+                t.push(Op::OmapSet {
+                    name: DUPS_OBJECT.into(),
+                    entries: dup_records(&trimmed.new_dups)?,
+                });
+            }
+            if !trimmed.old_dups.is_empty() {
+                t.push(Op::OmapRemove {
+                    name: DUPS_OBJECT.into(),
+                    keys: trimmed.old_dups,
+                });
+            }
             let info = st.log.info(st.chain.done(), st.les, &st.last_acting);
             t.push(Op::SetCollectionMeta(
                 encode(&info).map_err(internal)?.to_vec(),
@@ -574,6 +597,7 @@ impl Pg {
         PgLogState {
             info: st.log.info(st.chain.done(), st.les, &st.last_acting),
             log: st.log.entries().cloned().collect(),
+            dups: st.log.dups().copied().collect(),
             missing: st.missing.iter().cloned().collect(),
         }
     }
@@ -586,6 +610,7 @@ impl Pg {
             acting,
             info,
             log,
+            dups,
             backfill,
             missing,
             recovery,
@@ -607,7 +632,7 @@ impl Pg {
                 .map_err(internal)??;
             self.objects.store(names.len() as u64, Ordering::Relaxed);
         }
-        let new_log = PgLog::new(info.log_tail, log);
+        let new_log = PgLog::new(info.log_tail, log).with_dups(dups);
         let stored = self
             .store_log(&new_log, interval_epoch, acting, &missing)
             .await;
@@ -655,6 +680,7 @@ impl Pg {
         interval: u32,
         info: &PgInfo,
         log: Vec<LogEntry>,
+        dups: Vec<LogDup>,
         missing: BTreeSet<String>,
     ) -> Result<(), OpError> {
         let (les, acting) = {
@@ -664,7 +690,7 @@ impl Pg {
             }
             (st.les, st.last_acting.clone())
         };
-        let new_log = PgLog::new(info.log_tail, log);
+        let new_log = PgLog::new(info.log_tail, log).with_dups(dups);
         self.store_log(&new_log, les, &acting, &missing).await?;
         let mut st = self.lock();
         if st.interval.epoch != interval {
@@ -709,6 +735,19 @@ impl Pg {
             name: META_OBJECT.into(),
             entries,
         });
+        t.push(Op::Touch {
+            name: DUPS_OBJECT.into(),
+        });
+        t.push(Op::OmapClear {
+            name: DUPS_OBJECT.into(),
+        });
+        let dups: Vec<LogDup> = log.dups().copied().collect();
+        if !dups.is_empty() {
+            t.push(Op::OmapSet {
+                name: DUPS_OBJECT.into(),
+                entries: dup_records(&dups)?,
+            });
+        }
         let info = log.info(log.head(), les, acting);
         t.push(Op::SetCollectionMeta(
             encode(&info).map_err(internal)?.to_vec(),
@@ -894,11 +933,12 @@ impl Pg {
         interval: u32,
         info: &PgInfo,
         log: Vec<LogEntry>,
+        dups: Vec<LogDup>,
     ) -> Result<(), OpError> {
         if self.lock().backfill_of != Some(interval) {
             return Err(unavailable("no backfill of this interval here"));
         }
-        let new_log = PgLog::new(info.log_tail, log);
+        let new_log = PgLog::new(info.log_tail, log).with_dups(dups);
         self.store_log(
             &new_log,
             info.last_epoch_started,
@@ -1190,12 +1230,6 @@ impl Pg {
         self.lock().incomplete
     }
 
-    /// Head: its info and log now (a backfill's point of reference).
-    pub fn log_snapshot(&self) -> (PgInfo, Vec<LogEntry>) {
-        let s = self.log_state();
-        (s.info, s.log)
-    }
-
     /// The newest version such that it and every write before it are in
     /// the local store: the log may be ahead of the store by writes still
     /// being stored, which a scan of the store would not see.
@@ -1278,6 +1312,8 @@ pub struct Activation {
     pub info: PgInfo,
     /// The authoritative log.
     pub log: Vec<LogEntry>,
+    /// The authoritative log's remembered trimmed requests.
+    pub dups: Vec<LogDup>,
     /// The member was backfilled during peering: objects not pushed go.
     pub backfill: bool,
     /// Objects this member lacks, recovered while active.
@@ -1306,6 +1342,27 @@ pub struct LocalWrite {
     pub version: ObjVersion,
     /// Resolves when it is durable.
     pub fut: std::pin::Pin<Box<dyn std::future::Future<Output = shoal_store::Result<()>> + Send>>,
+}
+
+/// How much of its history a PG keeps: log entries, and the requests of
+/// trimmed entries ("dups") that are still answered rather than applied
+/// again when retried.
+#[derive(Debug, Clone, Copy)]
+pub struct LogLimits {
+    /// Log entries kept.
+    pub entries: usize,
+    /// Trimmed requests remembered.
+    pub dups: usize,
+}
+
+/// Omap records: keys and values.
+type OmapRecords = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The omap records of `dups` in the PG's dups object.
+fn dup_records(dups: &[LogDup]) -> Result<OmapRecords, OpError> {
+    dups.iter()
+        .map(|d| Ok((entry_key(d.version), encode(d).map_err(internal)?.to_vec())))
+        .collect()
 }
 
 /// An object's whole state as a push carries it (the default: it does
@@ -1376,6 +1433,18 @@ fn load(store: &Store, coll: &str) -> Result<(PgInfo, PgLog, BTreeSet<String>), 
             decode(&v).map_err(|e| StoreError::CorruptMeta(format!("{coll} log entry: {e}")))?;
         entries.push(e);
     }
+    let mut dups = Vec::new();
+    match store.omap_range(coll, DUPS_OBJECT, None, None, usize::MAX) {
+        Ok(raw) => {
+            for (_, v) in raw {
+                let d: LogDup = decode(&v)
+                    .map_err(|e| StoreError::CorruptMeta(format!("{coll} log dup: {e}")))?;
+                dups.push(d);
+            }
+        }
+        Err(StoreError::NoObject(..)) => {}
+        Err(e) => return Err(e),
+    }
     let missing = match store.omap_range(coll, MISSING_OBJECT, None, None, usize::MAX) {
         Ok(r) => r
             .into_iter()
@@ -1387,12 +1456,99 @@ fn load(store: &Store, coll: &str) -> Result<(PgInfo, PgLog, BTreeSet<String>), 
         Err(StoreError::NoObject(..)) => BTreeSet::new(),
         Err(e) => return Err(e),
     };
-    Ok((info.clone(), PgLog::new(info.log_tail, entries), missing))
+    let log = PgLog::new(info.log_tail, entries).with_dups(dups);
+    Ok((info.clone(), log, missing))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn open_store(dir: &std::path::Path) -> Arc<Store> {
+        let mut cfg = shoal_store::StoreConfig::new(dir, 64 << 20);
+        cfg.reserve = 64 << 10;
+        if Store::open(&cfg).is_err() {
+            Store::mkfs(&cfg).unwrap();
+        }
+        Arc::new(Store::open(&cfg).unwrap())
+    }
+
+    /// Head of a one-member chain: writes `n` appends to one object, the
+    /// request of write `i` being `tid` i.
+    async fn append_writes(pg: &Pg, n: u64) {
+        let ops = vec![ObjOp::Append {
+            data: shoal_proto::osd::PayloadRange { offset: 0, len: 1 },
+        }];
+        for tid in 1..=n {
+            let view = exec::ObjectView::load(pg.store(), &pg.coll, "o").unwrap();
+            let resolved = exec::resolve(&ops, &view).unwrap();
+            let reqid = ReqId { client: 9, tid };
+            let (local, answer) = pg
+                .start_write(reqid, "o", resolved, Bytes::from_static(b"x"))
+                .unwrap();
+            let r = local.fut.await;
+            pg.local_done(local.version, r);
+            answer.await.unwrap().unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_of_trimmed_writes_are_answered_from_the_dups_even_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = LogLimits {
+            entries: 16,
+            dups: 20,
+        };
+        let id = PgRef { pool: 1, seed: 0 };
+        let found = |pg: &Pg, tid| match pg.find_request(ReqId { client: 9, tid }) {
+            Some(Ok(v)) => Some(v.seq),
+            Some(Err(_)) => panic!("write {tid} is not in flight"),
+            None => None,
+        };
+        {
+            let pg = Pg::open(open_store(dir.path()), id, 0, limits)
+                .await
+                .unwrap();
+            let interval = Interval {
+                epoch: 1,
+                acting: vec![0],
+                up: vec![0],
+                up_from: vec![1],
+                min_size: 1,
+            };
+            assert!(pg.set_interval(interval));
+            pg.activate(Activation {
+                interval: 1,
+                acting: vec![0],
+                info: PgInfo::default(),
+                log: Vec::new(),
+                dups: Vec::new(),
+                backfill: false,
+                missing: BTreeSet::new(),
+                recovery: Missing::default(),
+            })
+            .await
+            .unwrap();
+            append_writes(&pg, 40).await;
+            // 40 writes: 16 in the log, the 20 before them in the dups.
+            assert_eq!(pg.log_state().log.len(), 16);
+            assert_eq!(found(&pg, 40), Some(40));
+            assert_eq!(found(&pg, 10), Some(10), "a trimmed write is remembered");
+            assert_eq!(found(&pg, 4), None, "beyond the dups");
+        }
+        // Reopened from the store: the same requests are remembered.
+        let pg = Pg::open(open_store(dir.path()), id, 0, limits)
+            .await
+            .unwrap();
+        let state = pg.log_state();
+        assert_eq!(state.dups.len(), 20);
+        assert_eq!(state.dups.first().map(|d| d.version.seq), Some(5));
+        assert_eq!(found(&pg, 5), Some(5));
+        assert_eq!(found(&pg, 24), Some(24));
+        assert_eq!(found(&pg, 4), None);
+        let size = pg.store().stat(&pg.coll, "o").unwrap().size;
+        assert_eq!(size, 40, "every append applied once");
+    }
 
     #[tokio::test]
     async fn pages_of_client_objects_skip_the_bookkeeping_objects() {
@@ -1402,7 +1558,11 @@ mod tests {
         Store::mkfs(&cfg).unwrap();
         let store = Arc::new(Store::open(&cfg).unwrap());
         let id = PgRef { pool: 1, seed: 0 };
-        let pg = Pg::open(store.clone(), id, 0, 100).await.unwrap();
+        let limits = LogLimits {
+            entries: 100,
+            dups: 100,
+        };
+        let pg = Pg::open(store.clone(), id, 0, limits).await.unwrap();
         let mut t = Transaction::new(pg.coll.clone());
         t.push(Op::Touch {
             name: MISSING_OBJECT.into(),

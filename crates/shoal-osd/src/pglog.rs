@@ -1,12 +1,15 @@
 //! The PG log: the recent writes of a PG, in version order, with the
 //! client request ids that made them (to answer retries) — kept in memory
 //! and, entry by entry, in the omap of the PG's meta object, written in the
-//! same store transaction as the write it records.
+//! same store transaction as the write it records. Trimmed entries leave
+//! their request id and version behind for a while longer ("dups", as in
+//! Ceph), in the omap of the dups object, so that a retry arriving after
+//! its entry was trimmed is still answered rather than applied again.
 
 use std::collections::{HashMap, VecDeque};
 
 use shoal_proto::osd::{ObjVersion, PgRef, ReqId};
-use shoal_proto::rep::{LogEntry, PgInfo};
+use shoal_proto::rep::{LogDup, LogEntry, PgInfo};
 
 /// The object holding a PG's log (omap) in its collection. Client object
 /// names never start with a control character, so it cannot collide.
@@ -16,9 +19,14 @@ pub const META_OBJECT: &str = "\u{1}pgmeta";
 /// (its missing set: the log covers them, recovery has not brought them).
 pub const MISSING_OBJECT: &str = "\u{1}pgmissing";
 
+/// The object whose omap holds the PG's [`LogDup`]s (keyed like log
+/// entries, by [`entry_key`]).
+pub const DUPS_OBJECT: &str = "\u{1}pgdups";
+
 /// How many bookkeeping objects a PG's collection may hold
-/// ([`META_OBJECT`], [`MISSING_OBJECT`]); they sort before client objects.
-pub const INTERNAL_OBJECTS: usize = 2;
+/// ([`META_OBJECT`], [`MISSING_OBJECT`], [`DUPS_OBJECT`]); they sort before
+/// client objects.
+pub const INTERNAL_OBJECTS: usize = 3;
 
 /// Whether `name` is one of the PG's own bookkeeping objects rather than
 /// a client object (client names never start with a control character).
@@ -53,6 +61,26 @@ pub struct PgLog {
     entries: VecDeque<LogEntry>,
     by_reqid: HashMap<ReqId, ObjVersion>,
     tail: ObjVersion,
+    dups: VecDeque<LogDup>,
+    dup_reqids: HashMap<ReqId, ObjVersion>,
+}
+
+/// What a trim changed, for the store transaction that records it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Trimmed {
+    /// Omap keys of the log entries dropped.
+    pub entries: Vec<Vec<u8>>,
+    /// Dups added for them (their requests).
+    pub new_dups: Vec<LogDup>,
+    /// Omap keys of the oldest dups dropped.
+    pub old_dups: Vec<Vec<u8>>,
+}
+
+impl Trimmed {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.new_dups.is_empty() && self.old_dups.is_empty()
+    }
 }
 
 impl PgLog {
@@ -99,9 +127,32 @@ impl PgLog {
         self.entries.push_back(entry);
     }
 
-    /// Drops the oldest entries beyond `keep`; returns their omap keys.
-    pub fn trim(&mut self, keep: usize) -> Vec<Vec<u8>> {
-        let mut keys = Vec::new();
+    /// Adds remembered requests of entries trimmed before this log's
+    /// entries (oldest first; any at or after the log's tail are ignored).
+    pub fn with_dups(mut self, dups: impl IntoIterator<Item = LogDup>) -> Self {
+        for d in dups {
+            let newest = self
+                .dups
+                .back()
+                .map_or(ObjVersion::default(), |b| b.version);
+            if d.version <= self.tail && (self.dups.is_empty() || d.version > newest) {
+                self.push_dup(d);
+            }
+        }
+        self
+    }
+
+    fn push_dup(&mut self, dup: LogDup) {
+        if dup.reqid != ReqId::default() {
+            self.dup_reqids.insert(dup.reqid, dup.version);
+        }
+        self.dups.push_back(dup);
+    }
+
+    /// Drops the oldest entries beyond `keep`, remembering their requests
+    /// as dups, and the oldest dups beyond `keep_dups`.
+    pub fn trim(&mut self, keep: usize, keep_dups: usize) -> Trimmed {
+        let mut out = Trimmed::default();
         while self.entries.len() > keep {
             let Some(e) = self.entries.pop_front() else {
                 break;
@@ -110,14 +161,45 @@ impl PgLog {
                 self.by_reqid.remove(&e.reqid);
             }
             self.tail = e.version;
-            keys.push(entry_key(e.version));
+            out.entries.push(entry_key(e.version));
+            if keep_dups > 0 && e.reqid != ReqId::default() {
+                let dup = LogDup {
+                    reqid: e.reqid,
+                    version: e.version,
+                };
+                self.push_dup(dup);
+                out.new_dups.push(dup);
+            }
         }
-        keys
+        while self.dups.len() > keep_dups {
+            let Some(d) = self.dups.pop_front() else {
+                break;
+            };
+            if self.dup_reqids.get(&d.reqid) == Some(&d.version) {
+                self.dup_reqids.remove(&d.reqid);
+            }
+            // Added and dropped by the same trim: never stored.
+            match out.new_dups.iter().position(|n| n.version == d.version) {
+                Some(i) => {
+                    out.new_dups.remove(i);
+                }
+                None => out.old_dups.push(entry_key(d.version)),
+            }
+        }
+        out
     }
 
-    /// The version a request made, if the log remembers it.
+    /// The version a request made, if the log or its dups remember it.
     pub fn find(&self, reqid: ReqId) -> Option<ObjVersion> {
-        self.by_reqid.get(&reqid).copied()
+        self.by_reqid
+            .get(&reqid)
+            .or_else(|| self.dup_reqids.get(&reqid))
+            .copied()
+    }
+
+    /// The remembered requests of trimmed entries, oldest first.
+    pub fn dups(&self) -> impl Iterator<Item = &LogDup> {
+        self.dups.iter()
     }
 
     /// Entries after `version`, oldest first.
@@ -185,19 +267,71 @@ mod tests {
             log.find(ReqId { client: 7, tid: 2 }).map(|v| v.seq),
             Some(2)
         );
-        let keys = log.trim(3);
+        let trimmed = log.trim(3, 0);
         assert_eq!(
-            keys,
+            trimmed.entries,
             vec![
                 entry_key(entry(1, 0).version),
                 entry_key(entry(2, 0).version)
             ]
         );
+        assert!(trimmed.new_dups.is_empty() && trimmed.old_dups.is_empty());
         assert_eq!(log.tail().seq, 2);
         assert_eq!(log.find(ReqId { client: 7, tid: 2 }), None);
         assert_eq!(log.after(ObjVersion { epoch: 1, seq: 3 }).count(), 2);
         assert!(log.contains(ObjVersion { epoch: 1, seq: 4 }));
         assert!(!log.contains(ObjVersion { epoch: 2, seq: 4 }));
+    }
+
+    #[test]
+    fn trimmed_requests_are_remembered_as_dups_up_to_a_bound() {
+        let req = |tid| ReqId { client: 7, tid };
+        let mut log = PgLog::new(ObjVersion::default(), (1..=6).map(|s| entry(s, s)));
+        let t = log.trim(4, 3);
+        assert_eq!(t.entries.len(), 2);
+        assert_eq!(
+            t.new_dups.iter().map(|d| d.version.seq).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert!(t.old_dups.is_empty());
+        assert_eq!(log.find(req(1)).map(|v| v.seq), Some(1), "a dup answers");
+        // Past the bound the oldest dups go; one added and dropped by the
+        // same trim is never stored.
+        for s in 7..=10 {
+            log.push(entry(s, s));
+        }
+        let t = log.trim(2, 3);
+        assert_eq!(t.entries.len(), 6);
+        assert_eq!(
+            t.new_dups.iter().map(|d| d.version.seq).collect::<Vec<_>>(),
+            [6, 7, 8]
+        );
+        assert_eq!(
+            t.old_dups,
+            vec![
+                entry_key(entry(1, 0).version),
+                entry_key(entry(2, 0).version)
+            ]
+        );
+        assert_eq!(log.find(req(2)), None);
+        assert_eq!(log.find(req(5)), None, "dropped by the same trim");
+        assert_eq!(log.find(req(8)).map(|v| v.seq), Some(8));
+        assert_eq!(
+            log.find(req(10)).map(|v| v.seq),
+            Some(10),
+            "still in the log"
+        );
+        // A log rebuilt from its parts remembers the same requests.
+        let entries: Vec<LogEntry> = log.entries().cloned().collect();
+        let again = PgLog::new(log.tail(), entries).with_dups(log.dups().copied());
+        assert_eq!(again.find(req(7)).map(|v| v.seq), Some(7));
+        // Dups at or after the tail are not the log's to remember.
+        let bogus = LogDup {
+            reqid: req(99),
+            version: ObjVersion { epoch: 1, seq: 10 },
+        };
+        let again = PgLog::new(log.tail(), Vec::new()).with_dups([bogus]);
+        assert_eq!(again.find(req(99)), None);
     }
 
     #[test]

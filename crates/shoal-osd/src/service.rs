@@ -599,7 +599,9 @@ async fn pg_backfill(osd: &Arc<Osd>, request: &Frame) -> Result<(), String> {
             pg.adopt_interval(req.interval, &req.acting);
             pg.backfill_start(req.interval).await
         }
-        BackfillStep::Finish { info, log } => pg.backfill_finish(req.interval, &info, log).await,
+        BackfillStep::Finish { info, log, dups } => {
+            pg.backfill_finish(req.interval, &info, log, dups).await
+        }
     }
     .map_err(|e| e.1)
 }
@@ -615,6 +617,7 @@ async fn pg_activate(osd: &Osd, request: &Frame) -> Result<(), String> {
             acting: req.acting,
             info: req.info,
             log: req.log,
+            dups: req.dups,
             backfill: req.backfill,
             missing: req.missing.into_iter().collect(),
             recovery: Default::default(),

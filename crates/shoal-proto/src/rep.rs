@@ -24,6 +24,17 @@ wire! {
         pub op: LogOp,
     }
 
+    /// A request the log has trimmed but still remembers (Ceph's "dup"
+    /// entries): a retry of it is answered with this version instead of
+    /// being applied a second time.
+    #[derive(Copy, Eq)]
+    pub struct LogDup {
+        /// The client request.
+        pub reqid: ReqId,
+        /// The version its write gave the object.
+        pub version: ObjVersion,
+    }
+
     /// What a [`LogEntry`] did to its object.
     #[derive(Copy, Eq)]
     pub enum LogOp {
@@ -121,6 +132,8 @@ wire! {
         pub info: PgInfo,
         /// Log entries after `info.log_tail`, oldest first.
         pub log: Vec<LogEntry>,
+        /// Requests of trimmed entries still remembered, oldest first.
+        pub dups: Vec<LogDup>,
         /// Objects its copy lacks (or holds stale) although its log covers
         /// them: recovery has not brought them yet. Kept in the store.
         pub missing: Vec<String>,
@@ -175,6 +188,8 @@ wire! {
         pub info: PgInfo,
         /// The authoritative log.
         pub log: Vec<LogEntry>,
+        /// The authoritative log's remembered trimmed requests.
+        pub dups: Vec<LogDup>,
         /// The member was backfilled: objects the head did not push during
         /// this peering are stale and must go.
         pub backfill: bool,
@@ -255,6 +270,8 @@ wire! {
             info: PgInfo,
             /// Its log.
             log: Vec<LogEntry>,
+            /// Its remembered trimmed requests.
+            dups: Vec<LogDup>,
         },
     }
     /// Head -> member during a scrub: this member's view of its objects

@@ -112,6 +112,29 @@ fn pg_sim_many_seeds() {
     );
 }
 
+/// Logs shorter than a client's retries: a retry can arrive after its
+/// entry was trimmed, and only the remembered requests (dups) keep it from
+/// being applied a second time.
+#[test]
+fn pg_sim_retries_past_a_short_log_are_answered_from_its_dups() {
+    let run = |seed, dups| {
+        let mut cfg = Config::from_seed(seed);
+        cfg.log_keep = 8;
+        cfg.log_dups = dups;
+        Sim::new(cfg).run()
+    };
+    let caught = (0..300).find_map(|seed| run(seed, 0).err());
+    assert!(
+        caught.is_some(),
+        "300 seeds with 8-entry logs and no dups found nothing"
+    );
+    for seed in 0..300 {
+        if let Err(e) = run(seed, 64) {
+            panic!("seed {seed} with 8-entry logs and 64 dups: {e}");
+        }
+    }
+}
+
 /// The planted bug the simulation must catch: a member that answers a
 /// peering query before its map shows the new interval can still take
 /// writes of the old chain afterwards, and the new head's activation then

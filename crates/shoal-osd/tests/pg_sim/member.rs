@@ -8,7 +8,7 @@ use shoal_osd::chain::Chain;
 use shoal_osd::missing::Missing;
 use shoal_osd::peering::{self, Catchup, PeerLog, Plan};
 use shoal_proto::osd::{ObjVersion, ReqId};
-use shoal_proto::rep::{LogEntry, LogOp};
+use shoal_proto::rep::{LogDup, LogEntry, LogOp};
 
 use crate::sim::{Ev, Sim};
 use crate::world::{Msg, Mutation, Node, Refused, Then, Txn, WriteOp};
@@ -440,7 +440,7 @@ impl Sim {
             }
             Some(Catchup::Objects(objects)) => {
                 let (tail, log) = (plan.info.log_tail, plan.log.clone());
-                self.adopt_log(id, tail, log, objects.clone());
+                self.adopt_log(id, tail, log, plan.dups.clone(), objects.clone());
                 let p = self.osd(id).peering.as_mut().expect("peering");
                 let todo = objects
                     .into_iter()
@@ -485,7 +485,13 @@ impl Sim {
         let mut suspect: BTreeSet<String> = names.iter().cloned().collect();
         suspect.extend(plan.auth_missing.iter().cloned());
         suspect.extend(local.iter().cloned());
-        self.adopt_log(id, plan.info.log_tail, plan.log.clone(), suspect);
+        self.adopt_log(
+            id,
+            plan.info.log_tail,
+            plan.log.clone(),
+            plan.dups.clone(),
+            suspect,
+        );
         // Local objects it does not list go when the head activates.
         let mut todo: VecDeque<(String, Vec<i32>)> = names
             .into_iter()
@@ -513,17 +519,19 @@ impl Sim {
         id: i32,
         tail: ObjVersion,
         log: Vec<LogEntry>,
+        dups: Vec<LogDup>,
         missing: BTreeSet<String>,
     ) {
         let o = self.osd(id);
         let (les, acting) = (o.disk.les, o.disk.last_acting.clone());
-        o.log = shoal_osd::pglog::PgLog::new(tail, log.clone());
+        o.log = shoal_osd::pglog::PgLog::new(tail, log.clone()).with_dups(dups.clone());
         o.missing = missing.clone();
         self.submit(
             id,
             Txn::StoreLog {
                 tail,
                 log,
+                dups,
                 les,
                 acting,
                 missing,
@@ -697,6 +705,7 @@ impl Sim {
                     acting: acting.clone(),
                     info: plan.info.clone(),
                     log: plan.log.clone(),
+                    dups: plan.dups.clone(),
                     backfill,
                     missing,
                 },
@@ -810,6 +819,7 @@ impl Sim {
             Txn::StoreLog {
                 tail: plan.info.log_tail,
                 log: plan.log,
+                dups: plan.dups,
                 les: interval,
                 acting,
                 missing: BTreeSet::new(),
@@ -834,6 +844,7 @@ impl Sim {
         acting: Vec<i32>,
         info: shoal_proto::rep::PgInfo,
         log: Vec<LogEntry>,
+        dups: Vec<LogDup>,
         backfill: bool,
         missing: BTreeSet<String>,
     ) {
@@ -860,6 +871,7 @@ impl Sim {
             Txn::StoreLog {
                 tail: info.log_tail,
                 log,
+                dups,
                 les: interval,
                 acting,
                 missing,
@@ -1174,11 +1186,11 @@ impl Sim {
     /// Orders a write on this member: log, chain, next member, store
     /// (`Pg::order`).
     fn order(&mut self, id: i32, entry: LogEntry, mutation: Mutation) {
-        let keep = self.log_keep;
+        let (keep, keep_dups) = (self.log_keep, self.log_dups);
         let o = self.osd(id);
         let version = entry.version;
         o.log.push(entry.clone());
-        o.log.trim(keep);
+        o.log.trim(keep, keep_dups);
         if let Err(e) = o.chain.start(version) {
             self.violation(format!("osd.{id}: {e}"));
             return;
@@ -1207,6 +1219,7 @@ impl Sim {
                 entry,
                 mutation,
                 keep,
+                keep_dups,
             },
             Then::Written {
                 generation,
@@ -1396,10 +1409,11 @@ impl Sim {
                 acting,
                 info,
                 log,
+                dups,
                 backfill,
                 missing,
             } => self.on_activate(
-                id, peer, interval, attempt, acting, info, log, backfill, missing,
+                id, peer, interval, attempt, acting, info, log, dups, backfill, missing,
             ),
             Msg::ActivateAck {
                 interval,

@@ -16,7 +16,7 @@ pub enum Ev {
         from: Node,
         to: Node,
         to_life: u64,
-        msg: Msg,
+        msg: Box<Msg>,
     },
     DiskDone {
         osd: i32,
@@ -96,6 +96,8 @@ pub struct Config {
     pub size: usize,
     pub min_size: usize,
     pub log_keep: usize,
+    /// Trimmed requests remembered (`PgLog` dups).
+    pub log_dups: usize,
     pub objects: usize,
     pub clients: usize,
     pub substitute: bool,
@@ -108,12 +110,17 @@ impl Config {
     /// Settings drawn from the seed.
     pub fn from_seed(seed: u64) -> Self {
         let mut r = Rng(seed ^ 0x5eed);
+        // Drawn in the order the seeds were made with.
+        let osds = 4 + r.below(2) as i32;
+        let min_size = 1 + r.below(2) as usize;
+        let log_keep = [16, 32, 96][r.below(3) as usize];
         Config {
             seed,
-            osds: 4 + r.below(2) as i32,
+            osds,
             size: 3,
-            min_size: 1 + r.below(2) as usize,
-            log_keep: [16, 32, 96][r.below(3) as usize],
+            min_size,
+            log_keep,
+            log_dups: 4 * log_keep,
             objects: 3 + r.below(6) as usize,
             clients: 1 + r.below(3) as usize,
             substitute: r.pct(60),
@@ -139,6 +146,7 @@ pub struct Sim {
     pub next_attempt: u64,
     pub min_size: usize,
     pub log_keep: usize,
+    pub log_dups: usize,
     pub lax_query: bool,
     issuing: bool,
     chaos: bool,
@@ -188,6 +196,7 @@ impl Sim {
             next_attempt: 0,
             min_size: cfg.min_size,
             log_keep: cfg.log_keep,
+            log_dups: cfg.log_dups,
             lax_query: cfg.lax_query,
             issuing: true,
             chaos: true,
@@ -247,7 +256,7 @@ impl Sim {
                 from,
                 to,
                 to_life,
-                msg,
+                msg: Box::new(msg),
             },
         );
     }
@@ -506,11 +515,11 @@ impl Sim {
                 Node::Osd(o) => {
                     let osd = &self.osds[o as usize];
                     if osd.alive && osd.life == to_life {
-                        self.on_osd_msg(o, from, msg);
+                        self.on_osd_msg(o, from, *msg);
                     }
                 }
                 Node::Client(c) => {
-                    if let Msg::Reply { reqid, result } = msg {
+                    if let Msg::Reply { reqid, result } = *msg {
                         self.on_reply(c, reqid, result);
                     }
                 }

@@ -6,7 +6,7 @@ use shoal_osd::chain::Chain;
 use shoal_osd::missing::Missing;
 use shoal_osd::pglog::PgLog;
 use shoal_proto::osd::{ObjVersion, ReqId};
-use shoal_proto::rep::{LogEntry, PgInfo, PgLogState};
+use shoal_proto::rep::{LogDup, LogEntry, PgInfo, PgLogState};
 
 use crate::member::Peering;
 use shoal_osd::pg::Phase;
@@ -165,6 +165,7 @@ pub enum Msg {
         acting: Vec<i32>,
         info: PgInfo,
         log: Vec<LogEntry>,
+        dups: Vec<LogDup>,
         backfill: bool,
         missing: BTreeSet<String>,
     },
@@ -178,11 +179,13 @@ pub enum Msg {
 /// What a finished store transaction did.
 #[derive(Debug, Clone)]
 pub enum Txn {
-    /// A replicated write with its log entry (the log trimmed to `keep`).
+    /// A replicated write with its log entry (the log trimmed to `keep`
+    /// entries and `keep_dups` dups).
     Write {
         entry: LogEntry,
         mutation: Mutation,
         keep: usize,
+        keep_dups: usize,
     },
     /// A whole object from a push or pull; it leaves the missing set.
     Put { object: String, state: Option<Obj> },
@@ -190,6 +193,7 @@ pub enum Txn {
     StoreLog {
         tail: ObjVersion,
         log: Vec<LogEntry>,
+        dups: Vec<LogDup>,
         les: u32,
         acting: Vec<i32>,
         missing: BTreeSet<String>,
@@ -248,6 +252,7 @@ impl Disk {
                 entry,
                 mutation,
                 keep,
+                keep_dups,
             } => {
                 let cur = self.objects.remove(&entry.object).map(|(_, c)| c);
                 if let Some(c) = apply(cur, mutation) {
@@ -255,7 +260,7 @@ impl Disk {
                         .insert(entry.object.clone(), (entry.version, c));
                 }
                 self.log.push(entry);
-                self.log.trim(keep);
+                self.log.trim(keep, keep_dups);
             }
             Txn::Put { object, state } => {
                 self.missing.remove(&object);
@@ -267,11 +272,12 @@ impl Disk {
             Txn::StoreLog {
                 tail,
                 log,
+                dups,
                 les,
                 acting,
                 missing,
             } => {
-                self.log = PgLog::new(tail, log);
+                self.log = PgLog::new(tail, log).with_dups(dups);
                 self.les = les;
                 self.last_acting = acting;
                 self.missing = missing;
@@ -285,6 +291,7 @@ impl Disk {
         self.has_pg.then(|| PgLogState {
             info: self.log.info(self.log.head(), self.les, &self.last_acting),
             log: self.log.entries().cloned().collect(),
+            dups: self.log.dups().copied().collect(),
             missing: self.missing.iter().cloned().collect(),
         })
     }
