@@ -253,7 +253,7 @@ async fn push_one(
         let lock = pg.object_lock(name);
         let _guard = lock.lock().await;
         let frame = crate::peer::push_frame(osd, pg, epoch, name, false).await?;
-        crate::peer::call_ack_background(osd, target, &frame).await?;
+        crate::peer::call_ack_with(osd, target, &frame, crate::peer::BACKGROUND).await?;
         osd.recovery.record(frame.payload.len());
         frame.payload.len()
     };

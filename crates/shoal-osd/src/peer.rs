@@ -53,7 +53,7 @@ pub async fn call(osd: &Osd, to: i32, frame: &Frame) -> Result<Frame, String> {
 /// Stream priority of copies made in the background (recovery and
 /// backfill pushes): the chain's client writes to the same OSD share the
 /// connection and go first.
-const BACKGROUND: i32 = -10;
+pub const BACKGROUND: i32 = -10;
 
 async fn call_with(osd: &Osd, to: i32, frame: &Frame, priority: i32) -> Result<Frame, String> {
     let addr = osd
@@ -74,15 +74,12 @@ async fn call_with(osd: &Osd, to: i32, frame: &Frame, priority: i32) -> Result<F
 
 /// Sends a peer request answered by a [`PeerAck`]; its error is ours.
 pub async fn call_ack(osd: &Osd, to: i32, frame: &Frame) -> Result<(), String> {
-    ack(to, call(osd, to, frame).await?)
+    call_ack_with(osd, to, frame, 0).await
 }
 
-/// [`call_ack`] for a copy made in the background: after client writes.
-pub async fn call_ack_background(osd: &Osd, to: i32, frame: &Frame) -> Result<(), String> {
-    ack(to, call_with(osd, to, frame, BACKGROUND).await?)
-}
-
-fn ack(to: i32, reply: Frame) -> Result<(), String> {
+/// [`call_ack`] at a stream `priority` (e.g. [`BACKGROUND`]).
+pub async fn call_ack_with(osd: &Osd, to: i32, frame: &Frame, priority: i32) -> Result<(), String> {
+    let reply = call_with(osd, to, frame, priority).await?;
     let ack: PeerAck = reply.decode_body().map_err(|e| e.to_string())?;
     if ack.error.is_empty() {
         Ok(())

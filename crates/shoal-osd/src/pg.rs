@@ -1464,10 +1464,11 @@ fn load(store: &Store, coll: &str) -> Result<(PgInfo, PgLog, BTreeSet<String>), 
 mod tests {
     use super::*;
 
-    fn open_store(dir: &std::path::Path) -> Arc<Store> {
+    /// A 64 MiB store in `dir` (made first with `mkfs`).
+    fn open_store(dir: &std::path::Path, mkfs: bool) -> Arc<Store> {
         let mut cfg = shoal_store::StoreConfig::new(dir, 64 << 20);
         cfg.reserve = 64 << 10;
-        if Store::open(&cfg).is_err() {
+        if mkfs {
             Store::mkfs(&cfg).unwrap();
         }
         Arc::new(Store::open(&cfg).unwrap())
@@ -1506,7 +1507,7 @@ mod tests {
             None => None,
         };
         {
-            let pg = Pg::open(open_store(dir.path()), id, 0, limits)
+            let pg = Pg::open(open_store(dir.path(), true), id, 0, limits)
                 .await
                 .unwrap();
             let interval = Interval {
@@ -1537,7 +1538,7 @@ mod tests {
             assert_eq!(found(&pg, 4), None, "beyond the dups");
         }
         // Reopened from the store: the same requests are remembered.
-        let pg = Pg::open(open_store(dir.path()), id, 0, limits)
+        let pg = Pg::open(open_store(dir.path(), false), id, 0, limits)
             .await
             .unwrap();
         let state = pg.log_state();
@@ -1553,10 +1554,7 @@ mod tests {
     #[tokio::test]
     async fn pages_of_client_objects_skip_the_bookkeeping_objects() {
         let dir = tempfile::tempdir().unwrap();
-        let mut cfg = shoal_store::StoreConfig::new(dir.path(), 64 << 20);
-        cfg.reserve = 64 << 10;
-        Store::mkfs(&cfg).unwrap();
-        let store = Arc::new(Store::open(&cfg).unwrap());
+        let store = open_store(dir.path(), true);
         let id = PgRef { pool: 1, seed: 0 };
         let limits = LogLimits {
             entries: 100,

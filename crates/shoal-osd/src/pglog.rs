@@ -131,11 +131,8 @@ impl PgLog {
     /// entries (oldest first; any at or after the log's tail are ignored).
     pub fn with_dups(mut self, dups: impl IntoIterator<Item = LogDup>) -> Self {
         for d in dups {
-            let newest = self
-                .dups
-                .back()
-                .map_or(ObjVersion::default(), |b| b.version);
-            if d.version <= self.tail && (self.dups.is_empty() || d.version > newest) {
+            let in_order = self.dups.back().is_none_or(|b| d.version > b.version);
+            if d.version <= self.tail && in_order {
                 self.push_dup(d);
             }
         }

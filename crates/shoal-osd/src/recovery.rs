@@ -17,24 +17,20 @@ const RETRY: Duration = Duration::from_millis(500);
 
 /// Pushes `name` to `members` (they lack it), updating the head's book;
 /// returns the bytes sent. The caller holds the object's lock: no write
-/// to it is in flight. `background`: nobody waits for it, so it yields to
-/// client writes on the connection.
+/// to it is in flight. `priority`: the pushes' stream priority
+/// ([`crate::peer::BACKGROUND`] when nobody waits for them).
 async fn push_to(
     osd: &Osd,
     pg: &Arc<Pg>,
     interval: u32,
     name: &str,
     members: &BTreeSet<i32>,
-    background: bool,
+    priority: i32,
 ) -> Result<usize, String> {
     let frame = crate::peer::push_frame(osd, pg, interval, name, false).await?;
     let bytes = frame.payload.len();
     for &m in members {
-        if background {
-            crate::peer::call_ack_background(osd, m, &frame).await?;
-        } else {
-            crate::peer::call_ack(osd, m, &frame).await?;
-        }
+        crate::peer::call_ack_with(osd, m, &frame, priority).await?;
         pg.recovered(name, m);
         osd.recovery.record(bytes);
     }
@@ -51,7 +47,7 @@ pub async fn before_op(osd: &Osd, pg: &Arc<Pg>, name: &str) -> Result<(), OpErro
     let interval = pg.status().0.epoch;
     let _slot = osd.throttle.object_slot().await;
     // A client waits for this one.
-    let r = push_to(osd, pg, interval, name, &members, false).await;
+    let r = push_to(osd, pg, interval, name, &members, 0).await;
     pg.recovery_release(name);
     r.map(|_| ())
         .map_err(|e| (OsdErrorCode::Unavailable, format!("recovering {name}: {e}")))
@@ -105,7 +101,15 @@ async fn worker(osd: Arc<Osd>, pg: Arc<Pg>, interval: u32) -> Option<u64> {
         let result = if members.is_empty() {
             Ok(0)
         } else {
-            push_to(&osd, &pg, interval, &name, &members, true).await
+            push_to(
+                &osd,
+                &pg,
+                interval,
+                &name,
+                &members,
+                crate::peer::BACKGROUND,
+            )
+            .await
         };
         pg.recovery_release(&name);
         drop(guard);
