@@ -4,11 +4,15 @@
 # what recovery costs client writes.
 #
 #   1. fio: sequential 4 MiB direct writes to a file on the same
-#      filesystem (the bound for a member receiving copies).
+#      filesystem (the bound for a member receiving copies), and a 50/50
+#      mix of 4 MiB direct reads and writes (the bound for copying on one
+#      disk: here every OSD shares it, so each recovered byte is read from
+#      it by the source and written to it by the target).
 #   2. Shoal, idle: 4 OSDs (one per host), pool `data` (32 PGs, size 3),
 #      DATA_MB of 4 MiB objects; SIGKILL one OSD and mark it down and out
 #      at once; time until every PG is active+clean again; recovery
-#      throughput = bytes the OSDs report copied / that time.
+#      throughput = bytes the OSDs report copied / that time; the disk's
+#      own counters (/proc/diskstats) over the same time.
 #   3. Shoal, loaded: the same on a fresh cluster, with 4 MiB client
 #      writes (-t 8) measured before the failure and again while it heals.
 #
@@ -53,6 +57,19 @@ fio --name=seqwrite --directory="$work" --rw=write --bs=4M --size=1G --direct=1 
     --ioengine=libaio --iodepth=4 --output-format=json > "$work/fio.json"
 fio_mbps=$(json 'd["jobs"][0]["write"]["bw_bytes"]/1e6' < "$work/fio.json")
 echo "  fio write: $fio_mbps MB/s"
+echo "== fio: 4 MiB direct reads and writes, half each, 1 GiB"
+fio --name=copy --directory="$work" --rw=rw --rwmixread=50 --bs=4M --size=1G --direct=1 \
+    --ioengine=libaio --iodepth=4 --output-format=json > "$work/fio-copy.json"
+fio_copy_mbps=$(json 'min(d["jobs"][0]["read"]["bw_bytes"], d["jobs"][0]["write"]["bw_bytes"])/1e6' < "$work/fio-copy.json")
+echo "  fio read+write: $(json 'round(d["jobs"][0]["read"]["bw_bytes"]/1e6, 1), round(d["jobs"][0]["write"]["bw_bytes"]/1e6, 1)' < "$work/fio-copy.json") MB/s (read, write); copy bound $fio_copy_mbps MB/s"
+rm -f "$work"/seqwrite.* "$work"/copy.*
+
+# The block device under $work and its counters: sectors read, sectors
+# written, ms busy (zeros when it is not a plain disk in /proc/diskstats).
+disk=$(basename "$(df --output=source "$work" | tail -1)")
+disk_counters() {
+    awk -v d="$disk" '$3 == d { print $6, $10, $13; found = 1 } END { if (!found) print 0, 0, 0 }' /proc/diskstats
+}
 
 # Starts a cluster, sets the limits, writes DATA_MB; prints nothing.
 fresh_cluster() {
@@ -109,14 +126,24 @@ PY
 echo "== Shoal idle: 4 OSDs, ${DATA_MB} MiB of 4 MiB objects, osd.3 killed and marked out"
 fresh_cluster
 sleep 3 # a beacon or two, so status counts every PG
+disk0=$(disk_counters)
 before=$(fail_osd)
 t0=$(now)
 after=$(wait_clean)
 t1=$(now)
+disk1=$(disk_counters)
 idle_secs=$(python3 -c "print(round($t1 - $t0, 2))")
 idle_mb=$(python3 -c "print(round(($after - $before) / 1e6, 1))")
 idle_mbps=$(python3 -c "print(round(($after - $before) / 1e6 / ($t1 - $t0), 1))")
 echo "  clean again after $idle_secs s; $idle_mb MB copied; $idle_mbps MB/s"
+python3 - $disk0 $disk1 "$t0" "$t1" <<'PY'
+import sys
+r0, w0, b0, r1, w1, b1 = map(int, sys.argv[1:7])
+secs = float(sys.argv[8]) - float(sys.argv[7])
+if b1 > b0:
+    print(f"  disk meanwhile: read {(r1 - r0) * 512 / 1e6 / secs:.1f} MB/s, "
+          f"wrote {(w1 - w0) * 512 / 1e6 / secs:.1f} MB/s, busy {(b1 - b0) / 10 / secs:.0f} %")
+PY
 
 echo "== Shoal loaded: the same, with 4 MiB client writes (-t 8)"
 fresh_cluster
@@ -186,13 +213,15 @@ PY
     bash "$anchors/stop-ceph.sh" "$work/ceph" >/dev/null 2>&1 || true
 fi
 
-python3 - "$fio_mbps" "$idle_mbps" "$loaded_mbps" "$base" "$during" "$idle_secs" "$ceph_secs" <<'PY'
+python3 - "$fio_mbps" "$fio_copy_mbps" "$idle_mbps" "$loaded_mbps" "$base" "$during" "$idle_secs" "$ceph_secs" <<'PY'
 import sys
-fio, idle, loaded, base, during, idle_secs, ceph_secs = map(float, sys.argv[1:])
+fio, fio_copy, idle, loaded, base, during, idle_secs, ceph_secs = map(float, sys.argv[1:])
 print()
 if ceph_secs > 0:
     print(f"time to clean, Shoal / Ceph (idle): {idle_secs:.2f} s / {ceph_secs:.2f} s = {idle_secs / ceph_secs:.2f}")
 print(f"recovery idle / fio write:   {idle / fio:.2f}")
 print(f"recovery loaded / fio write: {loaded / fio:.2f}")
+print(f"recovery idle / fio copy (read+write mix):   {idle / fio_copy:.2f}")
+print(f"recovery loaded / fio copy (read+write mix): {loaded / fio_copy:.2f}")
 print(f"client writes during / before recovery: {during / base:.2f}")
 PY
