@@ -157,6 +157,22 @@ impl TestCluster {
         self.osds[i] = Some(child);
     }
 
+    /// Runs `shoal-osd --id i --conf ... ARGS` to completion (the offline
+    /// inspection flags): its stdout when it succeeds, its stderr when not.
+    pub fn osd_command(&self, i: usize, args: &[&str]) -> Result<String, String> {
+        let out = Command::new(&self.bin)
+            .args(["--id", &i.to_string(), "--conf"])
+            .arg(&self.mons.conf_path)
+            .args(args)
+            .output()
+            .expect("run shoal-osd");
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
     /// SIGKILLs osd `i` and reaps it.
     pub fn kill_osd(&mut self, i: usize) {
         kill_child(&mut self.osds[i]);

@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod error;
 pub mod exec;
 pub mod faults;
+pub mod inspect;
 pub mod links;
 pub mod missing;
 pub mod mkfs;

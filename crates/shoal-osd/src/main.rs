@@ -32,6 +32,49 @@ struct Args {
     /// Override `[osd] store_bytes` (with --mkfs).
     #[arg(long)]
     store_bytes: Option<u64>,
+    /// Print the PGs the (stopped) OSD's store holds, one line each, and
+    /// exit.
+    #[arg(long, conflicts_with_all = ["mkfs", "dump_pg"])]
+    list_pgs: bool,
+    /// Print what the (stopped) OSD's store holds about one PG (`1.2f`):
+    /// the last interval it knows went active, its objects with versions
+    /// and sizes, its log and missing set; then exit.
+    #[arg(long, value_name = "PGID", conflicts_with = "mkfs")]
+    dump_pg: Option<String>,
+}
+
+/// `--list-pgs` and `--dump-pg`: reads the store, prints, exits.
+fn inspect(conf: &ShoalConf, args: &Args) -> Result<()> {
+    let cfg = shoal_osd::daemon::store_config(conf, args.id);
+    let store = shoal_store::Store::open(&cfg).with_context(|| {
+        format!(
+            "opening the store of osd.{} in {} (it must not be running)",
+            args.id,
+            cfg.dir.display()
+        )
+    })?;
+    if let Some(pg) = &args.dump_pg {
+        let id: shoal_map::PgId = pg
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--dump-pg {pg}: {e}"))?;
+        let pg = shoal_proto::osd::PgRef {
+            pool: id.pool,
+            seed: id.seed,
+        };
+        match shoal_osd::inspect::dump_pg(&store, pg) {
+            Ok(dump) => print!("{dump}"),
+            Err(shoal_store::StoreError::NoCollection(_)) => {
+                anyhow::bail!("osd.{} holds no copy of pg {id}", args.id)
+            }
+            Err(e) => return Err(e).context(format!("reading pg {id}")),
+        }
+    } else {
+        println!("{}", shoal_osd::inspect::SUMMARY_HEADER);
+        for pg in shoal_osd::inspect::list_pgs(&store).context("reading the PGs")? {
+            println!("{pg}");
+        }
+    }
+    Ok(())
 }
 
 fn load_conf(args: &Args) -> Result<ShoalConf> {
@@ -55,14 +98,20 @@ fn load_conf(args: &Args) -> Result<ShoalConf> {
 }
 
 fn main() -> Result<()> {
+    let args = Args::parse();
+    let inspecting = args.list_pgs || args.dump_pg.is_some();
+    // Inspection prints its answer on stdout; only problems on stderr.
+    let level = if inspecting { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
     let conf = load_conf(&args)?;
+    if inspecting {
+        return inspect(&conf, &args);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

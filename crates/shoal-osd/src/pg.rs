@@ -1415,7 +1415,12 @@ pub fn object_names(store: &Store, coll: &str) -> Result<Vec<String>, OpError> {
 }
 
 /// Reads a PG's info, log and missing set from the store.
-fn load(store: &Store, coll: &str) -> Result<(PgInfo, PgLog, BTreeSet<String>), StoreError> {
+/// Reads a PG's peering record, log (with dups) and missing set from
+/// its collection.
+pub(crate) fn load(
+    store: &Store,
+    coll: &str,
+) -> Result<(PgInfo, PgLog, BTreeSet<String>), StoreError> {
     let meta = store.collection_meta(coll)?;
     let info: PgInfo = if meta.is_empty() {
         PgInfo::default()
