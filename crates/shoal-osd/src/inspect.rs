@@ -7,17 +7,13 @@
 //! It reads the store as the OSD would open it (the store replays its
 //! write-ahead log first, as at any start), and changes nothing else.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use shoal_proto::osd::{ObjVersion, PgRef};
 use shoal_proto::rep::{LogEntry, LogOp};
 use shoal_store::{Store, StoreError};
 
-use crate::pglog::{collection, is_internal, parse_collection};
-
-/// Object names read from the store per call.
-const PAGE: usize = 1024;
+use crate::pglog::{collection, parse_collection};
 
 /// One PG held by the store.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,24 +80,16 @@ pub fn dump_pg(store: &Store, pg: PgRef) -> Result<PgDump, StoreError> {
     let coll = collection(pg);
     let (info, log, missing) = crate::pg::load(store, &coll)?;
     let mut objects = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = store.list_objects(&coll, after.as_deref(), PAGE)?;
-        let Some(last) = page.last().cloned() else {
-            break;
-        };
-        for name in page.into_iter().filter(|n| !is_internal(n)) {
-            let stat = store.stat(&coll, &name)?;
-            objects.push(ObjectRow {
-                name,
-                version: ObjVersion {
-                    epoch: stat.version.epoch,
-                    seq: stat.version.seq,
-                },
-                size: stat.size,
-            });
-        }
-        after = Some(last);
+    for name in crate::pg::client_objects(store, &coll)? {
+        let stat = store.stat(&coll, &name)?;
+        objects.push(ObjectRow {
+            name,
+            version: ObjVersion {
+                epoch: stat.version.epoch,
+                seq: stat.version.seq,
+            },
+            size: stat.size,
+        });
     }
     let summary = PgSummary {
         pg,
@@ -118,11 +106,7 @@ pub fn dump_pg(store: &Store, pg: PgRef) -> Result<PgDump, StoreError> {
         summary,
         objects,
         log: log.entries().cloned().collect(),
-        missing: missing
-            .into_iter()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect(),
+        missing: missing.into_iter().collect(),
     })
 }
 

@@ -1397,15 +1397,18 @@ pub fn object_page(
     Ok((names, more))
 }
 
-/// Every client object of a collection (the meta object left out), in
-/// name order; blocking.
+/// Every client object of a collection (the bookkeeping objects left
+/// out), in name order; blocking.
 pub fn object_names(store: &Store, coll: &str) -> Result<Vec<String>, OpError> {
+    client_objects(store, coll).map_err(|e| exec::store_error(&e))
+}
+
+/// [`object_names`] with the store's own error.
+pub fn client_objects(store: &Store, coll: &str) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let names = store
-            .list_objects(coll, after.as_deref(), 1000)
-            .map_err(|e| exec::store_error(&e))?;
+        let names = store.list_objects(coll, after.as_deref(), 1000)?;
         let Some(last) = names.last().cloned() else {
             return Ok(out);
         };
@@ -1414,7 +1417,6 @@ pub fn object_names(store: &Store, coll: &str) -> Result<Vec<String>, OpError> {
     }
 }
 
-/// Reads a PG's info, log and missing set from the store.
 /// Reads a PG's peering record, log (with dups) and missing set from
 /// its collection.
 pub(crate) fn load(
