@@ -40,6 +40,9 @@ pub struct TestClusterOptions {
     pub down_out_interval_ms: u64,
     /// OSDs per CRUSH host: osd.i is on host `h{i / osds_per_host}`.
     pub osds_per_host: usize,
+    /// `[mon] min_down_reporters`: reports from this many hosts mark an
+    /// OSD down (1 by default, so a kill is noticed quickly).
+    pub min_down_reporters: usize,
 }
 
 impl Default for TestClusterOptions {
@@ -54,6 +57,7 @@ impl Default for TestClusterOptions {
             osd_extra: String::new(),
             down_out_interval_ms: 600_000,
             osds_per_host: 1,
+            min_down_reporters: 1,
         }
     }
 }
@@ -91,6 +95,7 @@ impl TestCluster {
             extra_conf: extra,
             wire_mode: opts.wire_mode,
             down_out_interval_ms: opts.down_out_interval_ms,
+            min_down_reporters: opts.min_down_reporters,
             ..MonClusterOptions::default()
         });
         let mut c = TestCluster {
@@ -254,14 +259,31 @@ impl TestCluster {
     /// between OSDs (its datagrams to them and theirs to it are dropped);
     /// clients still reach it.
     pub async fn isolate_osd(&self, client: &Cluster, i: i32) {
-        let others: Vec<i32> = (0..self.osds.len() as i32).filter(|&o| o != i).collect();
-        let mut peers: Vec<String> = others.iter().map(|o| format!("osd.{o}")).collect();
-        let mons = self.mons.conf.mons().expect("monitors of the test cluster");
-        peers.extend(mons.iter().map(|m| format!("mon.{}", m.name)));
-        self.osd_fault(client, i, FaultCommand::Partition { peers })
-            .await;
+        self.cut_osds(client, &[i], true).await;
+    }
+
+    /// Cuts the OSDs of `group` off from every other OSD, both ways (not
+    /// from each other: a host whose link to the rest failed); the
+    /// monitors and clients still reach them (their beacons go on).
+    pub async fn cut_osds_from_peers(&self, client: &Cluster, group: &[i32]) {
+        self.cut_osds(client, group, false).await;
+    }
+
+    async fn cut_osds(&self, client: &Cluster, group: &[i32], from_mons: bool) {
+        let others: Vec<i32> = (0..self.osds.len() as i32)
+            .filter(|o| !group.contains(o))
+            .collect();
+        for &i in group {
+            let mut peers: Vec<String> = others.iter().map(|o| format!("osd.{o}")).collect();
+            if from_mons {
+                let mons = self.mons.conf.mons().expect("monitors of the test cluster");
+                peers.extend(mons.iter().map(|m| format!("mon.{}", m.name)));
+            }
+            self.osd_fault(client, i, FaultCommand::Partition { peers })
+                .await;
+        }
         for o in others {
-            let peers = vec![format!("osd.{i}")];
+            let peers = group.iter().map(|i| format!("osd.{i}")).collect();
             self.osd_fault(client, o, FaultCommand::Partition { peers })
                 .await;
         }

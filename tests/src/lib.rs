@@ -130,6 +130,8 @@ pub struct MonClusterOptions {
     pub osd_beacon_grace_ms: u64,
     /// Down to out (ms).
     pub down_out_interval_ms: u64,
+    /// `[mon] min_down_reporters` (hosts whose reports mark an OSD down).
+    pub min_down_reporters: usize,
     /// CRUSH failure domain of the default rule.
     pub failure_domain: String,
     /// Appended to `shoal.toml` right after the `[client]` keys (more
@@ -147,6 +149,7 @@ impl Default for MonClusterOptions {
             fault_injection: false,
             osd_beacon_grace_ms: 20_000,
             down_out_interval_ms: 600_000,
+            min_down_reporters: 1,
             failure_domain: "osd".into(),
             extra_conf: String::new(),
             wire_mode: "secure",
@@ -204,7 +207,7 @@ impl MonCluster {
         let text = format!(
             "[global]\nfsid = \"0badc0de-0000-4000-8000-{:012x}\"\nkeyring = \"keys\"\nmon_host = [{}]\nwire_mode = \"{}\"\n\n\
              [mon]\ndata = \"mon.{{id}}\"\nelection_timeout_ms = {e}\nheartbeat_interval_ms = {}\nlease_ms = {}\n\
-             fault_injection = {}\nosd_beacon_grace_ms = {}\ndown_out_interval_ms = {}\nmin_down_reporters = 1\n\n\
+             fault_injection = {}\nosd_beacon_grace_ms = {}\ndown_out_interval_ms = {}\nmin_down_reporters = {}\n\n\
              [client]\nmon_timeout_ms = 2000\ncommand_timeout_ms = 30000\n\n{}",
             std::process::id(),
             hosts.join(", "),
@@ -214,6 +217,7 @@ impl MonCluster {
             opts.fault_injection,
             opts.osd_beacon_grace_ms,
             opts.down_out_interval_ms,
+            opts.min_down_reporters,
             opts.extra_conf,
         );
         let conf_path = dir.path().join("shoal.toml");

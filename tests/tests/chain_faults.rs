@@ -240,6 +240,82 @@ async fn an_isolated_osd_is_marked_down_then_rejoins_and_catches_up() {
     assert_acked_read_back(&io, &acked, 60, 1).await;
 }
 
+/// A host (two OSDs) cut off from the other hosts' OSDs but not from the
+/// monitors (its beacons go on), during a stream of writes: the other
+/// hosts' reports mark both its OSDs down although they beacon, and the
+/// writes go on without them. The cut-off host's two OSDs report all four
+/// others, but from one host, and mark nobody down (counted per OSD they
+/// would take the healthy side down). Once the cut heals both boot again
+/// by themselves, and every PG is clean with every acknowledged write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_its_peers_cannot_reach_is_marked_down_and_takes_nobody_with_it() {
+    let mut cluster = TestCluster::start(&TestClusterOptions {
+        osds: 6,
+        osds_per_host: 2,
+        min_down_reporters: 2,
+        ..TestClusterOptions::default()
+    })
+    .await;
+    let client = cluster.client().await;
+    const PGS: u32 = 16;
+    cluster.create_pool(&client, "data", PGS, 3, 2).await;
+    let io = client.ioctx("data").await.expect("ioctx");
+    let acked: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for w in 0..3usize {
+        let (io, acked, stop, next) = (io.clone(), acked.clone(), stop.clone(), next.clone());
+        writers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let name = format!("c-{i}");
+                if io.put(&name, body(i as u64, 2000 + w * 1000)).await.is_ok() {
+                    acked.lock().unwrap().insert(name, i as u64);
+                }
+            }
+        }));
+    }
+    let count = || acked.lock().unwrap().len();
+    wait_for(LONG, "writes before the cut", || async {
+        (count() >= 20).then_some(())
+    })
+    .await;
+
+    // Host h2: osd.4 and osd.5.
+    cluster.cut_osds_from_peers(&client, &[4, 5]).await;
+    let at_cut = count();
+    cluster.wait_osd_up(&client, 4, false, LONG).await;
+    cluster.wait_osd_up(&client, 5, false, LONG).await;
+    wait_for(LONG, "writes while h2 is cut off", || async {
+        (count() >= at_cut + 30).then_some(())
+    })
+    .await;
+    let map = client.monc().osdmap().await.expect("map");
+    let up: Vec<i32> = (0..6).filter(|&o| map.is_up(o)).collect();
+    assert_eq!(up, vec![0, 1, 2, 3], "the healthy side stays up");
+    assert!(cluster.osd_running(4) && cluster.osd_running(5));
+
+    cluster.heal_osds(&client).await;
+    cluster.wait_osd_up(&client, 4, true, LONG).await;
+    cluster.wait_osd_up(&client, 5, true, LONG).await;
+    let at_heal = count();
+    wait_for(LONG, "writes after healing", || async {
+        (count() >= at_heal + 10).then_some(())
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.expect("writer");
+    }
+    wait_for(LONG, "every PG active+clean", || async {
+        let st = status(&client).await?;
+        (pgs_in(&st, "active+clean") == PGS && st.pgs_by_state.len() == 1).then_some(())
+    })
+    .await;
+    assert_acked_read_back(&io, &acked, 60, 3).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_never_produce_a_mix() {
     let cluster = TestCluster::start(&TestClusterOptions::default()).await;

@@ -415,11 +415,17 @@ impl Driver {
                 let _ = reply.send(self.reply_to(MonResult::from(result)));
                 return;
             }
-            MonCommand::OsdFailure { target, epoch } => {
+            MonCommand::OsdFailure {
+                target,
+                epoch,
+                alive,
+            } => {
                 let result = if let Some(info) = self.state.osdmap.osd(*target) {
-                    // A report made before the target's latest boot was
-                    // seen is about its previous life: not counted.
-                    if *epoch >= info.up_from {
+                    if *alive {
+                        self.failures.cancel(*target, &origin);
+                    } else if *epoch >= info.up_from {
+                        // A report made before the target's latest boot
+                        // was seen is about its previous life: not counted.
                         self.failures.report(*target, &origin, now);
                     }
                     Ok(CommandOutput::Done {

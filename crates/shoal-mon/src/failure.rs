@@ -6,14 +6,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shoal_map::OsdMap;
+use shoal_map::{CrushLocation, OsdMap};
+
+/// Reports from OSDs under one bucket of this CRUSH type count as one
+/// reporter (Ceph's `mon_osd_reporter_subtree_level`): the OSDs of a host
+/// cut off from the rest cannot, between them, mark healthy peers down.
+const REPORTER_SUBTREE: &str = "host";
 
 /// Timing of failure detection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FailurePolicy {
     /// No beacon for this long: down.
     pub beacon_grace_ms: u64,
-    /// This many distinct reporters (within the grace): down.
+    /// Reports from this many distinct hosts (within the grace): down,
+    /// even while the OSD still beacons.
     pub min_reporters: usize,
     /// Down this long (wall clock): out. 0 disables.
     pub down_out_interval_ms: u64,
@@ -51,10 +57,12 @@ impl FailureDetector {
         self.proposed_out.clear();
     }
 
-    /// An OSD sent a beacon (it is alive; reports against it are void).
+    /// An OSD sent a beacon. It reaches the monitors, but its peers'
+    /// reports still count: an OSD its peers cannot reach cannot serve its
+    /// PGs' chains, and the PGs heal only once it is marked down. (It boots
+    /// again by itself as soon as it reaches a peer.)
     pub fn beacon(&mut self, osd: i32, now: u64) {
         self.last_beacon.insert(osd, now);
-        self.reports.remove(&osd);
     }
 
     /// `reporter` could not reach `target`.
@@ -63,6 +71,13 @@ impl FailureDetector {
             .entry(target)
             .or_default()
             .insert(reporter.to_string(), now);
+    }
+
+    /// `reporter` hears from `target` again: its report is withdrawn.
+    pub fn cancel(&mut self, target: i32, reporter: &str) {
+        if let Some(r) = self.reports.get_mut(&target) {
+            r.remove(reporter);
+        }
     }
 
     /// The map changed: forget proposals that took effect, start the grace
@@ -104,7 +119,10 @@ impl FailureDetector {
                 .is_some_and(|&t| now.saturating_sub(t) > policy.beacon_grace_ms);
             let reporters = self.reports.get_mut(&id).map_or(0, |r| {
                 r.retain(|_, &mut t| now.saturating_sub(t) <= policy.beacon_grace_ms);
-                r.len()
+                r.keys()
+                    .filter_map(|reporter| reporter_domain(map, reporter))
+                    .collect::<BTreeSet<_>>()
+                    .len()
             });
             if silent || reporters >= policy.min_reporters {
                 v.down.push(id);
@@ -133,4 +151,29 @@ impl FailureDetector {
         self.proposed_down.clear();
         self.proposed_out.clear();
     }
+}
+
+/// The bucket of [`REPORTER_SUBTREE`] type holding `reporter` (`osd.N`),
+/// or the reporter itself when it is not an OSD placed under one; `None`
+/// for an OSD the map has down (like Ceph, its reports do not count: it
+/// may be the side of a partition that is cut off).
+fn reporter_domain(map: &OsdMap, reporter: &str) -> Option<String> {
+    let Some(id) = reporter
+        .strip_prefix("osd.")
+        .and_then(|n| n.parse::<i32>().ok())
+        .filter(|&id| map.exists(id))
+    else {
+        return Some(reporter.to_string());
+    };
+    if !map.is_up(id) {
+        return None;
+    }
+    Some(
+        CrushLocation::from_crush(map.crush(), id)
+            .get(REPORTER_SUBTREE)
+            .map_or_else(
+                || reporter.to_string(),
+                |b| format!("{REPORTER_SUBTREE}={b}"),
+            ),
+    )
 }

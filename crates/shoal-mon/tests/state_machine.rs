@@ -328,7 +328,8 @@ fn caps_decide_who_may_do_what() {
             "osd.3",
             &MonCommand::OsdFailure {
                 target: 5,
-                epoch: 1
+                epoch: 1,
+                alive: false,
             }
         )
         .is_ok()
@@ -390,6 +391,76 @@ fn store_persists_paxos_state_across_reopen() {
 }
 
 #[test]
+fn peers_on_two_hosts_mark_a_beaconing_osd_down_and_one_host_alone_cannot() {
+    let mut s = fresh();
+    s.apply_batch(
+        1,
+        &Batch {
+            txns: vec![
+                txn(1, 1, MonCommand::OsdCreate { id: -1 }),
+                txn(1, 2, MonCommand::OsdCreate { id: -1 }),
+                txn(1, 3, MonCommand::OsdCreate { id: -1 }),
+                txn(1, 4, MonCommand::OsdCreate { id: -1 }),
+                txn(1, 5, boot(0, "h0")),
+                txn(1, 6, boot(1, "h0")),
+                txn(1, 7, boot(2, "h1")),
+                txn(1, 8, boot(3, "h2")),
+            ],
+        },
+    );
+    let map: OsdMap = s.osdmap.clone();
+    let policy = FailurePolicy {
+        beacon_grace_ms: 1000,
+        min_reporters: 2,
+        down_out_interval_ms: 0,
+    };
+    let mut fd = FailureDetector::default();
+    fd.reset(&map, 0);
+    let none = BTreeMap::new();
+    // Host h0 (osd.0 and osd.1) cut off from the rest reports everyone:
+    // one host, one reporter, nobody goes down.
+    for (t, target) in [(100, 2), (110, 3)] {
+        fd.report(target, "osd.0", t);
+        fd.report(target, "osd.1", t + 5);
+    }
+    for id in 0..4 {
+        fd.beacon(id, 200);
+    }
+    assert!(fd.judge(&map, &none, &policy, 300, 0).down.is_empty());
+    // osd.3 is cut off from its peers but still beacons: reports from a
+    // second host mark it down.
+    fd.report(3, "osd.2", 400);
+    fd.beacon(3, 450);
+    // A report withdrawn (the reporter hears from it again) no longer
+    // counts; made again, it does.
+    fd.cancel(3, "osd.2");
+    assert!(fd.judge(&map, &none, &policy, 460, 0).down.is_empty());
+    fd.report(3, "osd.2", 470);
+    assert_eq!(fd.judge(&map, &none, &policy, 500, 0).down, vec![3]);
+    // Reports older than the grace are forgotten: h0's against osd.2 and
+    // a new one from h2 are two hosts, but not within one grace.
+    for id in 0..3 {
+        fd.beacon(id, 2000);
+    }
+    fd.report(2, "osd.3", 2000);
+    assert!(fd.judge(&map, &none, &policy, 2050, 0).down.is_empty());
+    // Once osd.3 is down, its reports do not count: with h0's, osd.2 stays up.
+    s.apply_batch(
+        2,
+        &Batch {
+            txns: vec![txn(0, 0, MonCommand::OsdDown { ids: vec![3] })],
+        },
+    );
+    let map = s.osdmap.clone();
+    fd.map_changed(&map, 2060);
+    fd.report(2, "osd.3", 2070);
+    fd.report(2, "osd.0", 2080);
+    assert!(fd.judge(&map, &none, &policy, 2090, 0).down.is_empty());
+    fd.report(2, "osd.1", 2100); // h0 again
+    assert!(fd.judge(&map, &none, &policy, 2110, 0).down.is_empty());
+}
+
+#[test]
 fn failure_detector_marks_silent_or_reported_osds_down_then_out() {
     let mut s = fresh();
     s.apply_batch(
@@ -418,8 +489,8 @@ fn failure_detector_marks_silent_or_reported_osds_down_then_out() {
     fd.beacon(0, 900);
     // One report is not enough; two distinct reporters are.
     fd.report(2, "osd.0", 950);
-    fd.beacon(2, 950); // a beacon voids reports
-    fd.report(2, "osd.0", 960);
+    fd.beacon(2, 950);
+    fd.report(2, "osd.0", 960); // the same reporter again
     assert!(fd.judge(&map, &none, &policy, 970, 0).down.is_empty());
     fd.report(2, "osd.1", 980);
     assert_eq!(fd.judge(&map, &none, &policy, 990, 0).down, vec![2]);

@@ -584,30 +584,43 @@ async fn heartbeats(osd: Arc<Osd>) {
             let osd2 = osd.clone();
             tokio::spawn(async move { peer::ping(&osd2, peer_id).await });
             let silent = last_heard.elapsed();
+            if silent <= osd.opts.heartbeat_grace {
+                if reported.remove(&peer_id).is_some() {
+                    tracing::info!(peer = peer_id, "a reported peer answers again");
+                    send_failure(&osd, peer_id, map.epoch(), true);
+                }
+                continue;
+            }
             let recently = reported
                 .get(&peer_id)
                 .is_some_and(|t| t.elapsed() < osd.opts.heartbeat_grace);
-            if silent > osd.opts.heartbeat_grace && !recently {
+            if !recently {
                 tracing::warn!(
                     peer = peer_id,
                     silent_ms = silent.as_millis() as u64,
                     "reporting a silent peer"
                 );
                 reported.insert(peer_id, Instant::now());
-                let osd2 = osd.clone();
-                let epoch = map.epoch();
-                tokio::spawn(async move {
-                    let _ = osd2
-                        .monc
-                        .command(MonCommand::OsdFailure {
-                            target: peer_id,
-                            epoch,
-                        })
-                        .await;
-                });
+                send_failure(&osd, peer_id, map.epoch(), false);
             }
         }
     }
+}
+
+/// Reports `target` to the monitors as failed, or (`alive`) withdraws the
+/// report; in the background.
+fn send_failure(osd: &Arc<Osd>, target: i32, epoch: u32, alive: bool) {
+    let osd = osd.clone();
+    tokio::spawn(async move {
+        let _ = osd
+            .monc
+            .command(MonCommand::OsdFailure {
+                target,
+                epoch,
+                alive,
+            })
+            .await;
+    });
 }
 
 /// The PG id of a map PG.

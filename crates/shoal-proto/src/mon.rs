@@ -101,12 +101,16 @@ wire! {
             /// memory for `status`; not part of the replicated state).
             stats: OsdStats,
         },
-        /// The caller (an OSD) could not reach `target`.
+        /// The caller (an OSD) could not reach `target`, or (with `alive`)
+        /// hears from it again and withdraws its report.
         OsdFailure {
             /// The OSD that does not answer.
             target: i32,
             /// The reporter's map epoch.
             epoch: u32,
+            /// The report is withdrawn: `target` answers again (Ceph's
+            /// `MOSDFailure` with `FLAG_ALIVE`).
+            alive: bool,
         },
         /// Marks OSDs down (they may boot again).
         OsdDown {
