@@ -256,8 +256,8 @@ impl TestCluster {
     }
 
     /// Cuts osd `i` off from every monitor and every other OSD, both ways
-    /// between OSDs (its datagrams to them and theirs to it are dropped);
-    /// clients still reach it.
+    /// (its datagrams to them and theirs to it are dropped: it learns no
+    /// newer map); clients still reach it.
     pub async fn isolate_osd(&self, client: &Cluster, i: i32) {
         self.cut_osds(client, &[i], true).await;
     }
@@ -325,10 +325,29 @@ impl TestCluster {
         pool: i64,
         name: &str,
     ) -> Result<Option<bytes::Bytes>, (Option<shoal_proto::osd::OsdErrorCode>, String)> {
+        let map = client.osdmap();
+        self.read_at(client, &map, osd, pool, name, true, Duration::from_secs(10))
+            .await
+    }
+
+    /// One read of `name` sent to OSD `osd` as a client holding `map`
+    /// would send it (`balance`: to any chain member, else to the head
+    /// `map` names); no retry; the answer within `timeout`. `Ok(None)`:
+    /// the object does not exist.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn read_at(
+        &self,
+        client: &Cluster,
+        map: &shoal_map::OsdMap,
+        osd: i32,
+        pool: i64,
+        name: &str,
+        balance: bool,
+        timeout: Duration,
+    ) -> Result<Option<bytes::Bytes>, (Option<shoal_proto::osd::OsdErrorCode>, String)> {
         use shoal_proto::osd::{
             ObjOp, OpOutput, OpResult, OsdErrorCode, OsdReply, OsdRequest, PgRef, ReqId,
         };
-        let map = client.osdmap();
         let addr = map
             .osd(osd)
             .and_then(|o| o.addr)
@@ -348,14 +367,14 @@ impl TestCluster {
                 offset: 0,
                 len: u64::MAX,
             }],
-            balance_reads: true,
+            balance_reads: balance,
         };
         let frame = Frame::encode(msg::OSD_OP, &req).map_err(|e| (None, e.to_string()))?;
         let peer = PeerAddr::named(format!("osd.{osd}"), addr);
         let resp = client
             .monc()
             .endpoint()
-            .request(&peer, &frame, Duration::from_secs(10))
+            .request(&peer, &frame, timeout)
             .await
             .map_err(|e| (None, e.to_string()))?;
         let reply: OsdReply = resp.decode_body().map_err(|e| (None, e.to_string()))?;

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use shoal_client::striper::head_name;
-use shoal_client::{Cluster, IoCtx};
+use shoal_client::{Cluster, IoCtx, OsdErrorCode, WriteOp};
 use shoal_map::PgId;
 use shoal_proto::mon::MonCommand;
 use shoal_tests::linearizability::{Event, RegisterOp, check_register};
-use shoal_tests::{TestCluster, TestClusterOptions, pgs_in, status, wait_for};
+use shoal_tests::{TestCluster, TestClusterOptions, pgs_in, status, wait_for, wait_pgs_clean};
 
 const MIB: usize = 1 << 20;
 const LONG: Duration = Duration::from_secs(90);
@@ -314,6 +314,65 @@ async fn a_host_its_peers_cannot_reach_is_marked_down_and_takes_nobody_with_it()
     })
     .await;
     assert_acked_read_back(&io, &acked, 60, 3).await;
+}
+
+/// Read leases: the head of a PG, cut off from the monitors and the other
+/// OSDs, keeps its old map and still thinks it heads the PG. Once the
+/// others have formed a new chain and taken a newer write, a client that
+/// holds the old map and still reaches the old head must not read the old
+/// value there: the head has no read lease any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_head_serves_no_stale_read_after_the_new_chain_takes_a_write() {
+    let mut cluster = TestCluster::start(&TestClusterOptions::default()).await;
+    let client = cluster.client().await;
+    const PGS: u32 = 4;
+    cluster.create_pool(&client, "data", PGS, 3, 2).await;
+    let io = client.ioctx("data").await.expect("ioctx");
+    let pool = io.pool_id();
+    let name = "leased";
+    io.write_op(name, WriteOp::new().write_full(Bytes::from_static(b"old")))
+        .await
+        .expect("write old");
+    wait_pgs_clean(&client, PGS, LONG, "every PG clean").await;
+    let old_map = client.monc().osdmap().await.expect("map");
+    let pg = old_map.object_to_pg(pool, name).expect("pg");
+    let mut ws = old_map.new_workspace();
+    let head = old_map
+        .pg_to_up_acting(pg, &mut ws)
+        .expect("acting")
+        .chain()[0];
+    let got = cluster
+        .read_at(&client, &old_map, head, pool, name, false, LONG)
+        .await
+        .expect("read at the head");
+    assert_eq!(got.as_deref(), Some(&b"old"[..]));
+
+    cluster.isolate_osd(&client, head).await;
+    cluster.wait_osd_up(&client, head, false, LONG).await;
+    // The client, with the new map, writes through the new chain.
+    io.write_op(name, WriteOp::new().write_full(Bytes::from_static(b"new")))
+        .await
+        .expect("write new");
+    // (It may first wait out its caps refresh from the unreachable
+    // monitors, then answers from the copy it has.)
+    match cluster
+        .read_at(&client, &old_map, head, pool, name, false, LONG)
+        .await
+    {
+        Err((Some(OsdErrorCode::Unavailable), why)) => {
+            assert!(why.contains("no read lease"), "{why}")
+        }
+        other => panic!("the cut-off head answered {other:?} after the new write"),
+    }
+
+    cluster.heal_osds(&client).await;
+    cluster.wait_osd_up(&client, head, true, LONG).await;
+    wait_pgs_clean(&client, PGS, LONG, "every PG clean after healing").await;
+    let got = cluster
+        .read_copy(&client, head, pool, name)
+        .await
+        .expect("read the healed copy");
+    assert_eq!(got.as_deref(), Some(&b"new"[..]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

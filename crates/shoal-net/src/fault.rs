@@ -167,6 +167,30 @@ impl FaultInjector {
         self.state.active.load(Ordering::Acquire)
     }
 
+    /// Whether a datagram that endpoint `me` received from `from` crosses a
+    /// partition (it is then dropped and counted): partitions cut both
+    /// ways at each endpoint, so a peer that does not drop what it sends
+    /// (a process without an injector) is cut off too.
+    pub(crate) fn partitioned_from(&self, me: &str, from: SocketAddr) -> bool {
+        if !self.active() {
+            return false;
+        }
+        let cut = {
+            let rules = match self.state.rules.read() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            rules
+                .names
+                .get(&from)
+                .is_some_and(|name| rules.partitions.contains(&unordered(me, name)))
+        };
+        if cut {
+            self.state.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        cut
+    }
+
     /// Decides the fate of one datagram from endpoint `from` to `to`.
     pub(crate) fn verdict(&self, from: &str, to: SocketAddr) -> Verdict {
         if !self.active() {

@@ -144,7 +144,19 @@ impl AsyncUdpSocket for ShoalSocket {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
-        self.inner.poll_recv(cx, bufs, meta)
+        loop {
+            let n = match self.inner.poll_recv(cx, bufs, meta) {
+                Poll::Ready(Ok(n)) => n,
+                other => return other,
+            };
+            let Some((inj, name)) = self.fault.as_ref().filter(|(inj, _)| inj.active()) else {
+                return Poll::Ready(Ok(n));
+            };
+            let kept = drop_partitioned(inj, name, bufs, meta, n);
+            if kept > 0 {
+                return Poll::Ready(Ok(kept));
+            }
+        }
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -162,6 +174,31 @@ impl AsyncUdpSocket for ShoalSocket {
     fn may_fragment(&self) -> bool {
         self.inner.may_fragment()
     }
+}
+
+/// Removes the received datagrams (of `n`) that come from across a
+/// partition, moving the others to the front; returns how many are left.
+fn drop_partitioned(
+    inj: &FaultInjector,
+    name: &str,
+    bufs: &mut [IoSliceMut<'_>],
+    meta: &mut [RecvMeta],
+    n: usize,
+) -> usize {
+    let mut kept = 0;
+    for i in 0..n.min(meta.len()).min(bufs.len()) {
+        if inj.partitioned_from(name, meta[i].addr) {
+            continue;
+        }
+        if kept != i {
+            let len = meta[i].len;
+            let (front, back) = bufs.split_at_mut(i);
+            front[kept][..len].copy_from_slice(&back[0][..len]);
+            meta[kept] = meta[i];
+        }
+        kept += 1;
+    }
+    kept
 }
 
 /// Binds a UDP socket with the requested kernel buffer sizes (the kernel

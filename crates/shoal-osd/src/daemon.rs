@@ -34,6 +34,10 @@ pub struct OsdOptions {
     pub heartbeat_interval: Duration,
     /// Silence after which a peer is reported.
     pub heartbeat_grace: Duration,
+    /// How long a heartbeat answer lets this OSD serve reads of a chain
+    /// (`lease.rs`): four fifths of the grace, as Ceph's
+    /// `osd_pool_default_read_lease_ratio`.
+    pub read_lease: Duration,
     /// PG log length and trimmed requests remembered.
     pub log_limits: LogLimits,
     /// Deadline of one peer request.
@@ -67,6 +71,7 @@ impl OsdOptions {
             beacon_interval: Duration::from_millis(o.beacon_interval_ms),
             heartbeat_interval: Duration::from_millis(o.heartbeat_interval_ms),
             heartbeat_grace: Duration::from_millis(o.heartbeat_grace_ms),
+            read_lease: Duration::from_millis(o.heartbeat_grace_ms * 4 / 5),
             log_limits: LogLimits {
                 entries: o.pg_log_entries as usize,
                 dups: o.pg_log_dups as usize,
@@ -140,6 +145,8 @@ pub struct Osd {
     map: RwLock<Arc<OsdMap>>,
     pgs: Mutex<HashMap<PgRef, Arc<Pg>>>,
     last_heard: Mutex<HashMap<i32, Instant>>,
+    /// Read leases from the chain mates' heartbeat answers.
+    pub leases: crate::lease::ReadLeases,
     /// Client IO served, reported with the beacons.
     pub io: crate::stats::IoStats,
     /// Fault injector of this OSD's endpoints (`[osd] fault_injection`).
@@ -386,6 +393,7 @@ pub async fn run(
         map: RwLock::new(Arc::new(OsdMap::new(first_map.fsid()))),
         pgs: Mutex::new(HashMap::new()),
         last_heard: Mutex::new(HashMap::new()),
+        leases: crate::lease::ReadLeases::new(opts.read_lease),
         io: Default::default(),
         fault: fault.clone(),
         auth: crate::auth::AuthCache::new(opts.caps_refresh),

@@ -17,6 +17,7 @@ pub mod error;
 pub mod exec;
 pub mod faults;
 pub mod inspect;
+pub mod lease;
 pub mod links;
 pub mod missing;
 pub mod mkfs;

@@ -162,6 +162,24 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
             }
         }
     }
+    // Members of the last active interval that did not answer may still
+    // serve reads in it (cut off, with their old map) until their read
+    // lease lapses: a lease after the first of their chain mates moved on,
+    // which every OSD that answered has. Activation waits that out.
+    let answered: BTreeSet<i32> = peers.iter().map(|p| p.osd).collect();
+    let silent_earlier: BTreeSet<i32> = peers
+        .iter()
+        .filter_map(|p| p.state.as_ref())
+        .flat_map(|s| s.info.last_acting.iter().copied())
+        .chain(recorded.members.iter().copied())
+        .filter(|o| !answered.contains(o))
+        .collect();
+    let leases_lapse = (!silent_earlier.is_empty()).then(|| {
+        (
+            tokio::time::Instant::now() + osd.leases.lease(),
+            silent_earlier,
+        )
+    });
     let checked = peering::check_recorded(&peers, &recorded);
     let plan = checked.and_then(|()| peering::plan(&interval.acting, &peers));
     let plan = plan.map_err(|b| {
@@ -273,6 +291,10 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
                 .await?;
             }
         }
+    }
+    if let Some((at, silent)) = leases_lapse {
+        tracing::info!(pg = %pg.id, epoch, earlier = ?silent, "waiting out the read leases of earlier members that did not answer");
+        tokio::time::sleep_until(at).await;
     }
     // A slow attempt (an unreachable peer holds it for a timeout) must not
     // pull members back into an interval this OSD has left: they follow
@@ -531,12 +553,14 @@ pub async fn ping(osd: &Osd, peer: i32) {
         timeout,
         priority: 10,
     };
+    let sent = std::time::Instant::now();
     if let Ok(reply) = endpoint.request_with(&addr, &frame, opts).await
         && reply.msg_type == msg::OSD_PONG
     {
         osd.heard_from(peer);
         if let Ok(pong) = reply.decode_body::<Ping>() {
             osd.space.note_peer(peer, pong.full);
+            osd.leases.answered(peer, sent, pong.epoch);
         }
     }
 }

@@ -253,6 +253,7 @@ async fn read_op(
         let tail = pg.tail().ok_or_else(|| unavailable("no tail".into()))?;
         return proxy(osd, tail, req, true).await;
     }
+    hold_read_lease(osd, pg).await?;
     let r = match read_here(pg, req).await {
         Err((OsdErrorCode::Corrupt, why)) => {
             tracing::warn!(pg = %pg.id, object = %req.object, error = %why, "a read failed its checksums; repairing");
@@ -285,6 +286,34 @@ async fn read_op(
 
 fn unavailable(message: String) -> OpError {
     (OsdErrorCode::Unavailable, message)
+}
+
+/// Serving a read of `pg` needs a read lease from every other member of
+/// its chain (`lease.rs`); members whose lease lapsed are pinged once now
+/// (a new chain, or a late heartbeat), and the read is refused if that
+/// does not renew it.
+async fn hold_read_lease(osd: &Arc<Osd>, pg: &Pg) -> Result<(), OpError> {
+    let chain = pg.status().0.acting;
+    let lapsed = |osd: &Osd| {
+        osd.leases
+            .lapsed(&chain, osd.id, osd.map().epoch(), std::time::Instant::now())
+    };
+    let stale = lapsed(osd);
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let mut pings = tokio::task::JoinSet::new();
+    for m in stale {
+        let osd = osd.clone();
+        pings.spawn(async move { crate::peer::ping(&osd, m).await });
+    }
+    while pings.join_next().await.is_some() {}
+    match lapsed(osd).as_slice() {
+        [] => Ok(()),
+        stale => Err(unavailable(format!(
+            "no read lease: chain members {stale:?} did not answer a heartbeat from this map"
+        ))),
+    }
 }
 
 /// Reads from this OSD's own copy (off the async threads).
@@ -376,6 +405,7 @@ async fn list(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
 async fn list_page(osd: &Arc<Osd>, req: &PgListRequest) -> Result<ListResult, OpError> {
     let pg = current_pg(osd, req.pg, req.epoch)?;
     pg.check_serving(false, true)?;
+    hold_read_lease(osd, &pg).await?;
     let limit = req.limit.clamp(1, shoal_proto::osd::MAX_LIST_PAGE) as usize;
     let (pg2, after) = (pg.clone(), req.start_after.clone());
     let (names, more) = tokio::task::spawn_blocking(move || {

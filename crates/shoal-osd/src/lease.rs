@@ -1,0 +1,101 @@
+//! Read leases (Ceph's `read_lease`): a chain member serves reads only
+//! while every other member of its chain has answered one of its
+//! heartbeats, sent less than a lease ago, from a map no newer than its
+//! own. A member cut off from the rest of its chain (and from the
+//! monitors, so it never learns that a new interval took over) stops
+//! serving reads within a lease of the first of its chain mates moving on.
+//! The head of a new interval in which a member of the last active
+//! interval did not answer waits one lease before it activates (see
+//! `peer.rs`), so no read of the old interval is answered once a write of
+//! the new one can be.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The freshest heartbeat answer of each peer.
+#[derive(Debug)]
+pub struct ReadLeases {
+    lease: Duration,
+    /// Peer -> (when the answered ping was sent, the peer's map epoch in
+    /// its answer).
+    answers: Mutex<HashMap<i32, (Instant, u32)>>,
+}
+
+impl ReadLeases {
+    /// Leases of `lease`.
+    pub fn new(lease: Duration) -> Self {
+        ReadLeases {
+            lease,
+            answers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How long a lease lasts.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// `peer` answered a ping sent at `sent`, with its map at `epoch`.
+    pub fn answered(&self, peer: i32, sent: Instant, epoch: u32) {
+        let mut a = match self.answers.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let e = a.entry(peer).or_insert((sent, epoch));
+        if sent >= e.0 {
+            *e = (sent, epoch);
+        }
+    }
+
+    /// The members of `chain` (other than `me`) whose lease has lapsed at
+    /// `now` for a member whose map is at `my_epoch`: no answer to a ping
+    /// sent within the lease, or an answer from a newer map (that map may
+    /// have ended the chain).
+    pub fn lapsed(&self, chain: &[i32], me: i32, my_epoch: u32, now: Instant) -> Vec<i32> {
+        let a = match self.answers.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        chain
+            .iter()
+            .copied()
+            .filter(|&m| m != me)
+            .filter(|m| {
+                !a.get(m).is_some_and(|&(sent, epoch)| {
+                    epoch <= my_epoch && now.saturating_duration_since(sent) < self.lease
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_needs_a_recent_answer_from_every_other_member_at_no_newer_map() {
+        let leases = ReadLeases::new(Duration::from_millis(800));
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        // Nobody answered yet.
+        assert_eq!(leases.lapsed(&[1, 2, 3], 1, 10, t0), vec![2, 3]);
+        leases.answered(2, ms(0), 10);
+        leases.answered(3, ms(100), 9);
+        assert!(leases.lapsed(&[1, 2, 3], 1, 10, ms(500)).is_empty());
+        // The lease counts from when the ping was sent.
+        assert_eq!(leases.lapsed(&[1, 2, 3], 1, 10, ms(850)), vec![2]);
+        // An older answer arriving late changes nothing.
+        leases.answered(2, ms(600), 10);
+        leases.answered(2, ms(300), 10);
+        assert!(leases.lapsed(&[1, 2, 3], 1, 10, ms(850)).is_empty());
+        // A member with a newer map may have left the chain: until this
+        // member installs that map, it holds no lease from it.
+        leases.answered(3, ms(700), 11);
+        assert_eq!(leases.lapsed(&[1, 2, 3], 1, 10, ms(850)), vec![3]);
+        assert!(leases.lapsed(&[1, 2, 3], 1, 11, ms(850)).is_empty());
+        // A chain of one needs nobody.
+        assert!(leases.lapsed(&[1], 1, 10, ms(5000)).is_empty());
+    }
+}
