@@ -64,7 +64,7 @@ wait_active() {  # all PGs active
     until "$shoal" --format json status | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
-sys.exit(0 if all(p["state"] == "active" for p in s["pgs_by_state"]) else 1)'; do
+sys.exit(0 if all("active" in p["state"].split("+") for p in s["pgs_by_state"]) else 1)'; do
         [ $SECONDS -lt $deadline ] || { echo "PGs did not become active" >&2; exit 1; }
         sleep 1
     done
