@@ -229,6 +229,21 @@ impl Osd {
         }
     }
 
+    /// How long ago this OSD last heard from each OSD (for peering's
+    /// read-lease bound).
+    pub fn heard_ago(&self) -> Vec<shoal_proto::rep::HeardFrom> {
+        let h = match self.last_heard.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        h.iter()
+            .map(|(&osd, t)| shoal_proto::rep::HeardFrom {
+                osd,
+                ms_ago: t.elapsed().as_millis() as u64,
+            })
+            .collect()
+    }
+
     /// Whether `osd` answered (or pinged us) after `since`.
     pub fn heard_since(&self, osd: i32, since: Instant) -> bool {
         let h = match self.last_heard.lock() {

@@ -9,7 +9,7 @@
 //! `peer.rs`), so no read of the old interval is answered once a write of
 //! the new one can be.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -70,9 +70,78 @@ impl ReadLeases {
     }
 }
 
+/// When the read leases of `silent` (earlier members that did not answer
+/// peering) have surely lapsed. Each holds a lease from every mate of its
+/// chain (`chains`: the earlier chains it may serve in), so a mate that
+/// answered bounds it: a lease after that mate last heard from it
+/// (`heard_by[mate][silent]`; its answers come after hearing the ping they
+/// answer). Without such a mate, a lease from `now`. This is what makes the
+/// usual failover free: peers report a silent OSD only after the grace,
+/// longer than a lease, so by then every bound has passed.
+pub fn lapse_bound(
+    silent: &BTreeSet<i32>,
+    chains: &[Vec<i32>],
+    heard_by: &BTreeMap<i32, HashMap<i32, Instant>>,
+    lease: Duration,
+    now: Instant,
+) -> Instant {
+    silent
+        .iter()
+        .map(|&x| {
+            chains
+                .iter()
+                .filter(|c| c.contains(&x))
+                .flatten()
+                .filter(|&&m| m != x)
+                .filter_map(|m| heard_by.get(m)?.get(&x))
+                .min()
+                .map_or(now + lease, |&t| t + lease)
+        })
+        .max()
+        .unwrap_or(now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_silent_members_lease_is_bounded_by_when_an_answering_mate_last_heard_from_it() {
+        let lease = Duration::from_millis(800);
+        let now = Instant::now();
+        let ago = |ms| now - Duration::from_millis(ms);
+        let chains = vec![vec![1, 2, 3]];
+        let mut heard_by: BTreeMap<i32, HashMap<i32, Instant>> = BTreeMap::new();
+        let silent: BTreeSet<i32> = [1].into();
+        // Nobody who answered has heard from osd.1: a lease from now.
+        assert_eq!(
+            lapse_bound(&silent, &chains, &heard_by, lease, now),
+            now + lease
+        );
+        // osd.2 heard from it 2 s ago, osd.3 300 ms ago: the earlier one
+        // bounds it (it needs both), and that has passed.
+        heard_by.insert(2, [(1, ago(2000))].into());
+        heard_by.insert(3, [(1, ago(300))].into());
+        assert!(lapse_bound(&silent, &chains, &heard_by, lease, now) <= now);
+        // Only a recent hearing: the lease may still run.
+        heard_by.remove(&2);
+        assert_eq!(
+            lapse_bound(&silent, &chains, &heard_by, lease, now),
+            ago(300) + lease
+        );
+        // A mate of another chain says nothing about osd.1's lease.
+        let other = vec![vec![4, 5]];
+        heard_by.insert(4, [(1, ago(5000))].into());
+        assert_eq!(
+            lapse_bound(&silent, &other, &heard_by, lease, now),
+            now + lease
+        );
+        // Nobody silent: no wait.
+        assert_eq!(
+            lapse_bound(&BTreeSet::new(), &chains, &heard_by, lease, now),
+            now
+        );
+    }
 
     #[test]
     fn a_lease_needs_a_recent_answer_from_every_other_member_at_no_newer_map() {

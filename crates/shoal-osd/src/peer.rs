@@ -1,14 +1,14 @@
 //! The head's side of peering (collect logs, catch members up, activate
 //! them), and heartbeats — the IO around [`crate::peering::plan`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use shoal_net::Frame;
 use shoal_proto::msg;
 use shoal_proto::rep::{
-    PeerAck, PgActivate, PgLogState, PgPull, PgPush, PgQuery, PgQueryReply, Ping,
+    HeardFrom, PeerAck, PgActivate, PgLogState, PgPull, PgPush, PgQuery, PgQueryReply, Ping,
 };
 
 use crate::daemon::Osd;
@@ -88,7 +88,11 @@ pub async fn call_ack_with(osd: &Osd, to: i32, frame: &Frame, priority: i32) -> 
     }
 }
 
-async fn query(osd: &Osd, pg: &Pg, interval: u32, to: i32) -> Result<Option<PgLogState>, String> {
+/// A member's answer to a peering query: its log state, and when it last
+/// heard from each OSD (in this OSD's clock).
+type QueryAnswer = (Option<PgLogState>, HashMap<i32, std::time::Instant>);
+
+async fn query(osd: &Osd, pg: &Pg, interval: u32, to: i32) -> Result<QueryAnswer, String> {
     let q = PgQuery {
         epoch: osd.map().epoch(),
         pg: pg.id,
@@ -98,7 +102,20 @@ async fn query(osd: &Osd, pg: &Pg, interval: u32, to: i32) -> Result<Option<PgLo
     let reply = call(osd, to, &frame).await?;
     refused(to, &reply)?;
     let reply: PgQueryReply = reply.decode_body().map_err(|e| e.to_string())?;
-    Ok(reply.state)
+    Ok((reply.state, heard_at(&reply.heard)))
+}
+
+/// When (in this OSD's clock) each OSD was last heard from, given how long
+/// ago.
+fn heard_at(heard: &[HeardFrom]) -> HashMap<i32, std::time::Instant> {
+    let now = std::time::Instant::now();
+    heard
+        .iter()
+        .map(|h| {
+            let ago = Duration::from_millis(h.ms_ago);
+            (h.osd, now.checked_sub(ago).unwrap_or(now))
+        })
+        .collect()
 }
 
 /// A request answered with a [`PeerAck`] instead of its reply was refused:
@@ -132,11 +149,13 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
         osd: me,
         state: Some(mine.clone()),
     }];
+    // When each answering member last heard from each OSD (read leases).
+    let mut heard_by: BTreeMap<i32, HashMap<i32, std::time::Instant>> = BTreeMap::new();
+    heard_by.insert(me, heard_at(&osd.heard_ago()));
     for &m in interval.acting.iter().filter(|&&m| m != me) {
-        peers.push(PeerLog {
-            osd: m,
-            state: query(osd, pg, epoch, m).await?,
-        });
+        let (state, heard) = query(osd, pg, epoch, m).await?;
+        heard_by.insert(m, heard);
+        peers.push(PeerLog { osd: m, state });
     }
     // Members of earlier intervals that are still up may hold writes the
     // new members lack; ask them too (best effort: they may be gone).
@@ -155,31 +174,37 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
         for o in prior {
             asked.insert(o);
             match query(osd, pg, epoch, o).await {
-                Ok(state) => peers.push(PeerLog { osd: o, state }),
+                Ok((state, heard)) => {
+                    heard_by.insert(o, heard);
+                    peers.push(PeerLog { osd: o, state });
+                }
                 Err(e) => {
                     tracing::debug!(pg = %pg.id, osd = o, error = %e, "earlier member did not answer")
                 }
             }
         }
     }
-    // Members of the last active interval that did not answer may still
-    // serve reads in it (cut off, with their old map) until their read
-    // lease lapses: a lease after the first of their chain mates moved on,
-    // which every OSD that answered has. Activation waits that out.
+    // Members of earlier chains that did not answer may still serve reads
+    // in them (cut off, with their old map) until their read lease lapses
+    // (`lease::lapse_bound`). Activation waits that out.
     let answered: BTreeSet<i32> = peers.iter().map(|p| p.osd).collect();
-    let silent_earlier: BTreeSet<i32> = peers
+    let chains: Vec<Vec<i32>> = peers
         .iter()
         .filter_map(|p| p.state.as_ref())
-        .flat_map(|s| s.info.last_acting.iter().copied())
-        .chain(recorded.members.iter().copied())
+        .map(|s| s.info.last_acting.clone())
+        .chain(std::iter::once(recorded.members.clone()))
+        .collect();
+    let silent_earlier: BTreeSet<i32> = chains
+        .iter()
+        .flatten()
+        .copied()
         .filter(|o| !answered.contains(o))
         .collect();
-    let leases_lapse = (!silent_earlier.is_empty()).then(|| {
-        (
-            tokio::time::Instant::now() + osd.leases.lease(),
-            silent_earlier,
-        )
-    });
+    let now = std::time::Instant::now();
+    let lapse =
+        crate::lease::lapse_bound(&silent_earlier, &chains, &heard_by, osd.leases.lease(), now);
+    let leases_lapse =
+        (lapse > now).then(|| (tokio::time::Instant::now() + (lapse - now), silent_earlier));
     let checked = peering::check_recorded(&peers, &recorded);
     let plan = checked.and_then(|()| peering::plan(&interval.acting, &peers));
     let plan = plan.map_err(|b| {

@@ -562,6 +562,7 @@ async fn pg_query(osd: &Osd, request: &Frame, asker: i32) -> Frame {
                 epoch: map.epoch(),
                 state,
                 clean,
+                heard: osd.heard_ago(),
             },
         ),
     )

@@ -124,6 +124,18 @@ wire! {
         /// the pool's size and CRUSH's choice has every object (copies
         /// elsewhere may go).
         pub clean: bool,
+        /// How long ago it last heard from each OSD it heartbeats (a ping
+        /// or an answer): a chain mate's read lease from it ends at most a
+        /// lease after that.
+        pub heard: Vec<HeardFrom>,
+    }
+
+    /// When an OSD last heard from another one.
+    pub struct HeardFrom {
+        /// The other OSD.
+        pub osd: i32,
+        /// Milliseconds ago.
+        pub ms_ago: u64,
     }
 
     /// A member's PG info and log.
