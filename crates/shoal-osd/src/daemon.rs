@@ -35,8 +35,10 @@ pub struct OsdOptions {
     /// Silence after which a peer is reported.
     pub heartbeat_grace: Duration,
     /// How long a heartbeat answer lets this OSD serve reads of a chain
-    /// (`lease.rs`): four fifths of the grace, as Ceph's
-    /// `osd_pool_default_read_lease_ratio`.
+    /// (`lease.rs`): half the grace. Shorter than Ceph's four fifths: a
+    /// lapsed lease is renewed by a ping on the read itself, so a short one
+    /// costs a round trip now and then, and it bounds how long a new head
+    /// waits after an operator marks a silent OSD down.
     pub read_lease: Duration,
     /// PG log length and trimmed requests remembered.
     pub log_limits: LogLimits,
@@ -71,7 +73,7 @@ impl OsdOptions {
             beacon_interval: Duration::from_millis(o.beacon_interval_ms),
             heartbeat_interval: Duration::from_millis(o.heartbeat_interval_ms),
             heartbeat_grace: Duration::from_millis(o.heartbeat_grace_ms),
-            read_lease: Duration::from_millis(o.heartbeat_grace_ms * 4 / 5),
+            read_lease: Duration::from_millis(o.heartbeat_grace_ms / 2),
             log_limits: LogLimits {
                 entries: o.pg_log_entries as usize,
                 dups: o.pg_log_dups as usize,
