@@ -10,8 +10,14 @@
 //! the new one can be.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use shoal_map::OsdMap;
+
+/// How long a probe of a silent OSD's port waits for the refusal.
+const PROBE_WAIT: Duration = Duration::from_millis(200);
 
 /// The freshest heartbeat answer of each peer.
 #[derive(Debug)]
@@ -101,9 +107,65 @@ pub fn lapse_bound(
         .unwrap_or(now)
 }
 
+/// The OSDs of `silent` whose last address in `map` refuses datagrams
+/// (the port is closed: an ICMP port-unreachable comes back, as from a
+/// killed process). Such an OSD cannot answer a read there, so its leases
+/// need no waiting out; a silent one whose port stays quiet (cut off,
+/// hung, or a host that is down) may still hold them. Probed from `from`
+/// (this OSD's address), all at once.
+pub async fn gone(from: IpAddr, map: &OsdMap, silent: &BTreeSet<i32>) -> BTreeSet<i32> {
+    let mut probes = tokio::task::JoinSet::new();
+    for &o in silent {
+        if let Some(addr) = map.osd(o).and_then(|i| i.addr) {
+            probes.spawn(async move { (o, port_closed(from, addr).await) });
+        }
+    }
+    let mut out = BTreeSet::new();
+    while let Some(r) = probes.join_next().await {
+        if let Ok((o, true)) = r {
+            out.insert(o);
+        }
+    }
+    out
+}
+
+/// Whether `addr` answers a datagram with a refusal within [`PROBE_WAIT`].
+/// A QUIC endpoint ignores the one-byte datagram.
+async fn port_closed(from: IpAddr, addr: SocketAddr) -> bool {
+    let Ok(sock) = tokio::net::UdpSocket::bind(SocketAddr::new(from, 0)).await else {
+        return false;
+    };
+    if sock.connect(addr).await.is_err() {
+        return false;
+    }
+    let refused = |e: &std::io::Error| e.kind() == std::io::ErrorKind::ConnectionRefused;
+    if let Err(e) = sock.send(&[0]).await {
+        return refused(&e);
+    }
+    let mut buf = [0u8; 16];
+    matches!(
+        tokio::time::timeout(PROBE_WAIT, sock.recv(&mut buf)).await,
+        Ok(Err(e)) if refused(&e)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_closed_port_refuses_and_an_open_quiet_one_does_not() {
+        let lo: IpAddr = "127.0.0.1".parse().expect("ip");
+        // An open socket that never answers: not gone.
+        let quiet = tokio::net::UdpSocket::bind((lo, 0)).await.expect("bind");
+        assert!(!port_closed(lo, quiet.local_addr().expect("addr")).await);
+        // A port nobody listens on any more: gone.
+        let closed = {
+            let s = std::net::UdpSocket::bind((lo, 0)).expect("bind");
+            s.local_addr().expect("addr")
+        };
+        assert!(port_closed(lo, closed).await);
+    }
 
     #[test]
     fn a_silent_members_lease_is_bounded_by_when_an_answering_mate_last_heard_from_it() {

@@ -201,8 +201,25 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
         .filter(|o| !answered.contains(o))
         .collect();
     let now = std::time::Instant::now();
-    let lapse =
+    let mut lapse =
         crate::lease::lapse_bound(&silent_earlier, &chains, &heard_by, osd.leases.lease(), now);
+    let mut silent_earlier = silent_earlier;
+    if lapse > now {
+        // A member whose address no longer has an open port serves nothing
+        // there: only its own restart could, and that ends its leases.
+        let gone = crate::lease::gone(osd.opts.addr.ip(), &map, &silent_earlier).await;
+        if !gone.is_empty() {
+            tracing::info!(pg = %pg.id, epoch, ?gone, "silent earlier members are gone: no read lease to wait out");
+            silent_earlier.retain(|o| !gone.contains(o));
+            lapse = crate::lease::lapse_bound(
+                &silent_earlier,
+                &chains,
+                &heard_by,
+                osd.leases.lease(),
+                now,
+            );
+        }
+    }
     let leases_lapse =
         (lapse > now).then(|| (tokio::time::Instant::now() + (lapse - now), silent_earlier));
     let checked = peering::check_recorded(&peers, &recorded);
