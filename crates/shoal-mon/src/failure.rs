@@ -119,6 +119,11 @@ impl FailureDetector {
                 .is_some_and(|&t| now.saturating_sub(t) > policy.beacon_grace_ms);
             let reporters = self.reports.get_mut(&id).map_or(0, |r| {
                 r.retain(|_, &mut t| now.saturating_sub(t) <= policy.beacon_grace_ms);
+                if r.len() < policy.min_reporters {
+                    // Too few to matter however they are placed; spares
+                    // walking the CRUSH map for each reporter.
+                    return r.len();
+                }
                 r.keys()
                     .filter_map(|reporter| reporter_domain(map, reporter))
                     .collect::<BTreeSet<_>>()

@@ -184,44 +184,6 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
             }
         }
     }
-    // Members of earlier chains that did not answer may still serve reads
-    // in them (cut off, with their old map) until their read lease lapses
-    // (`lease::lapse_bound`). Activation waits that out.
-    let answered: BTreeSet<i32> = peers.iter().map(|p| p.osd).collect();
-    let chains: Vec<Vec<i32>> = peers
-        .iter()
-        .filter_map(|p| p.state.as_ref())
-        .map(|s| s.info.last_acting.clone())
-        .chain(std::iter::once(recorded.members.clone()))
-        .collect();
-    let silent_earlier: BTreeSet<i32> = chains
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|o| !answered.contains(o))
-        .collect();
-    let now = std::time::Instant::now();
-    let mut lapse =
-        crate::lease::lapse_bound(&silent_earlier, &chains, &heard_by, osd.leases.lease(), now);
-    let mut silent_earlier = silent_earlier;
-    if lapse > now {
-        // A member whose address no longer has an open port serves nothing
-        // there: only its own restart could, and that ends its leases.
-        let gone = crate::lease::gone(osd.opts.addr.ip(), &map, &silent_earlier).await;
-        if !gone.is_empty() {
-            tracing::info!(pg = %pg.id, epoch, ?gone, "silent earlier members are gone: no read lease to wait out");
-            silent_earlier.retain(|o| !gone.contains(o));
-            lapse = crate::lease::lapse_bound(
-                &silent_earlier,
-                &chains,
-                &heard_by,
-                osd.leases.lease(),
-                now,
-            );
-        }
-    }
-    let leases_lapse =
-        (lapse > now).then(|| (tokio::time::Instant::now() + (lapse - now), silent_earlier));
     let checked = peering::check_recorded(&peers, &recorded);
     let plan = checked.and_then(|()| peering::plan(&interval.acting, &peers));
     let plan = plan.map_err(|b| {
@@ -239,6 +201,8 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
             interval.acting
         ));
     }
+
+    let leases_lapse = read_lease_wait(osd, pg, &map, &peers, &recorded.members, &heard_by).await;
 
     // Bring this OSD to the authoritative state first: the head serves
     // every object from the moment the PG is active.
@@ -398,6 +362,50 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
     // The monitors' `status` learns of the new state with the next beacon: now.
     osd.stats_changed.notify_one();
     Ok(())
+}
+
+/// When activation may go ahead as far as read leases go, and who it
+/// waits for: members of earlier chains (`last_acting` of the answering
+/// `peers`, and the monitors' `recorded` chain) that did not answer may
+/// still serve reads in them, cut off with their old map, until their
+/// lease lapses (`lease::lapse_bound`, from when their answering chain
+/// mates last heard from them: `heard_by`). Members whose port refuses a
+/// probe are gone and not waited for. `None`: no wait.
+async fn read_lease_wait(
+    osd: &Osd,
+    pg: &Pg,
+    map: &shoal_map::OsdMap,
+    peers: &[PeerLog],
+    recorded: &[i32],
+    heard_by: &BTreeMap<i32, HashMap<i32, std::time::Instant>>,
+) -> Option<(tokio::time::Instant, BTreeSet<i32>)> {
+    let answered: BTreeSet<i32> = peers.iter().map(|p| p.osd).collect();
+    let chains: Vec<Vec<i32>> = peers
+        .iter()
+        .filter_map(|p| p.state.as_ref())
+        .map(|s| s.info.last_acting.clone())
+        .chain(std::iter::once(recorded.to_vec()))
+        .collect();
+    let mut silent: BTreeSet<i32> = chains
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|o| !answered.contains(o))
+        .collect();
+    let lease = osd.leases.lease();
+    let now = std::time::Instant::now();
+    let mut lapse = crate::lease::lapse_bound(&silent, &chains, heard_by, lease, now);
+    if lapse > now {
+        // A member whose address no longer has an open port serves nothing
+        // there: only its own restart could, and that ends its leases.
+        let gone = crate::lease::gone(osd.opts.addr.ip(), map, &silent).await;
+        if !gone.is_empty() {
+            tracing::info!(pg = %pg.id, ?gone, "silent earlier members are gone: no read lease to wait out");
+            silent.retain(|o| !gone.contains(o));
+            lapse = crate::lease::lapse_bound(&silent, &chains, heard_by, lease, now);
+        }
+    }
+    (lapse > now).then(|| (tokio::time::Instant::now() + (lapse - now), silent))
 }
 
 /// Has the monitors record that `pg` goes active in `interval` with
