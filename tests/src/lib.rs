@@ -94,6 +94,22 @@ pub(crate) fn child_running(slot: &mut Option<Child>) -> bool {
     }
 }
 
+/// `len` deterministic pseudo-random bytes (xorshift64 from `seed`):
+/// other seeds give other bytes, and a copy shifted or cut short of one
+/// does not match it.
+pub fn pseudo_random(seed: u64, len: usize) -> bytes::Bytes {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    bytes::Bytes::from(v)
+}
+
 /// Polls `check` every 20 ms until it returns `Some`, or panics with `what`
 /// after `timeout` — also when a single check is still running then (a
 /// check that blocks on a slow command must not stretch the deadline).

@@ -15,7 +15,9 @@ use shoal_client::{Cluster, IoCtx, OsdErrorCode, WriteOp};
 use shoal_map::PgId;
 use shoal_proto::mon::MonCommand;
 use shoal_tests::linearizability::{Event, RegisterOp, check_register};
-use shoal_tests::{TestCluster, TestClusterOptions, pgs_in, status, wait_for, wait_pgs_clean};
+use shoal_tests::{
+    TestCluster, TestClusterOptions, pgs_in, pseudo_random, status, wait_for, wait_pgs_clean,
+};
 
 const MIB: usize = 1 << 20;
 const LONG: Duration = Duration::from_secs(90);
@@ -24,14 +26,7 @@ const LONG: Duration = Duration::from_secs(90);
 /// from it, `len` long in all.
 fn body(value: u64, len: usize) -> Bytes {
     let mut v = value.to_le_bytes().to_vec();
-    let mut x = value.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len.max(8));
+    v.extend_from_slice(&pseudo_random(value, len.max(8) - 8));
     Bytes::from(v)
 }
 
@@ -60,6 +55,56 @@ async fn assert_acked_read_back(
             let got = io.get(name).await.expect("get an acknowledged object");
             assert_eq!(value_of(&got), Some(*value), "{name}");
         }
+    }
+}
+
+/// Three writers putting objects `{prefix}-{i}` (of `len(i, writer)`
+/// bytes, body `i`) until stopped; every acknowledged put is recorded.
+struct AckedWriters {
+    acked: Arc<Mutex<BTreeMap<String, u64>>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl AckedWriters {
+    fn start(io: &IoCtx, prefix: &'static str, len: fn(usize, usize) -> usize) -> Self {
+        let acked: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let next = Arc::new(AtomicUsize::new(0));
+        let tasks = (0..3usize)
+            .map(|w| {
+                let (io, acked, stop, next) =
+                    (io.clone(), acked.clone(), stop.clone(), next.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let name = format!("{prefix}-{i}");
+                        if io.put(&name, body(i as u64, len(i, w))).await.is_ok() {
+                            acked.lock().unwrap().insert(name, i as u64);
+                        }
+                    }
+                })
+            })
+            .collect();
+        AckedWriters { acked, stop, tasks }
+    }
+
+    fn count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Waits until `n` writes are acknowledged.
+    async fn wait_for_count(&self, n: usize, what: &str) {
+        wait_for(LONG, what, || async { (self.count() >= n).then_some(()) }).await;
+    }
+
+    /// Stops the writers; the acknowledged writes.
+    async fn stop(self) -> Arc<Mutex<BTreeMap<String, u64>>> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.await.expect("writer");
+        }
+        self.acked
     }
 }
 
@@ -167,49 +212,32 @@ async fn an_isolated_osd_is_marked_down_then_rejoins_and_catches_up() {
     let client = cluster.client().await;
     cluster.create_pool(&client, "data", 8, 3, 2).await;
     let io = client.ioctx("data").await.expect("ioctx");
-    let acked: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut writers = Vec::new();
-    for w in 0..3usize {
-        let (io, acked, stop, next) = (io.clone(), acked.clone(), stop.clone(), next.clone());
-        writers.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let name = format!("p-{i}");
-                let len = if i % 9 == 0 { 5 * MIB } else { 2000 + w * 1000 };
-                if io.put(&name, body(i as u64, len)).await.is_ok() {
-                    acked.lock().unwrap().insert(name, i as u64);
-                }
-            }
-        }));
-    }
-    let count = || acked.lock().unwrap().len();
-    wait_for(LONG, "writes before the partition", || async {
-        (count() >= 20).then_some(())
-    })
-    .await;
+    let writers = AckedWriters::start(
+        &io,
+        "p",
+        |i, w| {
+            if i % 9 == 0 { 5 * MIB } else { 2000 + w * 1000 }
+        },
+    );
+    writers
+        .wait_for_count(20, "writes before the partition")
+        .await;
 
     cluster.isolate_osd(&client, 2).await;
-    let at_cut = count();
+    let at_cut = writers.count();
     cluster.wait_osd_up(&client, 2, false, LONG).await;
-    wait_for(LONG, "writes while osd.2 is cut off", || async {
-        (count() >= at_cut + 30).then_some(())
-    })
-    .await;
+    writers
+        .wait_for_count(at_cut + 30, "writes while osd.2 is cut off")
+        .await;
 
     cluster.heal_osds(&client).await;
     // Nobody restarts it: it sees itself marked down, reaches a peer, boots.
     cluster.wait_osd_up(&client, 2, true, LONG).await;
-    let at_heal = count();
-    wait_for(LONG, "writes after healing", || async {
-        (count() >= at_heal + 10).then_some(())
-    })
-    .await;
-    stop.store(true, Ordering::Relaxed);
-    for w in writers {
-        w.await.expect("writer");
-    }
+    let at_heal = writers.count();
+    writers
+        .wait_for_count(at_heal + 10, "writes after healing")
+        .await;
+    let acked = writers.stop().await;
     wait_for(LONG, "every PG active on three members", || async {
         let st = status(&client).await?;
         (pgs_in(&st, "active+clean") == 8 && st.pgs_by_state.len() == 1).then_some(())
@@ -260,37 +288,17 @@ async fn a_host_its_peers_cannot_reach_is_marked_down_and_takes_nobody_with_it()
     const PGS: u32 = 16;
     cluster.create_pool(&client, "data", PGS, 3, 2).await;
     let io = client.ioctx("data").await.expect("ioctx");
-    let acked: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut writers = Vec::new();
-    for w in 0..3usize {
-        let (io, acked, stop, next) = (io.clone(), acked.clone(), stop.clone(), next.clone());
-        writers.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let name = format!("c-{i}");
-                if io.put(&name, body(i as u64, 2000 + w * 1000)).await.is_ok() {
-                    acked.lock().unwrap().insert(name, i as u64);
-                }
-            }
-        }));
-    }
-    let count = || acked.lock().unwrap().len();
-    wait_for(LONG, "writes before the cut", || async {
-        (count() >= 20).then_some(())
-    })
-    .await;
+    let writers = AckedWriters::start(&io, "c", |_, w| 2000 + w * 1000);
+    writers.wait_for_count(20, "writes before the cut").await;
 
     // Host h2: osd.4 and osd.5.
     cluster.cut_osds_from_peers(&client, &[4, 5]).await;
-    let at_cut = count();
+    let at_cut = writers.count();
     cluster.wait_osd_up(&client, 4, false, LONG).await;
     cluster.wait_osd_up(&client, 5, false, LONG).await;
-    wait_for(LONG, "writes while h2 is cut off", || async {
-        (count() >= at_cut + 30).then_some(())
-    })
-    .await;
+    writers
+        .wait_for_count(at_cut + 30, "writes while h2 is cut off")
+        .await;
     let map = client.monc().osdmap().await.expect("map");
     let up: Vec<i32> = (0..6).filter(|&o| map.is_up(o)).collect();
     assert_eq!(up, vec![0, 1, 2, 3], "the healthy side stays up");
@@ -299,15 +307,11 @@ async fn a_host_its_peers_cannot_reach_is_marked_down_and_takes_nobody_with_it()
     cluster.heal_osds(&client).await;
     cluster.wait_osd_up(&client, 4, true, LONG).await;
     cluster.wait_osd_up(&client, 5, true, LONG).await;
-    let at_heal = count();
-    wait_for(LONG, "writes after healing", || async {
-        (count() >= at_heal + 10).then_some(())
-    })
-    .await;
-    stop.store(true, Ordering::Relaxed);
-    for w in writers {
-        w.await.expect("writer");
-    }
+    let at_heal = writers.count();
+    writers
+        .wait_for_count(at_heal + 10, "writes after healing")
+        .await;
+    let acked = writers.stop().await;
     wait_for(LONG, "every PG active+clean", || async {
         let st = status(&client).await?;
         (pgs_in(&st, "active+clean") == PGS && st.pgs_by_state.len() == 1).then_some(())

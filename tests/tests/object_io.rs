@@ -7,23 +7,9 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use shoal_client::striper::{head_name, piece_name};
 use shoal_client::{ClientError, IoCtx, ListCursor, OsdErrorCode, ReadOp, WriteOp, XattrCmp};
-use shoal_tests::{TestCluster, TestClusterOptions};
+use shoal_tests::{TestCluster, TestClusterOptions, pseudo_random as data};
 
 const MIB: usize = 1 << 20;
-
-/// Deterministic pseudo-random bytes (xorshift), different per seed.
-fn data(seed: u64, len: usize) -> Bytes {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut v = Vec::with_capacity(len + 8);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    Bytes::from(v)
-}
 
 async fn put_get(io: &IoCtx, name: &str, body: &Bytes) {
     io.put(name, body.clone()).await.expect("put");

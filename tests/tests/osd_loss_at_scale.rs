@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use shoal_client::{IoCtx, ListCursor};
-use shoal_tests::{TestCluster, TestClusterOptions, pgs_in, status, wait_for};
+use shoal_tests::{TestCluster, TestClusterOptions, pgs_in, pseudo_random, status, wait_for};
 
 const DEFAULT_DATA_MB: u64 = 48;
 const PIECE: u64 = 4 << 20;
@@ -43,20 +43,11 @@ fn data_bytes() -> u64 {
     mb << 20
 }
 
-/// Object `i` of `len` bytes: pseudo-random (xorshift seeded by the tag
-/// and index), so a copy shifted or cut short cannot match.
+/// Object `i` of `len` bytes: pseudo-random, seeded by the tag and index.
 fn body(tag: &str, i: usize, len: usize) -> Bytes {
     let seed = blake3::hash(format!("{tag}-{i}").as_bytes());
-    let mut x = u64::from_le_bytes(seed.as_bytes()[..8].try_into().expect("8 bytes")) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    Bytes::from(out)
+    let seed = u64::from_le_bytes(seed.as_bytes()[..8].try_into().expect("8 bytes"));
+    pseudo_random(seed, len)
 }
 
 fn host_of(osd: i32) -> i32 {

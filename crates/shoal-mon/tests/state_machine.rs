@@ -40,6 +40,21 @@ fn txn(client_id: u64, tid: u64, command: MonCommand) -> Txn {
     }
 }
 
+/// A fresh state with osd.i created and booted on host `hosts[i]` (one
+/// batch, client 1).
+fn with_osds_on(hosts: &[&str]) -> MonState {
+    let mut s = fresh();
+    let creates = hosts.iter().map(|_| MonCommand::OsdCreate { id: -1 });
+    let boots = hosts.iter().enumerate().map(|(i, h)| boot(i as i32, h));
+    let txns = creates
+        .chain(boots)
+        .enumerate()
+        .map(|(k, c)| txn(1, k as u64 + 1, c))
+        .collect();
+    s.apply_batch(1, &Batch { txns });
+    s
+}
+
 fn boot(id: i32, host: &str) -> MonCommand {
     MonCommand::OsdBoot {
         id,
@@ -392,22 +407,7 @@ fn store_persists_paxos_state_across_reopen() {
 
 #[test]
 fn peers_on_two_hosts_mark_a_beaconing_osd_down_and_one_host_alone_cannot() {
-    let mut s = fresh();
-    s.apply_batch(
-        1,
-        &Batch {
-            txns: vec![
-                txn(1, 1, MonCommand::OsdCreate { id: -1 }),
-                txn(1, 2, MonCommand::OsdCreate { id: -1 }),
-                txn(1, 3, MonCommand::OsdCreate { id: -1 }),
-                txn(1, 4, MonCommand::OsdCreate { id: -1 }),
-                txn(1, 5, boot(0, "h0")),
-                txn(1, 6, boot(1, "h0")),
-                txn(1, 7, boot(2, "h1")),
-                txn(1, 8, boot(3, "h2")),
-            ],
-        },
-    );
+    let mut s = with_osds_on(&["h0", "h0", "h1", "h2"]);
     let map: OsdMap = s.osdmap.clone();
     let policy = FailurePolicy {
         beacon_grace_ms: 1000,
@@ -462,20 +462,7 @@ fn peers_on_two_hosts_mark_a_beaconing_osd_down_and_one_host_alone_cannot() {
 
 #[test]
 fn failure_detector_marks_silent_or_reported_osds_down_then_out() {
-    let mut s = fresh();
-    s.apply_batch(
-        1,
-        &Batch {
-            txns: vec![
-                txn(1, 1, MonCommand::OsdCreate { id: -1 }),
-                txn(1, 2, MonCommand::OsdCreate { id: -1 }),
-                txn(1, 3, MonCommand::OsdCreate { id: -1 }),
-                txn(1, 4, boot(0, "h0")),
-                txn(1, 5, boot(1, "h1")),
-                txn(1, 6, boot(2, "h2")),
-            ],
-        },
-    );
+    let mut s = with_osds_on(&["h0", "h1", "h2"]);
     let map: OsdMap = s.osdmap.clone();
     let policy = FailurePolicy {
         beacon_grace_ms: 1000,
