@@ -134,6 +134,16 @@ impl WriteOp {
         self
     }
 
+    /// Guard: the whole operation fails with `CompareFailed`, changing
+    /// nothing, unless the value of omap key `key` compares as asked.
+    pub fn cmp_omap(mut self, key: impl Into<Vec<u8>>, cmp: XattrCmp) -> Self {
+        self.ops.push(ObjOp::CmpOmap {
+            key: key.into(),
+            cmp,
+        });
+        self
+    }
+
     /// The ops and the payload they point into.
     pub(crate) fn into_parts(self) -> (Vec<ObjOp>, Bytes) {
         (self.ops, self.payload.into_bytes())

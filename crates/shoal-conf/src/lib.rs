@@ -13,6 +13,9 @@
 //!
 //! [client]
 //! name = "client.admin"                   # identity the CLI uses
+//!
+//! [s3]                                    # the S3 gateway: see `S3Section`
+//! listen = "127.0.0.1:7480"
 //! ```
 //!
 //! Relative paths are relative to the file's directory. Unknown keys are
@@ -26,6 +29,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+mod s3;
+pub use s3::{MAX_INDEX_SHARDS, S3Section};
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, Error)]
@@ -75,6 +81,9 @@ pub struct ShoalConf {
     /// Client (CLI, library) settings.
     #[serde(default)]
     pub client: ClientSection,
+    /// S3 gateway settings.
+    #[serde(default)]
+    pub s3: S3Section,
     /// Where the file was read from (paths in it are relative to its
     /// directory).
     #[serde(skip)]
@@ -456,7 +465,7 @@ impl ShoalConf {
         if c.pieces_in_flight == 0 || c.pieces_in_flight > 1024 {
             return Err("[client] pieces_in_flight must be 1 to 1024".into());
         }
-        Ok(())
+        self.s3.validate()
     }
 
     /// The monitors, parsed from `mon_host`.

@@ -52,11 +52,7 @@ pub fn classify(req: &OsdRequest, payload_len: u64) -> Result<bool, OpError> {
         return Err(invalid(format!("a request holds 1 to {MAX_OPS} ops")));
     }
     let writes = req.ops.iter().filter(|op| op.is_write()).count();
-    let guards = req
-        .ops
-        .iter()
-        .filter(|op| matches!(op, ObjOp::CmpXattr { .. }))
-        .count();
+    let guards = req.ops.iter().filter(|op| op.is_guard()).count();
     if writes > 0 && writes + guards != req.ops.len() {
         return Err(invalid(
             "a request holds either writes (with guards) or reads; send reads separately",
@@ -96,20 +92,44 @@ pub struct ObjectView {
     pub size: u64,
     /// Its xattrs.
     pub xattrs: BTreeMap<String, Vec<u8>>,
+    /// The omap values of the keys the request's guards compare (a key
+    /// the object lacks is left out).
+    pub omap: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl ObjectView {
-    /// Reads the view from the store.
-    pub fn load(store: &Store, coll: &str, name: &str) -> Result<Self, OpError> {
-        match store.snapshot(coll, name) {
-            Ok(snap) => Ok(ObjectView {
-                exists: true,
-                size: snap.stat().size,
-                xattrs: snap.xattrs().clone(),
-            }),
-            Err(StoreError::NoObject(..)) => Ok(ObjectView::default()),
-            Err(e) => Err(store_error(&e)),
-        }
+    /// Reads the view a write request needs from the store: the object's
+    /// size and xattrs, and the omap keys its [`ObjOp::CmpOmap`] guards name.
+    pub fn load(store: &Store, coll: &str, name: &str, ops: &[ObjOp]) -> Result<Self, OpError> {
+        let snap = match store.snapshot(coll, name) {
+            Ok(snap) => snap,
+            Err(StoreError::NoObject(..)) => return Ok(ObjectView::default()),
+            Err(e) => return Err(store_error(&e)),
+        };
+        let keys: Vec<&[u8]> = ops
+            .iter()
+            .filter_map(|op| match op {
+                ObjOp::CmpOmap { key, .. } => Some(key.as_slice()),
+                _ => None,
+            })
+            .collect();
+        let omap = if keys.is_empty() {
+            BTreeMap::new()
+        } else {
+            let values = store
+                .omap_get(coll, name, &keys)
+                .map_err(|e| store_error(&e))?;
+            keys.iter()
+                .zip(values)
+                .filter_map(|(k, v)| Some((k.to_vec(), v?)))
+                .collect()
+        };
+        Ok(ObjectView {
+            exists: true,
+            size: snap.stat().size,
+            xattrs: snap.xattrs().clone(),
+            omap,
+        })
     }
 }
 
@@ -131,12 +151,30 @@ fn cmp_ok(cmp: &XattrCmp, value: Option<&Vec<u8>>) -> bool {
     }
 }
 
+fn compare_failed(what: &str, key: &[u8]) -> OpError {
+    (
+        OsdErrorCode::CompareFailed,
+        format!(
+            "{what} {:?} does not compare as asked",
+            String::from_utf8_lossy(key)
+        ),
+    )
+}
+
 /// Resolves the write ops of a request against `view` (guards first
 /// checked against the state as the earlier ops of the request leave it).
 pub fn resolve(ops: &[ObjOp], view: &ObjectView) -> Result<Resolved, OpError> {
     let mut exists = view.exists;
     let mut size = view.size;
     let mut xattrs = view.xattrs.clone();
+    // Every guarded omap key's value as the earlier ops leave it.
+    let mut omap: BTreeMap<&[u8], Option<Vec<u8>>> = ops
+        .iter()
+        .filter_map(|op| match op {
+            ObjOp::CmpOmap { key, .. } => Some((key.as_slice(), view.omap.get(key).cloned())),
+            _ => None,
+        })
+        .collect();
     let mut out = Vec::with_capacity(ops.len());
     let grow = |size: u64, offset: u64, len: u64| -> Result<u64, OpError> {
         offset
@@ -148,10 +186,13 @@ pub fn resolve(ops: &[ObjOp], view: &ObjectView) -> Result<Resolved, OpError> {
         match op {
             ObjOp::CmpXattr { key, cmp } => {
                 if !cmp_ok(cmp, xattrs.get(key)) {
-                    return Err((
-                        OsdErrorCode::CompareFailed,
-                        format!("xattr {key:?} does not compare as asked"),
-                    ));
+                    return Err(compare_failed("xattr", key.as_bytes()));
+                }
+                continue;
+            }
+            ObjOp::CmpOmap { key, cmp } => {
+                if !cmp_ok(cmp, omap.get(key.as_slice()).and_then(Option::as_ref)) {
+                    return Err(compare_failed("omap key", key));
                 }
                 continue;
             }
@@ -191,6 +232,7 @@ pub fn resolve(ops: &[ObjOp], view: &ObjectView) -> Result<Resolved, OpError> {
                 exists = false;
                 size = 0;
                 xattrs.clear();
+                omap.values_mut().for_each(|v| *v = None);
                 out.push(ObjOp::Remove);
                 continue;
             }
@@ -202,7 +244,24 @@ pub fn resolve(ops: &[ObjOp], view: &ObjectView) -> Result<Resolved, OpError> {
                 xattrs.remove(key);
                 out.push(op.clone());
             }
-            ObjOp::OmapSet { .. } | ObjOp::OmapRemove { .. } | ObjOp::OmapClear => {
+            ObjOp::OmapSet { entries } => {
+                for (k, v) in entries {
+                    if let Some(guarded) = omap.get_mut(k.as_slice()) {
+                        *guarded = Some(v.clone());
+                    }
+                }
+                out.push(op.clone());
+            }
+            ObjOp::OmapRemove { keys } => {
+                for k in keys {
+                    if let Some(guarded) = omap.get_mut(k.as_slice()) {
+                        *guarded = None;
+                    }
+                }
+                out.push(op.clone());
+            }
+            ObjOp::OmapClear => {
+                omap.values_mut().for_each(|v| *v = None);
                 out.push(op.clone());
             }
             _ => return Err(invalid("a read in a write request")),
@@ -358,10 +417,18 @@ pub fn read(store: &Store, coll: &str, name: &str, ops: &[ObjOp]) -> Result<Read
             ObjOp::GetXattrs => OpOutput::Xattrs(xattrs.clone().into_iter().collect()),
             ObjOp::CmpXattr { key, cmp } => {
                 if !cmp_ok(cmp, xattrs.get(key)) {
-                    return Err((
-                        OsdErrorCode::CompareFailed,
-                        format!("xattr {key:?} does not compare as asked"),
-                    ));
+                    return Err(compare_failed("xattr", key.as_bytes()));
+                }
+                OpOutput::None
+            }
+            ObjOp::CmpOmap { key, cmp } => {
+                let value = store
+                    .omap_get(coll, name, &[key.as_slice()])
+                    .map_err(err)?
+                    .pop()
+                    .flatten();
+                if !cmp_ok(cmp, value.as_ref()) {
+                    return Err(compare_failed("omap key", key));
                 }
                 OpOutput::None
             }
@@ -502,6 +569,56 @@ mod tests {
             &view,
         );
         assert!(r.is_ok());
+    }
+
+    #[test]
+    fn omap_guards_compare_one_key_as_earlier_ops_leave_it() {
+        let guard = |key: &[u8], cmp| ObjOp::CmpOmap {
+            key: key.to_vec(),
+            cmp,
+        };
+        let set = |key: &[u8], value: &[u8]| ObjOp::OmapSet {
+            entries: vec![(key.to_vec(), value.to_vec())],
+        };
+        // A missing object has no omap: Absent holds, Eq fails.
+        let missing = ObjectView::default();
+        assert!(resolve(&[guard(b"k", XattrCmp::Absent), set(b"k", b"1")], &missing).is_ok());
+        let e = resolve(
+            &[guard(b"k", XattrCmp::Eq(b"1".to_vec())), set(b"k", b"2")],
+            &missing,
+        )
+        .unwrap_err();
+        assert_eq!(e.0, OsdErrorCode::CompareFailed);
+        let mut view = ObjectView {
+            exists: true,
+            ..Default::default()
+        };
+        view.omap.insert(b"k".to_vec(), b"1".to_vec());
+        // The switch of one entry guarded by its old value.
+        let r = resolve(
+            &[guard(b"k", XattrCmp::Eq(b"1".to_vec())), set(b"k", b"2")],
+            &view,
+        )
+        .unwrap();
+        assert_eq!(r.mutations, vec![set(b"k", b"2")]);
+        let e = resolve(&[guard(b"k", XattrCmp::Absent), set(b"k", b"2")], &view).unwrap_err();
+        assert_eq!(e.0, OsdErrorCode::CompareFailed);
+        // Later guards see earlier sets, removals and clears in the request.
+        let seq = [
+            set(b"k", b"9"),
+            guard(b"k", XattrCmp::Eq(b"9".to_vec())),
+            ObjOp::OmapRemove {
+                keys: vec![b"k".to_vec()],
+            },
+            guard(b"k", XattrCmp::Absent),
+            set(b"k", b"3"),
+            ObjOp::OmapClear,
+            guard(b"k", XattrCmp::Ne(b"3".to_vec())),
+        ];
+        assert!(resolve(&seq, &view).is_ok());
+        // A guard that fails anywhere fails the whole request.
+        let e = resolve(&[set(b"k", b"9"), guard(b"k", XattrCmp::Absent)], &view).unwrap_err();
+        assert_eq!(e.0, OsdErrorCode::CompareFailed);
     }
 
     #[test]

@@ -1488,7 +1488,7 @@ mod tests {
             data: shoal_proto::osd::PayloadRange { offset: 0, len: 1 },
         }];
         for tid in 1..=n {
-            let view = exec::ObjectView::load(pg.store(), &pg.coll, "o").unwrap();
+            let view = exec::ObjectView::load(pg.store(), &pg.coll, "o", &ops).unwrap();
             let resolved = exec::resolve(&ops, &view).unwrap();
             let reqid = ReqId { client: 9, tid };
             let (local, answer) = pg

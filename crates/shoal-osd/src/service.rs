@@ -18,6 +18,7 @@ use shoal_proto::rep::{
 use crate::daemon::Osd;
 use crate::exec::{self, ObjectView, OpError};
 use crate::pg::{LocalWrite, Pg};
+use shoal_proto::osd::ObjOp;
 
 /// The OSD id of a peer identity (`osd.3` -> 3).
 fn osd_id(peer: &PeerInfo) -> Option<i32> {
@@ -212,9 +213,12 @@ async fn write_op(
         return Ok((done(version), Bytes::new()));
     }
     let (pg2, name) = (pg.clone(), req.object.clone());
-    let view = tokio::task::spawn_blocking(move || ObjectView::load(pg2.store(), &pg2.coll, &name))
-        .await
-        .map_err(|e| (OsdErrorCode::Internal, e.to_string()))??;
+    let guards: Vec<ObjOp> = req.ops.iter().filter(|op| op.is_guard()).cloned().collect();
+    let view = tokio::task::spawn_blocking(move || {
+        ObjectView::load(pg2.store(), &pg2.coll, &name, &guards)
+    })
+    .await
+    .map_err(|e| (OsdErrorCode::Internal, e.to_string()))??;
     let resolved = exec::resolve(&req.ops, &view)?;
     let exists_after = resolved.op == LogOp::Modify;
     let payload_len = payload.len();

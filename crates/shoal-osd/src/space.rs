@@ -96,7 +96,7 @@ pub fn frees_space(ops: &[ObjOp]) -> bool {
     ops.iter().any(|o| matches!(o, ObjOp::Remove))
         && ops
             .iter()
-            .all(|o| matches!(o, ObjOp::Remove | ObjOp::CmpXattr { .. }))
+            .all(|o| matches!(o, ObjOp::Remove) || o.is_guard())
 }
 
 #[cfg(test)]

@@ -145,6 +145,15 @@ wire! {
             /// The comparison.
             cmp: XattrCmp,
         },
+        /// Guard: the whole request fails with `CompareFailed`, changing
+        /// nothing, unless the value of omap key `key` compares as asked
+        /// (Ceph's `omap_cmp`; `Absent` also holds on a missing object).
+        CmpOmap {
+            /// The omap key.
+            key: Vec<u8>,
+            /// The comparison.
+            cmp: XattrCmp,
+        },
         /// Read a range (holes and bytes past the end read as nothing past
         /// the object's size; `len` u64::MAX reads to the end).
         Read {
@@ -179,7 +188,7 @@ wire! {
         },
     }
 
-    /// How [`ObjOp::CmpXattr`] compares.
+    /// How [`ObjOp::CmpXattr`] and [`ObjOp::CmpOmap`] compare.
     pub enum XattrCmp {
         /// The xattr exists and equals the value.
         Eq(Vec<u8>),
@@ -410,7 +419,7 @@ wire! {
         NotFound,
         /// The object exists (exclusive create).
         Exists,
-        /// A [`ObjOp::CmpXattr`] guard failed.
+        /// A [`ObjOp::CmpXattr`] or [`ObjOp::CmpOmap`] guard failed.
         CompareFailed,
         /// The OSD's store is full.
         NoSpace,
@@ -436,6 +445,12 @@ impl OsdErrorCode {
 }
 
 impl ObjOp {
+    /// Whether the op is a guard: it checks the object's state and changes
+    /// nothing, so it may stand in a write request.
+    pub fn is_guard(&self) -> bool {
+        matches!(self, Self::CmpXattr { .. } | Self::CmpOmap { .. })
+    }
+
     /// Whether the op changes the object.
     pub fn is_write(&self) -> bool {
         matches!(

@@ -1,0 +1,147 @@
+//! Bucket operations: create, head, delete, list, location.
+
+use s3s::dto::{
+    Bucket, BucketLocationConstraint, CreateBucketInput, CreateBucketOutput, DeleteBucketInput,
+    DeleteBucketOutput, GetBucketLocationInput, GetBucketLocationOutput, HeadBucketInput,
+    HeadBucketOutput, ListBucketsInput, ListBucketsOutput, Owner,
+};
+use s3s::{S3Request, S3Response, s3_error};
+
+use crate::Gateway;
+use crate::auth::requester;
+use crate::error::{ModelError, S3Result};
+use crate::model::buckets::BucketRecord;
+use crate::model::system_time;
+
+/// Most buckets a ListBuckets page returns when the client names no limit.
+const MAX_BUCKETS_PAGE: usize = 10_000;
+
+/// Bucket `name`, if the request's signer owns it.
+pub async fn owned<T>(gw: &Gateway, req: &S3Request<T>, name: &str) -> S3Result<BucketRecord> {
+    let uid = requester(gw, req).await?;
+    let bucket = gw.buckets().get(name).await?;
+    if bucket.owner != uid {
+        return Err(ModelError::AccessDenied.into());
+    }
+    Ok(bucket)
+}
+
+/// The `Owner` element of user `uid`.
+pub async fn owner_of(gw: &Gateway, uid: &str) -> Owner {
+    let display_name = match gw.users().get(uid).await {
+        Ok(u) => u.display_name,
+        Err(_) => uid.to_string(),
+    };
+    Owner {
+        display_name: Some(display_name),
+        id: Some(uid.to_string()),
+    }
+}
+
+pub async fn create(
+    gw: &Gateway,
+    req: S3Request<CreateBucketInput>,
+) -> S3Result<S3Response<CreateBucketOutput>> {
+    let uid = requester(gw, &req).await?;
+    let name = &req.input.bucket;
+    if let Some(loc) = req
+        .input
+        .create_bucket_configuration
+        .as_ref()
+        .and_then(|c| c.location_constraint.as_ref())
+        && loc.as_str() != gw.conf().region
+    {
+        return Err(s3_error!(
+            InvalidLocationConstraint,
+            "this gateway serves region {}",
+            gw.conf().region
+        ));
+    }
+    let shards = gw.conf().index_shards;
+    match gw.buckets().create(name, &uid, shards).await {
+        Ok(_) => {}
+        // S3 (us-east-1) answers a repeated create by the owner with success.
+        Err(ModelError::BucketOwnedByYou(_)) if gw.conf().region == "us-east-1" => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(S3Response::new(CreateBucketOutput {
+        location: Some(format!("/{name}")),
+    }))
+}
+
+pub async fn head(
+    gw: &Gateway,
+    req: S3Request<HeadBucketInput>,
+) -> S3Result<S3Response<HeadBucketOutput>> {
+    owned(gw, &req, &req.input.bucket).await?;
+    Ok(S3Response::new(HeadBucketOutput {
+        bucket_region: Some(gw.conf().region.clone()),
+        ..Default::default()
+    }))
+}
+
+pub async fn delete(
+    gw: &Gateway,
+    req: S3Request<DeleteBucketInput>,
+) -> S3Result<S3Response<DeleteBucketOutput>> {
+    owned(gw, &req, &req.input.bucket).await?;
+    gw.buckets().delete(&req.input.bucket).await?;
+    Ok(S3Response::new(DeleteBucketOutput {}))
+}
+
+pub async fn location(
+    gw: &Gateway,
+    req: S3Request<GetBucketLocationInput>,
+) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    owned(gw, &req, &req.input.bucket).await?;
+    // us-east-1 is answered as an empty constraint, as AWS does.
+    let region = &gw.conf().region;
+    let location_constraint =
+        (region != "us-east-1").then(|| BucketLocationConstraint::from(region.clone()));
+    Ok(S3Response::new(GetBucketLocationOutput {
+        location_constraint,
+    }))
+}
+
+pub async fn list(
+    gw: &Gateway,
+    req: S3Request<ListBucketsInput>,
+) -> S3Result<S3Response<ListBucketsOutput>> {
+    let uid = requester(gw, &req).await?;
+    let input = &req.input;
+    let max = match input.max_buckets {
+        Some(n) if !(1..=MAX_BUCKETS_PAGE as i32).contains(&n) => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "max-buckets must be 1 to {MAX_BUCKETS_PAGE}"
+            ));
+        }
+        Some(n) => n as usize,
+        None => MAX_BUCKETS_PAGE,
+    };
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let after = input.continuation_token.clone().unwrap_or_default();
+    let mut owned: Vec<BucketRecord> = gw.buckets().list_owned(&uid).await?;
+    owned.retain(|b| b.name.starts_with(&prefix) && b.name > after);
+    let more = owned.len() > max;
+    owned.truncate(max);
+    let continuation_token = if more {
+        owned.last().map(|b| b.name.clone())
+    } else {
+        None
+    };
+    let buckets = owned
+        .into_iter()
+        .map(|b| Bucket {
+            creation_date: Some(system_time(b.created_ms).into()),
+            name: Some(b.name),
+            bucket_region: Some(gw.conf().region.clone()),
+        })
+        .collect();
+    Ok(S3Response::new(ListBucketsOutput {
+        buckets: Some(buckets),
+        continuation_token,
+        owner: Some(owner_of(gw, &uid).await),
+        prefix: input.prefix.clone(),
+    }))
+}

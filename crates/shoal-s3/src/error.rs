@@ -1,0 +1,194 @@
+//! Model errors, and the one place they become S3 errors.
+
+use s3s::{S3Error, S3ErrorCode};
+use shoal_client::{ClientError, OsdErrorCode};
+use thiserror::Error;
+
+/// Why a model operation failed.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    /// No bucket of that name.
+    #[error("the bucket {0:?} does not exist")]
+    NoSuchBucket(String),
+    /// The name is taken by another owner.
+    #[error("the bucket {0:?} exists and belongs to someone else")]
+    BucketExists(String),
+    /// The name is taken by the requester.
+    #[error("you already own the bucket {0:?}")]
+    BucketOwnedByYou(String),
+    /// A bucket to be deleted still holds objects or uploads.
+    #[error("the bucket {0:?} is not empty")]
+    BucketNotEmpty(String),
+    /// No object under that key.
+    #[error("no object under key {0:?}")]
+    NoSuchKey(String),
+    /// A precondition (If-Match, If-None-Match, ...) does not hold.
+    #[error("a precondition does not hold")]
+    PreconditionFailed,
+    /// A GET/HEAD precondition says the client's copy is current.
+    #[error("not modified")]
+    NotModified,
+    /// The body does not match its Content-MD5.
+    #[error("the Content-MD5 you specified did not match what we received")]
+    BadDigest,
+    /// The body does not match an `x-amz-checksum-*` header.
+    #[error("the {algorithm} checksum you specified did not match what we received")]
+    BadChecksum {
+        /// The algorithm.
+        algorithm: &'static str,
+    },
+    /// The body ended before its declared length.
+    #[error("the body ended after {got} of {want} bytes")]
+    IncompleteBody {
+        /// Bytes received.
+        got: u64,
+        /// Bytes declared.
+        want: u64,
+    },
+    /// The body is larger than allowed.
+    #[error("the body is larger than {max} bytes")]
+    TooLarge {
+        /// The limit.
+        max: u64,
+    },
+    /// The requested range lies outside the object.
+    #[error("the requested range is not satisfiable")]
+    InvalidRange,
+    /// An argument is invalid.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The Content-MD5 header is not base64 of 16 bytes.
+    #[error("the Content-MD5 you specified is not valid")]
+    InvalidDigest,
+    /// The requester may not do this.
+    #[error("access denied")]
+    AccessDenied,
+    /// No user of that id.
+    #[error("no user {0:?}")]
+    NoSuchUser(String),
+    /// A user of that id exists.
+    #[error("user {0:?} exists")]
+    UserExists(String),
+    /// A record in the cluster does not parse.
+    #[error("corrupt record {what}: {why}")]
+    Corrupt {
+        /// Which record.
+        what: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// Too many concurrent changes to one entry: the client should retry.
+    #[error("too many concurrent changes to {0:?}; retry")]
+    Busy(String),
+    /// The upload's data was collected as abandoned before it finished.
+    #[error("the upload took longer than the gateway's upload grace")]
+    UploadExpired,
+    /// The client's request body failed (the connection broke or stalled).
+    #[error("reading the request body: {0}")]
+    Body(String),
+    /// The cluster answered something unexpected.
+    #[error("unexpected answer from the cluster: {0}")]
+    Protocol(String),
+    /// The cluster failed the operation.
+    #[error(transparent)]
+    Cluster(#[from] ClientError),
+}
+
+impl ModelError {
+    /// A record that does not parse.
+    pub fn corrupt(what: impl Into<String>, why: impl std::fmt::Display) -> ModelError {
+        ModelError::Corrupt {
+            what: what.into(),
+            why: why.to_string(),
+        }
+    }
+}
+
+/// A cluster failure as S3 sees it: overload and unavailability are 503s
+/// (clients retry them), never a wrong answer.
+fn cluster_error(e: &ClientError) -> S3Error {
+    let unavailable = |msg: String| S3Error::with_message(S3ErrorCode::ServiceUnavailable, msg);
+    match e {
+        ClientError::Timeout { .. } | ClientError::Unreachable { .. } => {
+            unavailable(format!("the cluster did not answer in time: {e}"))
+        }
+        ClientError::Osd { code, .. } if code.is_retryable() => {
+            unavailable(format!("the cluster is busy: {e}"))
+        }
+        ClientError::Osd {
+            code: OsdErrorCode::NoSpace,
+            ..
+        } => unavailable("the cluster is full".into()),
+        ClientError::Changed(_) => S3Error::with_message(
+            S3ErrorCode::SlowDown,
+            "the object changed while it was read; retry",
+        ),
+        _ => S3Error::with_message(S3ErrorCode::InternalError, e.to_string()),
+    }
+}
+
+impl From<ModelError> for S3Error {
+    fn from(e: ModelError) -> S3Error {
+        use S3ErrorCode as C;
+        let msg = e.to_string();
+        let code = match &e {
+            ModelError::Cluster(c) => {
+                tracing::warn!(error = %c, "cluster error");
+                return cluster_error(c);
+            }
+            ModelError::NoSuchBucket(_) => C::NoSuchBucket,
+            ModelError::BucketExists(_) => C::BucketAlreadyExists,
+            ModelError::BucketOwnedByYou(_) => C::BucketAlreadyOwnedByYou,
+            ModelError::BucketNotEmpty(_) => C::BucketNotEmpty,
+            ModelError::NoSuchKey(_) => C::NoSuchKey,
+            ModelError::PreconditionFailed => C::PreconditionFailed,
+            ModelError::NotModified => C::NotModified,
+            ModelError::BadDigest => C::BadDigest,
+            ModelError::BadChecksum { .. } => C::BadDigest,
+            ModelError::IncompleteBody { .. } => C::IncompleteBody,
+            ModelError::TooLarge { .. } => C::EntityTooLarge,
+            ModelError::InvalidRange => C::InvalidRange,
+            ModelError::InvalidArgument(_) => C::InvalidArgument,
+            ModelError::InvalidDigest => C::InvalidDigest,
+            ModelError::AccessDenied => C::AccessDenied,
+            ModelError::NoSuchUser(_) | ModelError::UserExists(_) => C::InvalidArgument,
+            ModelError::Busy(_) => C::SlowDown,
+            ModelError::UploadExpired => C::ServiceUnavailable,
+            ModelError::Body(_) => C::IncompleteBody,
+            ModelError::Corrupt { .. } | ModelError::Protocol(_) => {
+                tracing::error!(error = %e, "internal error");
+                C::InternalError
+            }
+        };
+        S3Error::with_message(code, msg)
+    }
+}
+
+/// Shorthand for the S3 operations' results.
+pub type S3Result<T> = Result<T, S3Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_trouble_is_retryable_and_model_errors_keep_their_codes() {
+        let timeout = ModelError::Cluster(ClientError::Timeout {
+            object: "x".into(),
+            timeout: std::time::Duration::from_secs(1),
+            last: "none".into(),
+        });
+        let e = S3Error::from(timeout);
+        assert_eq!(e.code(), &S3ErrorCode::ServiceUnavailable);
+        let full = ModelError::Cluster(ClientError::Osd {
+            object: "x".into(),
+            code: OsdErrorCode::NoSpace,
+            message: "full".into(),
+        });
+        assert_eq!(S3Error::from(full).code(), &S3ErrorCode::ServiceUnavailable);
+        let e = S3Error::from(ModelError::NoSuchKey("k".into()));
+        assert_eq!(e.code(), &S3ErrorCode::NoSuchKey);
+        let e = S3Error::from(ModelError::BucketNotEmpty("b".into()));
+        assert_eq!(e.code(), &S3ErrorCode::BucketNotEmpty);
+    }
+}

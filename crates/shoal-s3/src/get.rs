@@ -1,0 +1,353 @@
+//! GetObject and HeadObject: conditional requests, ranges, `partNumber`,
+//! `response-*` overrides, stored headers and checksums.
+
+use std::time::SystemTime;
+
+use s3s::dto::{
+    ChecksumMode, ETag, ETagCondition, GetObjectInput, GetObjectOutput, HeadObjectInput,
+    HeadObjectOutput, Range, Timestamp,
+};
+use s3s::{S3Request, S3Response};
+
+use crate::Gateway;
+use crate::body;
+use crate::bucket;
+use crate::error::{ModelError, S3Result};
+use crate::model::record::ObjectRecord;
+use crate::model::system_time;
+
+/// The conditional headers of a GET or HEAD.
+struct Conditions {
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+    if_modified_since: Option<Timestamp>,
+    if_unmodified_since: Option<Timestamp>,
+}
+
+fn etag_matches(cond: &ETagCondition, etag: &str) -> bool {
+    cond.is_any() || cond.as_etag().is_some_and(|e| e.value() == etag)
+}
+
+/// Seconds since the epoch (HTTP dates have second precision).
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn ts_secs(t: &Timestamp) -> i64 {
+    let t: time::OffsetDateTime = t.clone().into();
+    t.unix_timestamp()
+}
+
+/// RFC 9110 §13.2.2 order: If-Match, else If-Unmodified-Since; then
+/// If-None-Match, else If-Modified-Since.
+fn check_conditions(c: &Conditions, r: &ObjectRecord) -> Result<(), ModelError> {
+    let modified = secs(system_time(r.mtime_ms)) as i64;
+    match (&c.if_match, &c.if_unmodified_since) {
+        (Some(m), _) if !etag_matches(m, &r.etag) => return Err(ModelError::PreconditionFailed),
+        (None, Some(t)) if modified > ts_secs(t) => return Err(ModelError::PreconditionFailed),
+        _ => {}
+    }
+    match (&c.if_none_match, &c.if_modified_since) {
+        (Some(m), _) if etag_matches(m, &r.etag) => Err(ModelError::NotModified),
+        (None, Some(t)) if modified <= ts_secs(t) => Err(ModelError::NotModified),
+        _ => Ok(()),
+    }
+}
+
+/// The byte range a request selects: `(first, end, whole)`.
+fn select(
+    r: &ObjectRecord,
+    range: Option<&Range>,
+    part: Option<i32>,
+) -> Result<(u64, u64, bool), ModelError> {
+    if let Some(n) = part {
+        if range.is_some() {
+            return Err(ModelError::InvalidArgument(
+                "Range and partNumber cannot both be given".into(),
+            ));
+        }
+        let idx = usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .filter(|&i| i < r.segments.len().max(1))
+            .ok_or(ModelError::InvalidRange)?;
+        let first: u64 = r.segments.iter().take(idx).map(|s| s.size).sum();
+        let len = r.segments.get(idx).map_or(0, |s| s.size);
+        return Ok((first, first + len, r.segments.len() <= 1));
+    }
+    match range {
+        None => Ok((0, r.size, true)),
+        Some(range) => {
+            let sel = range.check(r.size).map_err(|_| ModelError::InvalidRange)?;
+            Ok((sel.start, sel.end, false))
+        }
+    }
+}
+
+/// Looks up the object a GET or HEAD names, with its conditions checked.
+async fn lookup<T>(
+    gw: &Gateway,
+    req: &S3Request<T>,
+    bucket_name: &str,
+    key: &str,
+    conditions: &Conditions,
+) -> S3Result<ObjectRecord> {
+    let bucket = bucket::owned(gw, req, bucket_name).await?;
+    let (record, _) = bucket
+        .index(gw.pools())
+        .get(key)
+        .await?
+        .ok_or_else(|| ModelError::NoSuchKey(key.to_string()))?;
+    check_conditions(conditions, &record)?;
+    Ok(record)
+}
+
+fn content_range(first: u64, end: u64, size: u64) -> String {
+    format!("bytes {first}-{}/{size}", end.saturating_sub(1))
+}
+
+fn checksum(r: &ObjectRecord, mode: Option<&ChecksumMode>, name: &str) -> Option<String> {
+    mode.filter(|m| m.as_str().eq_ignore_ascii_case("ENABLED"))?;
+    r.checksums.get(name).cloned()
+}
+
+pub async fn get(
+    gw: &Gateway,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let i = &req.input;
+    let conditions = Conditions {
+        if_match: i.if_match.clone(),
+        if_none_match: i.if_none_match.clone(),
+        if_modified_since: i.if_modified_since.clone(),
+        if_unmodified_since: i.if_unmodified_since.clone(),
+    };
+    let r = lookup(gw, &req, &i.bucket, &i.key, &conditions).await?;
+    let (first, end, whole) = select(&r, i.range.as_ref(), i.part_number)?;
+    let mode = i.checksum_mode.as_ref().filter(|_| whole);
+    let h = &r.headers;
+    let output = GetObjectOutput {
+        body: Some(body::stream_range(
+            gw.pools().data.clone(),
+            r.segments.clone(),
+            first,
+            end,
+        )),
+        content_length: Some((end - first) as i64),
+        content_range: (!whole || i.range.is_some()).then(|| content_range(first, end, r.size)),
+        accept_ranges: Some("bytes".into()),
+        e_tag: Some(ETag::Strong(r.etag.clone())),
+        last_modified: Some(system_time(r.mtime_ms).into()),
+        content_type: i
+            .response_content_type
+            .clone()
+            .or_else(|| h.content_type.clone()),
+        cache_control: i
+            .response_cache_control
+            .clone()
+            .or_else(|| h.cache_control.clone()),
+        content_disposition: i
+            .response_content_disposition
+            .clone()
+            .or_else(|| h.content_disposition.clone()),
+        content_encoding: i
+            .response_content_encoding
+            .clone()
+            .or_else(|| h.content_encoding.clone()),
+        content_language: i
+            .response_content_language
+            .clone()
+            .or_else(|| h.content_language.clone()),
+        expires: i.response_expires.clone().or_else(|| expires(&r)),
+        metadata: Some(r.user_meta.clone().into_iter().collect()),
+        parts_count: (r.segments.len() > 1 && i.part_number.is_some())
+            .then_some(r.segments.len() as i32),
+        checksum_crc32: checksum(&r, mode, "CRC32"),
+        checksum_crc32c: checksum(&r, mode, "CRC32C"),
+        checksum_crc64nvme: checksum(&r, mode, "CRC64NVME"),
+        checksum_sha1: checksum(&r, mode, "SHA1"),
+        checksum_sha256: checksum(&r, mode, "SHA256"),
+        ..Default::default()
+    };
+    let mut resp = S3Response::new(output);
+    if !whole || i.range.is_some() {
+        resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+    }
+    Ok(resp)
+}
+
+fn expires(r: &ObjectRecord) -> Option<Timestamp> {
+    let ms = r.headers.expires_ms?;
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
+    Some(t.into())
+}
+
+pub async fn head(
+    gw: &Gateway,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
+    let i = &req.input;
+    let conditions = Conditions {
+        if_match: i.if_match.clone(),
+        if_none_match: i.if_none_match.clone(),
+        if_modified_since: i.if_modified_since.clone(),
+        if_unmodified_since: i.if_unmodified_since.clone(),
+    };
+    let r = lookup(gw, &req, &i.bucket, &i.key, &conditions).await?;
+    let (first, end, whole) = select(&r, i.range.as_ref(), i.part_number)?;
+    let mode = i.checksum_mode.as_ref().filter(|_| whole);
+    let h = &r.headers;
+    let output = HeadObjectOutput {
+        content_length: Some((end - first) as i64),
+        content_range: (!whole || i.range.is_some()).then(|| content_range(first, end, r.size)),
+        accept_ranges: Some("bytes".into()),
+        e_tag: Some(ETag::Strong(r.etag.clone())),
+        last_modified: Some(system_time(r.mtime_ms).into()),
+        content_type: i
+            .response_content_type
+            .clone()
+            .or_else(|| h.content_type.clone()),
+        cache_control: h.cache_control.clone(),
+        content_disposition: h.content_disposition.clone(),
+        content_encoding: h.content_encoding.clone(),
+        content_language: h.content_language.clone(),
+        expires: expires(&r),
+        metadata: Some(r.user_meta.clone().into_iter().collect()),
+        parts_count: (r.segments.len() > 1 && i.part_number.is_some())
+            .then_some(r.segments.len() as i32),
+        checksum_crc32: checksum(&r, mode, "CRC32"),
+        checksum_crc32c: checksum(&r, mode, "CRC32C"),
+        checksum_crc64nvme: checksum(&r, mode, "CRC64NVME"),
+        checksum_sha1: checksum(&r, mode, "SHA1"),
+        checksum_sha256: checksum(&r, mode, "SHA256"),
+        ..Default::default()
+    };
+    let mut resp = S3Response::new(output);
+    if !whole || i.range.is_some() {
+        resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::record::Segment;
+
+    fn record(etag: &str, mtime_ms: u64) -> ObjectRecord {
+        ObjectRecord {
+            size: 100,
+            etag: etag.into(),
+            mtime_ms,
+            owner: "u".into(),
+            headers: Default::default(),
+            user_meta: Default::default(),
+            checksums: Default::default(),
+            segments: vec![Segment {
+                data: "d".into(),
+                size: 100,
+            }],
+        }
+    }
+
+    fn none() -> Conditions {
+        Conditions {
+            if_match: None,
+            if_none_match: None,
+            if_modified_since: None,
+            if_unmodified_since: None,
+        }
+    }
+
+    fn ts(secs: i64) -> Timestamp {
+        time::OffsetDateTime::from_unix_timestamp(secs)
+            .unwrap()
+            .into()
+    }
+
+    #[test]
+    fn conditions_follow_rfc_9110_precedence() {
+        let r = record("abc", 10_500);
+        check_conditions(&none(), &r).unwrap();
+        let strong = |v: &str| Some(ETagCondition::ETag(ETag::Strong(v.into())));
+        let c = Conditions {
+            if_match: strong("other"),
+            ..none()
+        };
+        assert!(matches!(
+            check_conditions(&c, &r),
+            Err(ModelError::PreconditionFailed)
+        ));
+        // If-Match holds: If-Unmodified-Since is not looked at.
+        let c = Conditions {
+            if_match: strong("abc"),
+            if_unmodified_since: Some(ts(1)),
+            ..none()
+        };
+        check_conditions(&c, &r).unwrap();
+        let c = Conditions {
+            if_none_match: strong("abc"),
+            ..none()
+        };
+        assert!(matches!(
+            check_conditions(&c, &r),
+            Err(ModelError::NotModified)
+        ));
+        // Modified at second 10: not modified since 10, modified since 9.
+        let c = Conditions {
+            if_modified_since: Some(ts(10)),
+            ..none()
+        };
+        assert!(matches!(
+            check_conditions(&c, &r),
+            Err(ModelError::NotModified)
+        ));
+        let c = Conditions {
+            if_modified_since: Some(ts(9)),
+            ..none()
+        };
+        check_conditions(&c, &r).unwrap();
+        let c = Conditions {
+            if_unmodified_since: Some(ts(9)),
+            ..none()
+        };
+        assert!(matches!(
+            check_conditions(&c, &r),
+            Err(ModelError::PreconditionFailed)
+        ));
+    }
+
+    #[test]
+    fn ranges_and_parts_select_bytes() {
+        let mut r = record("e", 0);
+        assert_eq!(select(&r, None, None).unwrap(), (0, 100, true));
+        let range = Range::Int {
+            first: 10,
+            last: Some(19),
+        };
+        assert_eq!(select(&r, Some(&range), None).unwrap(), (10, 20, false));
+        let past = Range::Int {
+            first: 100,
+            last: None,
+        };
+        assert!(matches!(
+            select(&r, Some(&past), None),
+            Err(ModelError::InvalidRange)
+        ));
+        assert_eq!(select(&r, None, Some(1)).unwrap(), (0, 100, true));
+        assert!(select(&r, None, Some(2)).is_err());
+        r.segments = vec![
+            Segment {
+                data: "a".into(),
+                size: 60,
+            },
+            Segment {
+                data: "b".into(),
+                size: 40,
+            },
+        ];
+        assert_eq!(select(&r, None, Some(2)).unwrap(), (60, 100, false));
+        assert!(select(&r, None, Some(0)).is_err());
+    }
+}

@@ -1,0 +1,201 @@
+//! The buckets registry: bucket name -> [`BucketRecord`], one omap object
+//! of the metadata pool. Creating a bucket is one guarded op (the name is
+//! absent), so of two concurrent creates of one name exactly one wins.
+
+use serde::{Deserialize, Serialize};
+use shoal_client::{IoCtx, WriteOp, XattrCmp};
+
+use super::gc::{DELETED_BUCKETS, DeletedBucket};
+use super::index::Index;
+use super::{Pools, guarded_write, now_ms, omap_all, omap_value, random_id};
+use crate::error::ModelError;
+
+/// The registry's omap object.
+const BUCKETS: &str = "buckets";
+
+/// A bucket as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRecord {
+    /// The bucket's name.
+    pub name: String,
+    /// A unique id: names of its index shards and data objects start with
+    /// it, so a bucket deleted and created again shares nothing.
+    pub id: String,
+    /// The owner's user id.
+    pub owner: String,
+    /// When it was created (ms since the epoch).
+    pub created_ms: u64,
+    /// Index shards its keys are spread over (fixed at creation).
+    pub shards: u32,
+}
+
+impl BucketRecord {
+    /// The bucket's index.
+    pub fn index(&self, pools: &Pools) -> Index {
+        Index::new(pools.clone(), &self.id, self.shards)
+    }
+}
+
+/// Checks a bucket name against S3's rules for new buckets: 3 to 63
+/// lowercase letters, digits, '.' and '-', starting and ending with a
+/// letter or digit, no "..", not an IP address.
+pub fn check_bucket_name(name: &str) -> Result<(), ModelError> {
+    let bad = |why: &str| {
+        Err(ModelError::InvalidArgument(format!(
+            "invalid bucket name {name:?}: {why}"
+        )))
+    };
+    if !(3..=63).contains(&name.len()) {
+        return bad("names are 3 to 63 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return bad("only lowercase letters, digits, '.' and '-'");
+    }
+    let edge_ok = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    if !edge_ok(name.bytes().next()) || !edge_ok(name.bytes().last()) {
+        return bad("it must start and end with a letter or digit");
+    }
+    if name.contains("..") {
+        return bad("no two adjacent periods");
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return bad("it must not look like an IP address");
+    }
+    Ok(())
+}
+
+fn decode(name: &str, raw: &[u8]) -> Result<BucketRecord, ModelError> {
+    serde_json::from_slice(raw).map_err(|e| ModelError::corrupt(format!("bucket {name}"), e))
+}
+
+/// The buckets of one cluster.
+#[derive(Clone)]
+pub struct Buckets {
+    pools: Pools,
+}
+
+impl Buckets {
+    /// The registry kept in `pools.meta`.
+    pub fn new(pools: Pools) -> Self {
+        Buckets { pools }
+    }
+
+    fn meta(&self) -> &IoCtx {
+        &self.pools.meta
+    }
+
+    /// Creates bucket `name` owned by `owner` with `shards` index shards.
+    pub async fn create(
+        &self,
+        name: &str,
+        owner: &str,
+        shards: u32,
+    ) -> Result<BucketRecord, ModelError> {
+        check_bucket_name(name)?;
+        let record = BucketRecord {
+            name: name.to_string(),
+            id: random_id(),
+            owner: owner.to_string(),
+            created_ms: now_ms(),
+            shards,
+        };
+        let raw = serde_json::to_vec(&record).map_err(|e| ModelError::corrupt("bucket", e))?;
+        let op = WriteOp::new()
+            .cmp_omap(name.as_bytes(), XattrCmp::Absent)
+            .omap_set(vec![(name.as_bytes().to_vec(), raw)]);
+        if guarded_write(self.meta(), BUCKETS, op).await? {
+            return Ok(record);
+        }
+        match self.get(name).await {
+            Ok(b) if b.owner == owner => Err(ModelError::BucketOwnedByYou(name.to_string())),
+            Ok(_) => Err(ModelError::BucketExists(name.to_string())),
+            // Deleted in between: the caller may try again.
+            Err(ModelError::NoSuchBucket(_)) => Err(ModelError::Busy(name.to_string())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Bucket `name`.
+    pub async fn get(&self, name: &str) -> Result<BucketRecord, ModelError> {
+        self.get_raw(name).await.map(|(b, _)| b)
+    }
+
+    async fn get_raw(&self, name: &str) -> Result<(BucketRecord, Vec<u8>), ModelError> {
+        match omap_value(self.meta(), BUCKETS, name.as_bytes()).await? {
+            Some(raw) => Ok((decode(name, &raw)?, raw)),
+            None => Err(ModelError::NoSuchBucket(name.to_string())),
+        }
+    }
+
+    /// Every bucket, by name.
+    pub async fn list_all(&self) -> Result<Vec<BucketRecord>, ModelError> {
+        omap_all(self.meta(), BUCKETS, b"")
+            .await?
+            .iter()
+            .map(|(k, v)| decode(&String::from_utf8_lossy(k), v))
+            .collect()
+    }
+
+    /// Every bucket owned by `owner`, by name.
+    pub async fn list_owned(&self, owner: &str) -> Result<Vec<BucketRecord>, ModelError> {
+        let mut all = self.list_all().await?;
+        all.retain(|b| b.owner == owner);
+        Ok(all)
+    }
+
+    /// Deletes bucket `name` if it holds no object. Its index is handed to
+    /// the garbage collector first (a write racing the delete may still
+    /// add to it), then the name is freed.
+    pub async fn delete(&self, name: &str) -> Result<(), ModelError> {
+        let (bucket, raw) = self.get_raw(name).await?;
+        if !bucket.index(&self.pools).is_empty().await? {
+            return Err(ModelError::BucketNotEmpty(name.to_string()));
+        }
+        let deleted = DeletedBucket {
+            bucket: bucket.clone(),
+            deleted_ms: now_ms(),
+        };
+        let entry = serde_json::to_vec(&deleted).map_err(|e| ModelError::corrupt("bucket", e))?;
+        self.meta()
+            .write_op(
+                DELETED_BUCKETS,
+                WriteOp::new().omap_set(vec![(bucket.id.as_bytes().to_vec(), entry)]),
+            )
+            .await?;
+        let op = WriteOp::new()
+            .cmp_omap(name.as_bytes(), XattrCmp::Eq(raw))
+            .omap_remove(vec![name.as_bytes().to_vec()]);
+        if !guarded_write(self.meta(), BUCKETS, op).await? {
+            return Err(ModelError::Busy(name.to_string()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for ok in ["abc", "my-bucket.2", "a1b", &"x".repeat(63)] {
+            check_bucket_name(ok).unwrap();
+        }
+        for bad in [
+            "ab",
+            &"x".repeat(64),
+            "Upper",
+            "-abc",
+            "abc-",
+            "a..b",
+            "192.168.1.1",
+            "a_b",
+            "a b",
+        ] {
+            assert!(check_bucket_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Accepting S3 clients: HTTP/1.1 (optionally over TLS) with limits that
+//! keep hostile or slow clients from pinning the gateway: a bounded number
+//! of connections, a deadline for each request header, a bounded header
+//! size; bodies have an idle timeout where they are read. Every response
+//! carries an `x-amz-request-id`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use s3s::service::S3Service;
+use shoal_conf::S3Section;
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Largest request header block accepted.
+const MAX_HEADER_BYTES: usize = 64 << 10;
+/// How long in-flight requests may finish after shutdown is asked for.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Why the server could not start.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// Request ids: the process start time and a counter, as hex.
+struct RequestIds {
+    base: u64,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        RequestIds {
+            base: crate::model::now_ms(),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("{:X}{n:08X}", self.base)
+    }
+}
+
+/// A bound listener and what it serves.
+pub struct Server {
+    listener: TcpListener,
+    service: S3Service,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    conf: S3Section,
+}
+
+impl Server {
+    /// Binds `conf.listen` (TLS when `conf` names a certificate).
+    pub async fn bind(
+        conf: &S3Section,
+        service: S3Service,
+        resolve: impl Fn(&Path) -> std::path::PathBuf,
+    ) -> Result<Server, ServerError> {
+        let listener =
+            TcpListener::bind(&conf.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: conf.listen.clone(),
+                    source,
+                })?;
+        let tls = match (&conf.tls_cert, &conf.tls_key) {
+            (Some(cert), Some(key)) => Some(tls_acceptor(&resolve(cert), &resolve(key))?),
+            _ => None,
+        };
+        Ok(Server {
+            listener,
+            service,
+            tls,
+            conf: conf.clone(),
+        })
+    }
+
+    /// The address bound (the port, when `listen` named port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight
+    /// finish for a short while and cuts the rest.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let permits = Arc::new(Semaphore::new(self.conf.max_connections as usize));
+        let ids = Arc::new(RequestIds::new());
+        let header_timeout = Duration::from_millis(self.conf.header_timeout_ms);
+        let mut conns = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            // Past the limit, new clients wait in the kernel's listen queue.
+            let permit = tokio::select! {
+                _ = &mut shutdown => break,
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let accepted = tokio::select! {
+                _ = &mut shutdown => break,
+                a = self.listener.accept() => a,
+            };
+            while conns.try_join_next().is_some() {}
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let service = self.service.clone();
+            let ids = ids.clone();
+            let tls = self.tls.clone();
+            conns.spawn(async move {
+                let _permit = permit;
+                match tls {
+                    None => serve(stream, service, ids, header_timeout).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => serve(s, service, ids, header_timeout).await,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed")
+                            }
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        }
+                    }
+                }
+            });
+        }
+        tracing::info!(connections = conns.len(), "shutting down");
+        let drained =
+            tokio::time::timeout(DRAIN, async { while conns.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            conns.shutdown().await;
+        }
+    }
+}
+
+/// Serves one connection's requests.
+async fn serve<S>(stream: S, service: S3Service, ids: Arc<RequestIds>, header_timeout: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let service = service.clone();
+        let id = ids.next();
+        async move {
+            let mut resp = service.call(req.map(s3s::Body::from)).await?;
+            if let Ok(v) = http::HeaderValue::from_str(&id) {
+                resp.headers_mut().insert("x-amz-request-id", v.clone());
+                resp.headers_mut().insert("x-amz-id-2", v);
+            }
+            Ok::<_, s3s::HttpError>(resp)
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), svc);
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// A TLS acceptor from PEM files (ring provider, as the rest of Shoal).
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, ServerError> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| ServerError::Tls(format!("reading {}: {e}", p.display())))
+    };
+    let parsed = |p: &Path| -> Result<Vec<pem::Pem>, ServerError> {
+        pem::parse_many(read(p)?).map_err(|e| ServerError::Tls(format!("{}: {e}", p.display())))
+    };
+    let certs: Vec<CertificateDer<'static>> = parsed(cert)?
+        .into_iter()
+        .filter(|p| p.tag() == "CERTIFICATE")
+        .map(|p| CertificateDer::from(p.into_contents()))
+        .collect();
+    if certs.is_empty() {
+        return Err(ServerError::Tls(format!(
+            "{} holds no certificate",
+            cert.display()
+        )));
+    }
+    let key = parsed(key)?
+        .into_iter()
+        .find(|p| p.tag() == "PRIVATE KEY")
+        .map(|p| PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(p.into_contents())))
+        .ok_or_else(|| ServerError::Tls(format!("{} holds no PKCS#8 key", key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServerError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| ServerError::Tls(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+}
