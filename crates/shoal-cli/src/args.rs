@@ -100,6 +100,9 @@ pub enum Cmd {
     /// A local development cluster on loopback.
     #[command(subcommand)]
     Dev(DevCmd),
+    /// The S3 gateway's users and keys (kept in the cluster).
+    #[command(subcommand)]
+    S3(S3Cmd),
     /// Load generator like `rados bench`: per-second lines, then
     /// bandwidth, IOPS and latency figures.
     Bench {
@@ -124,6 +127,59 @@ pub enum Cmd {
         /// `--no-cleanup`, a later `rand` run reads one hot object.
         #[arg(long, default_value_t = 0)]
         max_objects: u64,
+    },
+}
+
+/// `shoal s3 ...`
+#[derive(Subcommand, Debug)]
+pub enum S3Cmd {
+    /// S3 users.
+    #[command(subcommand)]
+    User(S3UserCmd),
+    /// S3 access keys.
+    #[command(subcommand)]
+    Key(S3KeyCmd),
+}
+
+/// `shoal s3 user ...`
+#[derive(Subcommand, Debug)]
+pub enum S3UserCmd {
+    /// Create a user with one key pair; the secret is printed only now.
+    Create {
+        /// User id (letters, digits, '_', '.', '@', '-').
+        uid: String,
+        /// Display name (default: the id).
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Users and their access key ids (never secrets).
+    Ls,
+    /// One user.
+    Info {
+        /// User id.
+        uid: String,
+    },
+    /// Remove a user and its keys (its buckets stay).
+    Rm {
+        /// User id.
+        uid: String,
+    },
+}
+
+/// `shoal s3 key ...`
+#[derive(Subcommand, Debug)]
+pub enum S3KeyCmd {
+    /// Add a key pair to a user; the secret is printed only now.
+    Add {
+        /// User id.
+        uid: String,
+    },
+    /// Remove an access key.
+    Rm {
+        /// User id.
+        uid: String,
+        /// Access key id.
+        access_key: String,
     },
 }
 
@@ -152,6 +208,9 @@ pub enum DevCmd {
         #[arg(long, default_value = shoal_conf::WIRE_MODES[0],
               value_parser = clap::builder::PossibleValuesParser::new(shoal_conf::WIRE_MODES))]
         wire_mode: String,
+        /// Start no S3 gateway.
+        #[arg(long)]
+        no_s3: bool,
     },
     /// Stop the processes `dev up` started (by their recorded PIDs).
     Down {

@@ -15,6 +15,23 @@ use shoal_proto::mon::{CommandOutput, MonCommand};
 
 use crate::args::DevCmd;
 
+/// What `dev up` builds.
+struct Spec {
+    mons: usize,
+    osds: usize,
+    osd_bytes: u64,
+    wire_mode: String,
+    /// Start an S3 gateway.
+    s3: bool,
+}
+
+/// The file keeping the first S3 user's keys (0600), printed by every `up`.
+const S3_KEYS: &str = "s3-user.keys";
+/// The first S3 user.
+const S3_USER: &str = "dev";
+/// The port the gateway takes when it is free.
+const S3_PORT: u16 = 7480;
+
 /// The file listing the started processes: `NAME PID` per line.
 const PIDS: &str = "pids";
 /// The pool `dev up` creates.
@@ -29,7 +46,17 @@ pub async fn run(cmd: DevCmd, json: bool) -> Result<()> {
             osds,
             osd_size,
             wire_mode,
-        } => up(dir, mons, osds, parse_size(&osd_size)?, &wire_mode, json).await,
+            no_s3,
+        } => {
+            let spec = Spec {
+                mons,
+                osds,
+                osd_bytes: parse_size(&osd_size)?,
+                wire_mode,
+                s3: !no_s3,
+            };
+            up(dir, spec, json).await
+        }
         DevCmd::Down { dir, purge } => tokio::task::spawn_blocking(move || down(&dir, purge))
             .await
             .context("stopping the daemons")?,
@@ -100,6 +127,16 @@ fn mon_names(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// `preferred` if a TCP listener can bind it on `ip`, else a free port.
+fn free_tcp_port(ip: &str, preferred: u16) -> Result<u16> {
+    if std::net::TcpListener::bind((ip, preferred)).is_ok() {
+        return Ok(preferred);
+    }
+    let l = std::net::TcpListener::bind((ip, 0))
+        .with_context(|| format!("binding a probe socket on {ip}"))?;
+    Ok(l.local_addr()?.port())
+}
+
 fn write_conf(dir: &Path, mons: usize, osd_bytes: u64, wire_mode: &str) -> Result<PathBuf> {
     let mut hosts = Vec::new();
     for name in mon_names(mons) {
@@ -119,7 +156,12 @@ fn write_conf(dir: &Path, mons: usize, osd_bytes: u64, wire_mode: &str) -> Resul
         text,
         "[osd]\ndata = \"osd.{{id}}\"\nstore_bytes = {osd_bytes}\n"
     )?;
-    writeln!(text, "[client]\nname = \"client.admin\"")?;
+    writeln!(text, "[client]\nname = \"client.admin\"\n")?;
+    writeln!(
+        text,
+        "[s3]\nlisten = \"127.0.0.1:{}\"",
+        free_tcp_port("127.0.0.1", S3_PORT)?
+    )?;
     let path = dir.join("shoal.toml");
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
@@ -224,13 +266,13 @@ struct Started {
 
 /// Creates the cluster (unless `dir` holds one) and starts its daemons:
 /// process launches and waits, so it runs off the async threads.
-fn start_daemons(
-    dir: &Path,
-    mons: usize,
-    osds: usize,
-    osd_bytes: u64,
-    wire_mode: &str,
-) -> Result<Started> {
+fn start_daemons(dir: &Path, spec: &Spec) -> Result<Started> {
+    let Spec {
+        mons,
+        osds,
+        osd_bytes,
+        ..
+    } = *spec;
     ensure!((1..=7).contains(&mons), "--mons must be 1 to 7");
     ensure!((1..=64).contains(&osds), "--osds must be 1 to 64");
     ensure!(osd_bytes >= 64 << 20, "--osd-size must be at least 64M");
@@ -248,7 +290,7 @@ fn start_daemons(
     let conf_path = dir.join("shoal.toml");
     let fresh = !conf_path.exists();
     if fresh {
-        write_conf(&dir, mons, osd_bytes, wire_mode)?;
+        write_conf(&dir, mons, osd_bytes, &spec.wire_mode)?;
     }
     let conf = ShoalConf::load(&conf_path)?;
     let (mon_bin, osd_bin) = (daemon_bin("shoal-mon"), daemon_bin("shoal-osd"));
@@ -291,27 +333,18 @@ fn start_daemons(
     })
 }
 
-async fn up(
-    dir: PathBuf,
-    mons: usize,
-    osds: usize,
-    osd_bytes: u64,
-    wire_mode: &str,
-    json: bool,
-) -> Result<()> {
+async fn up(dir: PathBuf, spec: Spec, json: bool) -> Result<()> {
     let started = Instant::now();
+    let with_s3 = spec.s3;
     let Started {
         dir,
         conf_path,
         conf,
         mon_names: names,
         osd_ids,
-    } = tokio::task::spawn_blocking({
-        let wire_mode = wire_mode.to_string();
-        move || start_daemons(&dir, mons, osds, osd_bytes, &wire_mode)
-    })
-    .await
-    .context("starting the daemons")??;
+    } = tokio::task::spawn_blocking(move || start_daemons(&dir, &spec))
+        .await
+        .context("starting the daemons")??;
     let cluster = Cluster::connect(&conf).await?;
     let size = osd_ids.len().min(3) as u32;
     if cluster.osdmap().pool_by_name(POOL).is_none() {
@@ -326,15 +359,27 @@ async fn up(
     while let Some(next) = io.list_objects(&cursor, 1000).await?.next {
         cursor = next;
     }
+    let s3 = if with_s3 {
+        Some(start_s3(&dir, &conf_path, &conf, &cluster).await?)
+    } else {
+        None
+    };
     // And `status` says so (the heads report their PGs with a beacon).
     wait_status_active(&cluster, Duration::from_secs(60)).await?;
     let conf_str = conf_path.display();
     if json {
+        let s3_json = s3.as_ref().map(|(endpoint, key)| {
+            serde_json::json!({
+                "endpoint": endpoint, "user": S3_USER,
+                "access_key": key.access_key, "secret_key": key.secret_key,
+            })
+        });
         println!(
             "{}",
             serde_json::json!({
                 "dir": dir, "conf": conf_path, "mons": names.len(), "osds": osd_ids.len(),
                 "pool": POOL, "seconds_to_active": started.elapsed().as_secs_f64(),
+                "s3": s3_json,
             })
         );
     } else {
@@ -342,15 +387,79 @@ async fn up(
             "cluster up in {}: {} monitors, {} OSDs, pool {POOL:?} (size {size}) active\n\n\
              \x20 export SHOAL_CONF={conf_str}\n\
              \x20 shoal status\n\
-             \x20 shoal put {POOL} hello /etc/hostname && shoal get {POOL} hello -\n\n\
-             stop it with: shoal dev down --dir {} [--purge]",
+             \x20 shoal put {POOL} hello /etc/hostname && shoal get {POOL} hello -",
             dir.display(),
             names.len(),
             osd_ids.len(),
+        );
+        if let Some((endpoint, key)) = &s3 {
+            println!(
+                "\nS3 gateway: {endpoint} (region us-east-1, path-style), user {S3_USER:?}\n\
+                 \x20 export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}\n\
+                 \x20 aws --endpoint-url {endpoint} s3 mb s3://photos",
+                key.access_key, key.secret_key
+            );
+        }
+        println!(
+            "\nstop it with: shoal dev down --dir {} [--purge]",
             dir.display()
         );
     }
     Ok(())
+}
+
+/// Starts the S3 gateway, waits until it accepts connections, and makes
+/// (once, kept in `DIR/s3-user.keys`) the first user. The endpoint and
+/// that user's keys.
+async fn start_s3(
+    dir: &Path,
+    conf_path: &Path,
+    conf: &ShoalConf,
+    cluster: &Cluster,
+) -> Result<(String, shoal_s3::model::users::NewKey)> {
+    // The gateway creates its pools when they are missing; create them
+    // here first so that the user can be stored while it starts.
+    let pools = shoal_s3::open_pools(cluster, &conf.s3).await?;
+    let bin = daemon_bin("shoal-s3");
+    spawn(dir, "s3", &bin, &[], conf_path)?;
+    let addr: std::net::SocketAddr = conf.s3.listen.parse()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        ensure!(
+            Instant::now() < deadline,
+            "the S3 gateway did not listen on {addr} within 60 s (see {})",
+            dir.join("s3.log").display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let keys_file = dir.join(S3_KEYS);
+    let key = match std::fs::read_to_string(&keys_file) {
+        Ok(text) => {
+            let (a, s) = text
+                .trim()
+                .split_once(' ')
+                .with_context(|| format!("{} is not ACCESS SECRET", keys_file.display()))?;
+            shoal_s3::model::users::NewKey {
+                access_key: a.to_string(),
+                secret_key: s.to_string(),
+            }
+        }
+        Err(_) => {
+            let users = shoal_s3::model::users::Users::new(pools.meta);
+            let key = users.create(S3_USER, "Development user").await?;
+            shoal_net::files::write_private(
+                &keys_file,
+                format!("{} {}\n", key.access_key, key.secret_key).as_bytes(),
+            )?;
+            key
+        }
+    };
+    let scheme = if conf.s3.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    Ok((format!("{scheme}://{addr}"), key))
 }
 
 /// The OSD ids with a data directory in `dir` (`osd.N`).

@@ -10,6 +10,7 @@ mod dev;
 mod objects;
 mod progress;
 mod render;
+mod s3;
 
 use std::path::Path;
 
@@ -79,6 +80,9 @@ async fn run(args: Args) -> Result<()> {
     }
     if let Some(done) = objects_command(&args.cmd, &conf, json).await {
         return done;
+    }
+    if let Cmd::S3(cmd) = &args.cmd {
+        return s3::run(cmd, &conf, json).await;
     }
     let client = MonClient::from_conf(&conf)
         .with_context(|| format!("connecting as {}", conf.client.name))?;
@@ -211,7 +215,8 @@ async fn run(args: Args) -> Result<()> {
             | PgCmd::DeepScrub { .. }
             | PgCmd::Repair { .. },
         )
-        | Cmd::Dev(_) => bail!("not a monitor command"),
+        | Cmd::Dev(_)
+        | Cmd::S3(_) => bail!("not a monitor command"),
     };
     let out = client.command(command).await?;
     print!("{}", render::output(&out, json)?);

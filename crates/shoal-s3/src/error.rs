@@ -83,6 +83,21 @@ pub enum ModelError {
     /// The upload's data was collected as abandoned before it finished.
     #[error("the upload took longer than the gateway's upload grace")]
     UploadExpired,
+    /// No multipart upload of that id.
+    #[error("the upload {0:?} does not exist (it may have been completed or aborted)")]
+    NoSuchUpload(String),
+    /// A part named in a completion is missing or has another ETag.
+    #[error("part {0} was not uploaded, or its ETag does not match")]
+    InvalidPart(u32),
+    /// A completion names parts out of ascending order.
+    #[error("the parts must be listed in ascending order")]
+    InvalidPartOrder,
+    /// A part other than the last is smaller than the minimum.
+    #[error("each part but the last must be at least 5 MiB")]
+    EntityTooSmall,
+    /// A request's XML document is malformed or empty where it may not be.
+    #[error("{0}")]
+    MalformedXml(String),
     /// The client's request body failed (the connection broke or stalled).
     #[error("reading the request body: {0}")]
     Body(String),
@@ -153,6 +168,11 @@ impl From<ModelError> for S3Error {
             ModelError::AccessDenied => C::AccessDenied,
             ModelError::NoSuchUser(_) | ModelError::UserExists(_) => C::InvalidArgument,
             ModelError::Busy(_) => C::SlowDown,
+            ModelError::NoSuchUpload(_) => C::NoSuchUpload,
+            ModelError::InvalidPart(_) => C::InvalidPart,
+            ModelError::InvalidPartOrder => C::InvalidPartOrder,
+            ModelError::EntityTooSmall => C::EntityTooSmall,
+            ModelError::MalformedXml(_) => C::MalformedXML,
             ModelError::UploadExpired => C::ServiceUnavailable,
             ModelError::Body(_) => C::IncompleteBody,
             ModelError::Corrupt { .. } | ModelError::Protocol(_) => {

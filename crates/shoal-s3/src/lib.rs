@@ -4,7 +4,7 @@
 //! aws-chunked bodies, XML) is the `s3s` crate; this crate implements the
 //! storage model ([`model`], free of HTTP types) and a thin [`s3s::S3`]
 //! implementation ([`service`]) that delegates each operation family to its
-//! module (`bucket`, `put`, `get`, `list`, `delete`). [`error`] is the one
+//! module (`bucket`, `put`, `get`, `list`, `delete`, `copy`, `multipart`). [`error`] is the one
 //! place model errors become S3 errors; [`server`] accepts connections
 //! with limits against slow and hostile clients.
 //!
@@ -14,11 +14,13 @@
 pub mod auth;
 mod body;
 mod bucket;
+mod copy;
 mod delete;
 pub mod error;
 mod get;
 mod list;
 pub mod model;
+mod multipart;
 mod put;
 pub mod server;
 mod service;

@@ -13,6 +13,7 @@ use crate::Gateway;
 use crate::body::{self, BodyLimits, Stored};
 use crate::bucket;
 use crate::error::{ModelError, S3Result};
+use crate::model::index::{Index, Pending};
 use crate::model::now_ms;
 use crate::model::record::{ObjectRecord, Segment, SystemHeaders};
 
@@ -30,7 +31,7 @@ pub fn check_key(key: &str) -> Result<(), ModelError> {
 }
 
 /// The Content-MD5 header as 16 bytes.
-fn parse_content_md5(value: &str) -> Result<[u8; 16], ModelError> {
+pub fn parse_content_md5(value: &str) -> Result<[u8; 16], ModelError> {
     let bytes = base64_decode(value).ok_or(ModelError::InvalidDigest)?;
     bytes.try_into().map_err(|_| ModelError::InvalidDigest)
 }
@@ -264,8 +265,28 @@ pub async fn put(
     }))
 }
 
+/// Claims a fresh data object for `key` and streams `body` into it; on
+/// failure the claim is given up.
+pub async fn store_new(
+    gw: &Gateway,
+    index: &Index,
+    key: &str,
+    body: Option<s3s::dto::StreamingBlob>,
+    limits: &BodyLimits,
+    hasher: ChecksumHasher,
+) -> Result<(Pending, Stored), ModelError> {
+    let pending = index.begin_upload(key).await?;
+    match body::store(&gw.pools().data, &pending.data, body, limits, hasher).await {
+        Ok(stored) => Ok((pending, stored)),
+        Err(e) => {
+            give_up(index, pending).await;
+            Err(e)
+        }
+    }
+}
+
 /// Checks a stored body against the digests the client sent.
-fn check_body(
+pub fn check_body(
     stored: &Stored,
     md5_sent: Option<[u8; 16]>,
     sent: BTreeMap<&'static str, String>,
@@ -279,7 +300,7 @@ fn check_body(
 
 /// Turns an upload's data into garbage (best effort: if this fails too,
 /// the collector gives the upload up after the grace period).
-pub async fn give_up(index: &crate::model::index::Index, pending: crate::model::index::Pending) {
+pub async fn give_up(index: &Index, pending: Pending) {
     if let Err(e) = index.abandon(pending).await {
         tracing::warn!(error = %e, "abandoning an upload failed; the collector will");
     }

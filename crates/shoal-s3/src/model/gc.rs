@@ -1,7 +1,8 @@
 //! The garbage collector: removes the data that bucket indexes mark as
 //! garbage (`d` entries once due), gives up uploads that never finished
 //! (`p` entries older than the upload grace) and clears the indexes of
-//! deleted buckets.
+//! deleted buckets (objects from writes that raced the delete, multipart
+//! uploads left in them).
 //!
 //! Every gateway runs one; they may work on the same entries at once,
 //! since each step is idempotent (removing removed data is a no-op) or
@@ -13,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use shoal_client::{ClientError, WriteOp, XattrCmp};
 
 use super::buckets::{BucketRecord, Buckets};
-use super::index::{DOOMED, Index, PENDING, PendingRecord, doomed_key, parse_doomed_key};
+use super::index::{DOOMED, Index, PENDING, PendingRecord, UPLOAD, doomed_key, parse_doomed_key};
+use super::uploads::split_upload_name;
 use super::{Pools, guarded_write, now_ms, omap_all, omap_page};
 use crate::error::ModelError;
 
@@ -175,8 +177,18 @@ impl Collector {
                 let key = String::from_utf8_lossy(&okey[1..]).into_owned();
                 index.remove(&key, &|_| Ok(()), 0).await?;
             }
+            let (uploads, _) = omap_page(&self.pools.meta, &shard, None, &[UPLOAD], BATCH).await?;
+            for (ukey, _) in &uploads {
+                let name = String::from_utf8_lossy(&ukey[1..]).into_owned();
+                if let Some((key, id)) = split_upload_name(&name) {
+                    match index.abort_upload(key, id).await {
+                        Ok(()) | Err(ModelError::NoSuchUpload(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
             let (left, _) = omap_page(&self.pools.meta, &shard, None, b"", 1).await?;
-            if !left.is_empty() || !objects.is_empty() {
+            if !left.is_empty() || !objects.is_empty() || !uploads.is_empty() {
                 remaining += 1;
                 continue;
             }

@@ -6,7 +6,9 @@
 //! - `p{data}`: data object `data` is being uploaded for a key
 //!   ([`PendingRecord`]);
 //! - `d{due:016x}/{data}`: data object `data` is garbage, to be removed once
-//!   `due` (ms since the epoch) has passed.
+//!   `due` (ms since the epoch) has passed;
+//! - `u{key}\0{upload id}` and `m{upload id}{part:05}`: multipart uploads
+//!   in progress and their parts ([`super::uploads`]).
 //!
 //! **Invariant:** every data object the gateway writes is named by a `p`,
 //! an `o` or a `d` entry of one shard from before its first byte is
@@ -34,6 +36,10 @@ pub const OBJECT: u8 = b'o';
 pub const PENDING: u8 = b'p';
 /// Prefix of garbage entries.
 pub const DOOMED: u8 = b'd';
+/// Prefix of multipart uploads in progress (`u{key}\0{upload id}`).
+pub const UPLOAD: u8 = b'u';
+/// Prefix of uploaded parts (`m{upload id}{part:05}`).
+pub const PART: u8 = b'm';
 
 /// What a `p` entry records about an upload in progress.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,14 +54,14 @@ pub struct PendingRecord {
 #[derive(Clone, Debug)]
 pub struct Pending {
     /// The shard object holding the claim.
-    shard: String,
+    pub(super) shard: String,
     /// The data object's name.
     pub data: String,
     /// The stored `p` value (the commit is guarded by it).
-    value: Vec<u8>,
+    pub(super) value: Vec<u8>,
 }
 
-fn with_prefix(prefix: u8, rest: &[u8]) -> Vec<u8> {
+pub(super) fn with_prefix(prefix: u8, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(rest.len() + 1);
     k.push(prefix);
     k.extend_from_slice(rest);
@@ -102,6 +108,25 @@ pub struct ListPage {
     pub truncated: bool,
 }
 
+/// One merged entry before decoding: its name (without the kind byte)
+/// and stored value, or a common prefix.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum RawListed {
+    /// A name and its value.
+    Entry(String, Vec<u8>),
+    /// A common prefix.
+    Prefix(String),
+}
+
+/// A page of merged entries.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct RawPage {
+    /// Entries and prefixes in name order.
+    pub(super) items: Vec<RawListed>,
+    /// More follow the last item.
+    pub(super) truncated: bool,
+}
+
 /// What a listing asks for.
 #[derive(Clone, Debug, Default)]
 pub struct ListQuery {
@@ -122,7 +147,7 @@ pub type Precondition<'a> = &'a (dyn Fn(Option<&ObjectRecord>) -> Result<(), Mod
 /// A bucket's index.
 #[derive(Clone)]
 pub struct Index {
-    pools: Pools,
+    pub(super) pools: Pools,
     bucket_id: String,
     shards: u32,
 }
@@ -150,7 +175,7 @@ impl Index {
     }
 
     /// The shard object holding `key`.
-    fn shard_of(&self, key: &str) -> String {
+    pub(super) fn shard_of(&self, key: &str) -> String {
         let i = crc32c::crc32c(key.as_bytes()) % self.shards;
         Self::shard_object(&self.bucket_id, i)
     }
@@ -272,7 +297,7 @@ impl Index {
     }
 
     /// The values of two omap keys of one shard, read together.
-    async fn read_two(
+    pub(super) async fn read_two(
         &self,
         shard: &str,
         a: &[u8],
@@ -317,22 +342,60 @@ impl Index {
 
     /// One page of the bucket's keys, merged from every shard in key order.
     pub async fn list(&self, q: &ListQuery) -> Result<ListPage, ModelError> {
-        let per_shard = (2 * q.max / self.shards as usize + 16).clamp(32, 1000) as u32;
-        let start = q
-            .start_after
-            .as_deref()
-            .map(|s| with_prefix(OBJECT, s.as_bytes()));
-        let prefix = with_prefix(OBJECT, q.prefix.as_bytes());
+        let after = q.start_after.as_ref().map(|s| s.as_bytes().to_vec());
+        let raw = self
+            .merged(
+                OBJECT,
+                &q.prefix,
+                after,
+                q.delimiter.as_deref(),
+                q.max,
+                same,
+            )
+            .await?;
+        let items = raw
+            .items
+            .into_iter()
+            .map(|item| match item {
+                RawListed::Entry(key, value) => {
+                    let record = ObjectRecord::decode(&key, &value)?;
+                    Ok(Listed::Object(key, Box::new(record)))
+                }
+                RawListed::Prefix(p) => Ok(Listed::Prefix(p)),
+            })
+            .collect::<Result<_, ModelError>>()?;
+        Ok(ListPage {
+            items,
+            truncated: raw.truncated,
+        })
+    }
+
+    /// Entries of kind `kind` (`o`, `u`) of every shard merged in name
+    /// order: names with `prefix` after `start_after`, rolled up at the
+    /// first `delimiter` after the prefix in the part of the name
+    /// `key_of` gives (the object key), at most `max` items.
+    pub(super) async fn merged(
+        &self,
+        kind: u8,
+        prefix: &str,
+        start_after: Option<Vec<u8>>,
+        delimiter: Option<&str>,
+        max: usize,
+        key_of: impl Fn(&str) -> &str,
+    ) -> Result<RawPage, ModelError> {
+        let per_shard = (2 * max / self.shards as usize + 16).clamp(32, 1000) as u32;
+        let start = start_after.map(|s| with_prefix(kind, &s));
+        let full_prefix = with_prefix(kind, prefix.as_bytes());
         let mut cursors: Vec<ShardCursor> = self
             .shard_objects()
             .into_iter()
             .map(|obj| ShardCursor::new(obj, start.clone()))
             .collect();
-        let mut page = ListPage::default();
+        let mut page = RawPage::default();
         loop {
             let fills = cursors
                 .iter_mut()
-                .map(|c| c.fill(&self.pools, &prefix, per_shard));
+                .map(|c| c.fill(&self.pools, &full_prefix, per_shard));
             for r in join_all(fills).await {
                 r?;
             }
@@ -345,27 +408,26 @@ impl Index {
             else {
                 return Ok(page);
             };
-            if page.items.len() >= q.max {
+            if page.items.len() >= max {
                 page.truncated = true;
                 return Ok(page);
             }
-            let Some((okey, raw)) = cursors[next].buf.pop_front() else {
+            let Some((full, value)) = cursors[next].buf.pop_front() else {
                 continue;
             };
-            let key = String::from_utf8(okey[1..].to_vec())
+            let name = String::from_utf8(full[1..].to_vec())
                 .map_err(|e| ModelError::corrupt("index key", e))?;
-            if let Some(common) = rolled_up(&key, &q.prefix, q.delimiter.as_deref()) {
-                // Skip every key under the common prefix, in every shard.
-                let mut past = with_prefix(OBJECT, common.as_bytes());
+            if let Some(common) = rolled_up(key_of(&name), prefix, delimiter) {
+                // Skip every name under the common prefix, in every shard.
+                let mut past = with_prefix(kind, common.as_bytes());
                 past.push(0xff);
                 for c in &mut cursors {
                     c.skip_through(&past);
                 }
-                page.items.push(Listed::Prefix(common));
+                page.items.push(RawListed::Prefix(common));
                 continue;
             }
-            let record = ObjectRecord::decode(&key, &raw)?;
-            page.items.push(Listed::Object(key, Box::new(record)));
+            page.items.push(RawListed::Entry(name, value));
         }
     }
 
@@ -380,6 +442,10 @@ impl Index {
             .await?
             .0)
     }
+}
+
+fn same(name: &str) -> &str {
+    name
 }
 
 /// The common prefix `key` rolls up to: the prefix plus everything up to

@@ -19,6 +19,7 @@ pub mod buckets;
 pub mod gc;
 pub mod index;
 pub mod record;
+pub mod uploads;
 pub mod users;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
