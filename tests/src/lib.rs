@@ -11,8 +11,10 @@
 
 mod cluster;
 pub mod linearizability;
+mod s3;
 
 pub use cluster::{TestCluster, TestClusterOptions, pg_ls, pgs_in, status, wait_pgs_clean};
+pub use s3::{S3Gateway, S3User};
 
 use std::future::Future;
 use std::net::{SocketAddr, UdpSocket};

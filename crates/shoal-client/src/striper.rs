@@ -29,6 +29,8 @@ pub const RESERVED_XATTR_PREFIX: &str = "shoal.";
 const HEAD_SUFFIX: &str = ".0000000000000000";
 /// Longest name of a striped object (the piece suffix must fit).
 pub const MAX_OBJECT_NAME: usize = MAX_NAME - HEAD_SUFFIX.len();
+/// The generation of objects written by [`IoCtx::fresh_writer`].
+pub const FRESH_GENERATION: u32 = 1;
 /// How often a reader starts again after the object changed under it, and
 /// a writer re-reads a layout that changed under it, before giving up.
 const MAX_RESTARTS: usize = 32;
@@ -270,6 +272,52 @@ impl IoCtx {
             inflight: JoinSet::new(),
             failed: false,
         })
+    }
+
+    /// A writer for object `name` that does not exist and whose name is
+    /// never used again (e.g. a gateway's data under a unique name): its
+    /// pieces take [`FRESH_GENERATION`], so [`IoCtx::remove_fresh`] finds
+    /// them even when the write never finished.
+    pub fn fresh_writer(&self, name: &str) -> Result<StripedWriter, ClientError> {
+        let mut w = self.writer(name)?;
+        w.generation = FRESH_GENERATION;
+        Ok(w)
+    }
+
+    /// Removes object `name` written by [`IoCtx::fresh_writer`], finished
+    /// or not: the head if there is one, and every piece of
+    /// [`FRESH_GENERATION`] (a writer that died may have left pieces but
+    /// no head; they are probed for until a run of missing ones longer
+    /// than the writer's window). Removing a removed object is a no-op.
+    pub async fn remove_fresh(&self, name: &str) -> Result<(), ClientError> {
+        check_name(name)?;
+        match self.remove(name).await {
+            Ok(()) | Err(ClientError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        // Twice the window in flight: a dead writer's pieces have no longer gap.
+        let window = 2 * self.inner.opts.pieces_in_flight as u64 + 1;
+        let mut k = 1;
+        loop {
+            let removals = (k..k + window).map(|k| {
+                let piece = piece_name(name, piece_index(FRESH_GENERATION, k));
+                async move {
+                    match self.write_op(&piece, WriteOp::new().remove()).await {
+                        Ok(_) => Ok(true),
+                        Err(ClientError::NotFound(_)) => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                }
+            });
+            let found: Vec<bool> = stream::iter(removals)
+                .buffer_unordered(window as usize)
+                .try_collect()
+                .await?;
+            if !found.contains(&true) {
+                return Ok(());
+            }
+            k += window;
+        }
     }
 
     /// The whole of object `name`.

@@ -56,7 +56,7 @@ pub async fn store(
     limits: &BodyLimits,
     mut hasher: ChecksumHasher,
 ) -> Result<Stored, ModelError> {
-    let mut writer = io.writer(data)?;
+    let mut writer = io.fresh_writer(data)?;
     let mut md5 = Md5::new();
     let mut size = 0u64;
     let result = async {

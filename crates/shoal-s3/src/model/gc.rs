@@ -133,10 +133,8 @@ impl Collector {
             if due > now {
                 break; // `d` entries sort by due time
             }
-            match self.pools.data.remove(&data).await {
-                Ok(()) | Err(ClientError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
+            // Also the pieces of an upload whose writer died before its head.
+            self.pools.data.remove_fresh(&data).await?;
             self.pools
                 .meta
                 .write_op(shard, WriteOp::new().omap_remove(vec![dkey]))

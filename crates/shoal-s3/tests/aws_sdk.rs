@@ -1,0 +1,568 @@
+//! The gateway as a real process on a test cluster, driven by a client
+//! nobody here wrote: the AWS SDK for Rust (`aws-sdk-s3`).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{BehaviorVersion, Builder, Credentials, Region};
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use shoal_tests::{S3Gateway, S3User, TestCluster, TestClusterOptions, pseudo_random, wait_for};
+
+fn client(gw: &S3Gateway, user: &S3User) -> Client {
+    client_with(gw, &user.access_key, &user.secret_key)
+}
+
+fn client_with(gw: &S3Gateway, access: &str, secret: &str) -> Client {
+    let conf = Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(gw.endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(access, secret, None, None, "test"))
+        .force_path_style(true)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    Client::from_conf(conf)
+}
+
+async fn get_bytes(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    let out = c
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {key}: {e:?}"));
+    out.body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}
+
+async fn put_bytes(c: &Client, bucket: &str, key: &str, data: Vec<u8>) -> String {
+    let out = c
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(data))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+    out.e_tag().expect("an ETag").to_string()
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(data).as_slice())
+}
+
+/// Raw objects of the data pool that belong to no object of `bucket`
+/// (pieces are `{data name}.{16 hex digits}`).
+async fn orphans(pools: &shoal_s3::model::Pools, bucket: &str) -> Option<usize> {
+    let b = shoal_s3::model::buckets::Buckets::new(pools.clone())
+        .get(bucket)
+        .await
+        .ok()?;
+    let q = shoal_s3::model::index::ListQuery {
+        max: 10_000,
+        ..Default::default()
+    };
+    let page = b.index(pools).list(&q).await.ok()?;
+    let live: BTreeSet<String> = page
+        .items
+        .iter()
+        .filter_map(|l| match l {
+            shoal_s3::model::index::Listed::Object(_, r) => Some(r.data_names()),
+            _ => None,
+        })
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    let mut cursor = shoal_client::ListCursor::default();
+    let mut stray = 0;
+    loop {
+        let page = pools.data.list_objects(&cursor, 1000).await.ok()?;
+        stray += page
+            .names
+            .iter()
+            .filter(|n| !live.contains(&n[..n.len().saturating_sub(17)]))
+            .count();
+        match page.next {
+            Some(c) => cursor = c,
+            None => return Some(stray),
+        }
+    }
+}
+
+async fn start() -> (TestCluster, S3Gateway, S3User) {
+    let cluster = TestCluster::start(&TestClusterOptions::default()).await;
+    let gw = S3Gateway::start(
+        &cluster,
+        "gc_min_wait_ms = 0\ngc_interval_ms = 300\ngc_upload_grace_ms = 3000",
+    )
+    .await;
+    let user = gw.create_user(&cluster, "alice").await;
+    (cluster, gw, user)
+}
+
+/// Objects of 0 B to 40 MiB, simple and multipart, round trip with MD5
+/// ETags; ranges, conditions and digests behave as S3 says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_round_trip_through_the_sdk() {
+    let (_cluster, gw, user) = start().await;
+    let c = client(&gw, &user);
+    c.create_bucket()
+        .bucket("bucket1")
+        .send()
+        .await
+        .expect("create");
+    for (i, size) in [0usize, 1, 4096, (4 << 20) + 1, 9 << 20]
+        .into_iter()
+        .enumerate()
+    {
+        let data = pseudo_random(i as u64, size).to_vec();
+        let key = format!("obj-{size}");
+        let etag = put_bytes(&c, "bucket1", &key, data.clone()).await;
+        assert_eq!(etag.trim_matches('"'), md5_hex(&data), "ETag of {size} B");
+        assert_eq!(
+            get_bytes(&c, "bucket1", &key).await,
+            data,
+            "{size} B round trip"
+        );
+    }
+
+    // Multipart: 5 MiB, 5 MiB, then a short last part (40 MiB in all
+    // would be the same path with more parts; keep CI quick).
+    let parts: Vec<Vec<u8>> = [5 << 20, 5 << 20, 123_457]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| pseudo_random(100 + i as u64, *n).to_vec())
+        .collect();
+    let up = c
+        .create_multipart_upload()
+        .bucket("bucket1")
+        .key("multi")
+        .content_type("application/x-test")
+        .metadata("color", "blue")
+        .send()
+        .await
+        .expect("create upload");
+    let id = up.upload_id().expect("upload id").to_string();
+    let mut done = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let n = i as i32 + 1;
+        let r = c
+            .upload_part()
+            .bucket("bucket1")
+            .key("multi")
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from(p.clone()))
+            .send()
+            .await
+            .expect("upload part");
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(r.e_tag().expect("part ETag"))
+                .build(),
+        );
+    }
+    let listed = c
+        .list_parts()
+        .bucket("bucket1")
+        .key("multi")
+        .upload_id(&id)
+        .send()
+        .await
+        .expect("list parts");
+    assert_eq!(listed.parts().len(), 3);
+    let ups = c
+        .list_multipart_uploads()
+        .bucket("bucket1")
+        .send()
+        .await
+        .expect("list uploads");
+    assert_eq!(ups.uploads().len(), 1);
+    let out = c
+        .complete_multipart_upload()
+        .bucket("bucket1")
+        .key("multi")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("complete");
+    assert!(out.e_tag().expect("etag").ends_with("-3\""), "{out:?}");
+    let whole: Vec<u8> = parts.concat();
+    assert_eq!(get_bytes(&c, "bucket1", "multi").await, whole);
+    let head = c
+        .head_object()
+        .bucket("bucket1")
+        .key("multi")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.content_length(), Some(whole.len() as i64));
+    assert_eq!(head.content_type(), Some("application/x-test"));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("color"))
+            .map(String::as_str),
+        Some("blue")
+    );
+
+    // A range across the part boundary.
+    let r = c
+        .get_object()
+        .bucket("bucket1")
+        .key("multi")
+        .range("bytes=5242870-5242889")
+        .send()
+        .await
+        .expect("range");
+    let got = r.body.collect().await.expect("body").into_bytes();
+    assert_eq!(&got[..], &whole[5_242_870..5_242_890]);
+
+    // Conditions: If-None-Match on GET, conditional PUT.
+    let etag = head.e_tag().expect("etag").to_string();
+    let e = c
+        .get_object()
+        .bucket("bucket1")
+        .key("multi")
+        .if_none_match(&etag)
+        .send()
+        .await
+        .expect_err("not modified");
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(304));
+    let e = c
+        .put_object()
+        .bucket("bucket1")
+        .key("multi")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect_err("exists");
+    assert_eq!(e.code(), Some("PreconditionFailed"));
+    // A wrong Content-MD5 stores nothing.
+    let e = c
+        .put_object()
+        .bucket("bucket1")
+        .key("bad-md5")
+        .content_md5("1B2M2Y8AsgTpgAmY7PhCfg==") // md5 of ""
+        .body(ByteStream::from_static(b"not empty"))
+        .send()
+        .await
+        .expect_err("bad digest");
+    assert_eq!(e.code(), Some("BadDigest"));
+    let e = c
+        .head_object()
+        .bucket("bucket1")
+        .key("bad-md5")
+        .send()
+        .await
+        .expect_err("nothing stored");
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(404));
+
+    // Copy, then delete everything and the bucket.
+    c.copy_object()
+        .bucket("bucket1")
+        .key("copy")
+        .copy_source("bucket1/multi")
+        .send()
+        .await
+        .expect("copy");
+    assert_eq!(get_bytes(&c, "bucket1", "copy").await, whole);
+    let e = c
+        .delete_bucket()
+        .bucket("bucket1")
+        .send()
+        .await
+        .expect_err("not empty");
+    assert_eq!(e.code(), Some("BucketNotEmpty"));
+    let keys = c
+        .list_objects_v2()
+        .bucket("bucket1")
+        .send()
+        .await
+        .expect("list");
+    let ids: Vec<ObjectIdentifier> = keys
+        .contents()
+        .iter()
+        .map(|o| {
+            ObjectIdentifier::builder()
+                .key(o.key().unwrap())
+                .build()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids.len(), 7);
+    c.delete_objects()
+        .bucket("bucket1")
+        .delete(Delete::builder().set_objects(Some(ids)).build().unwrap())
+        .send()
+        .await
+        .expect("delete objects");
+    c.delete_bucket()
+        .bucket("bucket1")
+        .send()
+        .await
+        .expect("delete bucket");
+    let buckets = c.list_buckets().send().await.expect("list buckets");
+    assert!(buckets.buckets().is_empty());
+
+    // Wrong secret and unknown key.
+    let bad = client_with(&gw, &user.access_key, "wrong-secret");
+    let e = bad.list_buckets().send().await.expect_err("refused");
+    assert_eq!(e.code(), Some("SignatureDoesNotMatch"));
+    let unknown = client_with(&gw, "NOSUCHKEY", "x");
+    let e = unknown.list_buckets().send().await.expect_err("refused");
+    assert_eq!(e.code(), Some("InvalidAccessKeyId"));
+}
+
+/// Listing with prefixes, delimiters, markers and tokens over enough keys
+/// to span every index shard and several pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_merges_shards_in_key_order() {
+    let (_cluster, gw, user) = start().await;
+    let c = client(&gw, &user);
+    c.create_bucket()
+        .bucket("list")
+        .send()
+        .await
+        .expect("create");
+    let mut keys = BTreeSet::new();
+    for d in 0..12 {
+        for f in 0..100 {
+            keys.insert(format!("dir{d:02}/file{f:03}"));
+        }
+    }
+    for f in 0..30 {
+        keys.insert(format!("top{f:02}"));
+    }
+    let all: Vec<String> = keys.iter().cloned().collect();
+    let puts = all.chunks(all.len().div_ceil(16)).map(|chunk| {
+        let c = c.clone();
+        let chunk = chunk.to_vec();
+        tokio::spawn(async move {
+            for k in chunk {
+                put_bytes(&c, "list", &k, k.clone().into_bytes()).await;
+            }
+        })
+    });
+    for p in puts {
+        p.await.expect("writer");
+    }
+
+    // v2, 250 a page: every key once, in order.
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = c
+            .list_objects_v2()
+            .bucket("list")
+            .max_keys(250)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .expect("list v2");
+        seen.extend(page.contents().iter().map(|o| o.key().unwrap().to_string()));
+        match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, all, "v2 pages");
+
+    // Delimiter: 12 directories and 30 top-level keys.
+    let page = c
+        .list_objects_v2()
+        .bucket("list")
+        .delimiter("/")
+        .send()
+        .await
+        .expect("delimiter");
+    let prefixes: Vec<&str> = page
+        .common_prefixes()
+        .iter()
+        .map(|p| p.prefix().unwrap())
+        .collect();
+    assert_eq!(prefixes.len(), 12);
+    assert_eq!(prefixes[0], "dir00/");
+    assert_eq!(page.contents().len(), 30);
+
+    // Prefix + start-after, and v1 with a marker and a delimiter.
+    let page = c
+        .list_objects_v2()
+        .bucket("list")
+        .prefix("dir05/")
+        .start_after("dir05/file089")
+        .send()
+        .await
+        .expect("prefix");
+    let got: Vec<&str> = page.contents().iter().map(|o| o.key().unwrap()).collect();
+    assert_eq!(got.len(), 10);
+    assert_eq!(got[0], "dir05/file090");
+    let v1 = c
+        .list_objects()
+        .bucket("list")
+        .marker("dir10/")
+        .delimiter("/")
+        .max_keys(2)
+        .send()
+        .await
+        .expect("v1");
+    let p: Vec<&str> = v1
+        .common_prefixes()
+        .iter()
+        .map(|p| p.prefix().unwrap())
+        .collect();
+    assert_eq!(p, vec!["dir10/", "dir11/"]);
+    assert_eq!(v1.is_truncated(), Some(true));
+    assert_eq!(v1.next_marker(), Some("dir11/"));
+}
+
+/// Concurrent PUTs of one key while readers GET it: every read is one
+/// whole write, and one write wins; overwritten data is collected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_puts_of_one_key_leave_one_whole_winner() {
+    let (cluster, gw, user) = start().await;
+    let c = client(&gw, &user);
+    c.create_bucket()
+        .bucket("race")
+        .send()
+        .await
+        .expect("create");
+    let versions: Vec<Vec<u8>> = (0..6)
+        .map(|i| pseudo_random(1000 + i, (1 << 20) + i as usize * 7919).to_vec())
+        .collect();
+    put_bytes(&c, "race", "k", versions[0].clone()).await;
+    let writers = versions.iter().cloned().map(|v| {
+        let c = c.clone();
+        tokio::spawn(async move {
+            for _ in 0..3 {
+                put_bytes(&c, "race", "k", v.clone()).await;
+            }
+        })
+    });
+    let writers: Vec<_> = writers.collect();
+    let reader = {
+        let c = c.clone();
+        let versions = versions.clone();
+        tokio::spawn(async move {
+            let mut reads = 0;
+            for _ in 0..40 {
+                let got = get_bytes(&c, "race", "k").await;
+                assert!(versions.contains(&got), "a read mixed two writes");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for w in writers {
+        w.await.expect("writer");
+    }
+    assert_eq!(reader.await.expect("reader"), 40);
+    let last = get_bytes(&c, "race", "k").await;
+    assert!(versions.contains(&last));
+
+    // Only the winner's data is left once the collector has run.
+    let client = cluster.client().await;
+    let pools = shoal_s3::open_pools(&client, &gw.conf.s3)
+        .await
+        .expect("pools");
+    wait_for(Duration::from_secs(60), "garbage collected", || async {
+        (orphans(&pools, "race").await? == 0).then_some(())
+    })
+    .await;
+    assert_eq!(pools.data.list_all().await.expect("list").len(), 1);
+}
+
+/// A gateway SIGKILLed in the middle of uploads: nothing acknowledged is
+/// lost, and after a restart the collector leaves no orphaned data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_gateway_leaks_nothing() {
+    let (cluster, mut gw, user) = start().await;
+    let c = client(&gw, &user);
+    c.create_bucket()
+        .bucket("kill")
+        .send()
+        .await
+        .expect("create");
+    let kept = pseudo_random(7, 3 << 20).to_vec();
+    put_bytes(&c, "kill", "kept", kept.clone()).await;
+    // Uploads in flight: a multipart upload with a part stored, and PUTs.
+    let up = c
+        .create_multipart_upload()
+        .bucket("kill")
+        .key("half")
+        .send()
+        .await
+        .expect("create upload");
+    c.upload_part()
+        .bucket("kill")
+        .key("half")
+        .upload_id(up.upload_id().unwrap())
+        .part_number(1)
+        .body(ByteStream::from(pseudo_random(8, 5 << 20).to_vec()))
+        .send()
+        .await
+        .expect("part");
+    let client = cluster.client().await;
+    let pools = shoal_s3::open_pools(&client, &gw.conf.s3)
+        .await
+        .expect("pools");
+    // The stored part is data no object names yet.
+    let before = orphans(&pools, "kill").await.expect("listing");
+    let writers: Vec<_> = (0..4)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let data = pseudo_random(20 + i, 8 << 20).to_vec();
+                let _ = c
+                    .put_object()
+                    .bucket("kill")
+                    .key(format!("inflight{i}"))
+                    .body(ByteStream::from(data))
+                    .send()
+                    .await;
+            })
+        })
+        .collect();
+    // Kill while their pieces are being written.
+    wait_for(Duration::from_secs(30), "uploads in flight", || async {
+        (orphans(&pools, "kill").await? > before).then_some(())
+    })
+    .await;
+    gw.kill();
+    for w in writers {
+        let _ = w.await;
+    }
+    let left = orphans(&pools, "kill").await.expect("listing");
+    assert!(left > before, "the kill left unfinished uploads behind");
+    gw.restart().await;
+    assert_eq!(get_bytes(&c, "kill", "kept").await, kept);
+    // Abort the upload; the collector then removes everything but the
+    // live objects' data.
+    c.abort_multipart_upload()
+        .bucket("kill")
+        .key("half")
+        .upload_id(up.upload_id().unwrap())
+        .send()
+        .await
+        .expect("abort");
+    wait_for(Duration::from_secs(60), "orphans collected", || async {
+        (orphans(&pools, "kill").await? == 0).then_some(())
+    })
+    .await;
+    assert_eq!(get_bytes(&c, "kill", "kept").await, kept);
+}
