@@ -163,6 +163,7 @@ pub async fn copy_object(
             data: pending.data.clone(),
             size: stored.size,
         }],
+        upload_id: None,
     };
     if let Err(e) = index
         .commit(
@@ -203,6 +204,7 @@ mod tests {
             user_meta: Default::default(),
             checksums: Default::default(),
             segments: vec![],
+            upload_id: None,
         }
     }
 

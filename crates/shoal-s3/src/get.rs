@@ -7,7 +7,7 @@ use s3s::dto::{
     ChecksumMode, ETag, ETagCondition, GetObjectInput, GetObjectOutput, HeadObjectInput,
     HeadObjectOutput, Range, Timestamp,
 };
-use s3s::{S3Request, S3Response};
+use s3s::{S3Error, S3Request, S3Response};
 
 use crate::Gateway;
 use crate::body;
@@ -71,7 +71,7 @@ fn select(
             .ok()
             .and_then(|n| n.checked_sub(1))
             .filter(|&i| i < r.segments.len().max(1))
-            .ok_or(ModelError::InvalidRange)?;
+            .ok_or(ModelError::InvalidPart(n.max(0) as u32))?;
         let first: u64 = r.segments.iter().take(idx).map(|s| s.size).sum();
         let len = r.segments.get(idx).map_or(0, |s| s.size);
         return Ok((first, first + len, r.segments.len() <= 1));
@@ -99,8 +99,30 @@ async fn lookup<T>(
         .get(key)
         .await?
         .ok_or_else(|| ModelError::NoSuchKey(key.to_string()))?;
-    check_conditions(conditions, &record)?;
+    if let Err(e) = check_conditions(conditions, &record) {
+        // 304 and 412 still say which version the client has to compare.
+        let mut err = S3Error::from(e);
+        let mut headers = http::HeaderMap::new();
+        if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", record.etag)) {
+            headers.insert(http::header::ETAG, v);
+        }
+        let modified = httpdate(system_time(record.mtime_ms));
+        if let Ok(v) = http::HeaderValue::from_str(&modified) {
+            headers.insert(http::header::LAST_MODIFIED, v);
+        }
+        err.set_headers(headers);
+        return Err(err);
+    }
     Ok(record)
+}
+
+/// An HTTP date (RFC 9110 IMF-fixdate).
+fn httpdate(t: SystemTime) -> String {
+    let t = time::OffsetDateTime::from(t);
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.format(&fmt).unwrap_or_default()
 }
 
 fn content_range(first: u64, end: u64, size: u64) -> String {
@@ -161,7 +183,7 @@ pub async fn get(
             .or_else(|| h.content_language.clone()),
         expires: i.response_expires.clone().or_else(|| expires(&r)),
         metadata: Some(r.user_meta.clone().into_iter().collect()),
-        parts_count: (r.segments.len() > 1 && i.part_number.is_some())
+        parts_count: (r.is_multipart() && i.part_number.is_some())
             .then_some(r.segments.len() as i32),
         checksum_crc32: checksum(&r, mode, "CRC32"),
         checksum_crc32c: checksum(&r, mode, "CRC32C"),
@@ -214,7 +236,7 @@ pub async fn head(
         content_language: h.content_language.clone(),
         expires: expires(&r),
         metadata: Some(r.user_meta.clone().into_iter().collect()),
-        parts_count: (r.segments.len() > 1 && i.part_number.is_some())
+        parts_count: (r.is_multipart() && i.part_number.is_some())
             .then_some(r.segments.len() as i32),
         checksum_crc32: checksum(&r, mode, "CRC32"),
         checksum_crc32c: checksum(&r, mode, "CRC32C"),
@@ -248,6 +270,7 @@ mod tests {
                 data: "d".into(),
                 size: 100,
             }],
+            upload_id: None,
         }
     }
 
@@ -336,7 +359,10 @@ mod tests {
             Err(ModelError::InvalidRange)
         ));
         assert_eq!(select(&r, None, Some(1)).unwrap(), (0, 100, true));
-        assert!(select(&r, None, Some(2)).is_err());
+        assert!(matches!(
+            select(&r, None, Some(2)),
+            Err(ModelError::InvalidPart(2))
+        ));
         r.segments = vec![
             Segment {
                 data: "a".into(),

@@ -4,8 +4,9 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::{
-    CommonPrefix, ETag, EncodingType, ListObjectsInput, ListObjectsOutput, ListObjectsV2Input,
-    ListObjectsV2Output, Object, ObjectStorageClass,
+    CommonPrefix, ETag, EncodingType, ListObjectVersionsInput, ListObjectVersionsOutput,
+    ListObjectsInput, ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, Object,
+    ObjectStorageClass, ObjectVersion, ObjectVersionStorageClass,
 };
 use s3s::{S3Request, S3Response, s3_error};
 
@@ -128,13 +129,15 @@ pub async fn list_v1(
     let (contents, prefixes) = elements(gw, &page, &enc, true).await;
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(i.bucket),
-        prefix: Some(enc.apply(&i.prefix.unwrap_or_default())),
+        // v1 returns the prefix as sent (clients decode only the other
+        // fields; RGW does the same).
+        prefix: Some(i.prefix.unwrap_or_default()),
         marker: Some(enc.apply(&i.marker.unwrap_or_default())),
         max_keys: Some(i.max_keys.unwrap_or(MAX_KEYS)),
         is_truncated: Some(page.truncated),
         contents: Some(contents),
         common_prefixes: Some(prefixes),
-        delimiter: i.delimiter.map(|d| enc.apply(&d)),
+        delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc.apply(&d)),
         next_marker,
         encoding_type: i.encoding_type,
         ..Default::default()
@@ -188,9 +191,69 @@ pub async fn list_v2(
         next_continuation_token,
         contents: Some(contents),
         common_prefixes: Some(prefixes),
-        delimiter: i.delimiter.map(|d| enc.apply(&d)),
+        delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc.apply(&d)),
         encoding_type: i.encoding_type,
         start_after: i.start_after.map(|s| enc.apply(&s)),
+        ..Default::default()
+    }))
+}
+
+/// The version id of objects written while versioning was never enabled.
+pub const NULL_VERSION: &str = "null";
+
+/// ListObjectVersions. Without versioning every object is its own only
+/// version, `null`, and the latest.
+pub async fn list_versions(
+    gw: &Gateway,
+    req: S3Request<ListObjectVersionsInput>,
+) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
+    let i = req.input;
+    let enc = Encoder::new(i.encoding_type.as_ref())?;
+    // Past `key-marker` with a version marker means past that key's
+    // versions; `null` is each key's only one, so the key is done either way.
+    let q = ListQuery {
+        prefix: i.prefix.clone().unwrap_or_default(),
+        start_after: i.key_marker.clone().filter(|m| !m.is_empty()),
+        delimiter: i.delimiter.clone().filter(|d| !d.is_empty()),
+        max: max_keys(i.max_keys)?,
+    };
+    let page = run(gw, &bucket, q).await?;
+    let next_key_marker = page
+        .truncated
+        .then(|| page.items.last().map(|l| enc.apply(l.name())))
+        .flatten();
+    let (objects, prefixes) = elements(gw, &page, &enc, true).await;
+    let versions = objects
+        .into_iter()
+        .map(|o| ObjectVersion {
+            key: o.key,
+            e_tag: o.e_tag,
+            last_modified: o.last_modified,
+            size: o.size,
+            owner: o.owner,
+            is_latest: Some(true),
+            version_id: Some(NULL_VERSION.to_string()),
+            storage_class: Some(ObjectVersionStorageClass::from_static(
+                ObjectVersionStorageClass::STANDARD,
+            )),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListObjectVersionsOutput {
+        name: Some(i.bucket),
+        prefix: Some(enc.apply(&i.prefix.unwrap_or_default())),
+        key_marker: Some(enc.apply(&i.key_marker.unwrap_or_default())),
+        version_id_marker: Some(i.version_id_marker.unwrap_or_default()),
+        next_version_id_marker: next_key_marker.as_ref().map(|_| NULL_VERSION.to_string()),
+        next_key_marker,
+        max_keys: Some(i.max_keys.unwrap_or(MAX_KEYS)),
+        is_truncated: Some(page.truncated),
+        versions: Some(versions),
+        delete_markers: Some(Vec::new()),
+        common_prefixes: Some(prefixes),
+        delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc.apply(&d)),
+        encoding_type: i.encoding_type,
         ..Default::default()
     }))
 }

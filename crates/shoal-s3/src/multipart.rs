@@ -265,8 +265,8 @@ pub async fn complete(
             _ => Ok(()),
         }
     };
-    let record = bucket
-        .index(gw.pools())
+    let index = bucket.index(gw.pools());
+    let record = match index
         .complete_upload(
             &i.key,
             &i.upload_id,
@@ -274,7 +274,17 @@ pub async fn complete(
             &precondition,
             gw.conf().gc_min_wait_ms,
         )
-        .await?;
+        .await
+    {
+        Ok(r) => r,
+        // A Complete sent again (its answer was lost): the object it made
+        // is still current.
+        Err(ModelError::NoSuchUpload(id)) => match index.get(&i.key).await? {
+            Some((r, _)) if r.upload_id.as_deref() == Some(id.as_str()) => r,
+            _ => return Err(ModelError::NoSuchUpload(id).into()),
+        },
+        Err(e) => return Err(e.into()),
+    };
     Ok(S3Response::new(CompleteMultipartUploadOutput {
         bucket: Some(i.bucket.clone()),
         key: Some(i.key.clone()),

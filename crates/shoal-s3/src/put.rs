@@ -124,6 +124,15 @@ pub fn system_headers(
     content_language: Option<String>,
     expires: Option<Timestamp>,
 ) -> SystemHeaders {
+    // `aws-chunked` describes the request's transfer, not the object.
+    let content_encoding = content_encoding.and_then(|e| {
+        let kept: Vec<&str> = e
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
+            .collect();
+        (!kept.is_empty()).then(|| kept.join(", "))
+    });
     SystemHeaders {
         content_type,
         cache_control,
@@ -229,6 +238,7 @@ pub async fn put(
             data: pending.data.clone(),
             size: stored.size,
         }],
+        upload_id: None,
     };
     let if_none_match = input.if_none_match.as_ref().map(|c| c.is_any());
     let if_match = input.if_match.as_ref().and_then(|c| c.as_etag().cloned());

@@ -169,6 +169,9 @@ where
         let id = ids.next();
         async move {
             let mut resp = service.call(req.map(s3s::Body::from)).await?;
+            if resp.status().as_u16() >= 400 {
+                add_request_id_to_error(&mut resp, &id);
+            }
             if let Ok(v) = http::HeaderValue::from_str(&id) {
                 resp.headers_mut().insert("x-amz-request-id", v.clone());
                 resp.headers_mut().insert("x-amz-id-2", v);
@@ -185,6 +188,37 @@ where
     if let Err(e) = conn.await {
         tracing::debug!(error = %e, "connection ended with an error");
     }
+}
+
+/// Puts `<RequestId>` into an S3 error document that lacks one (errors
+/// made inside `s3s` do not know the request's id), so the body and the
+/// `x-amz-request-id` header agree.
+fn add_request_id_to_error(resp: &mut http::Response<s3s::Body>, id: &str) {
+    let Some(body) = resp.body().bytes() else {
+        return;
+    };
+    let Some(xml) = with_request_id(&body, id) else {
+        return;
+    };
+    if let Ok(len) = http::HeaderValue::from_str(&xml.len().to_string()) {
+        resp.headers_mut().insert(http::header::CONTENT_LENGTH, len);
+    }
+    *resp.body_mut() = s3s::Body::from(xml);
+}
+
+/// The error document `body` with `<RequestId>id</RequestId>` before its
+/// closing tag; `None` when it is no error document or has an id.
+fn with_request_id(body: &[u8], id: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    if text.contains("<RequestId>") {
+        return None;
+    }
+    let at = text.rfind("</Error>")?;
+    Some(format!(
+        "{}<RequestId>{id}</RequestId>{}",
+        &text[..at],
+        &text[at..]
+    ))
 }
 
 /// A TLS acceptor from PEM files (ring provider, as the rest of Shoal).
@@ -221,4 +255,26 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Se
         .map_err(|e| ServerError::Tls(e.to_string()))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_go_into_error_documents_once() {
+        let doc = br#"<?xml version="1.0"?><Error><Code>NoSuchKey</Code></Error>"#;
+        assert_eq!(
+            with_request_id(doc, "R1").as_deref(),
+            Some(
+                r#"<?xml version="1.0"?><Error><Code>NoSuchKey</Code><RequestId>R1</RequestId></Error>"#
+            )
+        );
+        let with = br#"<Error><RequestId>X</RequestId></Error>"#;
+        assert_eq!(with_request_id(with, "R1"), None);
+        assert_eq!(with_request_id(b"<ListBucketResult/>", "R1"), None);
+        assert_eq!(with_request_id(&[0xff, 0xfe], "R1"), None);
+        let ids = RequestIds::new();
+        assert_ne!(ids.next(), ids.next());
+    }
 }

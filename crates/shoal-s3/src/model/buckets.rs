@@ -58,8 +58,8 @@ pub fn check_bucket_name(name: &str) -> Result<(), ModelError> {
     if !edge_ok(name.bytes().next()) || !edge_ok(name.bytes().last()) {
         return bad("it must start and end with a letter or digit");
     }
-    if name.contains("..") {
-        return bad("no two adjacent periods");
+    if name.contains("..") || name.contains("-.") || name.contains(".-") {
+        return bad("no adjacent periods, and no period next to a dash");
     }
     if name.parse::<std::net::Ipv4Addr>().is_ok() {
         return bad("it must not look like an IP address");
@@ -191,6 +191,8 @@ mod tests {
             "-abc",
             "abc-",
             "a..b",
+            "foo-.bar",
+            "foo.-bar",
             "192.168.1.1",
             "a_b",
             "a b",

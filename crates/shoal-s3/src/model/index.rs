@@ -384,7 +384,7 @@ impl Index {
         key_of: impl Fn(&str) -> &str,
     ) -> Result<RawPage, ModelError> {
         let per_shard = (2 * max / self.shards as usize + 16).clamp(32, 1000) as u32;
-        let start = start_after.map(|s| with_prefix(kind, &s));
+        let start = start_after.as_ref().map(|s| with_prefix(kind, s));
         let full_prefix = with_prefix(kind, prefix.as_bytes());
         let mut cursors: Vec<ShardCursor> = self
             .shard_objects()
@@ -424,7 +424,14 @@ impl Index {
                 for c in &mut cursors {
                     c.skip_through(&past);
                 }
-                page.items.push(RawListed::Prefix(common));
+                // A prefix at or before the marker was returned by the
+                // page the marker came from.
+                if start_after
+                    .as_ref()
+                    .is_none_or(|s| common.as_bytes() > s.as_slice())
+                {
+                    page.items.push(RawListed::Prefix(common));
+                }
                 continue;
             }
             page.items.push(RawListed::Entry(name, value));

@@ -62,6 +62,17 @@ pub struct ObjectRecord {
     pub checksums: BTreeMap<String, String>,
     /// The data, in order.
     pub segments: Vec<Segment>,
+    /// The multipart upload that made the object (a repeated Complete of
+    /// it is answered from this record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+}
+
+impl ObjectRecord {
+    /// Whether a multipart upload made the object (its ETag ends in `-N`).
+    pub fn is_multipart(&self) -> bool {
+        self.upload_id.is_some() || self.etag.contains('-')
+    }
 }
 
 impl ObjectRecord {
@@ -103,6 +114,7 @@ mod tests {
                 data: "b.1".into(),
                 size: 5,
             }],
+            upload_id: None,
         };
         r.user_meta.insert("color".into(), "blue".into());
         assert_eq!(ObjectRecord::decode("k", &r.encode()).unwrap(), r);

@@ -105,16 +105,23 @@ pub fn choose_parts<'a>(
     if asked.is_empty() {
         return Err(ModelError::MalformedXml("the request names no part".into()));
     }
-    let mut out: Vec<(u32, &PartRecord)> = Vec::with_capacity(asked.len());
-    for (i, (n, etag)) in asked.iter().enumerate() {
-        if out.last().is_some_and(|(prev, _)| prev >= n) {
-            return Err(ModelError::InvalidPartOrder);
+    // A part number named twice in a row is the part uploaded again: the
+    // later entry counts (as RGW reads the list).
+    let mut wanted: Vec<(u32, &str)> = Vec::with_capacity(asked.len());
+    for (n, etag) in asked {
+        match wanted.last_mut() {
+            Some(last) if last.0 == *n => last.1 = etag,
+            Some(last) if last.0 > *n => return Err(ModelError::InvalidPartOrder),
+            _ => wanted.push((*n, etag)),
         }
+    }
+    let mut out: Vec<(u32, &PartRecord)> = Vec::with_capacity(wanted.len());
+    for (i, (n, etag)) in wanted.iter().enumerate() {
         let part = stored
             .get(n)
             .filter(|p| p.etag == etag.trim_matches('"'))
             .ok_or(ModelError::InvalidPart(*n))?;
-        if i + 1 < asked.len() && part.size < MIN_PART_SIZE {
+        if i + 1 < wanted.len() && part.size < MIN_PART_SIZE {
             return Err(ModelError::EntityTooSmall);
         }
         out.push((*n, part));
@@ -259,6 +266,7 @@ impl Index {
                         size: p.size,
                     })
                     .collect(),
+                upload_id: Some(upload_id.to_string()),
             };
             let current = omap_value(&self.pools.meta, &shard, &okey).await?;
             let old = current
@@ -439,6 +447,10 @@ mod tests {
             choose_parts(&stored, &[]),
             Err(ModelError::MalformedXml(_))
         ));
+        // Part 1 uploaded twice: the later entry of the list counts.
+        let again = choose_parts(&stored, &ask(&[(1, "old"), (1, "aa"), (2, "bb")])).unwrap();
+        assert_eq!(again.len(), 2);
+        assert_eq!(again[0].1.etag, "aa");
     }
 
     #[test]
