@@ -89,11 +89,33 @@ impl S3Auth for ClusterAuth {
 
 /// The user id of the request's signer; anonymous requests are refused.
 pub async fn requester<T>(gateway: &crate::Gateway, req: &S3Request<T>) -> S3Result<String> {
+    requester_or_anonymous(gateway, req)
+        .await?
+        .ok_or_else(|| s3_error!(AccessDenied, "Anonymous access is not allowed"))
+}
+
+/// The user id of the request's signer, or none for an anonymous request
+/// (which ACLs may still allow).
+pub async fn requester_or_anonymous<T>(
+    gateway: &crate::Gateway,
+    req: &S3Request<T>,
+) -> S3Result<Option<String>> {
     let Some(creds) = &req.credentials else {
-        return Err(s3_error!(AccessDenied, "Anonymous access is not allowed"));
+        return Ok(None);
     };
     match gateway.keys().get(&creds.access_key).await? {
-        Some(k) => Ok(k.uid),
+        Some(k) => Ok(Some(k.uid)),
         None => Err(s3_error!(InvalidAccessKeyId)),
+    }
+}
+
+/// Lets unsigned requests reach the operations, which decide by ACL (a
+/// request with a bad signature never gets here).
+pub struct AclAccess;
+
+#[async_trait::async_trait]
+impl s3s::access::S3Access for AclAccess {
+    async fn check(&self, _cx: &mut s3s::access::S3AccessContext<'_>) -> S3Result<()> {
+        Ok(())
     }
 }

@@ -8,9 +8,12 @@ use s3s::dto::{
 use s3s::{S3Request, S3Response, s3_error};
 
 use crate::Gateway;
-use crate::auth::requester;
+use crate::acl::{GrantHeaders, requested_acl};
+use crate::auth::{requester, requester_or_anonymous};
 use crate::error::{ModelError, S3Result};
+use crate::model::acl::Permission;
 use crate::model::buckets::BucketRecord;
+use crate::model::record::ObjectRecord;
 use crate::model::system_time;
 
 /// Most buckets a ListBuckets page returns when the client names no limit.
@@ -24,6 +27,46 @@ pub async fn owned<T>(gw: &Gateway, req: &S3Request<T>, name: &str) -> S3Result<
         return Err(ModelError::AccessDenied.into());
     }
     Ok(bucket)
+}
+
+/// Bucket `name` and the requester (none: anonymous), if the requester
+/// has `perm` on the bucket.
+pub async fn authorize<T>(
+    gw: &Gateway,
+    req: &S3Request<T>,
+    name: &str,
+    perm: Permission,
+) -> S3Result<(BucketRecord, Option<String>)> {
+    let who = requester_or_anonymous(gw, req).await?;
+    let bucket = gw.buckets().get(name).await?;
+    if !bucket.acl().allows(who.as_deref(), perm) {
+        return Err(ModelError::AccessDenied.into());
+    }
+    Ok((bucket, who))
+}
+
+/// Bucket `name` and the current record of `key`, if the requester has
+/// `perm` on the object. A missing key is NoSuchKey to those who may list
+/// the bucket and AccessDenied to others (as S3 answers).
+pub async fn authorize_object<T>(
+    gw: &Gateway,
+    req: &S3Request<T>,
+    name: &str,
+    key: &str,
+    perm: Permission,
+) -> S3Result<(BucketRecord, ObjectRecord)> {
+    let who = requester_or_anonymous(gw, req).await?;
+    let bucket = gw.buckets().get(name).await?;
+    let Some((record, _)) = bucket.index(gw.pools()).get(key).await? else {
+        if bucket.acl().allows(who.as_deref(), Permission::Read) {
+            return Err(ModelError::NoSuchKey(key.to_string()).into());
+        }
+        return Err(ModelError::AccessDenied.into());
+    };
+    if !record.acl().allows(who.as_deref(), perm) {
+        return Err(ModelError::AccessDenied.into());
+    }
+    Ok((bucket, record))
 }
 
 /// The `Owner` element of user `uid`.
@@ -58,7 +101,16 @@ pub async fn create(
         ));
     }
     let shards = gw.conf().index_shards;
-    match gw.buckets().create(name, &uid, shards).await {
+    let i = &req.input;
+    let grants = GrantHeaders {
+        read: i.grant_read.as_deref(),
+        write: i.grant_write.as_deref(),
+        read_acp: i.grant_read_acp.as_deref(),
+        write_acp: i.grant_write_acp.as_deref(),
+        full_control: i.grant_full_control.as_deref(),
+    };
+    let acl = requested_acl(i.acl.as_ref().map(|a| a.as_str()), &grants, &uid, &uid)?;
+    match gw.buckets().create(name, &uid, shards, acl).await {
         Ok(_) => {}
         // S3 (us-east-1) answers a repeated create by the owner with success.
         Err(ModelError::BucketOwnedByYou(_)) if gw.conf().region == "us-east-1" => {}
@@ -73,7 +125,7 @@ pub async fn head(
     gw: &Gateway,
     req: S3Request<HeadBucketInput>,
 ) -> S3Result<S3Response<HeadBucketOutput>> {
-    owned(gw, &req, &req.input.bucket).await?;
+    authorize(gw, &req, &req.input.bucket, Permission::Read).await?;
     Ok(S3Response::new(HeadBucketOutput {
         bucket_region: Some(gw.conf().region.clone()),
         ..Default::default()

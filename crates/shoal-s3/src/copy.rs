@@ -13,6 +13,7 @@ use crate::Gateway;
 use crate::body::{self, BodyLimits, Stored};
 use crate::bucket;
 use crate::error::{ModelError, S3Result};
+use crate::model::acl::Permission;
 use crate::model::index::{Index, Pending};
 use crate::model::now_ms;
 use crate::model::record::{ObjectRecord, Segment};
@@ -31,12 +32,7 @@ pub async fn source<T>(
             "copy sources are bucket/key (access points are not served)"
         ));
     };
-    let b = bucket::owned(gw, req, bucket).await?;
-    let (record, _) = b
-        .index(gw.pools())
-        .get(key)
-        .await?
-        .ok_or_else(|| ModelError::NoSuchKey(key.to_string()))?;
+    let (_, record) = bucket::authorize_object(gw, req, bucket, key, Permission::Read).await?;
     Ok(record)
 }
 
@@ -104,9 +100,19 @@ pub async fn copy_object(
     gw: &Gateway,
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
-    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
+    let (bucket, who) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
     let i = &req.input;
     put::check_key(&i.key)?;
+    let owner = who.unwrap_or_else(|| bucket.owner.clone());
+    let acl = put::object_acl_from(
+        i.acl.as_ref().map(|a| a.as_str()),
+        i.grant_read.as_deref(),
+        i.grant_read_acp.as_deref(),
+        i.grant_write_acp.as_deref(),
+        i.grant_full_control.as_deref(),
+        &owner,
+        &bucket.owner,
+    )?;
     let source = source(gw, &req, &i.copy_source).await?;
     check_source_conditions(
         &source,
@@ -155,7 +161,7 @@ pub async fn copy_object(
         size: stored.size,
         etag: hex::encode(stored.md5),
         mtime_ms: now_ms(),
-        owner: bucket.owner.clone(),
+        owner,
         headers,
         user_meta,
         checksums: source.checksums.clone(),
@@ -164,6 +170,7 @@ pub async fn copy_object(
             size: stored.size,
         }],
         upload_id: None,
+        acl,
     };
     if let Err(e) = index
         .commit(
@@ -205,6 +212,7 @@ mod tests {
             checksums: Default::default(),
             segments: vec![],
             upload_id: None,
+            acl: None,
         }
     }
 

@@ -11,6 +11,7 @@ use s3s::{S3Error, S3Request, S3Response, s3_error};
 use crate::Gateway;
 use crate::bucket;
 use crate::error::{ModelError, S3Result};
+use crate::model::acl::Permission;
 use crate::model::buckets::BucketRecord;
 use crate::model::record::ObjectRecord;
 
@@ -42,7 +43,7 @@ pub async fn delete(
     gw: &Gateway,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
-    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
+    let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
     let if_match = req.input.if_match.as_ref().and_then(|c| c.as_etag());
     delete_key(gw, &bucket, &req.input.key, if_match.map(|e| e.value())).await?;
     Ok(S3Response::new(DeleteObjectOutput::default()))
@@ -52,7 +53,7 @@ pub async fn delete_many(
     gw: &Gateway,
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
+    let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
     let objects = &req.input.delete.objects;
     if objects.len() > MAX_DELETE_KEYS {
         return Err(s3_error!(

@@ -98,6 +98,12 @@ pub enum ModelError {
     /// A request's XML document is malformed or empty where it may not be.
     #[error("{0}")]
     MalformedXml(String),
+    /// The request combines what may not be combined.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// A grant names a user by e-mail address (not served).
+    #[error("the e-mail address {0:?} does not match a user")]
+    UnresolvableGrant(String),
     /// The client's request body failed (the connection broke or stalled).
     #[error("reading the request body: {0}")]
     Body(String),
@@ -173,6 +179,8 @@ impl From<ModelError> for S3Error {
             ModelError::InvalidPartOrder => C::InvalidPartOrder,
             ModelError::EntityTooSmall => C::EntityTooSmall,
             ModelError::MalformedXml(_) => C::MalformedXML,
+            ModelError::InvalidRequest(_) => C::InvalidRequest,
+            ModelError::UnresolvableGrant(_) => C::UnresolvableGrantByEmailAddress,
             ModelError::UploadExpired => C::ServiceUnavailable,
             ModelError::Body(_) => C::IncompleteBody,
             ModelError::Corrupt { .. } | ModelError::Protocol(_) => {

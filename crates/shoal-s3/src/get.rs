@@ -13,6 +13,7 @@ use crate::Gateway;
 use crate::body;
 use crate::bucket;
 use crate::error::{ModelError, S3Result};
+use crate::model::acl::Permission;
 use crate::model::record::ObjectRecord;
 use crate::model::system_time;
 
@@ -93,12 +94,7 @@ async fn lookup<T>(
     key: &str,
     conditions: &Conditions,
 ) -> S3Result<ObjectRecord> {
-    let bucket = bucket::owned(gw, req, bucket_name).await?;
-    let (record, _) = bucket
-        .index(gw.pools())
-        .get(key)
-        .await?
-        .ok_or_else(|| ModelError::NoSuchKey(key.to_string()))?;
+    let (_, record) = bucket::authorize_object(gw, req, bucket_name, key, Permission::Read).await?;
     if let Err(e) = check_conditions(conditions, &record) {
         // 304 and 412 still say which version the client has to compare.
         let mut err = S3Error::from(e);
@@ -271,6 +267,7 @@ mod tests {
                 size: 100,
             }],
             upload_id: None,
+            acl: None,
         }
     }
 

@@ -4,13 +4,15 @@
 //! aws-chunked bodies, XML) is the `s3s` crate; this crate implements the
 //! storage model ([`model`], free of HTTP types) and a thin [`s3s::S3`]
 //! implementation ([`service`]) that delegates each operation family to its
-//! module (`bucket`, `put`, `get`, `list`, `delete`, `copy`, `multipart`). [`error`] is the one
+//! module (`bucket`, `put`, `get`, `list`, `delete`, `copy`, `multipart`,
+//! `acl`). [`error`] is the one
 //! place model errors become S3 errors; [`server`] accepts connections
 //! with limits against slow and hostile clients.
 //!
 //! Nothing is kept on the gateway's disk or only in its memory: any number
 //! of gateways can serve one cluster.
 
+mod acl;
 pub mod auth;
 mod body;
 mod bucket;

@@ -13,6 +13,7 @@ use s3s::{S3Request, S3Response, s3_error};
 use crate::Gateway;
 use crate::bucket;
 use crate::error::S3Result;
+use crate::model::acl::Permission;
 use crate::model::index::{ListPage, ListQuery, Listed};
 use crate::model::system_time;
 
@@ -112,7 +113,7 @@ pub async fn list_v1(
     gw: &Gateway,
     req: S3Request<ListObjectsInput>,
 ) -> S3Result<S3Response<ListObjectsOutput>> {
-    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
+    let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Read).await?;
     let i = req.input;
     let enc = Encoder::new(i.encoding_type.as_ref())?;
     let q = ListQuery {
@@ -162,7 +163,7 @@ pub async fn list_v2(
     gw: &Gateway,
     req: S3Request<ListObjectsV2Input>,
 ) -> S3Result<S3Response<ListObjectsV2Output>> {
-    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
+    let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Read).await?;
     let i = req.input;
     let enc = Encoder::new(i.encoding_type.as_ref())?;
     let after = match &i.continuation_token {
@@ -207,7 +208,7 @@ pub async fn list_versions(
     gw: &Gateway,
     req: S3Request<ListObjectVersionsInput>,
 ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
+    let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Read).await?;
     let i = req.input;
     let enc = Encoder::new(i.encoding_type.as_ref())?;
     // Past `key-marker` with a version marker means past that key's

@@ -15,6 +15,7 @@ use crate::Gateway;
 use crate::bucket;
 use crate::copy;
 use crate::error::{ModelError, S3Result};
+use crate::model::acl::Permission;
 use crate::model::buckets::BucketRecord;
 use crate::model::index::Pending;
 use crate::model::record::ObjectRecord;
@@ -48,13 +49,24 @@ pub async fn create(
     gw: &Gateway,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
+    let (bucket, who) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
+    let owner = who.unwrap_or_else(|| bucket.owner.clone());
+    let acl = put::object_acl_from(
+        req.input.acl.as_ref().map(|a| a.as_str()),
+        req.input.grant_read.as_deref(),
+        req.input.grant_read_acp.as_deref(),
+        req.input.grant_write_acp.as_deref(),
+        req.input.grant_full_control.as_deref(),
+        &owner,
+        &bucket.owner,
+    )?;
     let i = req.input;
     check_key(&i.key)?;
     let record = UploadRecord {
+        acl,
         key: i.key.clone(),
         upload_id: random_id(),
-        owner: bucket.owner.clone(),
+        owner,
         initiated_ms: now_ms(),
         headers: put::system_headers(
             i.content_type,
@@ -116,7 +128,7 @@ pub async fn upload_part(
     gw: &Gateway,
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
-    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
+    let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
     let S3Request {
         input,
         headers,
@@ -203,7 +215,7 @@ pub async fn upload_part_copy(
     gw: &Gateway,
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
+    let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
     let i = &req.input;
     let number = check_part_number(i.part_number)?;
     let index = bucket.index(gw.pools());
@@ -240,7 +252,7 @@ pub async fn complete(
     gw: &Gateway,
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
+    let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
     let i = req.input;
     let asked: Vec<(u32, String)> = i
         .multipart_upload
@@ -298,7 +310,7 @@ pub async fn abort(
     gw: &Gateway,
     req: S3Request<AbortMultipartUploadInput>,
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
+    let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
     bucket
         .index(gw.pools())
         .abort_upload(&req.input.key, &req.input.upload_id)
@@ -310,7 +322,7 @@ pub async fn list_parts(
     gw: &Gateway,
     req: S3Request<ListPartsInput>,
 ) -> S3Result<S3Response<ListPartsOutput>> {
-    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
+    let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Read).await?;
     let i = req.input;
     let index = bucket.index(gw.pools());
     let (upload, _) = index.upload(&i.key, &i.upload_id).await?;
@@ -357,7 +369,7 @@ pub async fn list_uploads(
     gw: &Gateway,
     req: S3Request<ListMultipartUploadsInput>,
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
+    let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Read).await?;
     let i = req.input;
     let max = page_size(i.max_uploads, "max-uploads")? as usize;
     let page = if max == 0 {

@@ -13,6 +13,7 @@ use crate::Gateway;
 use crate::body::{self, BodyLimits, Stored};
 use crate::bucket;
 use crate::error::{ModelError, S3Result};
+use crate::model::acl::Permission;
 use crate::model::index::{Index, Pending};
 use crate::model::now_ms;
 use crate::model::record::{ObjectRecord, Segment, SystemHeaders};
@@ -172,8 +173,17 @@ pub async fn put(
     gw: &Gateway,
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
-    let bucket = bucket::owned(gw, &req, &req.input.bucket).await?;
-    let uid = bucket.owner.clone();
+    let (bucket, who) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
+    let uid = who.unwrap_or_else(|| bucket.owner.clone());
+    let acl = object_acl_from(
+        req.input.acl.as_ref().map(|a| a.as_str()),
+        req.input.grant_read.as_deref(),
+        req.input.grant_read_acp.as_deref(),
+        req.input.grant_write_acp.as_deref(),
+        req.input.grant_full_control.as_deref(),
+        &uid,
+        &bucket.owner,
+    )?;
     let S3Request {
         input,
         headers,
@@ -239,6 +249,7 @@ pub async fn put(
             size: stored.size,
         }],
         upload_id: None,
+        acl,
     };
     let if_none_match = input.if_none_match.as_ref().map(|c| c.is_any());
     let if_match = input.if_match.as_ref().and_then(|c| c.as_etag().cloned());
@@ -293,6 +304,27 @@ pub async fn store_new(
             Err(e)
         }
     }
+}
+
+/// The ACL of a new object from its request's canned ACL and grant
+/// headers (none: private to `owner`).
+pub fn object_acl_from(
+    canned: Option<&str>,
+    read: Option<&str>,
+    read_acp: Option<&str>,
+    write_acp: Option<&str>,
+    full_control: Option<&str>,
+    owner: &str,
+    bucket_owner: &str,
+) -> Result<Option<crate::model::acl::Acl>, ModelError> {
+    let grants = crate::acl::GrantHeaders {
+        read,
+        write: None,
+        read_acp,
+        write_acp,
+        full_control,
+    };
+    crate::acl::requested_acl(canned, &grants, owner, bucket_owner)
 }
 
 /// Checks a stored body against the digests the client sent.

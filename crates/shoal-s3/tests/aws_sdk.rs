@@ -566,3 +566,119 @@ async fn a_killed_gateway_leaks_nothing() {
     .await;
     assert_eq!(get_bytes(&c, "kill", "kept").await, kept);
 }
+
+/// Status code of an unsigned request (`curl` without credentials, done
+/// by hand: the SDK always signs).
+async fn anonymous(gw: &S3Gateway, method: &str, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        gw.addr
+    );
+    s.write_all(req.as_bytes()).await.expect("send");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.expect("answer");
+    let text = String::from_utf8_lossy(&buf);
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"))
+}
+
+/// Canned and explicit ACLs are enforced: public-read objects are read
+/// anonymously, private ones by nobody but their owner, and grants let
+/// another user in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acls_are_enforced() {
+    let (cluster, gw, alice) = start().await;
+    let bob = gw.create_user(&cluster, "bob").await;
+    let (a, b) = (client(&gw, &alice), client(&gw, &bob));
+    a.create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .expect("create");
+    put_bytes(&a, "shared", "private", b"secret".to_vec()).await;
+    a.put_object()
+        .bucket("shared")
+        .key("public")
+        .acl(aws_sdk_s3::types::ObjectCannedAcl::PublicRead)
+        .body(ByteStream::from_static(b"hello"))
+        .send()
+        .await
+        .expect("public put");
+
+    assert_eq!(anonymous(&gw, "GET", "/shared/public").await, 200);
+    assert_eq!(anonymous(&gw, "GET", "/shared/private").await, 403);
+    assert_eq!(anonymous(&gw, "GET", "/shared").await, 403, "listing");
+    assert_eq!(anonymous(&gw, "PUT", "/shared/new").await, 403);
+    let e = b
+        .get_object()
+        .bucket("shared")
+        .key("private")
+        .send()
+        .await
+        .expect_err("bob may not read");
+    assert_eq!(e.code(), Some("AccessDenied"));
+    let e = b
+        .put_object()
+        .bucket("shared")
+        .key("x")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect_err("bob may not write");
+    assert_eq!(e.code(), Some("AccessDenied"));
+
+    // Grant bob read on the bucket and the object; the ACLs read back.
+    a.put_bucket_acl()
+        .bucket("shared")
+        .grant_read(format!("id=\"{}\"", bob.uid))
+        .grant_full_control(format!("id=\"{}\"", alice.uid))
+        .send()
+        .await
+        .expect("bucket acl");
+    a.put_object_acl()
+        .bucket("shared")
+        .key("private")
+        .grant_read(format!("id=\"{}\"", bob.uid))
+        .send()
+        .await
+        .expect("object acl");
+    assert_eq!(get_bytes(&b, "shared", "private").await, b"secret");
+    let listed = b
+        .list_objects_v2()
+        .bucket("shared")
+        .send()
+        .await
+        .expect("bob lists");
+    assert_eq!(listed.contents().len(), 2);
+    let acl = a
+        .get_object_acl()
+        .bucket("shared")
+        .key("private")
+        .send()
+        .await
+        .expect("get acl");
+    assert_eq!(acl.owner().and_then(|o| o.id()), Some(alice.uid.as_str()));
+    assert_eq!(acl.grants().len(), 1);
+    let e = b
+        .put_object_acl()
+        .bucket("shared")
+        .key("private")
+        .acl(aws_sdk_s3::types::ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .expect_err("bob may not change the ACL");
+    assert_eq!(e.code(), Some("AccessDenied"));
+    a.put_bucket_acl()
+        .bucket("shared")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .expect("public bucket");
+    assert_eq!(anonymous(&gw, "GET", "/shared?list-type=2").await, 200);
+}

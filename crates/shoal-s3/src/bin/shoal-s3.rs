@@ -12,7 +12,7 @@ use clap::Parser;
 use s3s::service::S3ServiceBuilder;
 use shoal_conf::ShoalConf;
 use shoal_s3::Gateway;
-use shoal_s3::auth::ClusterAuth;
+use shoal_s3::auth::{AclAccess, ClusterAuth};
 use shoal_s3::model::gc::Collector;
 use shoal_s3::server::Server;
 
@@ -50,6 +50,8 @@ async fn main() -> Result<()> {
     let gc = tokio::spawn(collector.run(Duration::from_millis(conf.s3.gc_interval_ms)));
     let mut builder = S3ServiceBuilder::new(gateway.clone());
     builder.set_auth(ClusterAuth::new(gateway.clone()));
+    // Unsigned requests reach the operations, which check ACLs.
+    builder.set_access(AclAccess);
     if !conf.s3.domains.is_empty() {
         let host = s3s::host::MultiDomain::new(&conf.s3.domains)
             .map_err(|e| anyhow::anyhow!("[s3] domains: {e}"))?;

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use shoal_client::{IoCtx, WriteOp, XattrCmp};
 
+use super::acl::Acl;
 use super::gc::{DELETED_BUCKETS, DeletedBucket};
 use super::index::Index;
 use super::{Pools, guarded_write, now_ms, omap_all, omap_value, random_id};
@@ -27,9 +28,19 @@ pub struct BucketRecord {
     pub created_ms: u64,
     /// Index shards its keys are spread over (fixed at creation).
     pub shards: u32,
+    /// Who may do what (none: the owner alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
 }
 
 impl BucketRecord {
+    /// The bucket's ACL.
+    pub fn acl(&self) -> Acl {
+        self.acl
+            .clone()
+            .unwrap_or_else(|| Acl::private(&self.owner))
+    }
+
     /// The bucket's index.
     pub fn index(&self, pools: &Pools) -> Index {
         Index::new(pools.clone(), &self.id, self.shards)
@@ -87,12 +98,14 @@ impl Buckets {
         &self.pools.meta
     }
 
-    /// Creates bucket `name` owned by `owner` with `shards` index shards.
+    /// Creates bucket `name` owned by `owner` with `shards` index shards
+    /// and ACL `acl` (none: private).
     pub async fn create(
         &self,
         name: &str,
         owner: &str,
         shards: u32,
+        acl: Option<Acl>,
     ) -> Result<BucketRecord, ModelError> {
         check_bucket_name(name)?;
         let record = BucketRecord {
@@ -101,6 +114,7 @@ impl Buckets {
             owner: owner.to_string(),
             created_ms: now_ms(),
             shards,
+            acl,
         };
         let raw = serde_json::to_vec(&record).map_err(|e| ModelError::corrupt("bucket", e))?;
         let op = WriteOp::new()
@@ -128,6 +142,22 @@ impl Buckets {
             Some(raw) => Ok((decode(name, &raw)?, raw)),
             None => Err(ModelError::NoSuchBucket(name.to_string())),
         }
+    }
+
+    /// Replaces bucket `name`'s ACL.
+    pub async fn set_acl(&self, name: &str, acl: Acl) -> Result<(), ModelError> {
+        for _ in 0..super::MAX_RACES {
+            let (mut bucket, raw) = self.get_raw(name).await?;
+            bucket.acl = Some(acl.clone());
+            let new = serde_json::to_vec(&bucket).map_err(|e| ModelError::corrupt("bucket", e))?;
+            let op = WriteOp::new()
+                .cmp_omap(name.as_bytes(), XattrCmp::Eq(raw))
+                .omap_set(vec![(name.as_bytes().to_vec(), new)]);
+            if guarded_write(self.meta(), BUCKETS, op).await? {
+                return Ok(());
+            }
+        }
+        Err(ModelError::Busy(name.to_string()))
     }
 
     /// Every bucket, by name.

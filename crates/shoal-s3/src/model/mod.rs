@@ -5,7 +5,8 @@
 //! Layout in the metadata pool (plain objects with omap):
 //! - `users` (uid -> [`users::UserRecord`]) and `keys` (access key ->
 //!   [`users::KeyRecord`]);
-//! - `buckets` (bucket name -> [`buckets::BucketRecord`]);
+//! - `buckets` (bucket name -> [`buckets::BucketRecord`], with its
+//!   [`acl::Acl`]);
 //! - `idx.{bucket id}.{shard}`: a bucket's index shard, holding for the
 //!   keys that hash to it their current records, the data of uploads in
 //!   progress and the data waiting for collection ([`index`]).
@@ -15,6 +16,7 @@
 //! stores its data first, then switches the index entry in one atomic,
 //! guarded op on the shard object. See `docs/s3.md`.
 
+pub mod acl;
 pub mod buckets;
 pub mod gc;
 pub mod index;

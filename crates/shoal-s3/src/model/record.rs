@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::acl::Acl;
 use crate::error::ModelError;
 
 /// One striped data object in the data pool holding a run of the object's
@@ -66,9 +67,19 @@ pub struct ObjectRecord {
     /// it is answered from this record).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
+    /// Who may do what (none: the owner alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
 }
 
 impl ObjectRecord {
+    /// The object's ACL.
+    pub fn acl(&self) -> Acl {
+        self.acl
+            .clone()
+            .unwrap_or_else(|| Acl::private(&self.owner))
+    }
+
     /// Whether a multipart upload made the object (its ETag ends in `-N`).
     pub fn is_multipart(&self) -> bool {
         self.upload_id.is_some() || self.etag.contains('-')
@@ -115,6 +126,7 @@ mod tests {
                 size: 5,
             }],
             upload_id: None,
+            acl: None,
         };
         r.user_meta.insert("color".into(), "blue".into());
         assert_eq!(ObjectRecord::decode("k", &r.encode()).unwrap(), r);

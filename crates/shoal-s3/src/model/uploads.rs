@@ -48,6 +48,9 @@ pub struct UploadRecord {
     pub checksum_algorithm: Option<String>,
     /// Bumped by every stored part (guards complete and abort).
     pub version: u64,
+    /// The ACL the object will have (none: private).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<super::acl::Acl>,
 }
 
 /// One stored part.
@@ -267,6 +270,7 @@ impl Index {
                     })
                     .collect(),
                 upload_id: Some(upload_id.to_string()),
+                acl: upload.acl.clone(),
             };
             let current = omap_value(&self.pools.meta, &shard, &okey).await?;
             let old = current
