@@ -7,6 +7,9 @@ use thiserror::Error;
 /// Why a model operation failed.
 #[derive(Debug, Error)]
 pub enum ModelError {
+    /// The name is no valid bucket name.
+    #[error("{0}")]
+    InvalidBucketName(String),
     /// No bucket of that name.
     #[error("the bucket {0:?} does not exist")]
     NoSuchBucket(String),
@@ -158,6 +161,7 @@ impl From<ModelError> for S3Error {
                 return cluster_error(c);
             }
             ModelError::NoSuchBucket(_) => C::NoSuchBucket,
+            ModelError::InvalidBucketName(_) => C::InvalidBucketName,
             ModelError::BucketExists(_) => C::BucketAlreadyExists,
             ModelError::BucketOwnedByYou(_) => C::BucketAlreadyOwnedByYou,
             ModelError::BucketNotEmpty(_) => C::BucketNotEmpty,

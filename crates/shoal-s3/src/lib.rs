@@ -7,7 +7,9 @@
 //! module (`bucket`, `put`, `get`, `list`, `delete`, `copy`, `multipart`,
 //! `acl`). [`error`] is the one
 //! place model errors become S3 errors; [`server`] accepts connections
-//! with limits against slow and hostile clients.
+//! with limits against slow and hostile clients, and `precheck` answers
+//! what S3 refuses before `s3s` would look (SigV2 clocks, presigned URL
+//! lifetimes, bodies without a length).
 //!
 //! Nothing is kept on the gateway's disk or only in its memory: any number
 //! of gateways can serve one cluster.
@@ -23,6 +25,7 @@ mod get;
 mod list;
 pub mod model;
 mod multipart;
+mod precheck;
 mod put;
 pub mod server;
 mod service;

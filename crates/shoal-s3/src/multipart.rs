@@ -139,11 +139,7 @@ pub async fn upload_part(
     let index = bucket.index(gw.pools());
     // Refuse parts of unknown uploads before taking the body.
     index.upload(&input.key, &input.upload_id).await?;
-    let md5_sent = input
-        .content_md5
-        .as_deref()
-        .map(put::parse_content_md5)
-        .transpose()?;
+    let md5_sent = put::content_md5(input.content_md5.as_deref(), &headers)?;
     let sent = put::sent_checksums(&s3s::dto::Checksum {
         checksum_crc32: input.checksum_crc32.clone(),
         checksum_crc32c: input.checksum_crc32c.clone(),

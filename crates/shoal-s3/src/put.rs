@@ -31,6 +31,19 @@ pub fn check_key(key: &str) -> Result<(), ModelError> {
     Ok(())
 }
 
+/// The request's Content-MD5 as 16 bytes, if it sent one (an empty
+/// header, which `s3s` drops, is an invalid digest too).
+pub fn content_md5(
+    parsed: Option<&str>,
+    headers: &http::HeaderMap,
+) -> Result<Option<[u8; 16]>, ModelError> {
+    match parsed {
+        Some(v) => parse_content_md5(v).map(Some),
+        None if headers.contains_key("content-md5") => Err(ModelError::InvalidDigest),
+        None => Ok(None),
+    }
+}
+
 /// The Content-MD5 header as 16 bytes.
 pub fn parse_content_md5(value: &str) -> Result<[u8; 16], ModelError> {
     let bytes = base64_decode(value).ok_or(ModelError::InvalidDigest)?;
@@ -191,11 +204,7 @@ pub async fn put(
         ..
     } = req;
     check_key(&input.key)?;
-    let md5_sent = input
-        .content_md5
-        .as_deref()
-        .map(parse_content_md5)
-        .transpose()?;
+    let md5_sent = content_md5(input.content_md5.as_deref(), &headers)?;
     let sent = sent_checksums(&Checksum {
         checksum_crc32: input.checksum_crc32.clone(),
         checksum_crc32c: input.checksum_crc32c.clone(),

@@ -168,7 +168,16 @@ where
         let service = service.clone();
         let id = ids.next();
         async move {
-            let mut resp = service.call(req.map(s3s::Body::from)).await?;
+            let early = crate::precheck::check(
+                req.method(),
+                req.uri(),
+                req.headers(),
+                std::time::SystemTime::now(),
+            );
+            let mut resp = match early.map(|e| e.to_http_response()) {
+                Some(Ok(resp)) => resp,
+                _ => service.call(req.map(s3s::Body::from)).await?,
+            };
             if resp.status().as_u16() >= 400 {
                 add_request_id_to_error(&mut resp, &id);
             }

@@ -52,7 +52,7 @@ impl BucketRecord {
 /// letter or digit, no "..", not an IP address.
 pub fn check_bucket_name(name: &str) -> Result<(), ModelError> {
     let bad = |why: &str| {
-        Err(ModelError::InvalidArgument(format!(
+        Err(ModelError::InvalidBucketName(format!(
             "invalid bucket name {name:?}: {why}"
         )))
     };

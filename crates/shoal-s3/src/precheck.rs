@@ -1,0 +1,259 @@
+//! Request checks S3 makes that `s3s` 0.14 does not: the clock of SigV2
+//! requests, the form of a SigV2 Authorization header, the lifetime of
+//! presigned URLs, and bodies without a length. They run before a request
+//! reaches `s3s`; a failed check is answered at once.
+
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, Method, Uri};
+use s3s::{S3Error, S3ErrorCode};
+
+/// How far a request's clock may be from ours (S3's 15 minutes).
+pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+/// The longest a presigned URL may be valid (S3's 7 days).
+pub const MAX_PRESIGNED_SECS: u64 = 7 * 24 * 3600;
+
+fn error(code: S3ErrorCode, msg: &str) -> S3Error {
+    S3Error::with_message(code, msg.to_string())
+}
+
+/// Parses an HTTP date (`Tue, 07 Jul 2010 21:53:04 GMT`); none when it is
+/// not one or lies before the epoch.
+fn parse_http_date(s: &str) -> Option<SystemTime> {
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let t = time::PrimitiveDateTime::parse(s.trim(), &fmt).ok()?;
+    let secs = u64::try_from(t.assume_utc().unix_timestamp()).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Parses an ISO 8601 basic time (`20130524T000000Z`).
+fn parse_amz_date(s: &str) -> Option<SystemTime> {
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let t = time::PrimitiveDateTime::parse(s.trim(), &fmt).ok()?;
+    let secs = u64::try_from(t.assume_utc().unix_timestamp()).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+fn skew(a: SystemTime, b: SystemTime) -> Duration {
+    a.duration_since(b)
+        .or_else(|_| b.duration_since(a))
+        .unwrap_or_default()
+}
+
+/// The query parameter `name`, percent-decoded.
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    uri.query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+/// The error S3 would answer `method uri headers` with before looking at
+/// it further, if any.
+pub fn check(method: &Method, uri: &Uri, headers: &HeaderMap, now: SystemTime) -> Option<S3Error> {
+    let auth = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let auth_error = if let Some(cred) = auth.and_then(|a| a.strip_prefix("AWS ")) {
+        check_sigv2(cred, headers, now)
+    } else if query_param(uri, "X-Amz-Algorithm").is_some() {
+        check_presigned_v4(uri, now)
+    } else if query_param(uri, "AWSAccessKeyId").is_some() {
+        check_presigned_v2(uri, now)
+    } else {
+        None
+    };
+    auth_error.or_else(|| check_length(method, uri, headers))
+}
+
+fn check_sigv2(cred: &str, headers: &HeaderMap, now: SystemTime) -> Option<S3Error> {
+    if !cred.contains(':') {
+        return Some(error(
+            S3ErrorCode::InvalidArgument,
+            "AWS authorization header is invalid; expected AwsAccessKeyId:signature",
+        ));
+    }
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let date = header("x-amz-date")
+        .filter(|d| !d.trim().is_empty())
+        .or_else(|| header("date"));
+    let Some(when) = date.and_then(parse_http_date) else {
+        return Some(error(
+            S3ErrorCode::AccessDenied,
+            "AWS authentication requires a valid Date or x-amz-date header",
+        ));
+    };
+    (skew(when, now) > MAX_SKEW).then(|| {
+        error(
+            S3ErrorCode::RequestTimeTooSkewed,
+            "The difference between the request time and the current time is too large.",
+        )
+    })
+}
+
+fn check_presigned_v4(uri: &Uri, now: SystemTime) -> Option<S3Error> {
+    let denied = |m: &str| Some(error(S3ErrorCode::AccessDenied, m));
+    let expires: i64 = match query_param(uri, "X-Amz-Expires").map(|e| e.parse()) {
+        Some(Ok(e)) => e,
+        _ => return None, // s3s answers a missing or malformed one
+    };
+    if expires < 0 || expires as u64 > MAX_PRESIGNED_SECS {
+        return denied("X-Amz-Expires must be between 0 and 604800 seconds");
+    }
+    let signed = query_param(uri, "X-Amz-Date").and_then(|d| parse_amz_date(&d))?;
+    if signed + Duration::from_secs(expires as u64) < now {
+        return denied("Request has expired");
+    }
+    None
+}
+
+fn check_presigned_v2(uri: &Uri, now: SystemTime) -> Option<S3Error> {
+    let expires: u64 = query_param(uri, "Expires")?.parse().ok()?;
+    (SystemTime::UNIX_EPOCH + Duration::from_secs(expires) < now)
+        .then(|| error(S3ErrorCode::AccessDenied, "Request has expired"))
+}
+
+/// An object upload (a path-style PUT of `/bucket/key`) needs its length
+/// (or chunked framing): without either, its body would be read as the
+/// next request.
+fn check_length(method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<S3Error> {
+    let object = uri
+        .path()
+        .trim_start_matches('/')
+        .split_once('/')
+        .is_some_and(|(_, key)| !key.is_empty());
+    let uploads = *method == Method::PUT && object;
+    let framed = headers.contains_key(http::header::CONTENT_LENGTH)
+        || headers.contains_key(http::header::TRANSFER_ENCODING);
+    (uploads && !framed).then(|| {
+        error(
+            S3ErrorCode::MissingContentLength,
+            "You must provide the Content-Length HTTP header.",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    fn code(e: Option<S3Error>) -> Option<String> {
+        e.map(|e| e.code().as_str().to_string())
+    }
+
+    #[test]
+    fn sigv2_dates_are_checked() {
+        let now = parse_http_date("Sun, 06 Dec 2026 12:00:00 GMT").unwrap();
+        let uri: Uri = "/b/k".parse().unwrap();
+        let get = Method::GET;
+        let v2 = |date: Option<&str>| {
+            let mut pairs = vec![("authorization", "AWS AK:sig"), ("content-length", "0")];
+            if let Some(d) = date {
+                pairs.push(("date", d));
+            }
+            check(&get, &uri, &headers(&pairs), now)
+        };
+        assert_eq!(code(v2(Some("Sun, 06 Dec 2026 12:10:00 GMT"))), None);
+        for skewed in [
+            "Tue, 07 Jul 2010 21:53:04 GMT",
+            "Tue, 07 Jul 2030 21:53:04 GMT",
+            "Tue, 07 Jul 9999 21:53:04 GMT",
+        ] {
+            assert_eq!(
+                code(v2(Some(skewed))).as_deref(),
+                Some("RequestTimeTooSkewed")
+            );
+        }
+        for bad in [
+            None,
+            Some(""),
+            Some("Bad Date"),
+            Some("Tue, 07 Jul 1950 21:53:04 GMT"),
+        ] {
+            assert_eq!(code(v2(bad)).as_deref(), Some("AccessDenied"), "{bad:?}");
+        }
+        let odd = headers(&[("authorization", "AWS HAHAHA")]);
+        assert_eq!(
+            code(check(&get, &uri, &odd, now)).as_deref(),
+            Some("InvalidArgument")
+        );
+    }
+
+    #[test]
+    fn presigned_lifetimes_are_checked() {
+        let now = parse_amz_date("20261206T120000Z").unwrap();
+        let none = HeaderMap::new();
+        let get = Method::GET;
+        let v4 = |date: &str, expires: &str| {
+            let uri: Uri = format!(
+                "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={date}&X-Amz-Expires={expires}"
+            )
+            .parse()
+            .unwrap();
+            code(check(&get, &uri, &none, now))
+        };
+        assert_eq!(v4("20261206T115900Z", "3600"), None);
+        assert_eq!(
+            v4("20261206T100000Z", "3600").as_deref(),
+            Some("AccessDenied")
+        );
+        assert_eq!(
+            v4("20261206T115900Z", "609901").as_deref(),
+            Some("AccessDenied")
+        );
+        assert_eq!(
+            v4("20261206T115900Z", "-7").as_deref(),
+            Some("AccessDenied")
+        );
+        let past = now - Duration::from_secs(10);
+        let secs = past
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let uri: Uri = format!("/b/k?AWSAccessKeyId=AK&Expires={secs}&Signature=x")
+            .parse()
+            .unwrap();
+        assert_eq!(
+            code(check(&get, &uri, &none, now)).as_deref(),
+            Some("AccessDenied")
+        );
+    }
+
+    #[test]
+    fn uploads_need_a_length() {
+        let uri: Uri = "/b/k".parse().unwrap();
+        let now = SystemTime::now();
+        assert_eq!(
+            code(check(&Method::PUT, &uri, &HeaderMap::new(), now)).as_deref(),
+            Some("MissingContentLength")
+        );
+        let chunked = headers(&[("transfer-encoding", "chunked")]);
+        assert_eq!(code(check(&Method::PUT, &uri, &chunked, now)), None);
+        assert_eq!(
+            code(check(&Method::GET, &uri, &HeaderMap::new(), now)),
+            None
+        );
+        let bucket: Uri = "/b".parse().unwrap();
+        assert_eq!(
+            code(check(&Method::PUT, &bucket, &HeaderMap::new(), now)),
+            None
+        );
+    }
+}
