@@ -5,7 +5,7 @@
 //! storage model ([`model`], free of HTTP types) and a thin [`s3s::S3`]
 //! implementation ([`service`]) that delegates each operation family to its
 //! module (`bucket`, `put`, `get`, `list`, `delete`, `copy`, `multipart`,
-//! `acl`). [`error`] is the one
+//! `acl`, `cors`). [`error`] is the one
 //! place model errors become S3 errors; [`server`] accepts connections
 //! with limits against slow and hostile clients, and `precheck` answers
 //! what S3 refuses before `s3s` would look (SigV2 clocks, presigned URL
@@ -19,6 +19,7 @@ pub mod auth;
 mod body;
 mod bucket;
 mod copy;
+mod cors;
 mod delete;
 pub mod error;
 mod get;

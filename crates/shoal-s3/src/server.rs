@@ -65,6 +65,7 @@ impl RequestIds {
 /// A bound listener and what it serves.
 pub struct Server {
     listener: TcpListener,
+    gateway: crate::Gateway,
     service: S3Service,
     tls: Option<tokio_rustls::TlsAcceptor>,
     conf: S3Section,
@@ -74,6 +75,7 @@ impl Server {
     /// Binds `conf.listen` (TLS when `conf` names a certificate).
     pub async fn bind(
         conf: &S3Section,
+        gateway: crate::Gateway,
         service: S3Service,
         resolve: impl Fn(&Path) -> std::path::PathBuf,
     ) -> Result<Server, ServerError> {
@@ -90,6 +92,7 @@ impl Server {
         };
         Ok(Server {
             listener,
+            gateway,
             service,
             tls,
             conf: conf.clone(),
@@ -132,15 +135,16 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let service = self.service.clone();
+            let gateway = self.gateway.clone();
             let ids = ids.clone();
             let tls = self.tls.clone();
             conns.spawn(async move {
                 let _permit = permit;
                 match tls {
-                    None => serve(stream, service, ids, header_timeout).await,
+                    None => serve(stream, gateway, service, ids, header_timeout).await,
                     Some(acceptor) => {
                         match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                            Ok(Ok(s)) => serve(s, service, ids, header_timeout).await,
+                            Ok(Ok(s)) => serve(s, gateway, service, ids, header_timeout).await,
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake failed")
                             }
@@ -160,24 +164,46 @@ impl Server {
 }
 
 /// Serves one connection's requests.
-async fn serve<S>(stream: S, service: S3Service, ids: Arc<RequestIds>, header_timeout: Duration)
-where
+async fn serve<S>(
+    stream: S,
+    gateway: crate::Gateway,
+    service: S3Service,
+    ids: Arc<RequestIds>,
+    header_timeout: Duration,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let service = service.clone();
+        let gateway = gateway.clone();
         let id = ids.next();
         async move {
-            let early = crate::precheck::check(
-                req.method(),
-                req.uri(),
-                req.headers(),
-                std::time::SystemTime::now(),
-            );
-            let mut resp = match early.map(|e| e.to_http_response()) {
-                Some(Ok(resp)) => resp,
-                _ => service.call(req.map(s3s::Body::from)).await?,
+            let method = req.method().clone();
+            let path = req.uri().path().to_string();
+            // Cross-origin requests get CORS headers on their answers.
+            let cross_origin = req
+                .headers()
+                .contains_key(http::header::ORIGIN)
+                .then(|| req.headers().clone());
+            let mut resp = if method == http::Method::OPTIONS {
+                crate::cors::preflight(&gateway, &path, req.headers()).await
+            } else {
+                let early = crate::precheck::check(
+                    req.method(),
+                    req.uri(),
+                    req.headers(),
+                    std::time::SystemTime::now(),
+                );
+                match early.map(|e| e.to_http_response()) {
+                    Some(Ok(resp)) => resp,
+                    _ => service.call(req.map(s3s::Body::from)).await?,
+                }
             };
+            if let Some(h) = cross_origin
+                && method != http::Method::OPTIONS
+            {
+                crate::cors::decorate(&gateway, &method, &path, &h, &mut resp).await;
+            }
             if resp.status().as_u16() >= 400 {
                 add_request_id_to_error(&mut resp, &id);
             }

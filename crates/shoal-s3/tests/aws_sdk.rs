@@ -567,25 +567,37 @@ async fn a_killed_gateway_leaks_nothing() {
     assert_eq!(get_bytes(&c, "kill", "kept").await, kept);
 }
 
-/// Status code of an unsigned request (`curl` without credentials, done
-/// by hand: the SDK always signs).
-async fn anonymous(gw: &S3Gateway, method: &str, path: &str) -> u16 {
+/// Status and header block of an unsigned request with `headers` (done by
+/// hand: the SDK always signs).
+async fn raw_request(gw: &S3Gateway, method: &str, path: &str, headers: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(gw.addr)
         .await
         .expect("connect");
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n{headers}Connection: close\r\n\r\n",
         gw.addr
     );
     s.write_all(req.as_bytes()).await.expect("send");
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.expect("answer");
-    let text = String::from_utf8_lossy(&buf);
-    text.split(' ')
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split(' ')
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {text:?}"))
+        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    let head = text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    (status, head)
+}
+
+/// Status code of an unsigned request.
+async fn anonymous(gw: &S3Gateway, method: &str, path: &str) -> u16 {
+    raw_request(gw, method, path, "").await.0
 }
 
 /// Canned and explicit ACLs are enforced: public-read objects are read
@@ -681,4 +693,157 @@ async fn acls_are_enforced() {
         .await
         .expect("public bucket");
     assert_eq!(anonymous(&gw, "GET", "/shared?list-type=2").await, 200);
+}
+
+/// CORS: rules are stored and read back, preflights are answered by them,
+/// and cross-origin answers carry the allowing headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_preflights_follow_the_rules() {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    let (_cluster, gw, user) = start().await;
+    let c = client(&gw, &user);
+    c.create_bucket()
+        .bucket("web")
+        .send()
+        .await
+        .expect("create");
+    c.put_object()
+        .bucket("web")
+        .key("page")
+        .acl(aws_sdk_s3::types::ObjectCannedAcl::PublicRead)
+        .body(ByteStream::from_static(b"<html/>"))
+        .send()
+        .await
+        .expect("put");
+    let preflight = |origin: &str, method: &str| {
+        format!("Origin: {origin}\r\nAccess-Control-Request-Method: {method}\r\n")
+    };
+    // No rules yet: refused; no Origin: a bad request.
+    let (status, _) = raw_request(
+        &gw,
+        "OPTIONS",
+        "/web/page",
+        &preflight("https://a.example", "GET"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(raw_request(&gw, "OPTIONS", "/web/page", "").await.0, 400);
+    let e = c
+        .get_bucket_cors()
+        .bucket("web")
+        .send()
+        .await
+        .expect_err("none");
+    assert_eq!(e.code(), Some("NoSuchCORSConfiguration"));
+
+    let rule = CorsRule::builder()
+        .allowed_origins("https://*.example")
+        .allowed_methods("GET")
+        .allowed_methods("PUT")
+        .allowed_headers("x-amz-*")
+        .expose_headers("ETag")
+        .max_age_seconds(600)
+        .build()
+        .expect("rule");
+    c.put_bucket_cors()
+        .bucket("web")
+        .cors_configuration(
+            CorsConfiguration::builder()
+                .cors_rules(rule)
+                .build()
+                .expect("conf"),
+        )
+        .send()
+        .await
+        .expect("put cors");
+    let got = c
+        .get_bucket_cors()
+        .bucket("web")
+        .send()
+        .await
+        .expect("get cors");
+    assert_eq!(got.cors_rules().len(), 1);
+    assert_eq!(got.cors_rules()[0].max_age_seconds(), Some(600));
+
+    let (status, head) = raw_request(
+        &gw,
+        "OPTIONS",
+        "/web/page",
+        &preflight("https://a.example", "PUT"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("access-control-allow-origin: https://a.example"),
+        "{head}"
+    );
+    assert!(head.contains("access-control-max-age: 600"), "{head}");
+    let asks_headers = format!(
+        "{}Access-Control-Request-Headers: x-amz-meta-a\r\n",
+        preflight("https://a.example", "PUT")
+    );
+    assert_eq!(
+        raw_request(&gw, "OPTIONS", "/web/page", &asks_headers)
+            .await
+            .0,
+        200
+    );
+    let bad_header = format!(
+        "{}Access-Control-Request-Headers: authorization\r\n",
+        preflight("https://a.example", "PUT")
+    );
+    assert_eq!(
+        raw_request(&gw, "OPTIONS", "/web/page", &bad_header)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        raw_request(
+            &gw,
+            "OPTIONS",
+            "/web/page",
+            &preflight("https://evil.test", "GET")
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        raw_request(
+            &gw,
+            "OPTIONS",
+            "/web/page",
+            &preflight("https://a.example", "DELETE")
+        )
+        .await
+        .0,
+        403
+    );
+    // The real request from that origin carries the headers.
+    let (status, head) =
+        raw_request(&gw, "GET", "/web/page", "Origin: https://b.example\r\n").await;
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("access-control-allow-origin: https://b.example"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-expose-headers: etag"),
+        "{head}"
+    );
+
+    c.delete_bucket_cors()
+        .bucket("web")
+        .send()
+        .await
+        .expect("delete cors");
+    let (status, _) = raw_request(
+        &gw,
+        "OPTIONS",
+        "/web/page",
+        &preflight("https://a.example", "GET"),
+    )
+    .await;
+    assert_eq!(status, 403);
 }

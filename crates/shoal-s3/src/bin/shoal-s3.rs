@@ -57,7 +57,10 @@ async fn main() -> Result<()> {
             .map_err(|e| anyhow::anyhow!("[s3] domains: {e}"))?;
         builder.set_host(host);
     }
-    let server = Server::bind(&conf.s3, builder.build(), |p| conf.resolve(p)).await?;
+    let server = Server::bind(&conf.s3, gateway.clone(), builder.build(), |p| {
+        conf.resolve(p)
+    })
+    .await?;
     let addr = server.local_addr()?;
     tracing::info!(%addr, tls = conf.s3.tls_cert.is_some(), "S3 gateway listening");
     server.run(shutdown_signal()).await;

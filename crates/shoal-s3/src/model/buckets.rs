@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use shoal_client::{IoCtx, WriteOp, XattrCmp};
 
 use super::acl::Acl;
+use super::cors::CorsRule;
 use super::gc::{DELETED_BUCKETS, DeletedBucket};
 use super::index::Index;
 use super::{Pools, guarded_write, now_ms, omap_all, omap_value, random_id};
@@ -31,6 +32,9 @@ pub struct BucketRecord {
     /// Who may do what (none: the owner alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,
+    /// CORS rules (none: cross-origin requests are refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Vec<CorsRule>>,
 }
 
 impl BucketRecord {
@@ -115,6 +119,7 @@ impl Buckets {
             created_ms: now_ms(),
             shards,
             acl,
+            cors: None,
         };
         let raw = serde_json::to_vec(&record).map_err(|e| ModelError::corrupt("bucket", e))?;
         let op = WriteOp::new()
@@ -146,9 +151,28 @@ impl Buckets {
 
     /// Replaces bucket `name`'s ACL.
     pub async fn set_acl(&self, name: &str, acl: Acl) -> Result<(), ModelError> {
+        self.update(name, &|b| b.acl = Some(acl.clone())).await
+    }
+
+    /// Replaces bucket `name`'s CORS rules (none: removes them).
+    pub async fn set_cors(
+        &self,
+        name: &str,
+        cors: Option<Vec<CorsRule>>,
+    ) -> Result<(), ModelError> {
+        self.update(name, &|b| b.cors = cors.clone()).await
+    }
+
+    /// Changes bucket `name`'s record with `change`, guarded against
+    /// concurrent changes.
+    async fn update(
+        &self,
+        name: &str,
+        change: &(dyn Fn(&mut BucketRecord) + Sync),
+    ) -> Result<(), ModelError> {
         for _ in 0..super::MAX_RACES {
             let (mut bucket, raw) = self.get_raw(name).await?;
-            bucket.acl = Some(acl.clone());
+            change(&mut bucket);
             let new = serde_json::to_vec(&bucket).map_err(|e| ModelError::corrupt("bucket", e))?;
             let op = WriteOp::new()
                 .cmp_omap(name.as_bytes(), XattrCmp::Eq(raw))

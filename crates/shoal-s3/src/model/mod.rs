@@ -18,6 +18,7 @@
 
 pub mod acl;
 pub mod buckets;
+pub mod cors;
 pub mod gc;
 pub mod index;
 pub mod record;
