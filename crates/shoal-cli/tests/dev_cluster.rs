@@ -77,9 +77,11 @@ fn dev_up_put_get_ls_stat_rm_and_down() {
     );
     let up = String::from_utf8_lossy(&up);
     assert!(up.contains("export SHOAL_CONF="), "{up}");
+    assert!(up.contains("S3 gateway: http://127.0.0.1:"), "{up}");
+    assert!(up.contains("AWS_SECRET_ACCESS_KEY="), "{up}");
     let conf = dir.canonicalize().expect("dir").join("shoal.toml");
     let pids = recorded_pids(&dir);
-    assert_eq!(pids.len(), 4, "one monitor and three OSDs");
+    assert_eq!(pids.len(), 5, "one monitor, three OSDs and an S3 gateway");
     assert!(pids.iter().all(|&p| alive(p)));
     // Once `up` returns, `status` has every PG active and the cluster healthy.
     let status: serde_json::Value = serde_json::from_slice(&ok(
@@ -92,7 +94,23 @@ fn dev_up_put_get_ls_stat_rm_and_down() {
         status["pgs_by_state"][0]["state"], "active+clean",
         "{status}"
     );
-    assert_eq!(status["pgs_by_state"][0]["count"], 32, "{status}");
+    // Pool `data` and the gateway's metadata and data pools.
+    assert_eq!(status["pgs_by_state"][0]["count"], 96, "{status}");
+    let users =
+        String::from_utf8_lossy(&ok(shoal(&["s3", "user", "ls"], Some(&conf)), "s3 user ls"))
+            .into_owned();
+    assert!(users.starts_with("dev\t"), "{users}");
+    assert!(
+        !users.contains(
+            up.split("AWS_SECRET_ACCESS_KEY=")
+                .nth(1)
+                .unwrap_or("-")
+                .split_whitespace()
+                .next()
+                .unwrap_or("-")
+        ),
+        "a secret shown by ls"
+    );
     // A second `up` on a running cluster is refused.
     let again = shoal(&["dev", "up", "--dir", &dir_s], None);
     assert!(!again.status.success());
