@@ -310,4 +310,13 @@ mod tests {
         };
         assert!(requested_acl(None, &bad, "a", "a").is_err());
     }
+
+    proptest::proptest! {
+        /// Grant headers of any shape parse or fail cleanly.
+        #[test]
+        fn arbitrary_grant_headers_do_not_panic(value in "[ -~]{0,80}") {
+            let g = GrantHeaders { read: Some(&value), ..Default::default() };
+            let _ = requested_acl(None, &g, "a", "b");
+        }
+    }
 }

@@ -55,6 +55,7 @@ pub async fn authorize_object<T>(
     key: &str,
     perm: Permission,
 ) -> S3Result<(BucketRecord, ObjectRecord)> {
+    crate::put::check_key(key)?;
     let who = requester_or_anonymous(gw, req).await?;
     let bucket = gw.buckets().get(name).await?;
     let Some((record, _)) = bucket.index(gw.pools()).get(key).await? else {

@@ -60,6 +60,9 @@ pub enum ModelError {
     /// An argument is invalid.
     #[error("{0}")]
     InvalidArgument(String),
+    /// The request's URI (its key) cannot be served.
+    #[error("Couldn't parse the specified URI.")]
+    InvalidUri,
     /// The Content-MD5 header is not base64 of 16 bytes.
     #[error("the Content-MD5 you specified is not valid")]
     InvalidDigest,
@@ -175,6 +178,7 @@ impl From<ModelError> for S3Error {
             ModelError::InvalidRange => C::InvalidRange,
             ModelError::InvalidArgument(_) => C::InvalidArgument,
             ModelError::InvalidDigest => C::InvalidDigest,
+            ModelError::InvalidUri => C::InvalidURI,
             ModelError::AccessDenied => C::AccessDenied,
             ModelError::NoSuchUser(_) | ModelError::UserExists(_) => C::InvalidArgument,
             ModelError::Busy(_) => C::SlowDown,

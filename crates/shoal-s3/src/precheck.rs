@@ -139,6 +139,27 @@ fn check_length(method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<S3Err
     })
 }
 
+/// The URI `s3s` should see for a request. SigV2 signs a request to a
+/// bucket as `/bucket/` (AWS's rule, and what botocore signs) while the
+/// path sent is often `/bucket`; `s3s` signs the path as sent, so such a
+/// path gets its trailing slash back before the signature is checked.
+pub fn sigv2_uri(headers: &HeaderMap, uri: &Uri) -> Option<Uri> {
+    let v2 = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.starts_with("AWS "));
+    let path = uri.path();
+    let bucket_only = path.len() > 1 && !path[1..].contains('/');
+    if !v2 || !bucket_only {
+        return None;
+    }
+    let fixed = match uri.query() {
+        Some(q) => format!("{path}/?{q}"),
+        None => format!("{path}/"),
+    };
+    fixed.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +258,23 @@ mod tests {
     }
 
     #[test]
+    fn sigv2_bucket_paths_get_their_slash() {
+        let v2 = headers(&[("authorization", "AWS AK:sig")]);
+        let v4 = headers(&[("authorization", "AWS4-HMAC-SHA256 Credential=x")]);
+        let uri: Uri = "/bucket?acl".parse().unwrap();
+        assert_eq!(sigv2_uri(&v2, &uri).unwrap().to_string(), "/bucket/?acl");
+        assert_eq!(
+            sigv2_uri(&v2, &"/bucket".parse().unwrap())
+                .unwrap()
+                .to_string(),
+            "/bucket/"
+        );
+        assert!(sigv2_uri(&v4, &uri).is_none());
+        assert!(sigv2_uri(&v2, &"/bucket/key".parse().unwrap()).is_none());
+        assert!(sigv2_uri(&v2, &"/".parse().unwrap()).is_none());
+    }
+
+    #[test]
     fn uploads_need_a_length() {
         let uri: Uri = "/b/k".parse().unwrap();
         let now = SystemTime::now();
@@ -255,5 +293,30 @@ mod tests {
             code(check(&Method::PUT, &bucket, &HeaderMap::new(), now)),
             None
         );
+    }
+
+    proptest::proptest! {
+        /// Hostile headers and query strings never panic the checks.
+        #[test]
+        fn arbitrary_requests_do_not_panic(
+            auth in "(AWS |AWS4-HMAC-SHA256 )?[ -~]{0,40}",
+            date in "[ -~]{0,40}",
+            query in "[ -~&=%]{0,80}",
+            path in "/[a-z0-9/._-]{0,30}",
+        ) {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&auth) {
+                h.insert(http::header::AUTHORIZATION, v);
+            }
+            if let Ok(v) = http::HeaderValue::from_str(&date) {
+                h.insert("date", v.clone());
+                h.insert("x-amz-date", v);
+            }
+            let text = format!("{path}?{}", query.replace(' ', "%20"));
+            if let Ok(uri) = text.parse::<Uri>() {
+                let _ = check(&Method::PUT, &uri, &h, SystemTime::now());
+                let _ = sigv2_uri(&h, &uri);
+            }
+        }
     }
 }

@@ -21,12 +21,16 @@ use crate::model::record::{ObjectRecord, Segment, SystemHeaders};
 /// Longest object key, in bytes.
 pub const MAX_KEY: usize = 1024;
 
-/// Checks an object key: 1 to 1024 bytes.
+/// Checks an object key: 1 to 1024 bytes without control characters
+/// (which XML listings cannot carry; RGW refuses them too).
 pub fn check_key(key: &str) -> Result<(), ModelError> {
     if key.is_empty() || key.len() > MAX_KEY {
         return Err(ModelError::InvalidArgument(format!(
             "object keys are 1 to {MAX_KEY} bytes"
         )));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(ModelError::InvalidUri);
     }
     Ok(())
 }
@@ -360,6 +364,18 @@ pub async fn give_up(index: &Index, pending: Pending) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_checked() {
+        check_key("photos/2026/a b&c.jpg").unwrap();
+        assert!(check_key("").is_err());
+        assert!(check_key(&"k".repeat(1025)).is_err());
+        assert!(matches!(
+            check_key("\u{ae}\u{8a}-"),
+            Err(ModelError::InvalidUri)
+        ));
+        assert!(matches!(check_key("a\nb"), Err(ModelError::InvalidUri)));
+    }
 
     #[test]
     fn content_md5_must_be_base64_of_sixteen_bytes() {

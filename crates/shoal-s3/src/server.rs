@@ -194,6 +194,10 @@ async fn serve<S>(
                     req.headers(),
                     std::time::SystemTime::now(),
                 );
+                let mut req = req;
+                if let Some(uri) = crate::precheck::sigv2_uri(req.headers(), req.uri()) {
+                    *req.uri_mut() = uri;
+                }
                 match early.map(|e| e.to_http_response()) {
                     Some(Ok(resp)) => resp,
                     _ => service.call(req.map(s3s::Body::from)).await?,
@@ -207,6 +211,7 @@ async fn serve<S>(
             if resp.status().as_u16() >= 400 {
                 add_request_id_to_error(&mut resp, &id);
             }
+            raw_metadata_values(resp.headers_mut());
             if let Ok(v) = http::HeaderValue::from_str(&id) {
                 resp.headers_mut().insert("x-amz-request-id", v.clone());
                 resp.headers_mut().insert("x-amz-id-2", v);
@@ -222,6 +227,38 @@ async fn serve<S>(
         .serve_connection(TokioIo::new(stream), svc);
     if let Err(e) = conn.await {
         tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Sends user metadata values as the bytes clients sent. `s3s` writes a
+/// value outside ASCII as an RFC 2047 word (`=?UTF-8?B?...?=`), which S3
+/// clients do not decode; S3 and RGW return the raw value, which clients
+/// read as Latin-1. Values that do not fit Latin-1 keep the encoded form.
+fn raw_metadata_values(headers: &mut http::HeaderMap) {
+    use base64::Engine as _;
+    for (name, value) in headers.iter_mut() {
+        if !name.as_str().starts_with("x-amz-meta-") {
+            continue;
+        }
+        let Some(encoded) = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("=?UTF-8?B?"))
+            .and_then(|v| v.strip_suffix("?="))
+        else {
+            continue;
+        };
+        let Some(text) = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+        else {
+            continue;
+        };
+        let latin1: Option<Vec<u8>> = text.chars().map(|c| u8::try_from(c).ok()).collect();
+        if let Some(raw) = latin1.and_then(|b| http::HeaderValue::from_bytes(&b).ok()) {
+            *value = raw;
+        }
     }
 }
 
@@ -297,6 +334,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn encoded_metadata_goes_back_to_raw_latin1() {
+        let mut h = http::HeaderMap::new();
+        // "Hello Worldé"
+        h.insert(
+            "x-amz-meta-a",
+            "=?UTF-8?B?SGVsbG8gV29ybGTDqQ==?=".parse().unwrap(),
+        );
+        // "€" is outside Latin-1: kept encoded.
+        h.insert("x-amz-meta-b", "=?UTF-8?B?4oKs?=".parse().unwrap());
+        h.insert("content-type", "=?UTF-8?B?4oKs?=".parse().unwrap());
+        raw_metadata_values(&mut h);
+        assert_eq!(h["x-amz-meta-a"].as_bytes(), b"Hello World\xe9");
+        assert_eq!(h["x-amz-meta-b"], "=?UTF-8?B?4oKs?=");
+        assert_eq!(h["content-type"], "=?UTF-8?B?4oKs?=");
+    }
+
+    #[test]
     fn request_ids_go_into_error_documents_once() {
         let doc = br#"<?xml version="1.0"?><Error><Code>NoSuchKey</Code></Error>"#;
         assert_eq!(
@@ -311,5 +365,16 @@ mod tests {
         assert_eq!(with_request_id(&[0xff, 0xfe], "R1"), None);
         let ids = RequestIds::new();
         assert_ne!(ids.next(), ids.next());
+    }
+
+    proptest::proptest! {
+        /// Any response body is spliced or left alone, never broken.
+        #[test]
+        fn request_id_splicing_keeps_the_document(body in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            if let Some(out) = with_request_id(&body, "R") {
+                proptest::prop_assert!(out.contains("<RequestId>R</RequestId></Error>"));
+                proptest::prop_assert_eq!(out.len(), body.len() + "<RequestId>R</RequestId>".len());
+            }
+        }
     }
 }
