@@ -119,16 +119,17 @@ fn check_presigned_v2(uri: &Uri, now: SystemTime) -> Option<S3Error> {
         .then(|| error(S3ErrorCode::AccessDenied, "Request has expired"))
 }
 
-/// An object upload (a path-style PUT of `/bucket/key`) needs its length
-/// (or chunked framing): without either, its body would be read as the
-/// next request.
+/// An object upload (a path-style PUT of `/bucket/key` that is no copy)
+/// needs its length (or chunked framing): without either, its body would
+/// be read as the next request.
 fn check_length(method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<S3Error> {
     let object = uri
         .path()
         .trim_start_matches('/')
         .split_once('/')
         .is_some_and(|(_, key)| !key.is_empty());
-    let uploads = *method == Method::PUT && object;
+    let copy = headers.contains_key("x-amz-copy-source");
+    let uploads = *method == Method::PUT && object && !copy;
     let framed = headers.contains_key(http::header::CONTENT_LENGTH)
         || headers.contains_key(http::header::TRANSFER_ENCODING);
     (uploads && !framed).then(|| {
@@ -288,6 +289,8 @@ mod tests {
             code(check(&Method::GET, &uri, &HeaderMap::new(), now)),
             None
         );
+        let copy = headers(&[("x-amz-copy-source", "b/k2")]);
+        assert_eq!(code(check(&Method::PUT, &uri, &copy, now)), None);
         let bucket: Uri = "/b".parse().unwrap();
         assert_eq!(
             code(check(&Method::PUT, &bucket, &HeaderMap::new(), now)),

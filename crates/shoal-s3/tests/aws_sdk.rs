@@ -415,7 +415,7 @@ async fn listing_merges_shards_in_key_order() {
     let v1 = c
         .list_objects()
         .bucket("list")
-        .marker("dir10/")
+        .marker("dir09/file099")
         .delimiter("/")
         .max_keys(2)
         .send()
@@ -429,6 +429,18 @@ async fn listing_merges_shards_in_key_order() {
     assert_eq!(p, vec!["dir10/", "dir11/"]);
     assert_eq!(v1.is_truncated(), Some(true));
     assert_eq!(v1.next_marker(), Some("dir11/"));
+    // The next page starts after that prefix, not inside it again.
+    let next = c
+        .list_objects()
+        .bucket("list")
+        .marker("dir11/")
+        .delimiter("/")
+        .max_keys(2)
+        .send()
+        .await
+        .expect("v1 next");
+    assert!(next.common_prefixes().is_empty());
+    assert_eq!(next.contents().first().and_then(|o| o.key()), Some("top00"));
 }
 
 /// Concurrent PUTs of one key while readers GET it: every read is one
