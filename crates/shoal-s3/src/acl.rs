@@ -29,6 +29,27 @@ pub struct GrantHeaders<'a> {
     pub full_control: Option<&'a str>,
 }
 
+/// The `x-amz-grant-*` headers of an operation input (`objects`: an
+/// object's, which has no WRITE grant).
+macro_rules! grant_headers {
+    ($i:expr) => {
+        $crate::acl::GrantHeaders {
+            write: $i.grant_write.as_deref(),
+            ..$crate::acl::grant_headers!($i, objects)
+        }
+    };
+    ($i:expr, objects) => {
+        $crate::acl::GrantHeaders {
+            read: $i.grant_read.as_deref(),
+            write: None,
+            read_acp: $i.grant_read_acp.as_deref(),
+            write_acp: $i.grant_write_acp.as_deref(),
+            full_control: $i.grant_full_control.as_deref(),
+        }
+    };
+}
+pub(crate) use grant_headers;
+
 /// Parses one grant header: `id="uid", uri="http://...", ...`.
 fn parse_grantees(value: &str) -> Result<Vec<Grantee>, ModelError> {
     value
@@ -204,18 +225,11 @@ pub async fn put_bucket_acl(
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
     let (b, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::WriteAcp).await?;
     let i = &req.input;
-    let grants = GrantHeaders {
-        read: i.grant_read.as_deref(),
-        write: i.grant_write.as_deref(),
-        read_acp: i.grant_read_acp.as_deref(),
-        write_acp: i.grant_write_acp.as_deref(),
-        full_control: i.grant_full_control.as_deref(),
-    };
     let canned = i.acl.as_ref().map(|a| a.as_str());
     let acl = acl_to_set(
         i.access_control_policy.as_ref(),
         canned,
-        &grants,
+        &grant_headers!(i),
         &b.owner,
         &b.owner,
     )?;
@@ -250,18 +264,11 @@ pub async fn put_object_acl(
     let i = &req.input;
     let (b, record) =
         bucket::authorize_object(gw, &req, &i.bucket, &i.key, Permission::WriteAcp).await?;
-    let grants = GrantHeaders {
-        read: i.grant_read.as_deref(),
-        write: i.grant_write.as_deref(),
-        read_acp: i.grant_read_acp.as_deref(),
-        write_acp: i.grant_write_acp.as_deref(),
-        full_control: i.grant_full_control.as_deref(),
-    };
     let canned = i.acl.as_ref().map(|a| a.as_str());
     let acl = acl_to_set(
         i.access_control_policy.as_ref(),
         canned,
-        &grants,
+        &grant_headers!(i),
         &record.owner,
         &b.owner,
     )?;

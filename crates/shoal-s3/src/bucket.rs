@@ -8,7 +8,7 @@ use s3s::dto::{
 use s3s::{S3Request, S3Response, s3_error};
 
 use crate::Gateway;
-use crate::acl::{GrantHeaders, requested_acl};
+use crate::acl::{grant_headers, requested_acl};
 use crate::auth::{requester, requester_or_anonymous};
 use crate::error::{ModelError, S3Result};
 use crate::model::acl::Permission;
@@ -43,6 +43,19 @@ pub async fn authorize<T>(
         return Err(ModelError::AccessDenied.into());
     }
     Ok((bucket, who))
+}
+
+/// Bucket `name` and the owner of an object the requester writes into it
+/// (the requester; the bucket's owner for anonymous writes), if the
+/// requester may write there.
+pub async fn writer<T>(
+    gw: &Gateway,
+    req: &S3Request<T>,
+    name: &str,
+) -> S3Result<(BucketRecord, String)> {
+    let (bucket, who) = authorize(gw, req, name, Permission::Write).await?;
+    let owner = who.unwrap_or_else(|| bucket.owner.clone());
+    Ok((bucket, owner))
 }
 
 /// Bucket `name` and the current record of `key`, if the requester has
@@ -103,14 +116,8 @@ pub async fn create(
     }
     let shards = gw.conf().index_shards;
     let i = &req.input;
-    let grants = GrantHeaders {
-        read: i.grant_read.as_deref(),
-        write: i.grant_write.as_deref(),
-        read_acp: i.grant_read_acp.as_deref(),
-        write_acp: i.grant_write_acp.as_deref(),
-        full_control: i.grant_full_control.as_deref(),
-    };
-    let acl = requested_acl(i.acl.as_ref().map(|a| a.as_str()), &grants, &uid, &uid)?;
+    let canned = i.acl.as_ref().map(|a| a.as_str());
+    let acl = requested_acl(canned, &grant_headers!(i), &uid, &uid)?;
     match gw.buckets().create(name, &uid, shards, acl).await {
         Ok(_) => {}
         // S3 (us-east-1) answers a repeated create by the owner with success.

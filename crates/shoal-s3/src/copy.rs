@@ -100,19 +100,10 @@ pub async fn copy_object(
     gw: &Gateway,
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
-    let (bucket, who) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
+    let (bucket, owner) = bucket::writer(gw, &req, &req.input.bucket).await?;
     let i = &req.input;
     put::check_key(&i.key)?;
-    let owner = who.unwrap_or_else(|| bucket.owner.clone());
-    let acl = put::object_acl_from(
-        i.acl.as_ref().map(|a| a.as_str()),
-        i.grant_read.as_deref(),
-        i.grant_read_acp.as_deref(),
-        i.grant_write_acp.as_deref(),
-        i.grant_full_control.as_deref(),
-        &owner,
-        &bucket.owner,
-    )?;
+    let acl = put::object_acl!(i, &owner, &bucket.owner)?;
     let source = source(gw, &req, &i.copy_source).await?;
     check_source_conditions(
         &source,

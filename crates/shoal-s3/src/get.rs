@@ -130,69 +130,86 @@ fn checksum(r: &ObjectRecord, mode: Option<&ChecksumMode>, name: &str) -> Option
     r.checksums.get(name).cloned()
 }
 
+/// The conditional headers of a GET or HEAD input.
+macro_rules! conditions {
+    ($i:expr) => {
+        Conditions {
+            if_match: $i.if_match.clone(),
+            if_none_match: $i.if_none_match.clone(),
+            if_modified_since: $i.if_modified_since.clone(),
+            if_unmodified_since: $i.if_unmodified_since.clone(),
+        }
+    };
+}
+
+/// A GET or HEAD output (`$out`) for the bytes `[$first, $end)` of record
+/// `$r`, with the stored headers, the input's `response-*` overrides,
+/// metadata and (for whole objects, when asked) checksums.
+macro_rules! object_output {
+    ($out:ident, $r:expr, $i:expr, $first:expr, $end:expr, $whole:expr) => {{
+        let (r, i, h) = (&$r, &$i, &$r.headers);
+        let mode = i.checksum_mode.as_ref().filter(|_| $whole);
+        $out {
+            content_length: Some(($end - $first) as i64),
+            content_range: (!$whole || i.range.is_some())
+                .then(|| content_range($first, $end, r.size)),
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(ETag::Strong(r.etag.clone())),
+            last_modified: Some(system_time(r.mtime_ms).into()),
+            content_type: i
+                .response_content_type
+                .clone()
+                .or_else(|| h.content_type.clone()),
+            cache_control: i
+                .response_cache_control
+                .clone()
+                .or_else(|| h.cache_control.clone()),
+            content_disposition: i
+                .response_content_disposition
+                .clone()
+                .or_else(|| h.content_disposition.clone()),
+            content_encoding: i
+                .response_content_encoding
+                .clone()
+                .or_else(|| h.content_encoding.clone()),
+            content_language: i
+                .response_content_language
+                .clone()
+                .or_else(|| h.content_language.clone()),
+            expires: i.response_expires.clone().or_else(|| expires(r)),
+            metadata: Some(r.user_meta.clone().into_iter().collect()),
+            parts_count: (r.is_multipart() && i.part_number.is_some())
+                .then_some(r.segments.len() as i32),
+            checksum_crc32: checksum(r, mode, "CRC32"),
+            checksum_crc32c: checksum(r, mode, "CRC32C"),
+            checksum_crc64nvme: checksum(r, mode, "CRC64NVME"),
+            checksum_sha1: checksum(r, mode, "SHA1"),
+            checksum_sha256: checksum(r, mode, "SHA256"),
+            ..Default::default()
+        }
+    }};
+}
+
+/// 206 for a part of the object, else the output's own status.
+fn with_status<T>(output: T, partial: bool) -> S3Response<T> {
+    let mut resp = S3Response::new(output);
+    if partial {
+        resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+    }
+    resp
+}
+
 pub async fn get(
     gw: &Gateway,
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let i = &req.input;
-    let conditions = Conditions {
-        if_match: i.if_match.clone(),
-        if_none_match: i.if_none_match.clone(),
-        if_modified_since: i.if_modified_since.clone(),
-        if_unmodified_since: i.if_unmodified_since.clone(),
-    };
-    let r = lookup(gw, &req, &i.bucket, &i.key, &conditions).await?;
+    let r = lookup(gw, &req, &i.bucket, &i.key, &conditions!(i)).await?;
     let (first, end, whole) = select(&r, i.range.as_ref(), i.part_number)?;
-    let mode = i.checksum_mode.as_ref().filter(|_| whole);
-    let h = &r.headers;
-    let output = GetObjectOutput {
-        body: Some(body::stream_range(
-            gw.pools().data.clone(),
-            r.segments.clone(),
-            first,
-            end,
-        )),
-        content_length: Some((end - first) as i64),
-        content_range: (!whole || i.range.is_some()).then(|| content_range(first, end, r.size)),
-        accept_ranges: Some("bytes".into()),
-        e_tag: Some(ETag::Strong(r.etag.clone())),
-        last_modified: Some(system_time(r.mtime_ms).into()),
-        content_type: i
-            .response_content_type
-            .clone()
-            .or_else(|| h.content_type.clone()),
-        cache_control: i
-            .response_cache_control
-            .clone()
-            .or_else(|| h.cache_control.clone()),
-        content_disposition: i
-            .response_content_disposition
-            .clone()
-            .or_else(|| h.content_disposition.clone()),
-        content_encoding: i
-            .response_content_encoding
-            .clone()
-            .or_else(|| h.content_encoding.clone()),
-        content_language: i
-            .response_content_language
-            .clone()
-            .or_else(|| h.content_language.clone()),
-        expires: i.response_expires.clone().or_else(|| expires(&r)),
-        metadata: Some(r.user_meta.clone().into_iter().collect()),
-        parts_count: (r.is_multipart() && i.part_number.is_some())
-            .then_some(r.segments.len() as i32),
-        checksum_crc32: checksum(&r, mode, "CRC32"),
-        checksum_crc32c: checksum(&r, mode, "CRC32C"),
-        checksum_crc64nvme: checksum(&r, mode, "CRC64NVME"),
-        checksum_sha1: checksum(&r, mode, "SHA1"),
-        checksum_sha256: checksum(&r, mode, "SHA256"),
-        ..Default::default()
-    };
-    let mut resp = S3Response::new(output);
-    if !whole || i.range.is_some() {
-        resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
-    }
-    Ok(resp)
+    let mut output = object_output!(GetObjectOutput, r, i, first, end, whole);
+    let data = gw.pools().data.clone();
+    output.body = Some(body::stream_range(data, r.segments.clone(), first, end));
+    Ok(with_status(output, !whole || i.range.is_some()))
 }
 
 fn expires(r: &ObjectRecord) -> Option<Timestamp> {
@@ -206,46 +223,10 @@ pub async fn head(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let i = &req.input;
-    let conditions = Conditions {
-        if_match: i.if_match.clone(),
-        if_none_match: i.if_none_match.clone(),
-        if_modified_since: i.if_modified_since.clone(),
-        if_unmodified_since: i.if_unmodified_since.clone(),
-    };
-    let r = lookup(gw, &req, &i.bucket, &i.key, &conditions).await?;
+    let r = lookup(gw, &req, &i.bucket, &i.key, &conditions!(i)).await?;
     let (first, end, whole) = select(&r, i.range.as_ref(), i.part_number)?;
-    let mode = i.checksum_mode.as_ref().filter(|_| whole);
-    let h = &r.headers;
-    let output = HeadObjectOutput {
-        content_length: Some((end - first) as i64),
-        content_range: (!whole || i.range.is_some()).then(|| content_range(first, end, r.size)),
-        accept_ranges: Some("bytes".into()),
-        e_tag: Some(ETag::Strong(r.etag.clone())),
-        last_modified: Some(system_time(r.mtime_ms).into()),
-        content_type: i
-            .response_content_type
-            .clone()
-            .or_else(|| h.content_type.clone()),
-        cache_control: h.cache_control.clone(),
-        content_disposition: h.content_disposition.clone(),
-        content_encoding: h.content_encoding.clone(),
-        content_language: h.content_language.clone(),
-        expires: expires(&r),
-        metadata: Some(r.user_meta.clone().into_iter().collect()),
-        parts_count: (r.is_multipart() && i.part_number.is_some())
-            .then_some(r.segments.len() as i32),
-        checksum_crc32: checksum(&r, mode, "CRC32"),
-        checksum_crc32c: checksum(&r, mode, "CRC32C"),
-        checksum_crc64nvme: checksum(&r, mode, "CRC64NVME"),
-        checksum_sha1: checksum(&r, mode, "SHA1"),
-        checksum_sha256: checksum(&r, mode, "SHA256"),
-        ..Default::default()
-    };
-    let mut resp = S3Response::new(output);
-    if !whole || i.range.is_some() {
-        resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
-    }
-    Ok(resp)
+    let output = object_output!(HeadObjectOutput, r, i, first, end, whole);
+    Ok(with_status(output, !whole || i.range.is_some()))
 }
 
 #[cfg(test)]

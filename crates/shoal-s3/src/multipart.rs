@@ -49,17 +49,8 @@ pub async fn create(
     gw: &Gateway,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-    let (bucket, who) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
-    let owner = who.unwrap_or_else(|| bucket.owner.clone());
-    let acl = put::object_acl_from(
-        req.input.acl.as_ref().map(|a| a.as_str()),
-        req.input.grant_read.as_deref(),
-        req.input.grant_read_acp.as_deref(),
-        req.input.grant_write_acp.as_deref(),
-        req.input.grant_full_control.as_deref(),
-        &owner,
-        &bucket.owner,
-    )?;
+    let (bucket, owner) = bucket::writer(gw, &req, &req.input.bucket).await?;
+    let acl = put::object_acl!(req.input, &owner, &bucket.owner)?;
     let i = req.input;
     check_key(&i.key)?;
     let record = UploadRecord {
@@ -139,27 +130,10 @@ pub async fn upload_part(
     let index = bucket.index(gw.pools());
     // Refuse parts of unknown uploads before taking the body.
     index.upload(&input.key, &input.upload_id).await?;
-    let md5_sent = put::content_md5(input.content_md5.as_deref(), &headers)?;
-    let sent = put::sent_checksums(&s3s::dto::Checksum {
-        checksum_crc32: input.checksum_crc32.clone(),
-        checksum_crc32c: input.checksum_crc32c.clone(),
-        checksum_crc64nvme: input.checksum_crc64nvme.clone(),
-        checksum_sha1: input.checksum_sha1.clone(),
-        checksum_sha256: input.checksum_sha256.clone(),
-        checksum_type: None,
-    });
-    let hasher = put::hasher_for(&sent, input.checksum_algorithm.as_ref(), &headers);
-    let limits = put::limits(gw, input.content_length)?;
-    let (pending, stored) =
-        put::store_new(gw, &index, &input.key, input.body, &limits, hasher).await?;
-    let trailers = trailing_headers.as_ref().and_then(|t| t.take());
-    let checksums = match put::check_body(&stored, md5_sent, sent, trailers.as_ref()) {
-        Ok(c) => c,
-        Err(e) => {
-            put::give_up(&index, pending).await;
-            return Err(e.into());
-        }
-    };
+    let checks = put::body_checks!(gw, input, headers)?;
+    let trailers = trailing_headers.as_ref();
+    let (pending, stored, checksums) =
+        put::receive(gw, &index, &input.key, input.body, checks, trailers).await?;
     let part = PartRecord {
         etag: hex::encode(stored.md5),
         size: stored.size,

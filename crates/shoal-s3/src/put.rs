@@ -13,7 +13,6 @@ use crate::Gateway;
 use crate::body::{self, BodyLimits, Stored};
 use crate::bucket;
 use crate::error::{ModelError, S3Result};
-use crate::model::acl::Permission;
 use crate::model::index::{Index, Pending};
 use crate::model::now_ms;
 use crate::model::record::{ObjectRecord, Segment, SystemHeaders};
@@ -190,17 +189,8 @@ pub async fn put(
     gw: &Gateway,
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
-    let (bucket, who) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
-    let uid = who.unwrap_or_else(|| bucket.owner.clone());
-    let acl = object_acl_from(
-        req.input.acl.as_ref().map(|a| a.as_str()),
-        req.input.grant_read.as_deref(),
-        req.input.grant_read_acp.as_deref(),
-        req.input.grant_write_acp.as_deref(),
-        req.input.grant_full_control.as_deref(),
-        &uid,
-        &bucket.owner,
-    )?;
+    let (bucket, uid) = bucket::writer(gw, &req, &req.input.bucket).await?;
+    let acl = object_acl!(req.input, &uid, &bucket.owner)?;
     let S3Request {
         input,
         headers,
@@ -208,35 +198,17 @@ pub async fn put(
         ..
     } = req;
     check_key(&input.key)?;
-    let md5_sent = content_md5(input.content_md5.as_deref(), &headers)?;
-    let sent = sent_checksums(&Checksum {
-        checksum_crc32: input.checksum_crc32.clone(),
-        checksum_crc32c: input.checksum_crc32c.clone(),
-        checksum_crc64nvme: input.checksum_crc64nvme.clone(),
-        checksum_sha1: input.checksum_sha1.clone(),
-        checksum_sha256: input.checksum_sha256.clone(),
-        checksum_type: None,
-    });
-    let hasher = hasher_for(&sent, input.checksum_algorithm.as_ref(), &headers);
-    let limits = limits(gw, input.content_length)?;
+    let checks = body_checks!(gw, input, headers)?;
     let index = bucket.index(gw.pools());
-    let pending = index.begin_upload(&input.key).await?;
-    let stored =
-        match body::store(&gw.pools().data, &pending.data, input.body, &limits, hasher).await {
-            Ok(s) => s,
-            Err(e) => {
-                give_up(&index, pending).await;
-                return Err(e.into());
-            }
-        };
-    let trailers = trailing_headers.as_ref().and_then(|t| t.take());
-    let checksums = match check_body(&stored, md5_sent, sent, trailers.as_ref()) {
-        Ok(c) => c,
-        Err(e) => {
-            give_up(&index, pending).await;
-            return Err(e.into());
-        }
-    };
+    let (pending, stored, checksums) = receive(
+        gw,
+        &index,
+        &input.key,
+        input.body,
+        checks,
+        trailing_headers.as_ref(),
+    )
+    .await?;
     let record = ObjectRecord {
         size: stored.size,
         etag: hex::encode(stored.md5),
@@ -319,25 +291,76 @@ pub async fn store_new(
     }
 }
 
-/// The ACL of a new object from its request's canned ACL and grant
-/// headers (none: private to `owner`).
-pub fn object_acl_from(
-    canned: Option<&str>,
-    read: Option<&str>,
-    read_acp: Option<&str>,
-    write_acp: Option<&str>,
-    full_control: Option<&str>,
-    owner: &str,
-    bucket_owner: &str,
-) -> Result<Option<crate::model::acl::Acl>, ModelError> {
-    let grants = crate::acl::GrantHeaders {
-        read,
-        write: None,
-        read_acp,
-        write_acp,
-        full_control,
+/// The ACL a new object's request asks for (canned or grant headers;
+/// none: private to its owner).
+macro_rules! object_acl {
+    ($i:expr, $owner:expr, $bucket_owner:expr) => {
+        $crate::acl::requested_acl(
+            $i.acl.as_ref().map(|a| a.as_str()),
+            &$crate::acl::grant_headers!($i, objects),
+            $owner,
+            $bucket_owner,
+        )
     };
-    crate::acl::requested_acl(canned, &grants, owner, bucket_owner)
+}
+pub(crate) use object_acl;
+
+/// What an upload's body is checked against.
+pub struct BodyChecks {
+    /// Content-MD5, if sent.
+    pub md5: Option<[u8; 16]>,
+    /// Checksums sent in headers.
+    pub sent: BTreeMap<&'static str, String>,
+    /// Hashers for every checksum asked for.
+    pub hasher: ChecksumHasher,
+    /// Length and idle limits.
+    pub limits: BodyLimits,
+}
+
+/// The [`BodyChecks`] of an upload input (PutObject, UploadPart).
+macro_rules! body_checks {
+    ($gw:expr, $i:expr, $headers:expr) => {
+        (|| -> Result<$crate::put::BodyChecks, $crate::error::ModelError> {
+            let sent = $crate::put::sent_checksums(&s3s::dto::Checksum {
+                checksum_crc32: $i.checksum_crc32.clone(),
+                checksum_crc32c: $i.checksum_crc32c.clone(),
+                checksum_crc64nvme: $i.checksum_crc64nvme.clone(),
+                checksum_sha1: $i.checksum_sha1.clone(),
+                checksum_sha256: $i.checksum_sha256.clone(),
+                checksum_type: None,
+            });
+            Ok($crate::put::BodyChecks {
+                md5: $crate::put::content_md5($i.content_md5.as_deref(), &$headers)?,
+                hasher: $crate::put::hasher_for(&sent, $i.checksum_algorithm.as_ref(), &$headers),
+                sent,
+                limits: $crate::put::limits($gw, $i.content_length)?,
+            })
+        })()
+    };
+}
+pub(crate) use body_checks;
+
+/// Claims a fresh data object for `key`, streams `body` into it and
+/// verifies it against `checks` (and checksums in trailers); on failure
+/// the claim is given up. The claim, what was stored and the verified
+/// checksums.
+pub async fn receive(
+    gw: &Gateway,
+    index: &Index,
+    key: &str,
+    body: Option<s3s::dto::StreamingBlob>,
+    checks: BodyChecks,
+    trailers: Option<&s3s::TrailingHeaders>,
+) -> Result<(Pending, Stored, BTreeMap<String, String>), ModelError> {
+    let (pending, stored) = store_new(gw, index, key, body, &checks.limits, checks.hasher).await?;
+    let trailers = trailers.and_then(|t| t.take());
+    match check_body(&stored, checks.md5, checks.sent, trailers.as_ref()) {
+        Ok(checksums) => Ok((pending, stored, checksums)),
+        Err(e) => {
+            give_up(index, pending).await;
+            Err(e)
+        }
+    }
 }
 
 /// Checks a stored body against the digests the client sent.

@@ -240,11 +240,7 @@ impl Index {
             if claim.as_ref() != Some(&pending.value) {
                 return Err(ModelError::UploadExpired);
             }
-            let old = current
-                .as_ref()
-                .map(|raw| ObjectRecord::decode(key, raw))
-                .transpose()?;
-            precondition(old.as_ref())?;
+            let old = replaced(key, current.as_deref(), precondition)?;
             let due = now_ms().saturating_add(keep_ms);
             let mut sets = vec![(okey.clone(), encoded.clone())];
             sets.extend(
@@ -473,6 +469,20 @@ impl Index {
             .await?
             .0)
     }
+}
+
+/// The record a write replaces (stored form `current`), if
+/// `precondition` lets it be replaced.
+pub(super) fn replaced(
+    key: &str,
+    current: Option<&[u8]>,
+    precondition: Precondition<'_>,
+) -> Result<Option<ObjectRecord>, ModelError> {
+    let old = current
+        .map(|raw| ObjectRecord::decode(key, raw))
+        .transpose()?;
+    precondition(old.as_ref())?;
+    Ok(old)
 }
 
 fn same(name: &str) -> &str {

@@ -273,11 +273,7 @@ impl Index {
                 acl: upload.acl.clone(),
             };
             let current = omap_value(&self.pools.meta, &shard, &okey).await?;
-            let old = current
-                .as_ref()
-                .map(|raw| ObjectRecord::decode(key, raw))
-                .transpose()?;
-            precondition(old.as_ref())?;
+            let old = super::index::replaced(key, current.as_deref(), precondition)?;
             let due = now_ms().saturating_add(keep_ms);
             let used: Vec<u32> = chosen.iter().map(|(n, _)| *n).collect();
             let mut sets = vec![(okey.clone(), record.encode())];
