@@ -79,10 +79,9 @@ fn check_sigv2(cred: &str, headers: &HeaderMap, now: SystemTime) -> Option<S3Err
             "AWS authorization header is invalid; expected AwsAccessKeyId:signature",
         ));
     }
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let date = header("x-amz-date")
-        .filter(|d| !d.trim().is_empty())
-        .or_else(|| header("date"));
+    // x-amz-date, when present (even empty), is the request's date.
+    let header = |n: &str| headers.get(n).map(|v| v.to_str().unwrap_or(""));
+    let date = header("x-amz-date").or_else(|| header("date"));
     let Some(when) = date.and_then(parse_http_date) else {
         return Some(error(
             S3ErrorCode::AccessDenied,
@@ -211,6 +210,15 @@ mod tests {
         ] {
             assert_eq!(code(v2(bad)).as_deref(), Some("AccessDenied"), "{bad:?}");
         }
+        let empty_amz = headers(&[
+            ("authorization", "AWS AK:sig"),
+            ("date", "Sun, 06 Dec 2026 12:00:00 GMT"),
+            ("x-amz-date", ""),
+        ]);
+        assert_eq!(
+            code(check(&get, &uri, &empty_amz, now)).as_deref(),
+            Some("AccessDenied")
+        );
         let odd = headers(&[("authorization", "AWS HAHAHA")]);
         assert_eq!(
             code(check(&get, &uri, &odd, now)).as_deref(),
