@@ -161,6 +161,24 @@ fn from_policy(policy: &AccessControlPolicy, owner: &str) -> Result<Acl, ModelEr
     Ok(acl)
 }
 
+/// Refuses grants to users that do not exist.
+async fn check_grantees(gw: &Gateway, acl: &Acl) -> Result<(), ModelError> {
+    for g in &acl.grants {
+        if let Grantee::User(id) = &g.grantee {
+            match gw.users().get(id).await {
+                Ok(_) => {}
+                Err(ModelError::NoSuchUser(_)) => {
+                    return Err(ModelError::InvalidArgument(format!(
+                        "Invalid id: no user {id:?}"
+                    )));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An ACL as S3's owner and grant list.
 async fn to_dto(gw: &Gateway, acl: &Acl) -> (Owner, Vec<GrantDto>) {
     let mut grants = Vec::with_capacity(acl.grants.len());
@@ -233,6 +251,7 @@ pub async fn put_bucket_acl(
         &b.owner,
         &b.owner,
     )?;
+    check_grantees(gw, &acl).await?;
     gw.buckets().set_acl(&b.name, acl).await?;
     Ok(S3Response::new(PutBucketAclOutput {}))
 }
@@ -272,6 +291,7 @@ pub async fn put_object_acl(
         &record.owner,
         &b.owner,
     )?;
+    check_grantees(gw, &acl).await?;
     b.index(gw.pools())
         .update(&i.key, &|r| r.acl = Some(acl.clone()))
         .await?;

@@ -11,7 +11,7 @@ use crate::Gateway;
 use crate::acl::{grant_headers, requested_acl};
 use crate::auth::{requester, requester_or_anonymous};
 use crate::error::{ModelError, S3Result};
-use crate::model::acl::Permission;
+use crate::model::acl::{Acl, Permission};
 use crate::model::buckets::BucketRecord;
 use crate::model::record::ObjectRecord;
 use crate::model::system_time;
@@ -118,10 +118,16 @@ pub async fn create(
     let i = &req.input;
     let canned = i.acl.as_ref().map(|a| a.as_str());
     let acl = requested_acl(canned, &grant_headers!(i), &uid, &uid)?;
+    let wanted = acl.clone().unwrap_or_else(|| Acl::private(&uid));
     match gw.buckets().create(name, &uid, shards, acl).await {
         Ok(_) => {}
-        // S3 (us-east-1) answers a repeated create by the owner with success.
-        Err(ModelError::BucketOwnedByYou(_)) if gw.conf().region == "us-east-1" => {}
+        // S3 (us-east-1) answers a repeated create by the owner with
+        // success, unless it asks for another ACL (RGW's rule).
+        Err(ModelError::BucketOwnedByYou(_)) if gw.conf().region == "us-east-1" => {
+            if gw.buckets().get(name).await?.acl() != wanted {
+                return Err(ModelError::BucketExists(name.to_string()).into());
+            }
+        }
         Err(e) => return Err(e.into()),
     }
     Ok(S3Response::new(CreateBucketOutput {
@@ -167,8 +173,15 @@ pub async fn list(
     gw: &Gateway,
     req: S3Request<ListBucketsInput>,
 ) -> S3Result<S3Response<ListBucketsOutput>> {
-    let uid = requester(gw, &req).await?;
     let input = &req.input;
+    // An anonymous caller owns nothing: an empty list (as RGW answers).
+    let Some(uid) = requester_or_anonymous(gw, &req).await? else {
+        return Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(Vec::new()),
+            prefix: input.prefix.clone(),
+            ..Default::default()
+        }));
+    };
     let max = match input.max_buckets {
         Some(n) if !(1..=MAX_BUCKETS_PAGE as i32).contains(&n) => {
             return Err(s3_error!(

@@ -137,40 +137,48 @@ impl Acl {
     /// A canned ACL (`x-amz-acl`) for a resource of `owner` in a bucket of
     /// `bucket_owner`.
     pub fn canned(name: &str, owner: &str, bucket_owner: &str) -> Result<Acl, ModelError> {
-        let mut acl = Acl::private(owner);
-        let mut grant = |grantee, permission| {
-            acl.grants.push(Grant {
-                grantee,
-                permission,
-            })
-        };
-        match name {
-            "private" => {}
-            "public-read" => grant(Grantee::AllUsers, Permission::Read),
-            "public-read-write" => {
-                grant(Grantee::AllUsers, Permission::Read);
-                grant(Grantee::AllUsers, Permission::Write);
-            }
-            "authenticated-read" => grant(Grantee::AuthenticatedUsers, Permission::Read),
-            "bucket-owner-read" if bucket_owner != owner => {
-                grant(Grantee::User(bucket_owner.to_string()), Permission::Read)
-            }
-            "bucket-owner-full-control" if bucket_owner != owner => grant(
-                Grantee::User(bucket_owner.to_string()),
-                Permission::FullControl,
-            ),
-            "bucket-owner-read" | "bucket-owner-full-control" => {}
-            "log-delivery-write" => {
-                grant(Grantee::LogDelivery, Permission::Write);
-                grant(Grantee::LogDelivery, Permission::ReadAcp);
-            }
+        // Group grants come before the owner's (the order S3 and RGW list).
+        let groups: &[(Grantee, Permission)] = match name {
+            "public-read" => &[(Grantee::AllUsers, Permission::Read)],
+            "public-read-write" => &[
+                (Grantee::AllUsers, Permission::Read),
+                (Grantee::AllUsers, Permission::Write),
+            ],
+            "authenticated-read" => &[(Grantee::AuthenticatedUsers, Permission::Read)],
+            "log-delivery-write" => &[
+                (Grantee::LogDelivery, Permission::Write),
+                (Grantee::LogDelivery, Permission::ReadAcp),
+            ],
+            "private" | "bucket-owner-read" | "bucket-owner-full-control" => &[],
             other => {
                 return Err(ModelError::InvalidArgument(format!(
                     "unknown canned ACL {other:?}"
                 )));
             }
+        };
+        let mut grants: Vec<Grant> = groups
+            .iter()
+            .map(|(grantee, permission)| Grant {
+                grantee: grantee.clone(),
+                permission: *permission,
+            })
+            .collect();
+        grants.extend(Acl::private(owner).grants);
+        let for_bucket_owner = match name {
+            "bucket-owner-read" => Some(Permission::Read),
+            "bucket-owner-full-control" => Some(Permission::FullControl),
+            _ => None,
+        };
+        if let Some(permission) = for_bucket_owner.filter(|_| bucket_owner != owner) {
+            grants.push(Grant {
+                grantee: Grantee::User(bucket_owner.to_string()),
+                permission,
+            });
         }
-        Ok(acl)
+        Ok(Acl {
+            owner: owner.to_string(),
+            grants,
+        })
     }
 
     /// Whether `who` (none: an anonymous request) has `perm`.
@@ -213,6 +221,9 @@ mod tests {
             private
         );
         assert!(Acl::canned("public", "a", "a").is_err());
+        // Groups first, then the owner.
+        assert_eq!(public.grants[0].grantee, Grantee::AllUsers);
+        assert_eq!(public.grants[1].grantee, Grantee::User("alice".into()));
     }
 
     #[test]
