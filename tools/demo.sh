@@ -49,7 +49,7 @@ s3 -T "$work/obj.38797312" "$ep/photos/2026/big.bin"
 s3 -T "$work/obj.4096" -H "Content-Type: image/jpeg" "$ep/photos/2026/small.jpg"
 s3 "$ep/photos/2026/big.bin" -o "$work/s3.back"
 cmp "$work/obj.38797312" "$work/s3.back" && echo "37 MiB through S3: identical"
-s3 "$ep/photos?list-type=2&prefix=2026/" | sed 's/<Contents>/\n  <Contents>/g'
+s3 "$ep/photos?list-type=2&prefix=2026%2F" | sed 's/<Contents>/\n  <Contents>/g'
 echo
 
 step "SIGKILL osd.1 (by the PID dev up recorded): its peers report it, PGs re-peer, I/O goes on"
