@@ -18,20 +18,50 @@ use crate::model::record::ObjectRecord;
 /// Most keys one DeleteObjects request may name (S3's limit).
 const MAX_DELETE_KEYS: usize = 1000;
 
+/// Conditions a delete of one key may carry; a key that does not exist is
+/// deleted whatever they say (204, as S3 answers).
+#[derive(Default)]
+struct DeleteConditions<'a> {
+    /// `If-Match` (`*`: any existing object).
+    etag: Option<&'a str>,
+    /// `x-amz-if-match-size`.
+    size: Option<i64>,
+    /// `x-amz-if-match-last-modified-time`, in seconds since the epoch.
+    modified_secs: Option<i64>,
+}
+
+impl DeleteConditions<'_> {
+    fn check(&self, old: Option<&ObjectRecord>) -> Result<(), ModelError> {
+        let Some(o) = old else {
+            return Ok(());
+        };
+        let etag_ok = self
+            .etag
+            .is_none_or(|e| e == "*" || e.trim_matches('"') == o.etag);
+        let size_ok = self.size.is_none_or(|s| u64::try_from(s) == Ok(o.size));
+        let time_ok = self
+            .modified_secs
+            .is_none_or(|t| t == (o.mtime_ms / 1000) as i64);
+        if etag_ok && size_ok && time_ok {
+            Ok(())
+        } else {
+            Err(ModelError::PreconditionFailed)
+        }
+    }
+}
+
+fn secs(t: &s3s::dto::Timestamp) -> i64 {
+    let t: time::OffsetDateTime = t.clone().into();
+    t.unix_timestamp()
+}
+
 async fn delete_key(
     gw: &Gateway,
     bucket: &BucketRecord,
     key: &str,
-    if_match: Option<&str>,
+    conditions: &DeleteConditions<'_>,
 ) -> Result<(), ModelError> {
-    let precondition = |old: Option<&ObjectRecord>| -> Result<(), ModelError> {
-        match (if_match, old) {
-            (None, _) => Ok(()),
-            (Some(want), Some(o)) if want == o.etag => Ok(()),
-            (Some(_), None) => Err(ModelError::NoSuchKey(key.to_string())),
-            (Some(_), Some(_)) => Err(ModelError::PreconditionFailed),
-        }
-    };
+    let precondition = |old: Option<&ObjectRecord>| conditions.check(old);
     bucket
         .index(gw.pools())
         .remove(key, &precondition, gw.conf().gc_min_wait_ms)
@@ -44,8 +74,16 @@ pub async fn delete(
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
-    let if_match = req.input.if_match.as_ref().and_then(|c| c.as_etag());
-    delete_key(gw, &bucket, &req.input.key, if_match.map(|e| e.value())).await?;
+    let i = &req.input;
+    let conditions = DeleteConditions {
+        etag: i.if_match.as_ref().map(|c| match c.as_etag() {
+            Some(e) => e.value(),
+            None => "*",
+        }),
+        size: i.if_match_size,
+        modified_secs: i.if_match_last_modified_time.as_ref().map(secs),
+    };
+    delete_key(gw, &bucket, &i.key, &conditions).await?;
     Ok(S3Response::new(DeleteObjectOutput::default()))
 }
 
@@ -65,8 +103,12 @@ pub async fn delete_many(
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for o in objects {
-        let if_match = o.e_tag.as_ref().map(|e| e.value().to_string());
-        match delete_key(gw, &bucket, &o.key, if_match.as_deref()).await {
+        let conditions = DeleteConditions {
+            etag: o.e_tag.as_ref().map(|e| e.value()),
+            size: o.size,
+            modified_secs: o.last_modified_time.as_ref().map(secs),
+        };
+        match delete_key(gw, &bucket, &o.key, &conditions).await {
             Ok(()) | Err(ModelError::NoSuchKey(_)) => {
                 if !quiet {
                     deleted.push(DeletedObject {
@@ -91,4 +133,42 @@ pub async fn delete_many(
         errors: Some(errors),
         ..Default::default()
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::record::Segment;
+
+    #[test]
+    fn delete_conditions_compare_existing_objects_only() {
+        let r = ObjectRecord {
+            size: 5,
+            etag: "abc".into(),
+            mtime_ms: 7_500,
+            owner: "u".into(),
+            headers: Default::default(),
+            user_meta: Default::default(),
+            checksums: Default::default(),
+            segments: vec![Segment {
+                data: "d".into(),
+                size: 5,
+            }],
+            upload_id: None,
+            acl: None,
+        };
+        let c = |etag, size, modified_secs| DeleteConditions {
+            etag,
+            size,
+            modified_secs,
+        };
+        c(None, None, None).check(Some(&r)).unwrap();
+        c(Some("*"), Some(5), Some(7)).check(Some(&r)).unwrap();
+        c(Some("\"abc\""), None, None).check(Some(&r)).unwrap();
+        assert!(c(Some("bad"), None, None).check(Some(&r)).is_err());
+        assert!(c(None, Some(9999), None).check(Some(&r)).is_err());
+        assert!(c(None, None, Some(8)).check(Some(&r)).is_err());
+        // A missing key is deleted whatever the conditions say.
+        c(Some("bad"), Some(1), Some(1)).check(None).unwrap();
+    }
 }
