@@ -83,6 +83,23 @@ pub async fn authorize_object<T>(
     Ok((bucket, record))
 }
 
+/// `Owner` elements of the users a listing names, each looked up once
+/// per listing (a page of objects usually has few owners).
+#[derive(Default)]
+pub struct Owners(std::collections::HashMap<String, Owner>);
+
+impl Owners {
+    /// The `Owner` element of user `uid`.
+    pub async fn of(&mut self, gw: &Gateway, uid: &str) -> Owner {
+        if let Some(o) = self.0.get(uid) {
+            return o.clone();
+        }
+        let o = owner_of(gw, uid).await;
+        self.0.insert(uid.to_string(), o.clone());
+        o
+    }
+}
+
 /// The `Owner` element of user `uid`.
 pub async fn owner_of(gw: &Gateway, uid: &str) -> Owner {
     let display_name = match gw.users().get(uid).await {

@@ -84,6 +84,7 @@ async fn elements(
 ) -> (Vec<Object>, Vec<CommonPrefix>) {
     let mut objects = Vec::new();
     let mut prefixes = Vec::new();
+    let mut owners = bucket::Owners::default();
     for item in &page.items {
         match item {
             Listed::Object(key, r) => objects.push(Object {
@@ -95,7 +96,7 @@ async fn elements(
                     ObjectStorageClass::STANDARD,
                 )),
                 owner: if with_owner {
-                    Some(bucket::owner_of(gw, &r.owner).await)
+                    Some(owners.of(gw, &r.owner).await)
                 } else {
                     None
                 },

@@ -362,8 +362,9 @@ pub async fn list_uploads(
         _ => (None, None),
     };
     let mut uploads = Vec::with_capacity(page.uploads.len());
+    let mut owners = bucket::Owners::default();
     for u in page.uploads {
-        let owner = bucket::owner_of(gw, &u.owner).await;
+        let owner = owners.of(gw, &u.owner).await;
         uploads.push(MultipartUpload {
             key: Some(u.key),
             upload_id: Some(u.upload_id),
