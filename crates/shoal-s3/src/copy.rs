@@ -12,6 +12,7 @@ use s3s::{S3Request, S3Response, s3_error};
 use crate::Gateway;
 use crate::body::{self, BodyLimits, Stored};
 use crate::bucket;
+use crate::dates::unix_secs;
 use crate::error::{ModelError, S3Result};
 use crate::model::acl::Permission;
 use crate::model::index::{Index, Pending};
@@ -36,15 +37,6 @@ pub async fn source<T>(
     Ok(record)
 }
 
-fn secs(ms: u64) -> i64 {
-    (ms / 1000) as i64
-}
-
-fn ts_secs(t: &Timestamp) -> i64 {
-    let t: time::OffsetDateTime = t.clone().into();
-    t.unix_timestamp()
-}
-
 /// The `x-amz-copy-source-if-*` conditions: any that fails is a 412.
 pub fn check_source_conditions(
     r: &ObjectRecord,
@@ -55,13 +47,13 @@ pub fn check_source_conditions(
 ) -> Result<(), ModelError> {
     let matches =
         |c: &ETagCondition| c.is_any() || c.as_etag().is_some_and(|e| e.value() == r.etag);
-    let modified = secs(r.mtime_ms);
+    let modified = r.mtime_secs();
     let ok = if_match.is_none_or(matches)
         && !if_none_match.is_some_and(matches)
         // If-Match that holds overrides If-Unmodified-Since, and
         // If-None-Match that holds overrides If-Modified-Since (S3's rule).
-        && (if_match.is_some() || if_unmodified_since.is_none_or(|t| modified <= ts_secs(t)))
-        && (if_none_match.is_some() || if_modified_since.is_none_or(|t| modified > ts_secs(t)));
+        && (if_match.is_some() || if_unmodified_since.is_none_or(|t| modified <= unix_secs(t)))
+        && (if_none_match.is_some() || if_modified_since.is_none_or(|t| modified > unix_secs(t)));
     if ok {
         Ok(())
     } else {
@@ -193,18 +185,7 @@ mod tests {
     use super::*;
 
     fn rec() -> ObjectRecord {
-        ObjectRecord {
-            size: 1,
-            etag: "e1".into(),
-            mtime_ms: 10_000,
-            owner: "u".into(),
-            headers: Default::default(),
-            user_meta: Default::default(),
-            checksums: Default::default(),
-            segments: vec![],
-            upload_id: None,
-            acl: None,
-        }
+        ObjectRecord::sample("e1", 1, 10_000)
     }
 
     fn ts(secs: i64) -> Timestamp {

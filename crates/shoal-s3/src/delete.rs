@@ -10,6 +10,7 @@ use s3s::{S3Error, S3Request, S3Response, s3_error};
 
 use crate::Gateway;
 use crate::bucket;
+use crate::dates::unix_secs;
 use crate::error::{ModelError, S3Result};
 use crate::model::acl::Permission;
 use crate::model::buckets::BucketRecord;
@@ -39,20 +40,13 @@ impl DeleteConditions<'_> {
             .etag
             .is_none_or(|e| e == "*" || e.trim_matches('"') == o.etag);
         let size_ok = self.size.is_none_or(|s| u64::try_from(s) == Ok(o.size));
-        let time_ok = self
-            .modified_secs
-            .is_none_or(|t| t == (o.mtime_ms / 1000) as i64);
+        let time_ok = self.modified_secs.is_none_or(|t| t == o.mtime_secs());
         if etag_ok && size_ok && time_ok {
             Ok(())
         } else {
             Err(ModelError::PreconditionFailed)
         }
     }
-}
-
-fn secs(t: &s3s::dto::Timestamp) -> i64 {
-    let t: time::OffsetDateTime = t.clone().into();
-    t.unix_timestamp()
 }
 
 async fn delete_key(
@@ -81,7 +75,7 @@ pub async fn delete(
             None => "*",
         }),
         size: i.if_match_size,
-        modified_secs: i.if_match_last_modified_time.as_ref().map(secs),
+        modified_secs: i.if_match_last_modified_time.as_ref().map(unix_secs),
     };
     delete_key(gw, &bucket, &i.key, &conditions).await?;
     Ok(S3Response::new(DeleteObjectOutput::default()))
@@ -106,7 +100,7 @@ pub async fn delete_many(
         let conditions = DeleteConditions {
             etag: o.e_tag.as_ref().map(|e| e.value()),
             size: o.size,
-            modified_secs: o.last_modified_time.as_ref().map(secs),
+            modified_secs: o.last_modified_time.as_ref().map(unix_secs),
         };
         match delete_key(gw, &bucket, &o.key, &conditions).await {
             Ok(()) | Err(ModelError::NoSuchKey(_)) => {
@@ -138,25 +132,10 @@ pub async fn delete_many(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::record::Segment;
 
     #[test]
     fn delete_conditions_compare_existing_objects_only() {
-        let r = ObjectRecord {
-            size: 5,
-            etag: "abc".into(),
-            mtime_ms: 7_500,
-            owner: "u".into(),
-            headers: Default::default(),
-            user_meta: Default::default(),
-            checksums: Default::default(),
-            segments: vec![Segment {
-                data: "d".into(),
-                size: 5,
-            }],
-            upload_id: None,
-            acl: None,
-        };
+        let r = ObjectRecord::sample("abc", 5, 7_500);
         let c = |etag, size, modified_secs| DeleteConditions {
             etag,
             size,

@@ -1,8 +1,6 @@
 //! GetObject and HeadObject: conditional requests, ranges, `partNumber`,
 //! `response-*` overrides, stored headers and checksums.
 
-use std::time::SystemTime;
-
 use s3s::dto::{
     ChecksumMode, ETag, ETagCondition, GetObjectInput, GetObjectOutput, HeadObjectInput,
     HeadObjectOutput, Range, Timestamp,
@@ -12,6 +10,7 @@ use s3s::{S3Error, S3Request, S3Response};
 use crate::Gateway;
 use crate::body;
 use crate::bucket;
+use crate::dates::{httpdate, unix_secs};
 use crate::error::{ModelError, S3Result};
 use crate::model::acl::Permission;
 use crate::model::record::ObjectRecord;
@@ -29,29 +28,18 @@ fn etag_matches(cond: &ETagCondition, etag: &str) -> bool {
     cond.is_any() || cond.as_etag().is_some_and(|e| e.value() == etag)
 }
 
-/// Seconds since the epoch (HTTP dates have second precision).
-fn secs(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn ts_secs(t: &Timestamp) -> i64 {
-    let t: time::OffsetDateTime = t.clone().into();
-    t.unix_timestamp()
-}
-
 /// RFC 9110 §13.2.2 order: If-Match, else If-Unmodified-Since; then
 /// If-None-Match, else If-Modified-Since.
 fn check_conditions(c: &Conditions, r: &ObjectRecord) -> Result<(), ModelError> {
-    let modified = secs(system_time(r.mtime_ms)) as i64;
+    let modified = r.mtime_secs();
     match (&c.if_match, &c.if_unmodified_since) {
         (Some(m), _) if !etag_matches(m, &r.etag) => return Err(ModelError::PreconditionFailed),
-        (None, Some(t)) if modified > ts_secs(t) => return Err(ModelError::PreconditionFailed),
+        (None, Some(t)) if modified > unix_secs(t) => return Err(ModelError::PreconditionFailed),
         _ => {}
     }
     match (&c.if_none_match, &c.if_modified_since) {
         (Some(m), _) if etag_matches(m, &r.etag) => Err(ModelError::NotModified),
-        (None, Some(t)) if modified <= ts_secs(t) => Err(ModelError::NotModified),
+        (None, Some(t)) if modified <= unix_secs(t) => Err(ModelError::NotModified),
         _ => Ok(()),
     }
 }
@@ -110,15 +98,6 @@ async fn lookup<T>(
         return Err(err);
     }
     Ok(record)
-}
-
-/// An HTTP date (RFC 9110 IMF-fixdate).
-fn httpdate(t: SystemTime) -> String {
-    let t = time::OffsetDateTime::from(t);
-    let fmt = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    t.format(&fmt).unwrap_or_default()
 }
 
 fn content_range(first: u64, end: u64, size: u64) -> String {
@@ -235,21 +214,7 @@ mod tests {
     use crate::model::record::Segment;
 
     fn record(etag: &str, mtime_ms: u64) -> ObjectRecord {
-        ObjectRecord {
-            size: 100,
-            etag: etag.into(),
-            mtime_ms,
-            owner: "u".into(),
-            headers: Default::default(),
-            user_meta: Default::default(),
-            checksums: Default::default(),
-            segments: vec![Segment {
-                data: "d".into(),
-                size: 100,
-            }],
-            upload_id: None,
-            acl: None,
-        }
+        ObjectRecord::sample(etag, 100, mtime_ms)
     }
 
     fn none() -> Conditions {

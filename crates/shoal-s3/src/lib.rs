@@ -20,6 +20,7 @@ mod body;
 mod bucket;
 mod copy;
 mod cors;
+mod dates;
 mod delete;
 pub mod error;
 mod get;

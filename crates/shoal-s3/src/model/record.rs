@@ -80,6 +80,31 @@ impl ObjectRecord {
             .unwrap_or_else(|| Acl::private(&self.owner))
     }
 
+    /// A one-segment record for tests.
+    #[cfg(test)]
+    pub fn sample(etag: &str, size: u64, mtime_ms: u64) -> ObjectRecord {
+        ObjectRecord {
+            size,
+            etag: etag.into(),
+            mtime_ms,
+            owner: "u".into(),
+            headers: SystemHeaders::default(),
+            user_meta: BTreeMap::new(),
+            checksums: BTreeMap::new(),
+            segments: vec![Segment {
+                data: "d".into(),
+                size,
+            }],
+            upload_id: None,
+            acl: None,
+        }
+    }
+
+    /// Last modified, in whole seconds since the epoch.
+    pub fn mtime_secs(&self) -> i64 {
+        (self.mtime_ms / 1000) as i64
+    }
+
     /// Whether a multipart upload made the object (its ETag ends in `-N`).
     pub fn is_multipart(&self) -> bool {
         self.upload_id.is_some() || self.etag.contains('-')
