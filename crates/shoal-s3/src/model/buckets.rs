@@ -170,18 +170,18 @@ impl Buckets {
         name: &str,
         change: &(dyn Fn(&mut BucketRecord) + Sync),
     ) -> Result<(), ModelError> {
-        for _ in 0..super::MAX_RACES {
-            let (mut bucket, raw) = self.get_raw(name).await?;
-            change(&mut bucket);
-            let new = serde_json::to_vec(&bucket).map_err(|e| ModelError::corrupt("bucket", e))?;
-            let op = WriteOp::new()
-                .cmp_omap(name.as_bytes(), XattrCmp::Eq(raw))
-                .omap_set(vec![(name.as_bytes().to_vec(), new)]);
-            if guarded_write(self.meta(), BUCKETS, op).await? {
-                return Ok(());
-            }
-        }
-        Err(ModelError::Busy(name.to_string()))
+        let missing = || ModelError::NoSuchBucket(name.to_string());
+        let what = format!("bucket {name}");
+        super::update_entry(
+            self.meta(),
+            BUCKETS,
+            name.as_bytes(),
+            &what,
+            missing,
+            change,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Every bucket, by name.

@@ -300,20 +300,10 @@ impl Index {
         change: &(dyn Fn(&mut ObjectRecord) + Sync),
     ) -> Result<ObjectRecord, ModelError> {
         let okey = with_prefix(OBJECT, key.as_bytes());
-        for _ in 0..MAX_RACES {
-            let (mut record, raw) = self
-                .get(key)
-                .await?
-                .ok_or_else(|| ModelError::NoSuchKey(key.to_string()))?;
-            change(&mut record);
-            let op = WriteOp::new()
-                .cmp_omap(okey.clone(), XattrCmp::Eq(raw))
-                .omap_set(vec![(okey.clone(), record.encode())]);
-            if guarded_write(&self.pools.meta, &self.shard_of(key), op).await? {
-                return Ok(record);
-            }
-        }
-        Err(ModelError::Busy(key.to_string()))
+        let missing = || ModelError::NoSuchKey(key.to_string());
+        let what = format!("object {key}");
+        let (meta, shard) = (&self.pools.meta, self.shard_of(key));
+        super::update_entry(meta, &shard, &okey, &what, missing, change).await
     }
 
     /// The values of two omap keys of one shard, read together.

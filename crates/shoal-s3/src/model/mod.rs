@@ -138,6 +138,37 @@ pub async fn guarded_write(io: &IoCtx, obj: &str, op: WriteOp) -> Result<bool, M
     }
 }
 
+/// Changes the JSON record under omap key `key` of `obj` with `change`,
+/// guarded by the value read (a lost race reads again, up to
+/// [`MAX_RACES`] times). `missing` is the error when there is no record;
+/// `what` names it in errors. The changed record.
+pub async fn update_entry<T>(
+    io: &IoCtx,
+    obj: &str,
+    key: &[u8],
+    what: &str,
+    missing: impl Fn() -> ModelError,
+    change: &(dyn Fn(&mut T) + Sync),
+) -> Result<T, ModelError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    for _ in 0..MAX_RACES {
+        let raw = omap_value(io, obj, key).await?.ok_or_else(&missing)?;
+        let mut record: T =
+            serde_json::from_slice(&raw).map_err(|e| ModelError::corrupt(what, e))?;
+        change(&mut record);
+        let new = serde_json::to_vec(&record).map_err(|e| ModelError::corrupt(what, e))?;
+        let op = WriteOp::new()
+            .cmp_omap(key.to_vec(), shoal_client::XattrCmp::Eq(raw))
+            .omap_set(vec![(key.to_vec(), new)]);
+        if guarded_write(io, obj, op).await? {
+            return Ok(record);
+        }
+    }
+    Err(ModelError::Busy(what.to_string()))
+}
+
 /// How often a read-modify-write on one omap key is retried after losing a
 /// race before the request is answered with "slow down".
 pub const MAX_RACES: usize = 64;

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use shoal_client::{IoCtx, WriteOp, XattrCmp};
 
-use super::{MAX_RACES, guarded_write, now_ms, omap_all, omap_value, random_bytes};
+use super::{guarded_write, now_ms, omap_all, omap_value, random_bytes};
 use crate::error::ModelError;
 
 /// The omap object of users.
@@ -150,13 +150,13 @@ impl Users {
         // Listed with the user first: a crash in between leaves a listed
         // key that does not work (`key rm` clears it), never a working key
         // that removing the user would miss.
-        self.update(uid, |u| u.keys.push(key.access_key.clone()))
+        self.update(uid, &|u| u.keys.push(key.access_key.clone()))
             .await?;
         let op = WriteOp::new()
             .cmp_omap(key.access_key.as_bytes(), XattrCmp::Absent)
             .omap_set(vec![(key.access_key.as_bytes().to_vec(), encode(&record))]);
         if !guarded_write(&self.meta, KEYS, op).await? {
-            self.update(uid, |u| u.keys.retain(|k| *k != key.access_key))
+            self.update(uid, &|u| u.keys.retain(|k| *k != key.access_key))
                 .await?;
             return Err(ModelError::Busy("access key collision".into()));
         }
@@ -177,7 +177,7 @@ impl Users {
                 WriteOp::new().omap_remove(vec![access_key.as_bytes().to_vec()]),
             )
             .await?;
-        self.update(uid, |u| u.keys.retain(|k| k != access_key))
+        self.update(uid, &|u| u.keys.retain(|k| k != access_key))
             .await
     }
 
@@ -209,18 +209,15 @@ impl Users {
 
     /// Changes user `uid`'s record with `change`, guarded against
     /// concurrent changes.
-    async fn update(&self, uid: &str, change: impl Fn(&mut UserRecord)) -> Result<(), ModelError> {
-        for _ in 0..MAX_RACES {
-            let (mut user, raw) = self.get_raw(uid).await?;
-            change(&mut user);
-            let op = WriteOp::new()
-                .cmp_omap(uid.as_bytes(), XattrCmp::Eq(raw))
-                .omap_set(vec![(uid.as_bytes().to_vec(), encode(&user))]);
-            if guarded_write(&self.meta, USERS, op).await? {
-                return Ok(());
-            }
-        }
-        Err(ModelError::Busy(format!("user {uid}")))
+    async fn update(
+        &self,
+        uid: &str,
+        change: &(dyn Fn(&mut UserRecord) + Sync),
+    ) -> Result<(), ModelError> {
+        let missing = || ModelError::NoSuchUser(uid.to_string());
+        let what = format!("user {uid}");
+        super::update_entry(&self.meta, USERS, uid.as_bytes(), &what, missing, change).await?;
+        Ok(())
     }
 }
 
