@@ -260,14 +260,10 @@ pub async fn get_object_acl(
     gw: &Gateway,
     req: S3Request<GetObjectAclInput>,
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
-    let (_, record) = bucket::authorize_object(
-        gw,
-        &req,
-        &req.input.bucket,
-        &req.input.key,
-        Permission::ReadAcp,
-    )
-    .await?;
+    let i = &req.input;
+    let version = i.version_id.as_deref();
+    let (_, record) =
+        bucket::authorize_object(gw, &req, &i.bucket, &i.key, version, Permission::ReadAcp).await?;
     let (owner, grants) = to_dto(gw, &record.acl()).await;
     Ok(S3Response::new(GetObjectAclOutput {
         owner: Some(owner),
@@ -281,8 +277,10 @@ pub async fn put_object_acl(
     req: S3Request<PutObjectAclInput>,
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let i = &req.input;
+    let version = i.version_id.as_deref();
     let (b, record) =
-        bucket::authorize_object(gw, &req, &i.bucket, &i.key, Permission::WriteAcp).await?;
+        bucket::authorize_object(gw, &req, &i.bucket, &i.key, version, Permission::WriteAcp)
+            .await?;
     let canned = i.acl.as_ref().map(|a| a.as_str());
     let acl = acl_to_set(
         i.access_control_policy.as_ref(),
@@ -293,7 +291,7 @@ pub async fn put_object_acl(
     )?;
     check_grantees(gw, &acl).await?;
     b.index(gw.pools())
-        .update(&i.key, &|r| r.acl = Some(acl.clone()))
+        .update(&i.key, version, &|r| r.acl = Some(acl.clone()))
         .await?;
     Ok(S3Response::new(PutObjectAclOutput::default()))
 }

@@ -15,6 +15,8 @@ use crate::model::acl::{Acl, Permission};
 use crate::model::buckets::BucketRecord;
 use crate::model::record::ObjectRecord;
 use crate::model::system_time;
+use crate::model::versioned::Found;
+use crate::model::versions::{NULL_VERSION, check_version_id};
 
 /// Most buckets a ListBuckets page returns when the client names no limit.
 const MAX_BUCKETS_PAGE: usize = 10_000;
@@ -58,27 +60,46 @@ pub async fn writer<T>(
     Ok((bucket, owner))
 }
 
-/// Bucket `name` and the current record of `key`, if the requester has
-/// `perm` on the object. A missing key is NoSuchKey to those who may list
-/// the bucket and AccessDenied to others (as S3 answers).
+/// Bucket `name` and the current record of `key` (or its version
+/// `version_id`), if the requester has `perm` on the object. A missing key
+/// is NoSuchKey to those who may list the bucket and AccessDenied to
+/// others (as S3 answers); a delete marker is NoSuchKey, or
+/// MethodNotAllowed when named by its version id.
 pub async fn authorize_object<T>(
     gw: &Gateway,
     req: &S3Request<T>,
     name: &str,
     key: &str,
+    version_id: Option<&str>,
     perm: Permission,
 ) -> S3Result<(BucketRecord, ObjectRecord)> {
     crate::put::check_key(key)?;
+    if let Some(v) = version_id {
+        check_version_id(v)?;
+    }
     let who = requester_or_anonymous(gw, req).await?;
     let bucket = gw.buckets().get(name).await?;
-    let Some((record, _)) = bucket.index(gw.pools()).get(key).await? else {
-        if bucket.acl().allows(who.as_deref(), Permission::Read) {
-            return Err(ModelError::NoSuchKey(key.to_string()).into());
+    let may_list = bucket.acl().allows(who.as_deref(), Permission::Read);
+    let mut record = match bucket.index(gw.pools()).lookup(key, version_id).await? {
+        Found::Object(r) => *r,
+        _ if !may_list => return Err(ModelError::AccessDenied.into()),
+        Found::Marker { version_id: v } => {
+            let named = version_id.is_some();
+            return Err(ModelError::DeleteMarker {
+                version_id: v,
+                named,
+            }
+            .into());
         }
-        return Err(ModelError::AccessDenied.into());
+        Found::Missing => return Err(ModelError::NoSuchKey(key.to_string()).into()),
     };
     if !record.acl().allows(who.as_deref(), perm) {
         return Err(ModelError::AccessDenied.into());
+    }
+    // Objects from before versioning are the `null` version once the
+    // bucket has versions.
+    if bucket.versioning.is_some() {
+        record.version_id.get_or_insert_with(|| NULL_VERSION.into());
     }
     Ok((bucket, record))
 }

@@ -20,21 +20,29 @@ use crate::model::now_ms;
 use crate::model::record::{ObjectRecord, Segment};
 use crate::put;
 
-/// The record of the object `copy_source` names, if the requester may
-/// read it.
+/// The record of the object (or version) `copy_source` names, if the
+/// requester may read it, and the source version id to report.
 pub async fn source<T>(
     gw: &Gateway,
     req: &S3Request<T>,
     copy_source: &CopySource,
-) -> S3Result<ObjectRecord> {
-    let CopySource::Bucket { bucket, key, .. } = copy_source else {
+) -> S3Result<(ObjectRecord, Option<String>)> {
+    let CopySource::Bucket {
+        bucket,
+        key,
+        version_id,
+    } = copy_source
+    else {
         return Err(s3_error!(
             InvalidArgument,
             "copy sources are bucket/key (access points are not served)"
         ));
     };
-    let (_, record) = bucket::authorize_object(gw, req, bucket, key, Permission::Read).await?;
-    Ok(record)
+    let version = version_id.as_deref();
+    let (_, record) =
+        bucket::authorize_object(gw, req, bucket, key, version, Permission::Read).await?;
+    let reported = record.version_id.clone();
+    Ok((record, reported))
 }
 
 /// The `x-amz-copy-source-if-*` conditions: any that fails is a 412.
@@ -96,7 +104,7 @@ pub async fn copy_object(
     let i = &req.input;
     put::check_key(&i.key)?;
     let acl = put::object_acl!(i, &owner, &bucket.owner)?;
-    let source = source(gw, &req, &i.copy_source).await?;
+    let (source, source_version) = source(gw, &req, &i.copy_source).await?;
     check_source_conditions(
         &source,
         i.copy_source_if_match.as_ref(),
@@ -108,8 +116,9 @@ pub async fn copy_object(
         .metadata_directive
         .as_ref()
         .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-    let same = matches!(&i.copy_source, CopySource::Bucket { bucket: b, key: k, .. }
-        if **b == *i.bucket && **k == *i.key);
+    // Copying an older version onto its key restores it, which is allowed.
+    let same = matches!(&i.copy_source, CopySource::Bucket { bucket: b, key: k, version_id: v }
+        if **b == *i.bucket && **k == *i.key && v.is_none());
     if same && !replace {
         return Err(s3_error!(
             InvalidRequest,
@@ -154,28 +163,36 @@ pub async fn copy_object(
         }],
         upload_id: None,
         acl,
+        version_id: None,
+        delete_marker: false,
     };
-    if let Err(e) = index
+    let committed = index
         .commit(
             &i.key,
             &pending,
             &record,
             &|_| Ok(()),
+            bucket.write_mode(),
             gw.conf().gc_min_wait_ms,
         )
-        .await
-    {
-        if !matches!(e, ModelError::UploadExpired) {
-            put::give_up(&index, pending).await;
+        .await;
+    let planned = match committed {
+        Ok(p) => p,
+        Err(e) => {
+            if !matches!(e, ModelError::UploadExpired) {
+                put::give_up(&index, pending).await;
+            }
+            return Err(e.into());
         }
-        return Err(e.into());
-    }
+    };
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(CopyObjectResult {
             e_tag: Some(ETag::Strong(record.etag)),
             last_modified: Some(crate::model::system_time(record.mtime_ms).into()),
             ..Default::default()
         }),
+        version_id: planned.version_id,
+        copy_source_version_id: source_version,
         ..Default::default()
     }))
 }

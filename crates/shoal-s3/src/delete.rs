@@ -12,9 +12,10 @@ use crate::Gateway;
 use crate::bucket;
 use crate::dates::unix_secs;
 use crate::error::{ModelError, S3Result};
-use crate::model::acl::Permission;
 use crate::model::buckets::BucketRecord;
 use crate::model::record::ObjectRecord;
+use crate::model::versioned::Deleted;
+use crate::model::versions::check_version_id;
 
 /// Most keys one DeleteObjects request may name (S3's limit).
 const MAX_DELETE_KEYS: usize = 1000;
@@ -32,6 +33,10 @@ struct DeleteConditions<'a> {
 }
 
 impl DeleteConditions<'_> {
+    fn any(&self) -> bool {
+        self.etag.is_some() || self.size.is_some() || self.modified_secs.is_some()
+    }
+
     fn check(&self, old: Option<&ObjectRecord>) -> Result<(), ModelError> {
         let Some(o) = old else {
             return Ok(());
@@ -49,25 +54,42 @@ impl DeleteConditions<'_> {
     }
 }
 
+/// Deletes `key` (or its version `version_id`) for `owner` if
+/// `conditions` hold for it. Without a version id, a versioned bucket gets
+/// a delete marker; a conditional delete of a key without any version
+/// does nothing.
 async fn delete_key(
     gw: &Gateway,
     bucket: &BucketRecord,
     key: &str,
+    version_id: Option<&str>,
+    owner: &str,
     conditions: &DeleteConditions<'_>,
-) -> Result<(), ModelError> {
+) -> Result<Deleted, ModelError> {
+    crate::put::check_key(key)?;
     let precondition = |old: Option<&ObjectRecord>| conditions.check(old);
-    bucket
-        .index(gw.pools())
-        .remove(key, &precondition, gw.conf().gc_min_wait_ms)
-        .await?;
-    Ok(())
+    let index = bucket.index(gw.pools());
+    let keep = gw.conf().gc_min_wait_ms;
+    match version_id {
+        Some(v) => {
+            check_version_id(v)?;
+            index.delete_version(key, v, &precondition, keep).await
+        }
+        None => {
+            let mode = bucket.write_mode();
+            let skip = conditions.any();
+            index
+                .delete(key, &precondition, skip, mode, owner, keep)
+                .await
+        }
+    }
 }
 
 pub async fn delete(
     gw: &Gateway,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
-    let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
+    let (bucket, owner) = bucket::writer(gw, &req, &req.input.bucket).await?;
     let i = &req.input;
     let conditions = DeleteConditions {
         etag: i.if_match.as_ref().map(|c| match c.as_etag() {
@@ -77,15 +99,20 @@ pub async fn delete(
         size: i.if_match_size,
         modified_secs: i.if_match_last_modified_time.as_ref().map(unix_secs),
     };
-    delete_key(gw, &bucket, &i.key, &conditions).await?;
-    Ok(S3Response::new(DeleteObjectOutput::default()))
+    let version = i.version_id.as_deref();
+    let d = delete_key(gw, &bucket, &i.key, version, &owner, &conditions).await?;
+    Ok(S3Response::new(DeleteObjectOutput {
+        delete_marker: d.delete_marker.then_some(true),
+        version_id: d.version_id,
+        ..Default::default()
+    }))
 }
 
 pub async fn delete_many(
     gw: &Gateway,
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-    let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Write).await?;
+    let (bucket, owner) = bucket::writer(gw, &req, &req.input.bucket).await?;
     let objects = &req.input.delete.objects;
     if objects.len() > MAX_DELETE_KEYS {
         return Err(s3_error!(
@@ -102,13 +129,11 @@ pub async fn delete_many(
             size: o.size,
             modified_secs: o.last_modified_time.as_ref().map(unix_secs),
         };
-        match delete_key(gw, &bucket, &o.key, &conditions).await {
-            Ok(()) | Err(ModelError::NoSuchKey(_)) => {
+        let version = o.version_id.as_deref();
+        match delete_key(gw, &bucket, &o.key, version, &owner, &conditions).await {
+            Ok(d) => {
                 if !quiet {
-                    deleted.push(DeletedObject {
-                        key: Some(o.key.clone()),
-                        ..Default::default()
-                    });
+                    deleted.push(deleted_entry(&o.key, version, d));
                 }
             }
             Err(e) => {
@@ -117,7 +142,7 @@ pub async fn delete_many(
                     code: Some(e.code().as_str().to_string()),
                     key: Some(o.key.clone()),
                     message: e.message().map(str::to_string),
-                    version_id: None,
+                    version_id: o.version_id.clone(),
                 });
             }
         }
@@ -127,6 +152,18 @@ pub async fn delete_many(
         errors: Some(errors),
         ..Default::default()
     }))
+}
+
+/// A DeleteObjects result entry: a marker placed names it in
+/// `DeleteMarkerVersionId`, a version removed in `VersionId`.
+fn deleted_entry(key: &str, asked: Option<&str>, d: Deleted) -> DeletedObject {
+    let marker_id = d.delete_marker.then(|| d.version_id.clone()).flatten();
+    DeletedObject {
+        key: Some(key.to_string()),
+        version_id: asked.map(str::to_string),
+        delete_marker: d.delete_marker.then_some(true),
+        delete_marker_version_id: marker_id,
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,15 @@ pub enum ModelError {
     /// No object under that key.
     #[error("no object under key {0:?}")]
     NoSuchKey(String),
+    /// The key's latest version (or the version named) is a delete marker.
+    #[error("the version {version_id:?} is a delete marker")]
+    DeleteMarker {
+        /// The marker's version id.
+        version_id: String,
+        /// The request named the version (else it asked for the current
+        /// object).
+        named: bool,
+    },
     /// A precondition (If-Match, If-None-Match, ...) does not hold.
     #[error("a precondition does not hold")]
     PreconditionFailed,
@@ -168,7 +177,21 @@ impl From<ModelError> for S3Error {
             ModelError::BucketExists(_) => C::BucketAlreadyExists,
             ModelError::BucketOwnedByYou(_) => C::BucketAlreadyOwnedByYou,
             ModelError::BucketNotEmpty(_) => C::BucketNotEmpty,
-            ModelError::NoSuchKey(_) => C::NoSuchKey,
+            ModelError::NoSuchKey(_) => {
+                let mut err = S3Error::with_message(C::NoSuchKey, msg);
+                err.set_headers(marker_headers(false, None));
+                return err;
+            }
+            ModelError::DeleteMarker { version_id, named } => {
+                let code = if *named {
+                    C::MethodNotAllowed
+                } else {
+                    C::NoSuchKey
+                };
+                let mut err = S3Error::with_message(code, msg);
+                err.set_headers(marker_headers(true, Some(version_id)));
+                return err;
+            }
             ModelError::PreconditionFailed => C::PreconditionFailed,
             ModelError::NotModified => C::NotModified,
             ModelError::BadDigest => C::BadDigest,
@@ -198,6 +221,20 @@ impl From<ModelError> for S3Error {
         };
         S3Error::with_message(code, msg)
     }
+}
+
+/// The headers saying whether a missing object is a delete marker (RGW
+/// sends `false` too; clients such as s3-tests read it).
+fn marker_headers(marker: bool, version_id: Option<&str>) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    h.insert(
+        "x-amz-delete-marker",
+        http::HeaderValue::from_static(if marker { "true" } else { "false" }),
+    );
+    if let Some(v) = version_id.and_then(|v| http::HeaderValue::from_str(v).ok()) {
+        h.insert("x-amz-version-id", v);
+    }
+    h
 }
 
 /// Shorthand for the S3 operations' results.

@@ -80,9 +80,11 @@ async fn lookup<T>(
     req: &S3Request<T>,
     bucket_name: &str,
     key: &str,
+    version_id: Option<&str>,
     conditions: &Conditions,
 ) -> S3Result<ObjectRecord> {
-    let (_, record) = bucket::authorize_object(gw, req, bucket_name, key, Permission::Read).await?;
+    let (_, record) =
+        bucket::authorize_object(gw, req, bucket_name, key, version_id, Permission::Read).await?;
     if let Err(e) = check_conditions(conditions, &record) {
         // 304 and 412 still say which version the client has to compare.
         let mut err = S3Error::from(e);
@@ -183,9 +185,11 @@ pub async fn get(
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let i = &req.input;
-    let r = lookup(gw, &req, &i.bucket, &i.key, &conditions!(i)).await?;
+    let version = i.version_id.as_deref();
+    let r = lookup(gw, &req, &i.bucket, &i.key, version, &conditions!(i)).await?;
     let (first, end, whole) = select(&r, i.range.as_ref(), i.part_number)?;
     let mut output = object_output!(GetObjectOutput, r, i, first, end, whole);
+    output.version_id = r.version_id.clone();
     let data = gw.pools().data.clone();
     output.body = Some(body::stream_range(data, r.segments.clone(), first, end));
     Ok(with_status(output, !whole || i.range.is_some()))
@@ -202,9 +206,11 @@ pub async fn head(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let i = &req.input;
-    let r = lookup(gw, &req, &i.bucket, &i.key, &conditions!(i)).await?;
+    let version = i.version_id.as_deref();
+    let r = lookup(gw, &req, &i.bucket, &i.key, version, &conditions!(i)).await?;
     let (first, end, whole) = select(&r, i.range.as_ref(), i.part_number)?;
-    let output = object_output!(HeadObjectOutput, r, i, first, end, whole);
+    let mut output = object_output!(HeadObjectOutput, r, i, first, end, whole);
+    output.version_id = r.version_id.clone();
     Ok(with_status(output, !whole || i.range.is_some()))
 }
 

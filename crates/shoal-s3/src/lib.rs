@@ -31,6 +31,7 @@ mod precheck;
 mod put;
 pub mod server;
 mod service;
+mod versioning;
 
 use std::sync::Arc;
 

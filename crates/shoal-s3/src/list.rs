@@ -4,9 +4,8 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::{
-    CommonPrefix, ETag, EncodingType, ListObjectVersionsInput, ListObjectVersionsOutput,
-    ListObjectsInput, ListObjectsOutput, ListObjectsV2Input, ListObjectsV2Output, Object,
-    ObjectStorageClass, ObjectVersion, ObjectVersionStorageClass,
+    CommonPrefix, ETag, EncodingType, ListObjectsInput, ListObjectsOutput, ListObjectsV2Input,
+    ListObjectsV2Output, Object, ObjectStorageClass,
 };
 use s3s::{S3Request, S3Response, s3_error};
 
@@ -18,7 +17,7 @@ use crate::model::index::{ListPage, ListQuery, Listed};
 use crate::model::system_time;
 
 /// Most keys one listing page returns (S3's limit).
-const MAX_KEYS: i32 = 1000;
+pub(crate) const MAX_KEYS: i32 = 1000;
 
 /// What `encoding-type=url` leaves as is: RFC 3986 unreserved characters
 /// and '/' (as S3 does).
@@ -29,7 +28,7 @@ const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 
-fn max_keys(n: Option<i32>) -> S3Result<usize> {
+pub(crate) fn max_keys(n: Option<i32>) -> S3Result<usize> {
     match n {
         None => Ok(MAX_KEYS as usize),
         Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must not be negative")),
@@ -38,12 +37,12 @@ fn max_keys(n: Option<i32>) -> S3Result<usize> {
 }
 
 /// Encodes keys and prefixes for the response as `encoding-type` asks.
-struct Encoder {
+pub(crate) struct Encoder {
     url: bool,
 }
 
 impl Encoder {
-    fn new(e: Option<&EncodingType>) -> S3Result<Self> {
+    pub(crate) fn new(e: Option<&EncodingType>) -> S3Result<Self> {
         match e.map(EncodingType::as_str) {
             None => Ok(Encoder { url: false }),
             Some(EncodingType::URL) => Ok(Encoder { url: true }),
@@ -54,7 +53,7 @@ impl Encoder {
         }
     }
 
-    fn apply(&self, s: &str) -> String {
+    pub(crate) fn apply(&self, s: &str) -> String {
         if self.url {
             utf8_percent_encode(s, KEY_ENCODE).to_string()
         } else {
@@ -196,66 +195,6 @@ pub async fn list_v2(
         delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc.apply(&d)),
         encoding_type: i.encoding_type,
         start_after: i.start_after.map(|s| enc.apply(&s)),
-        ..Default::default()
-    }))
-}
-
-/// The version id of objects written while versioning was never enabled.
-pub const NULL_VERSION: &str = "null";
-
-/// ListObjectVersions. Without versioning every object is its own only
-/// version, `null`, and the latest.
-pub async fn list_versions(
-    gw: &Gateway,
-    req: S3Request<ListObjectVersionsInput>,
-) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-    let (bucket, _) = bucket::authorize(gw, &req, &req.input.bucket, Permission::Read).await?;
-    let i = req.input;
-    let enc = Encoder::new(i.encoding_type.as_ref())?;
-    // Past `key-marker` with a version marker means past that key's
-    // versions; `null` is each key's only one, so the key is done either way.
-    let q = ListQuery {
-        prefix: i.prefix.clone().unwrap_or_default(),
-        start_after: i.key_marker.clone().filter(|m| !m.is_empty()),
-        delimiter: i.delimiter.clone().filter(|d| !d.is_empty()),
-        max: max_keys(i.max_keys)?,
-    };
-    let page = run(gw, &bucket, q).await?;
-    let next_key_marker = page
-        .truncated
-        .then(|| page.items.last().map(|l| enc.apply(l.name())))
-        .flatten();
-    let (objects, prefixes) = elements(gw, &page, &enc, true).await;
-    let versions = objects
-        .into_iter()
-        .map(|o| ObjectVersion {
-            key: o.key,
-            e_tag: o.e_tag,
-            last_modified: o.last_modified,
-            size: o.size,
-            owner: o.owner,
-            is_latest: Some(true),
-            version_id: Some(NULL_VERSION.to_string()),
-            storage_class: Some(ObjectVersionStorageClass::from_static(
-                ObjectVersionStorageClass::STANDARD,
-            )),
-            ..Default::default()
-        })
-        .collect();
-    Ok(S3Response::new(ListObjectVersionsOutput {
-        name: Some(i.bucket),
-        prefix: Some(enc.apply(&i.prefix.unwrap_or_default())),
-        key_marker: Some(enc.apply(&i.key_marker.unwrap_or_default())),
-        version_id_marker: Some(i.version_id_marker.unwrap_or_default()),
-        next_version_id_marker: next_key_marker.as_ref().map(|_| NULL_VERSION.to_string()),
-        next_key_marker,
-        max_keys: Some(i.max_keys.unwrap_or(MAX_KEYS)),
-        is_truncated: Some(page.truncated),
-        versions: Some(versions),
-        delete_markers: Some(Vec::new()),
-        common_prefixes: Some(prefixes),
-        delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc.apply(&d)),
-        encoding_type: i.encoding_type,
         ..Default::default()
     }))
 }

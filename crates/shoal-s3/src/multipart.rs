@@ -18,8 +18,8 @@ use crate::error::{ModelError, S3Result};
 use crate::model::acl::Permission;
 use crate::model::buckets::BucketRecord;
 use crate::model::index::Pending;
-use crate::model::record::ObjectRecord;
 use crate::model::uploads::{MAX_PART_NUMBER, PartRecord, UploadRecord};
+use crate::model::versions::NULL_VERSION;
 use crate::model::{now_ms, random_id, system_time};
 use crate::put::{self, check_key};
 
@@ -190,7 +190,7 @@ pub async fn upload_part_copy(
     let number = check_part_number(i.part_number)?;
     let index = bucket.index(gw.pools());
     index.upload(&i.key, &i.upload_id).await?;
-    let source = copy::source(gw, &req, &i.copy_source).await?;
+    let (source, _) = copy::source(gw, &req, &i.copy_source).await?;
     copy::check_source_conditions(
         &source,
         i.copy_source_if_match.as_ref(),
@@ -235,34 +235,31 @@ pub async fn complete(
             Ok((n, etag))
         })
         .collect::<Result<_, ModelError>>()?;
-    let if_none_match = i.if_none_match.as_ref().map(|c| c.is_any());
-    let if_match = i.if_match.as_ref().and_then(|c| c.as_etag().cloned());
-    let precondition = |old: Option<&ObjectRecord>| -> Result<(), ModelError> {
-        if if_none_match == Some(true) && old.is_some() {
-            return Err(ModelError::PreconditionFailed);
-        }
-        match (&if_match, old) {
-            (Some(want), Some(o)) if want.value() != o.etag => Err(ModelError::PreconditionFailed),
-            (Some(_), None) => Err(ModelError::NoSuchKey(i.key.clone())),
-            _ => Ok(()),
-        }
-    };
+    let precondition =
+        put::WriteConditions::new(&i.key, i.if_match.as_ref(), i.if_none_match.as_ref());
     let index = bucket.index(gw.pools());
-    let record = match index
+    let (record, version_id) = match index
         .complete_upload(
             &i.key,
             &i.upload_id,
             &asked,
-            &precondition,
+            &|old| precondition.check(old),
+            bucket.write_mode(),
             gw.conf().gc_min_wait_ms,
         )
         .await
     {
-        Ok(r) => r,
+        Ok(planned) => match planned.record {
+            Some(r) => (r, planned.version_id),
+            None => return Err(ModelError::Protocol("a write planned no record".into()).into()),
+        },
         // A Complete sent again (its answer was lost): the object it made
         // is still current.
         Err(ModelError::NoSuchUpload(id)) => match index.get(&i.key).await? {
-            Some((r, _)) if r.upload_id.as_deref() == Some(id.as_str()) => r,
+            Some((r, _)) if r.upload_id.as_deref() == Some(id.as_str()) => {
+                let vid = r.version_id.clone().filter(|v| v != NULL_VERSION);
+                (r, vid)
+            }
             _ => return Err(ModelError::NoSuchUpload(id).into()),
         },
         Err(e) => return Err(e.into()),
@@ -272,6 +269,7 @@ pub async fn complete(
         key: Some(i.key.clone()),
         e_tag: Some(ETag::Strong(record.etag)),
         location: Some(format!("/{}/{}", i.bucket, i.key)),
+        version_id,
         ..Default::default()
     }))
 }

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use s3s::checksum::ChecksumHasher;
-use s3s::dto::{Checksum, ChecksumAlgorithm, ETag, PutObjectInput, PutObjectOutput, Timestamp};
+use s3s::dto::{
+    Checksum, ChecksumAlgorithm, ETag, ETagCondition, PutObjectInput, PutObjectOutput, Timestamp,
+};
 use s3s::{S3Request, S3Response};
 
 use crate::Gateway;
@@ -163,6 +165,46 @@ pub fn system_headers(
     }
 }
 
+/// The `If-Match` / `If-None-Match` conditions of a write, checked against
+/// the key's current object (a delete marker counts as none).
+pub struct WriteConditions<'a> {
+    key: &'a str,
+    if_match: Option<&'a ETagCondition>,
+    if_none_match: Option<&'a ETagCondition>,
+}
+
+impl<'a> WriteConditions<'a> {
+    /// The conditions of a write to `key`.
+    pub fn new(
+        key: &'a str,
+        if_match: Option<&'a ETagCondition>,
+        if_none_match: Option<&'a ETagCondition>,
+    ) -> Self {
+        WriteConditions {
+            key,
+            if_match,
+            if_none_match,
+        }
+    }
+
+    /// Whether the write may replace `current`: `If-Match` on a missing
+    /// key is NoSuchKey, any other failed condition PreconditionFailed.
+    pub fn check(&self, current: Option<&ObjectRecord>) -> Result<(), ModelError> {
+        let matches = |c: &ETagCondition, r: &ObjectRecord| {
+            c.is_any() || c.as_etag().is_some_and(|e| e.value() == r.etag)
+        };
+        match (self.if_match, current) {
+            (Some(_), None) => return Err(ModelError::NoSuchKey(self.key.to_string())),
+            (Some(c), Some(r)) if !matches(c, r) => return Err(ModelError::PreconditionFailed),
+            _ => {}
+        }
+        match (self.if_none_match, current) {
+            (Some(c), Some(r)) if matches(c, r) => Err(ModelError::PreconditionFailed),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The body limits of a request declaring `declared` bytes.
 pub fn limits(gw: &Gateway, declared: Option<i64>) -> Result<BodyLimits, ModelError> {
     let declared = match declared {
@@ -235,33 +277,38 @@ pub async fn put(
         }],
         upload_id: None,
         acl,
+        version_id: None,
+        delete_marker: false,
     };
-    let if_none_match = input.if_none_match.as_ref().map(|c| c.is_any());
-    let if_match = input.if_match.as_ref().and_then(|c| c.as_etag().cloned());
-    let precondition = |old: Option<&ObjectRecord>| -> Result<(), ModelError> {
-        if if_none_match == Some(true) && old.is_some() {
-            return Err(ModelError::PreconditionFailed);
-        }
-        if let Some(want) = &if_match {
-            match old {
-                Some(o) if want.value() == o.etag => {}
-                _ => return Err(ModelError::PreconditionFailed),
-            }
-        }
-        Ok(())
-    };
+    let conditions = WriteConditions::new(
+        &input.key,
+        input.if_match.as_ref(),
+        input.if_none_match.as_ref(),
+    );
     let keep = gw.conf().gc_min_wait_ms;
-    if let Err(e) = index
-        .commit(&input.key, &pending, &record, &precondition, keep)
-        .await
-    {
-        if !matches!(e, ModelError::UploadExpired) {
-            give_up(&index, pending).await;
+    let mode = bucket.write_mode();
+    let committed = index
+        .commit(
+            &input.key,
+            &pending,
+            &record,
+            &|old| conditions.check(old),
+            mode,
+            keep,
+        )
+        .await;
+    let planned = match committed {
+        Ok(p) => p,
+        Err(e) => {
+            if !matches!(e, ModelError::UploadExpired) {
+                give_up(&index, pending).await;
+            }
+            return Err(e.into());
         }
-        return Err(e.into());
-    }
+    };
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(ETag::Strong(record.etag.clone())),
+        version_id: planned.version_id,
         checksum_crc32: stored.checksum.checksum_crc32,
         checksum_crc32c: stored.checksum.checksum_crc32c,
         checksum_crc64nvme: stored.checksum.checksum_crc64nvme,

@@ -5,7 +5,7 @@ use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response};
 
 use crate::error::S3Result;
-use crate::{Gateway, acl, bucket, copy, cors, delete, get, list, multipart, put};
+use crate::{Gateway, acl, bucket, copy, cors, delete, get, list, multipart, put, versioning};
 
 #[async_trait::async_trait]
 impl S3 for Gateway {
@@ -153,7 +153,21 @@ impl S3 for Gateway {
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-        list::list_versions(self, req).await
+        versioning::list(self, req).await
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        versioning::get(self, req).await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        versioning::put(self, req).await
     }
 
     async fn get_bucket_acl(

@@ -9,6 +9,7 @@ use super::acl::Acl;
 use super::cors::CorsRule;
 use super::gc::{DELETED_BUCKETS, DeletedBucket};
 use super::index::Index;
+use super::versions::WriteMode;
 use super::{Pools, guarded_write, now_ms, omap_all, omap_value, random_id};
 use crate::error::ModelError;
 
@@ -35,6 +36,19 @@ pub struct BucketRecord {
     /// CORS rules (none: cross-origin requests are refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Vec<CorsRule>>,
+    /// Whether writes keep older versions (never set: the bucket was never
+    /// versioned; once set it can only be suspended, as in S3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versioning: Option<Versioning>,
+}
+
+/// A bucket's versioning state, once it was ever set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Every write makes a new version; deletes place delete markers.
+    Enabled,
+    /// Writes replace the `null` version; versions made while enabled stay.
+    Suspended,
 }
 
 impl BucketRecord {
@@ -43,6 +57,15 @@ impl BucketRecord {
         self.acl
             .clone()
             .unwrap_or_else(|| Acl::private(&self.owner))
+    }
+
+    /// How writes to the bucket treat older versions.
+    pub fn write_mode(&self) -> WriteMode {
+        match self.versioning {
+            None => WriteMode::Unversioned,
+            Some(Versioning::Enabled) => WriteMode::NewVersion,
+            Some(Versioning::Suspended) => WriteMode::NullVersion,
+        }
     }
 
     /// The bucket's index.
@@ -120,6 +143,7 @@ impl Buckets {
             shards,
             acl,
             cors: None,
+            versioning: None,
         };
         let raw = serde_json::to_vec(&record).map_err(|e| ModelError::corrupt("bucket", e))?;
         let op = WriteOp::new()
@@ -161,6 +185,11 @@ impl Buckets {
         cors: Option<Vec<CorsRule>>,
     ) -> Result<(), ModelError> {
         self.update(name, &|b| b.cors = cors.clone()).await
+    }
+
+    /// Sets bucket `name`'s versioning state.
+    pub async fn set_versioning(&self, name: &str, state: Versioning) -> Result<(), ModelError> {
+        self.update(name, &|b| b.versioning = Some(state)).await
     }
 
     /// Changes bucket `name`'s record with `change`, guarded against

@@ -14,8 +14,13 @@ use serde::{Deserialize, Serialize};
 use shoal_client::{ClientError, WriteOp, XattrCmp};
 
 use super::buckets::{BucketRecord, Buckets};
-use super::index::{DOOMED, Index, PENDING, PendingRecord, UPLOAD, doomed_key, parse_doomed_key};
+use super::change::Change;
+use super::index::{
+    DOOMED, Index, OBJECT, PENDING, PendingRecord, UPLOAD, doomed_key, parse_doomed_key,
+};
+use super::record::ObjectRecord;
 use super::uploads::split_upload_name;
+use super::versions::{HEAD, VERSION};
 use super::{Pools, guarded_write, now_ms, omap_all, omap_page};
 use crate::error::ModelError;
 
@@ -170,11 +175,7 @@ impl Collector {
                 remaining += 1;
                 continue;
             }
-            let (objects, _) = omap_page(&self.pools.meta, &shard, None, b"o", BATCH).await?;
-            for (okey, _) in &objects {
-                let key = String::from_utf8_lossy(&okey[1..]).into_owned();
-                index.remove(&key, &|_| Ok(()), 0).await?;
-            }
+            let objects = self.purge_objects(&shard).await?;
             let (uploads, _) = omap_page(&self.pools.meta, &shard, None, &[UPLOAD], BATCH).await?;
             for (ukey, _) in &uploads {
                 let name = String::from_utf8_lossy(&ukey[1..]).into_owned();
@@ -186,7 +187,7 @@ impl Collector {
                 }
             }
             let (left, _) = omap_page(&self.pools.meta, &shard, None, b"", 1).await?;
-            if !left.is_empty() || !objects.is_empty() || !uploads.is_empty() {
+            if !left.is_empty() || objects > 0 || !uploads.is_empty() {
                 remaining += 1;
                 continue;
             }
@@ -205,6 +206,36 @@ impl Collector {
             self.forget_deleted(id).await?;
         }
         Ok(())
+    }
+
+    /// Drops a batch of a deleted bucket's objects and versions from one
+    /// shard, their data becoming garbage in the same op (no write can
+    /// race: the bucket is gone and its uploads settled). The number of
+    /// entries dropped.
+    async fn purge_objects(&self, shard: &str) -> Result<usize, ModelError> {
+        let mut change = Change::default();
+        let mut dropped = 0;
+        for kind in [OBJECT, VERSION, HEAD] {
+            let (entries, _) = omap_page(&self.pools.meta, shard, None, &[kind], BATCH).await?;
+            for (k, raw) in entries {
+                // `o` of a versioned key repeats its latest `v` entry.
+                if kind != HEAD {
+                    match serde_json::from_slice::<ObjectRecord>(&raw) {
+                        Ok(r) if kind == VERSION || r.version_id.is_none() => {
+                            change.doom(&r, now_ms())
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(shard, error = %e, "unparsable entry dropped"),
+                    }
+                }
+                change.remove(k);
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            self.pools.meta.write_op(shard, change.into_op()).await?;
+        }
+        Ok(dropped)
     }
 
     async fn forget_deleted(&self, id: &[u8]) -> Result<(), ModelError> {

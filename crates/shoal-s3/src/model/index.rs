@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use shoal_client::{ReadOp, WriteOp, XattrCmp};
 
 use super::record::ObjectRecord;
-use super::{MAX_RACES, Pools, guarded_write, now_ms, omap_page, random_id};
+use super::{Pools, guarded_write, now_ms, omap_page, random_id};
 use crate::error::ModelError;
 
 /// Prefix of current-record entries.
@@ -112,8 +112,8 @@ pub struct ListPage {
 /// and stored value, or a common prefix.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) enum RawListed {
-    /// A name and its value.
-    Entry(String, Vec<u8>),
+    /// An entry's kind, name and value.
+    Entry(u8, String, Vec<u8>),
     /// A common prefix.
     Prefix(String),
 }
@@ -221,99 +221,13 @@ impl Index {
         Ok(())
     }
 
-    /// Makes `record` (whose data `pending` claimed) the current record of
-    /// `key`, if `precondition` holds for the record it replaces; the
-    /// replaced record's data becomes garbage after `keep_ms`.
-    pub async fn commit(
-        &self,
-        key: &str,
-        pending: &Pending,
-        record: &ObjectRecord,
-        precondition: Precondition<'_>,
-        keep_ms: u64,
-    ) -> Result<(), ModelError> {
-        let okey = with_prefix(OBJECT, key.as_bytes());
-        let pkey = with_prefix(PENDING, pending.data.as_bytes());
-        let encoded = record.encode();
-        for _ in 0..MAX_RACES {
-            let (current, claim) = self.read_two(&pending.shard, &okey, &pkey).await?;
-            if claim.as_ref() != Some(&pending.value) {
-                return Err(ModelError::UploadExpired);
-            }
-            let old = replaced(key, current.as_deref(), precondition)?;
-            let due = now_ms().saturating_add(keep_ms);
-            let mut sets = vec![(okey.clone(), encoded.clone())];
-            sets.extend(
-                old.iter()
-                    .flat_map(ObjectRecord::data_names)
-                    .map(|d| (doomed_key(due, d), Vec::new())),
-            );
-            let op = WriteOp::new()
-                .cmp_omap(okey.clone(), current.map_or(XattrCmp::Absent, XattrCmp::Eq))
-                .cmp_omap(pkey.clone(), XattrCmp::Eq(pending.value.clone()))
-                .omap_remove(vec![pkey.clone()])
-                .omap_set(sets);
-            if guarded_write(&self.pools.meta, &pending.shard, op).await? {
-                return Ok(());
-            }
-        }
-        Err(ModelError::Busy(key.to_string()))
-    }
-
-    /// Removes `key`'s record if `precondition` holds for it; its data
-    /// becomes garbage after `keep_ms`. The removed record, if any.
-    pub async fn remove(
-        &self,
-        key: &str,
-        precondition: Precondition<'_>,
-        keep_ms: u64,
-    ) -> Result<Option<ObjectRecord>, ModelError> {
-        let okey = with_prefix(OBJECT, key.as_bytes());
-        let shard = self.shard_of(key);
-        for _ in 0..MAX_RACES {
-            let Some((old, raw)) = self.get(key).await? else {
-                precondition(None)?;
-                return Ok(None);
-            };
-            precondition(Some(&old))?;
-            let due = now_ms().saturating_add(keep_ms);
-            let doomed = old
-                .data_names()
-                .map(|d| (doomed_key(due, d), Vec::new()))
-                .collect();
-            let op = WriteOp::new()
-                .cmp_omap(okey.clone(), XattrCmp::Eq(raw))
-                .omap_remove(vec![okey.clone()])
-                .omap_set(doomed);
-            if guarded_write(&self.pools.meta, &shard, op).await? {
-                return Ok(Some(old));
-            }
-        }
-        Err(ModelError::Busy(key.to_string()))
-    }
-
-    /// Changes `key`'s current record with `change` (guarded against
-    /// concurrent writes); the changed record.
-    pub async fn update(
-        &self,
-        key: &str,
-        change: &(dyn Fn(&mut ObjectRecord) + Sync),
-    ) -> Result<ObjectRecord, ModelError> {
-        let okey = with_prefix(OBJECT, key.as_bytes());
-        let missing = || ModelError::NoSuchKey(key.to_string());
-        let what = format!("object {key}");
-        let (meta, shard) = (&self.pools.meta, self.shard_of(key));
-        super::update_entry(meta, &shard, &okey, &what, missing, change).await
-    }
-
-    /// The values of two omap keys of one shard, read together.
-    pub(super) async fn read_two(
+    /// The values of omap keys `keys` of one shard, read together.
+    pub(super) async fn read_keys(
         &self,
         shard: &str,
-        a: &[u8],
-        b: &[u8],
-    ) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), ModelError> {
-        let op = ReadOp::new().omap_get(vec![a.to_vec(), b.to_vec()]);
+        keys: Vec<Vec<u8>>,
+    ) -> Result<Vec<Option<Vec<u8>>>, ModelError> {
+        let op = ReadOp::new().omap_get(keys.clone());
         let entries = match self.pools.meta.read_op(shard, op).await {
             Ok(r) => match r.outputs.into_iter().next() {
                 Some(shoal_client::Output::Omap { entries, .. }) => entries,
@@ -326,28 +240,20 @@ impl Index {
             Err(shoal_client::ClientError::NotFound(_)) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-        let find = |k: &[u8]| {
-            entries
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.clone())
-        };
-        Ok((find(a), find(b)))
+        let mut found: std::collections::HashMap<Vec<u8>, Vec<u8>> = entries.into_iter().collect();
+        Ok(keys.iter().map(|k| found.remove(k)).collect())
     }
 
-    /// Whether the bucket holds no object.
-    pub async fn is_empty(&self) -> Result<bool, ModelError> {
-        let pages = join_all(self.shard_objects().into_iter().map(|obj| {
-            let meta = self.pools.meta.clone();
-            async move { omap_page(&meta, &obj, None, &[OBJECT], 1).await }
-        }))
-        .await;
-        for page in pages {
-            if !page?.0.is_empty() {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+    /// The values of two omap keys of one shard, read together.
+    pub(super) async fn read_two(
+        &self,
+        shard: &str,
+        a: &[u8],
+        b: &[u8],
+    ) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>), ModelError> {
+        let mut v = self.read_keys(shard, vec![a.to_vec(), b.to_vec()]).await?;
+        let second = v.pop().flatten();
+        Ok((v.pop().flatten(), second))
     }
 
     /// One page of the bucket's keys, merged from every shard in key order.
@@ -355,19 +261,22 @@ impl Index {
         let after = q.start_after.as_ref().map(|s| s.as_bytes().to_vec());
         let raw = self
             .merged(
-                OBJECT,
-                &q.prefix,
-                after,
-                q.delimiter.as_deref(),
-                q.max,
+                Merge {
+                    sources: &[Source::new(OBJECT, after.clone())],
+                    prefix: &q.prefix,
+                    marker: after.as_deref(),
+                    delimiter: q.delimiter.as_deref(),
+                    max: q.max,
+                },
                 same,
+                |_, _| true,
             )
             .await?;
         let items = raw
             .items
             .into_iter()
             .map(|item| match item {
-                RawListed::Entry(key, value) => {
+                RawListed::Entry(_, key, value) => {
                     let record = ObjectRecord::decode(&key, &value)?;
                     Ok(Listed::Object(key, Box::new(record)))
                 }
@@ -380,71 +289,75 @@ impl Index {
         })
     }
 
-    /// Entries of kind `kind` (`o`, `u`) of every shard merged in name
-    /// order: names with `prefix` after `start_after`, rolled up at the
-    /// first `delimiter` after the prefix in the part of the name
-    /// `key_of` gives (the object key), at most `max` items.
+    /// Entries of the kinds `sources` name (`o`, `u`, `v`) of every shard
+    /// merged in name order: names with `prefix` (each after its source's
+    /// start) that `keep` keeps, rolled up at the first `delimiter` after
+    /// the prefix in the part of the name `key_of` gives (the object key),
+    /// at most `max` items. A common prefix at or before `marker` is not
+    /// repeated (the page the marker came from returned it).
     pub(super) async fn merged(
         &self,
-        kind: u8,
-        prefix: &str,
-        start_after: Option<Vec<u8>>,
-        delimiter: Option<&str>,
-        max: usize,
+        m: Merge<'_>,
         key_of: impl Fn(&str) -> &str,
+        keep: impl Fn(u8, &[u8]) -> bool,
     ) -> Result<RawPage, ModelError> {
+        let Merge {
+            sources,
+            prefix,
+            marker,
+            delimiter,
+            max,
+        } = m;
         let per_shard = (2 * max / self.shards as usize + 16).clamp(32, 1000) as u32;
-        let start = start_after.as_ref().map(|s| with_prefix(kind, s));
-        let full_prefix = with_prefix(kind, prefix.as_bytes());
-        let mut cursors: Vec<ShardCursor> = self
-            .shard_objects()
-            .into_iter()
-            .map(|obj| ShardCursor::new(obj, start.clone()))
+        let mut cursors: Vec<ShardCursor> = sources
+            .iter()
+            .flat_map(|src| {
+                self.shard_objects()
+                    .into_iter()
+                    .map(move |obj| ShardCursor::new(obj, src.kind, src.after.as_deref()))
+            })
             .collect();
         let mut page = RawPage::default();
         loop {
             let fills = cursors
                 .iter_mut()
-                .map(|c| c.fill(&self.pools, &full_prefix, per_shard));
+                .map(|c| c.fill(&self.pools, prefix, per_shard));
             for r in join_all(fills).await {
                 r?;
             }
             let Some(next) = cursors
                 .iter()
                 .enumerate()
-                .filter_map(|(i, c)| c.buf.front().map(|(k, _)| (k, i)))
+                .filter_map(|(i, c)| c.buf.front().map(|(k, _)| (&k[1..], i)))
                 .min()
                 .map(|(_, i)| i)
             else {
                 return Ok(page);
             };
+            let kind = cursors[next].kind;
+            let Some((full, value)) = cursors[next].buf.pop_front() else {
+                continue;
+            };
+            if !keep(kind, &value) {
+                continue;
+            }
             if page.items.len() >= max {
                 page.truncated = true;
                 return Ok(page);
             }
-            let Some((full, value)) = cursors[next].buf.pop_front() else {
-                continue;
-            };
             let name = String::from_utf8(full[1..].to_vec())
                 .map_err(|e| ModelError::corrupt("index key", e))?;
             if let Some(common) = rolled_up(key_of(&name), prefix, delimiter) {
                 // Skip every name under the common prefix, in every shard.
-                let mut past = with_prefix(kind, common.as_bytes());
-                past.push(0xff);
                 for c in &mut cursors {
-                    c.skip_through(&past);
+                    c.skip_under(&common);
                 }
-                // A prefix at or before the marker was returned by the
-                // page the marker came from.
-                if start_after
-                    .as_ref()
-                    .is_none_or(|s| common.as_bytes() > s.as_slice())
-                {
+                if marker.is_none_or(|m| common.as_bytes() > m) {
                     page.items.push(RawListed::Prefix(common));
                 }
                 continue;
             }
-            page.items.push(RawListed::Entry(name, value));
+            page.items.push(RawListed::Entry(kind, name, value));
         }
     }
 
@@ -461,20 +374,6 @@ impl Index {
     }
 }
 
-/// The record a write replaces (stored form `current`), if
-/// `precondition` lets it be replaced.
-pub(super) fn replaced(
-    key: &str,
-    current: Option<&[u8]>,
-    precondition: Precondition<'_>,
-) -> Result<Option<ObjectRecord>, ModelError> {
-    let old = current
-        .map(|raw| ObjectRecord::decode(key, raw))
-        .transpose()?;
-    precondition(old.as_ref())?;
-    Ok(old)
-}
-
 fn same(name: &str) -> &str {
     name
 }
@@ -488,9 +387,41 @@ pub fn rolled_up(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<Str
     Some(format!("{prefix}{}", &rest[..at + d.len()]))
 }
 
-/// One shard's position in a merged listing.
+/// What a merged listing reads ([`Index::merged`]).
+pub(super) struct Merge<'a> {
+    /// The kinds of entries and where each starts.
+    pub(super) sources: &'a [Source],
+    /// Only names with this prefix.
+    pub(super) prefix: &'a str,
+    /// Common prefixes up to this one were returned already.
+    pub(super) marker: Option<&'a [u8]>,
+    /// Roll names up at this delimiter.
+    pub(super) delimiter: Option<&'a str>,
+    /// Most items.
+    pub(super) max: usize,
+}
+
+/// One kind of entries a merged listing reads, and the name (without the
+/// kind byte) it starts after.
+#[derive(Clone, Debug)]
+pub(super) struct Source {
+    /// The kind byte.
+    pub(super) kind: u8,
+    /// Start after this name.
+    pub(super) after: Option<Vec<u8>>,
+}
+
+impl Source {
+    /// Entries of `kind` after the name `after`.
+    pub(super) fn new(kind: u8, after: Option<Vec<u8>>) -> Source {
+        Source { kind, after }
+    }
+}
+
+/// One shard's position in one kind of a merged listing.
 struct ShardCursor {
     obj: String,
+    kind: u8,
     /// The last omap key fetched (or skipped to).
     after: Option<Vec<u8>>,
     buf: VecDeque<(Vec<u8>, Vec<u8>)>,
@@ -498,21 +429,29 @@ struct ShardCursor {
 }
 
 impl ShardCursor {
-    fn new(obj: String, after: Option<Vec<u8>>) -> Self {
+    fn new(obj: String, kind: u8, after_name: Option<&[u8]>) -> Self {
         ShardCursor {
             obj,
-            after,
+            kind,
+            after: after_name.map(|n| with_prefix(kind, n)),
             buf: VecDeque::new(),
             exhausted: false,
         }
     }
 
-    async fn fill(&mut self, pools: &Pools, prefix: &[u8], limit: u32) -> Result<(), ModelError> {
+    async fn fill(&mut self, pools: &Pools, prefix: &str, limit: u32) -> Result<(), ModelError> {
         if !self.buf.is_empty() || self.exhausted {
             return Ok(());
         }
-        let (entries, more) =
-            omap_page(&pools.meta, &self.obj, self.after.clone(), prefix, limit).await?;
+        let full_prefix = with_prefix(self.kind, prefix.as_bytes());
+        let (entries, more) = omap_page(
+            &pools.meta,
+            &self.obj,
+            self.after.clone(),
+            &full_prefix,
+            limit,
+        )
+        .await?;
         if let Some((k, _)) = entries.last() {
             self.after = Some(k.clone());
         }
@@ -521,13 +460,19 @@ impl ShardCursor {
         Ok(())
     }
 
-    /// Drops every entry up to and including `key`.
-    fn skip_through(&mut self, key: &[u8]) {
-        while self.buf.front().is_some_and(|(k, _)| k.as_slice() <= key) {
+    /// Drops every entry whose name starts with `common`.
+    fn skip_under(&mut self, common: &str) {
+        let mut past = with_prefix(self.kind, common.as_bytes());
+        past.push(0xff);
+        while self
+            .buf
+            .front()
+            .is_some_and(|(k, _)| k.as_slice() <= past.as_slice())
+        {
             self.buf.pop_front();
         }
-        if self.buf.is_empty() && self.after.as_deref().is_none_or(|a| a < key) {
-            self.after = Some(key.to_vec());
+        if self.buf.is_empty() && self.after.as_deref().is_none_or(|a| a < past.as_slice()) {
+            self.after = Some(past);
         }
     }
 }
@@ -565,16 +510,16 @@ mod tests {
 
     #[test]
     fn skipping_moves_a_cursor_past_a_prefix() {
-        let mut c = ShardCursor::new("s".into(), None);
+        let mut c = ShardCursor::new("s".into(), OBJECT, None);
         c.buf.extend([
             (b"oa/1".to_vec(), vec![]),
             (b"oa/2".to_vec(), vec![]),
             (b"ob".to_vec(), vec![]),
         ]);
-        c.skip_through(b"oa/\xff");
+        c.skip_under("a/");
         assert_eq!(c.buf.front().map(|(k, _)| k.clone()), Some(b"ob".to_vec()));
-        let mut empty = ShardCursor::new("s".into(), Some(b"oa".to_vec()));
-        empty.skip_through(b"oa/\xff");
+        let mut empty = ShardCursor::new("s".into(), OBJECT, Some(b"a"));
+        empty.skip_under("a/");
         assert_eq!(empty.after.as_deref(), Some(&b"oa/\xff"[..]));
     }
 }

@@ -18,12 +18,15 @@
 
 pub mod acl;
 pub mod buckets;
+pub mod change;
 pub mod cors;
 pub mod gc;
 pub mod index;
 pub mod record;
 pub mod uploads;
 pub mod users;
+pub mod versioned;
+pub mod versions;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

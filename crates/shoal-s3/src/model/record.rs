@@ -70,6 +70,15 @@ pub struct ObjectRecord {
     /// Who may do what (none: the owner alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,
+    /// The version's id: none for an object written while its key had no
+    /// versions (the implicit `null` version of an unversioned bucket),
+    /// `null` or a version token otherwise ([`super::versions`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// The version is a delete marker (no data; the key reads as deleted
+    /// while it is the latest version).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
 }
 
 impl ObjectRecord {
@@ -97,6 +106,26 @@ impl ObjectRecord {
             }],
             upload_id: None,
             acl: None,
+            version_id: None,
+            delete_marker: false,
+        }
+    }
+
+    /// A delete marker placed by `owner` at `mtime_ms`.
+    pub fn marker(owner: &str, mtime_ms: u64, version_id: String) -> ObjectRecord {
+        ObjectRecord {
+            size: 0,
+            etag: String::new(),
+            mtime_ms,
+            owner: owner.to_string(),
+            headers: SystemHeaders::default(),
+            user_meta: BTreeMap::new(),
+            checksums: BTreeMap::new(),
+            segments: Vec::new(),
+            upload_id: None,
+            acl: None,
+            version_id: Some(version_id),
+            delete_marker: true,
         }
     }
 
@@ -152,6 +181,8 @@ mod tests {
             }],
             upload_id: None,
             acl: None,
+            version_id: None,
+            delete_marker: false,
         };
         r.user_meta.insert("color".into(), "blue".into());
         assert_eq!(ObjectRecord::decode("k", &r.encode()).unwrap(), r);

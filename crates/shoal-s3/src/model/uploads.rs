@@ -16,8 +16,11 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use shoal_client::{WriteOp, XattrCmp};
 
-use super::index::{Index, PART, Pending, Precondition, UPLOAD, doomed_key, with_prefix};
+use super::index::{
+    Index, Merge, PART, Pending, Precondition, Source, UPLOAD, doomed_key, with_prefix,
+};
 use super::record::{ObjectRecord, Segment, SystemHeaders};
+use super::versions::{Planned, Stamp, WriteMode, plan_write};
 use super::{MAX_RACES, guarded_write, now_ms, omap_all, omap_page, omap_value};
 use crate::error::ModelError;
 
@@ -132,6 +135,35 @@ pub fn choose_parts<'a>(
     Ok(out)
 }
 
+/// The record of the object an upload completed with `chosen` parts makes.
+fn completed_record(
+    upload: &UploadRecord,
+    upload_id: &str,
+    chosen: &[(u32, &PartRecord)],
+) -> Result<ObjectRecord, ModelError> {
+    let etags: Vec<&str> = chosen.iter().map(|(_, p)| p.etag.as_str()).collect();
+    Ok(ObjectRecord {
+        size: chosen.iter().map(|(_, p)| p.size).sum(),
+        etag: multipart_etag(&etags)?,
+        mtime_ms: now_ms(),
+        owner: upload.owner.clone(),
+        headers: upload.headers.clone(),
+        user_meta: upload.user_meta.clone(),
+        checksums: BTreeMap::new(),
+        segments: chosen
+            .iter()
+            .map(|(_, p)| Segment {
+                data: p.data.clone(),
+                size: p.size,
+            })
+            .collect(),
+        upload_id: Some(upload_id.to_string()),
+        acl: upload.acl.clone(),
+        version_id: None,
+        delete_marker: false,
+    })
+}
+
 impl Index {
     /// Records a new multipart upload.
     pub async fn create_upload(&self, record: &UploadRecord) -> Result<(), ModelError> {
@@ -236,63 +268,41 @@ impl Index {
     }
 
     /// Completes an upload with the `asked` parts (number, ETag): the
-    /// object becomes current if `precondition` holds; parts not asked
-    /// for and the replaced object's data become garbage.
+    /// object becomes current (a new version, the `null` version or the
+    /// only object, as `mode` says) if `precondition` holds for the current
+    /// one; parts not asked for and replaced data become garbage.
+    #[allow(clippy::too_many_arguments)]
     pub async fn complete_upload(
         &self,
         key: &str,
         upload_id: &str,
         asked: &[(u32, String)],
         precondition: Precondition<'_>,
+        mode: WriteMode,
         keep_ms: u64,
-    ) -> Result<ObjectRecord, ModelError> {
+    ) -> Result<Planned, ModelError> {
         let shard = self.shard_of(key);
         let ukey = upload_key(key, upload_id);
-        let okey = with_prefix(super::index::OBJECT, key.as_bytes());
         for _ in 0..MAX_RACES {
             let (upload, raw_u) = self.upload(key, upload_id).await?;
             let stored = self.all_parts(key, upload_id).await?;
             let chosen = choose_parts(&stored, asked)?;
-            let etags: Vec<&str> = chosen.iter().map(|(_, p)| p.etag.as_str()).collect();
-            let record = ObjectRecord {
-                size: chosen.iter().map(|(_, p)| p.size).sum(),
-                etag: multipart_etag(&etags)?,
-                mtime_ms: now_ms(),
-                owner: upload.owner.clone(),
-                headers: upload.headers.clone(),
-                user_meta: upload.user_meta.clone(),
-                checksums: BTreeMap::new(),
-                segments: chosen
-                    .iter()
-                    .map(|(_, p)| Segment {
-                        data: p.data.clone(),
-                        size: p.size,
-                    })
-                    .collect(),
-                upload_id: Some(upload_id.to_string()),
-                acl: upload.acl.clone(),
-            };
-            let current = omap_value(&self.pools.meta, &shard, &okey).await?;
-            let old = super::index::replaced(key, current.as_deref(), precondition)?;
-            let due = now_ms().saturating_add(keep_ms);
+            let record = completed_record(&upload, upload_id, &chosen)?;
+            let st = self.key_state(&shard, key, Vec::new()).await?.0;
+            precondition(st.current.as_ref().map(|e| &e.record))?;
+            let mut planned = plan_write(key, &st, record, mode, &Stamp::now(keep_ms));
+            let c = &mut planned.change;
+            c.guard(ukey.clone(), Some(&raw_u));
+            c.remove(ukey.clone());
             let used: Vec<u32> = chosen.iter().map(|(n, _)| *n).collect();
-            let mut sets = vec![(okey.clone(), record.encode())];
-            let unused = stored.iter().filter(|(n, _)| !used.contains(n));
-            sets.extend(unused.map(|(_, p)| (doomed_key(now_ms(), &p.data), Vec::new())));
-            sets.extend(
-                old.iter()
-                    .flat_map(ObjectRecord::data_names)
-                    .map(|d| (doomed_key(due, d), Vec::new())),
-            );
-            let mut removes = vec![ukey.clone()];
-            removes.extend(stored.keys().map(|n| part_key(upload_id, *n)));
-            let op = WriteOp::new()
-                .cmp_omap(ukey.clone(), XattrCmp::Eq(raw_u))
-                .cmp_omap(okey.clone(), current.map_or(XattrCmp::Absent, XattrCmp::Eq))
-                .omap_remove(removes)
-                .omap_set(sets);
-            if guarded_write(&self.pools.meta, &shard, op).await? {
-                return Ok(record);
+            for (n, part) in &stored {
+                c.remove(part_key(upload_id, *n));
+                if !used.contains(n) {
+                    c.set(doomed_key(now_ms(), &part.data), Vec::new());
+                }
+            }
+            if guarded_write(&self.pools.meta, &shard, planned.change.clone().into_op()).await? {
+                return Ok(planned);
             }
         }
         Err(ModelError::Busy(key.to_string()))
@@ -345,7 +355,7 @@ impl Index {
         delimiter: Option<&str>,
         max: usize,
     ) -> Result<UploadsPage, ModelError> {
-        let after = key_marker.filter(|k| !k.is_empty()).map(|k| {
+        let after: Option<Vec<u8>> = key_marker.filter(|k| !k.is_empty()).map(|k| {
             let mut a = format!("{k}\0").into_bytes();
             match upload_id_marker.filter(|u| !u.is_empty()) {
                 Some(u) => a.extend_from_slice(u.as_bytes()),
@@ -354,7 +364,17 @@ impl Index {
             a
         });
         let raw = self
-            .merged(UPLOAD, prefix, after, delimiter, max, upload_key_part)
+            .merged(
+                Merge {
+                    sources: &[Source::new(UPLOAD, after.clone())],
+                    prefix,
+                    marker: after.as_deref(),
+                    delimiter,
+                    max,
+                },
+                upload_key_part,
+                |_, _| true,
+            )
             .await?;
         let mut page = UploadsPage {
             truncated: raw.truncated,
@@ -362,7 +382,7 @@ impl Index {
         };
         for item in raw.items {
             match item {
-                super::index::RawListed::Entry(_, value) => {
+                super::index::RawListed::Entry(_, _, value) => {
                     page.uploads.push(decode("upload", &value)?);
                 }
                 super::index::RawListed::Prefix(p) => page.prefixes.push(p),
