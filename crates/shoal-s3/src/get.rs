@@ -74,6 +74,9 @@ fn select(
     }
 }
 
+/// The Content-Type of objects stored without one.
+const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
 /// Looks up the object a GET or HEAD names, with its conditions checked.
 async fn lookup<T>(
     gw: &Gateway,
@@ -137,10 +140,12 @@ macro_rules! object_output {
             accept_ranges: Some("bytes".into()),
             e_tag: Some(ETag::Strong(r.etag.clone())),
             last_modified: Some(system_time(r.mtime_ms).into()),
+            // S3 answers binary/octet-stream for objects stored without one.
             content_type: i
                 .response_content_type
                 .clone()
-                .or_else(|| h.content_type.clone()),
+                .or_else(|| h.content_type.clone())
+                .or_else(|| Some(DEFAULT_CONTENT_TYPE.into())),
             cache_control: i
                 .response_cache_control
                 .clone()

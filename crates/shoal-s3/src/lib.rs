@@ -15,6 +15,7 @@
 //! of gateways can serve one cluster.
 
 mod acl;
+mod attributes;
 pub mod auth;
 mod body;
 mod bucket;

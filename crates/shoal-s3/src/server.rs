@@ -180,6 +180,10 @@ async fn serve<S>(
         async move {
             let method = req.method().clone();
             let path = req.uri().path().to_string();
+            let attributes = req.uri().query().is_some_and(|q| {
+                q.split('&')
+                    .any(|p| p == "attributes" || p == "attributes=")
+            });
             // Cross-origin requests get CORS headers on their answers.
             let cross_origin = req
                 .headers()
@@ -210,6 +214,8 @@ async fn serve<S>(
             }
             if resp.status().as_u16() >= 400 {
                 add_request_id_to_error(&mut resp, &id);
+            } else if attributes && method == http::Method::GET {
+                unquote_attributes_etag(&mut resp);
             }
             raw_metadata_values(resp.headers_mut());
             if let Ok(v) = http::HeaderValue::from_str(&id) {
@@ -276,6 +282,34 @@ fn add_request_id_to_error(resp: &mut http::Response<s3s::Body>, id: &str) {
         resp.headers_mut().insert(http::header::CONTENT_LENGTH, len);
     }
     *resp.body_mut() = s3s::Body::from(xml);
+}
+
+/// GetObjectAttributes answers the ETag without quotes (unlike every other
+/// document; `s3s` always quotes it).
+fn unquote_attributes_etag(resp: &mut http::Response<s3s::Body>) {
+    let Some(body) = resp.body().bytes() else {
+        return;
+    };
+    let Some(xml) = attributes_etag_unquoted(&body) else {
+        return;
+    };
+    if let Ok(len) = http::HeaderValue::from_str(&xml.len().to_string()) {
+        resp.headers_mut().insert(http::header::CONTENT_LENGTH, len);
+    }
+    *resp.body_mut() = s3s::Body::from(xml);
+}
+
+/// A GetObjectAttributes document with its ETag unquoted; `None` for any
+/// other body.
+fn attributes_etag_unquoted(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !text.contains("<GetObjectAttributesResponse") {
+        return None;
+    }
+    let start = text.find("<ETag>\"")? + "<ETag>".len();
+    let end = start + text[start..].find("</ETag>")?;
+    let etag = text[start..end].trim_matches('"');
+    Some(format!("{}{etag}{}", &text[..start], &text[end..]))
 }
 
 /// The error document `body` with `<RequestId>id</RequestId>` before its
@@ -348,6 +382,21 @@ mod tests {
         assert_eq!(h["x-amz-meta-a"].as_bytes(), b"Hello World\xe9");
         assert_eq!(h["x-amz-meta-b"], "=?UTF-8?B?4oKs?=");
         assert_eq!(h["content-type"], "=?UTF-8?B?4oKs?=");
+    }
+
+    #[test]
+    fn attributes_etags_lose_their_quotes() {
+        let doc = br#"<GetObjectAttributesResponse><ETag>"abc-2"</ETag><ObjectSize>3</ObjectSize></GetObjectAttributesResponse>"#;
+        assert_eq!(
+            attributes_etag_unquoted(doc).as_deref(),
+            Some(
+                "<GetObjectAttributesResponse><ETag>abc-2</ETag><ObjectSize>3</ObjectSize></GetObjectAttributesResponse>"
+            )
+        );
+        assert_eq!(
+            attributes_etag_unquoted(br#"<ListBucketResult><ETag>"a"</ETag>"#),
+            None
+        );
     }
 
     #[test]

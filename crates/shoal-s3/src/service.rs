@@ -5,7 +5,9 @@ use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response};
 
 use crate::error::S3Result;
-use crate::{Gateway, acl, bucket, copy, cors, delete, get, list, multipart, put, versioning};
+use crate::{
+    Gateway, acl, attributes, bucket, copy, cors, delete, get, list, multipart, put, versioning,
+};
 
 #[async_trait::async_trait]
 impl S3 for Gateway {
@@ -154,6 +156,13 @@ impl S3 for Gateway {
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         versioning::list(self, req).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        attributes::get(self, req).await
     }
 
     async fn get_bucket_versioning(
