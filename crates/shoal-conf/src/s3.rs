@@ -52,6 +52,10 @@ pub struct S3Section {
     pub body_idle_timeout_ms: u64,
     /// Largest object (and part) body accepted.
     pub max_object_bytes: u64,
+    /// Most bytes one request may hold in memory: the file of a browser
+    /// POST upload (`s3s` reads it whole before checking the policy) and
+    /// a PUT body sent chunked without any length.
+    pub max_buffered_body_bytes: u64,
     /// Overwritten and deleted data stays readable this long for GETs that
     /// started before (then the garbage collector removes it).
     pub gc_min_wait_ms: u64,
@@ -79,6 +83,7 @@ impl Default for S3Section {
             header_timeout_ms: 30_000,
             body_idle_timeout_ms: 60_000,
             max_object_bytes: 5 << 40,
+            max_buffered_body_bytes: 64 << 20,
             gc_min_wait_ms: 300_000,
             gc_upload_grace_ms: 24 * 3600 * 1000,
             gc_interval_ms: 30_000,

@@ -32,6 +32,7 @@ mod precheck;
 mod put;
 pub mod server;
 mod service;
+mod unframed;
 mod versioning;
 
 use std::sync::Arc;

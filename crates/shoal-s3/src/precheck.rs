@@ -17,13 +17,18 @@ fn error(code: S3ErrorCode, msg: &str) -> S3Error {
     S3Error::with_message(code, msg.to_string())
 }
 
-/// Parses an HTTP date (`Tue, 07 Jul 2010 21:53:04 GMT`); none when it is
-/// not one or lies before the epoch.
+/// Parses an HTTP date (`Tue, 07 Jul 2010 21:53:04 GMT`, or with the zone
+/// written `UTC`, `+0000` or `-0000` as RFC 2822 dates have it); none when
+/// it is not one or lies before the epoch.
 fn parse_http_date(s: &str) -> Option<SystemTime> {
     let fmt = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second]"
     );
-    let t = time::PrimitiveDateTime::parse(s.trim(), &fmt).ok()?;
+    let s = s.trim();
+    let local = ["GMT", "UTC", "+0000", "-0000"]
+        .iter()
+        .find_map(|zone| s.strip_suffix(zone))?;
+    let t = time::PrimitiveDateTime::parse(local.trim_end(), &fmt).ok()?;
     let secs = u64::try_from(t.assume_utc().unix_timestamp()).ok()?;
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }
@@ -160,6 +165,23 @@ pub fn sigv2_uri(headers: &HeaderMap, uri: &Uri) -> Option<Uri> {
     fixed.parse().ok()
 }
 
+/// The `x-amz-date` to add to a SigV4 request that carries its time in a
+/// signed `Date` header instead (AWS allows either; `s3s` reads only
+/// `x-amz-date`). The signature still covers the `Date` it came from.
+pub fn sigv4_amz_date(headers: &HeaderMap) -> Option<http::HeaderValue> {
+    let v4 = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"));
+    if !v4 || headers.contains_key("x-amz-date") {
+        return None;
+    }
+    let date = headers.get(http::header::DATE)?.to_str().ok()?;
+    let t: time::OffsetDateTime = parse_http_date(date)?.into();
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    http::HeaderValue::from_str(&t.format(&fmt).ok()?).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +286,29 @@ mod tests {
             code(check(&get, &uri, &none, now)).as_deref(),
             Some("AccessDenied")
         );
+    }
+
+    #[test]
+    fn sigv4_with_a_date_header_gets_its_amz_date() {
+        let v4 = "AWS4-HMAC-SHA256 Credential=A/20261206/us-east-1/s3/aws4_request";
+        let h = headers(&[
+            ("authorization", v4),
+            ("date", "Sun, 06 Dec 2026 15:25:04 -0000"),
+        ]);
+        assert_eq!(sigv4_amz_date(&h).unwrap(), "20261206T152504Z");
+        let both = headers(&[
+            ("authorization", v4),
+            ("date", "Sun, 06 Dec 2026 15:25:04 GMT"),
+            ("x-amz-date", "20261206T152504Z"),
+        ]);
+        assert_eq!(sigv4_amz_date(&both), None);
+        let v2 = headers(&[
+            ("authorization", "AWS A:s"),
+            ("date", "Sun, 06 Dec 2026 15:25:04 GMT"),
+        ]);
+        assert_eq!(sigv4_amz_date(&v2), None);
+        let bad = headers(&[("authorization", v4), ("date", "yesterday")]);
+        assert_eq!(sigv4_amz_date(&bad), None);
     }
 
     #[test]

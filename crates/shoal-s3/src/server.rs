@@ -202,8 +202,20 @@ async fn serve<S>(
                 if let Some(uri) = crate::precheck::sigv2_uri(req.headers(), req.uri()) {
                     *req.uri_mut() = uri;
                 }
+                if let Some(date) = crate::precheck::sigv4_amz_date(req.headers()) {
+                    req.headers_mut().insert("x-amz-date", date);
+                }
                 match early.map(|e| e.to_http_response()) {
                     Some(Ok(resp)) => resp,
+                    _ if crate::unframed::needs_length(&req) => {
+                        let conf = gateway.conf();
+                        let idle = Duration::from_millis(conf.body_idle_timeout_ms);
+                        let limit = conf.max_buffered_body_bytes;
+                        match crate::unframed::with_length(req, limit, idle).await {
+                            Ok(req) => service.call(req).await?,
+                            Err(e) => error_response(e),
+                        }
+                    }
                     _ => service.call(req.map(s3s::Body::from)).await?,
                 }
             };
@@ -216,6 +228,8 @@ async fn serve<S>(
                 add_request_id_to_error(&mut resp, &id);
             } else if attributes && method == http::Method::GET {
                 unquote_attributes_etag(&mut resp);
+            } else if resp.status() == http::StatusCode::SEE_OTHER {
+                quote_redirect_etag(&mut resp);
             }
             raw_metadata_values(resp.headers_mut());
             if let Ok(v) = http::HeaderValue::from_str(&id) {
@@ -234,6 +248,16 @@ async fn serve<S>(
     if let Err(e) = conn.await {
         tracing::debug!(error = %e, "connection ended with an error");
     }
+}
+
+/// The response for an error found before `s3s` saw the request.
+fn error_response(e: s3s::S3Error) -> http::Response<s3s::Body> {
+    let status = e.status_code();
+    e.to_http_response().unwrap_or_else(|_| {
+        let mut r = http::Response::new(s3s::Body::empty());
+        *r.status_mut() = status.unwrap_or(http::StatusCode::BAD_REQUEST);
+        r
+    })
 }
 
 /// Sends user metadata values as the bytes clients sent. `s3s` writes a
@@ -312,6 +336,38 @@ fn attributes_etag_unquoted(body: &[u8]) -> Option<String> {
     Some(format!("{}{etag}{}", &text[..start], &text[end..]))
 }
 
+/// A POST upload's `success_action_redirect` carries the ETag quoted, as
+/// S3 sends it (`s3s` leaves the quotes out).
+fn quote_redirect_etag(resp: &mut http::Response<s3s::Body>) {
+    let location = resp
+        .headers()
+        .get(http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(location_with_quoted_etag)
+        .and_then(|l| http::HeaderValue::from_str(&l).ok());
+    if let Some(l) = location {
+        resp.headers_mut().insert(http::header::LOCATION, l);
+    }
+}
+
+/// `location` with its `etag` query value quoted; none when it has none
+/// or it is quoted already.
+fn location_with_quoted_etag(location: &str) -> Option<String> {
+    let (base, query) = location.split_once('?')?;
+    let mut changed = false;
+    let params: Vec<String> = query
+        .split('&')
+        .map(|p| match p.strip_prefix("etag=") {
+            Some(v) if !v.starts_with("%22") => {
+                changed = true;
+                format!("etag=%22{v}%22")
+            }
+            _ => p.to_string(),
+        })
+        .collect();
+    changed.then(|| format!("{base}?{}", params.join("&")))
+}
+
 /// The error document `body` with `<RequestId>id</RequestId>` before its
 /// closing tag; `None` when it is no error document or has an id.
 fn with_request_id(body: &[u8], id: &str) -> Option<String> {
@@ -382,6 +438,16 @@ mod tests {
         assert_eq!(h["x-amz-meta-a"].as_bytes(), b"Hello World\xe9");
         assert_eq!(h["x-amz-meta-b"], "=?UTF-8?B?4oKs?=");
         assert_eq!(h["content-type"], "=?UTF-8?B?4oKs?=");
+    }
+
+    #[test]
+    fn redirect_etags_get_their_quotes() {
+        assert_eq!(
+            location_with_quoted_etag("http://h/b?bucket=b&key=k&etag=abc").as_deref(),
+            Some("http://h/b?bucket=b&key=k&etag=%22abc%22")
+        );
+        assert_eq!(location_with_quoted_etag("http://h/b?etag=%22abc%22"), None);
+        assert_eq!(location_with_quoted_etag("http://h/b"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! and collects garbage in the background. SIGTERM or SIGINT stops it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -52,6 +53,11 @@ async fn main() -> Result<()> {
     builder.set_auth(ClusterAuth::new(gateway.clone()));
     // Unsigned requests reach the operations, which check ACLs.
     builder.set_access(AclAccess);
+    let mut limits = s3s::config::S3Config::default();
+    limits.post_object_max_file_size = conf.s3.max_buffered_body_bytes;
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+        limits,
+    ))));
     if !conf.s3.domains.is_empty() {
         let host = s3s::host::MultiDomain::new(&conf.s3.domains)
             .map_err(|e| anyhow::anyhow!("[s3] domains: {e}"))?;
