@@ -207,6 +207,8 @@ async fn to_dto(gw: &Gateway, acl: &Acl) -> (Owner, Vec<GrantDto>) {
             permission: Some(PermDto::from(g.permission.as_str().to_string())),
         });
     }
+    // Group grants first, as RGW lists them (clients compare in order).
+    grants.sort_by_key(|g| g.grantee.as_ref().is_some_and(|x| x.id.is_some()));
     (owner_of(gw, &acl.owner).await, grants)
 }
 

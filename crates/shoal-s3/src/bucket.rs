@@ -21,10 +21,30 @@ use crate::model::versions::{NULL_VERSION, check_version_id};
 /// Most buckets a ListBuckets page returns when the client names no limit.
 const MAX_BUCKETS_PAGE: usize = 10_000;
 
+/// Refuses a request whose `x-amz-expected-bucket-owner` names someone
+/// else than the bucket's owner (AccessDenied, as S3 answers).
+fn check_expected_owner<T>(req: &S3Request<T>, bucket: &BucketRecord) -> Result<(), ModelError> {
+    match req.headers.get("x-amz-expected-bucket-owner") {
+        Some(v) if v.as_bytes() != bucket.owner.as_bytes() => Err(ModelError::AccessDenied),
+        _ => Ok(()),
+    }
+}
+
+/// Bucket `name` as the request expects it (see [`check_expected_owner`]).
+async fn expected_bucket<T>(
+    gw: &Gateway,
+    req: &S3Request<T>,
+    name: &str,
+) -> Result<BucketRecord, ModelError> {
+    let bucket = gw.buckets().get(name).await?;
+    check_expected_owner(req, &bucket)?;
+    Ok(bucket)
+}
+
 /// Bucket `name`, if the request's signer owns it.
 pub async fn owned<T>(gw: &Gateway, req: &S3Request<T>, name: &str) -> S3Result<BucketRecord> {
     let uid = requester(gw, req).await?;
-    let bucket = gw.buckets().get(name).await?;
+    let bucket = expected_bucket(gw, req, name).await?;
     if bucket.owner != uid {
         return Err(ModelError::AccessDenied.into());
     }
@@ -40,7 +60,7 @@ pub async fn authorize<T>(
     perm: Permission,
 ) -> S3Result<(BucketRecord, Option<String>)> {
     let who = requester_or_anonymous(gw, req).await?;
-    let bucket = gw.buckets().get(name).await?;
+    let bucket = expected_bucket(gw, req, name).await?;
     if !bucket.acl().allows(who.as_deref(), perm) {
         return Err(ModelError::AccessDenied.into());
     }
@@ -78,7 +98,7 @@ pub async fn authorize_object<T>(
         check_version_id(v)?;
     }
     let who = requester_or_anonymous(gw, req).await?;
-    let bucket = gw.buckets().get(name).await?;
+    let bucket = expected_bucket(gw, req, name).await?;
     let may_list = bucket.acl().allows(who.as_deref(), Permission::Read);
     let mut record = match bucket.index(gw.pools()).lookup(key, version_id).await? {
         Found::Object(r) => *r,

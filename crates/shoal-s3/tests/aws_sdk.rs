@@ -4,56 +4,13 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Builder, Credentials, Region};
+mod common;
+
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
-use shoal_tests::{S3Gateway, S3User, TestCluster, TestClusterOptions, pseudo_random, wait_for};
-
-fn client(gw: &S3Gateway, user: &S3User) -> Client {
-    client_with(gw, &user.access_key, &user.secret_key)
-}
-
-fn client_with(gw: &S3Gateway, access: &str, secret: &str) -> Client {
-    let conf = Builder::new()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(gw.endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(access, secret, None, None, "test"))
-        .force_path_style(true)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    Client::from_conf(conf)
-}
-
-async fn get_bytes(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
-    let out = c
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("get {key}: {e:?}"));
-    out.body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes()
-        .to_vec()
-}
-
-async fn put_bytes(c: &Client, bucket: &str, key: &str, data: Vec<u8>) -> String {
-    let out = c
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(data))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
-    out.e_tag().expect("an ETag").to_string()
-}
+use common::{client, client_with, get_bytes, put_bytes, start};
+use shoal_tests::{S3Gateway, pseudo_random, wait_for};
 
 fn md5_hex(data: &[u8]) -> String {
     use md5::Digest;
@@ -96,17 +53,6 @@ async fn orphans(pools: &shoal_s3::model::Pools, bucket: &str) -> Option<usize> 
             None => return Some(stray),
         }
     }
-}
-
-async fn start() -> (TestCluster, S3Gateway, S3User) {
-    let cluster = TestCluster::start(&TestClusterOptions::default()).await;
-    let gw = S3Gateway::start(
-        &cluster,
-        "gc_min_wait_ms = 0\ngc_interval_ms = 300\ngc_upload_grace_ms = 3000",
-    )
-    .await;
-    let user = gw.create_user(&cluster, "alice").await;
-    (cluster, gw, user)
 }
 
 /// Objects of 0 B to 40 MiB, simple and multipart, round trip with MD5
