@@ -15,3 +15,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 # The store's suite again on the fallback backend (the first run used io_uring).
 SHOAL_STORE_BACKEND=thread-pool cargo test -p shoal-store --locked
+# Everyday commands of real S3 clients against a local cluster's gateway.
+tools/s3-clients-test.sh

@@ -226,8 +226,11 @@ pub async fn decorate(
         return;
     };
     let rules = b.cors.unwrap_or_default();
-    if let Some(rule) = find(&rules, origin, method.as_str(), &[]) {
-        allow_headers(resp.headers_mut(), rule, origin, method.as_str());
+    // A request that names the method it is for is matched by that one
+    // (as RGW does).
+    let method = header(req_headers, "access-control-request-method").unwrap_or(method.as_str());
+    if let Some(rule) = find(&rules, origin, method, &[]) {
+        allow_headers(resp.headers_mut(), rule, origin, method);
     }
 }
 
