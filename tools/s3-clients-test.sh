@@ -38,6 +38,9 @@ read -r endpoint ak sk < <(python3 -c '
 import json, sys
 s3 = json.load(open(sys.argv[1]))["s3"]
 print(s3["endpoint"], s3["access_key"], s3["secret_key"])' "$work/up.json")
+# Plain HTTP on loopback: a CA bundle from the environment only breaks
+# clients that insist on loading it (rclone).
+unset AWS_CA_BUNDLE AWS_PROFILE AWS_ENDPOINT_URL
 export AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk AWS_DEFAULT_REGION=us-east-1
 export AWS_CONFIG_FILE=$work/aws-config AWS_SHARED_CREDENTIALS_FILE=$work/aws-credentials
 hostport=${endpoint#http://}
@@ -73,7 +76,8 @@ aws s3 cp "$work/data/small" s3://awscli/small >/dev/null
 v=$(aws s3api list-object-versions --bucket awscli --prefix small --query 'length(Versions)' --output text)
 [ "$v" = 2 ] || fail "list-object-versions shows $v versions of small, not 2"
 aws s3 rm --recursive s3://awscli/tree >/dev/null
-n=$(aws s3 ls --recursive s3://awscli/tree/ | wc -l)
+# `aws s3 ls` exits 1 when it lists nothing.
+n=$({ aws s3 ls --recursive s3://awscli/tree/ || true; } | wc -l)
 [ "$n" = 0 ] || fail "aws s3 rm --recursive left $n keys"
 
 step "boto3 $($PY -c 'import boto3; print(boto3.__version__)')"
