@@ -491,5 +491,22 @@ mod tests {
                 proptest::prop_assert_eq!(out.len(), body.len() + "<RequestId>R</RequestId>".len());
             }
         }
+
+        /// Rewrites of answers take any bytes without panicking, and only
+        /// ever drop or add the two quotes.
+        #[test]
+        fn answer_rewrites_take_any_input(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            location in "[ -~]{0,80}",
+        ) {
+            let mut doc = b"<GetObjectAttributesResponse>".to_vec();
+            doc.extend_from_slice(&body);
+            if let Some(out) = attributes_etag_unquoted(&doc) {
+                proptest::prop_assert!(out.len() <= doc.len());
+            }
+            if let Some(out) = location_with_quoted_etag(&location) {
+                proptest::prop_assert!(out.len() > location.len());
+            }
+        }
     }
 }

@@ -46,6 +46,12 @@ impl Change {
         self.writes.get(key).map(Option::as_deref)
     }
 
+    /// Whether the op would change nothing (it need not be sent: what was
+    /// read already answers).
+    pub fn is_noop(&self) -> bool {
+        self.writes.is_empty()
+    }
+
     /// The op: every guard, then the removals, then the sets.
     pub fn into_op(self) -> WriteOp {
         let mut op = WriteOp::new();

@@ -103,8 +103,13 @@ impl Index {
         Ok((st, rest))
     }
 
-    /// Applies `change` to `shard`; `false` when a concurrent change won.
+    /// Applies `change` to `shard`; `false` when a concurrent change won. A
+    /// change that writes nothing is not sent (a delete of a missing key
+    /// must not create its shard object).
     async fn apply(&self, shard: &str, change: Change) -> Result<bool, ModelError> {
+        if change.is_noop() {
+            return Ok(true);
+        }
         guarded_write(&self.pools.meta, shard, change.into_op()).await
     }
 

@@ -289,6 +289,27 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Index entries and version ids from outside (a corrupt shard, a
+    /// hostile client) are errors, never panics.
+    #[test]
+    fn hostile_entries_and_ids_are_errors(
+        raw in prop::collection::vec(any::<u8>(), 0..200),
+        key in "[^\\x00]{0,20}",
+        id in ".{0,40}",
+    ) {
+        let _ = KeyState::parse(&key, Some(raw.clone()), None);
+        let _ = KeyState::parse(&key, None, Some(raw.clone()));
+        let _ = KeyState::parse(&key, Some(raw.clone()), Some(raw.clone()));
+        let _ = Entry::decode(&key, raw.clone());
+        let _ = split_version_name(&String::from_utf8_lossy(&raw));
+        if check_version_id(&id).is_ok() {
+            prop_assert!(id == NULL_VERSION || id.len() == 24);
+        }
+        let _ = next_token(Some(&id), 0, 0);
+    }
+}
+
 #[test]
 fn tokens_sort_newest_first_and_stay_newer_than_the_latest() {
     let old = next_token(None, 1_000, 0);
