@@ -2,17 +2,18 @@
 //! Ceph's reference maps.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use shoal_map::balancer::{BalanceOptions, apply_items, balance};
 use shoal_map::distribution::{movement, pg_distribution, pool_targets};
 use shoal_map::{Fsid, OsdMap, Pool};
 
 fn vector_map(case: &str, pools: Vec<Pool>) -> OsdMap {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/crush-vectors")
-        .join(case)
-        .join("map.txt");
+    let path = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../../shared/crush-vectors")
+    .join(case)
+    .join("map.txt");
     let text = std::fs::read_to_string(&path).expect("vector map");
     let crush = shoal_crush::text::parse(&text).expect("vector map parses");
     OsdMap::from_crush(Fsid::ZERO, crush, pools).expect("osdmap")

@@ -8,7 +8,10 @@ use shoal_crush::hash::str_hash_rjenkins;
 use shoal_map::{Fsid, OsdMap, PgId, Pool, PoolFlags, PoolType, pg_mask, stable_mod};
 
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/crush-vectors")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../../shared/crush-vectors")
 }
 
 fn object_dirs() -> Vec<PathBuf> {

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 
 /// `/work/shared/crush-vectors`, relative to this crate.
 pub fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/crush-vectors")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../../shared/crush-vectors")
 }
 
 /// Every `d0*` map folder, sorted.
