@@ -9,7 +9,7 @@ mod common;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
-use common::{client, client_with, get_bytes, put_bytes, start};
+use common::{client, client_with, data_pool_names, get_bytes, put_bytes, start};
 use shoal_tests::{S3Gateway, pseudo_random, wait_for};
 
 fn md5_hex(data: &[u8]) -> String {
@@ -39,20 +39,12 @@ async fn orphans(pools: &shoal_s3::model::Pools, bucket: &str) -> Option<usize> 
         .flatten()
         .map(str::to_string)
         .collect();
-    let mut cursor = shoal_client::ListCursor::default();
-    let mut stray = 0;
-    loop {
-        let page = pools.data.list_objects(&cursor, 1000).await.ok()?;
-        stray += page
-            .names
-            .iter()
-            .filter(|n| !live.contains(&n[..n.len().saturating_sub(17)]))
-            .count();
-        match page.next {
-            Some(c) => cursor = c,
-            None => return Some(stray),
-        }
-    }
+    let names = data_pool_names(pools).await?;
+    let stray = names
+        .iter()
+        .filter(|n| !live.contains(&n[..n.len().saturating_sub(17)]))
+        .count();
+    Some(stray)
 }
 
 /// Objects of 0 B to 40 MiB, simple and multipart, round trip with MD5

@@ -12,7 +12,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-use common::{client, get_bytes, put_bytes, start};
+use common::{client, data_pool_names, get_bytes, get_version_bytes, put_bytes, start};
 use shoal_tests::{pseudo_random, wait_for};
 
 async fn set_versioning(c: &Client, bucket: &str, status: BucketVersioningStatus) {
@@ -25,20 +25,7 @@ async fn set_versioning(c: &Client, bucket: &str, status: BucketVersioningStatus
 }
 
 async fn get_version(c: &Client, bucket: &str, key: &str, version: &str) -> Vec<u8> {
-    let out = c
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .version_id(version)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("get {key}@{version}: {e:?}"));
-    out.body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes()
-        .to_vec()
+    get_version_bytes(c, bucket, key, Some(version)).await
 }
 
 /// `(version id, is delete marker, is latest)` of every version of the
@@ -267,7 +254,7 @@ async fn versions_and_delete_markers_follow_s3() {
     wait_for(
         Duration::from_secs(60),
         "the data of removed versions collected",
-        || async { (data_objects(&pools).await? == 0).then_some(()) },
+        || async { (data_pool_names(&pools).await?.is_empty()).then_some(()) },
     )
     .await;
     c.delete_bucket()
@@ -335,19 +322,5 @@ async fn concurrent_versioned_writes_and_removals_stay_consistent() {
             .await
             .expect_err("gone");
         assert_eq!(err.code(), Some("NoSuchKey"));
-    }
-}
-
-/// How many objects the data pool holds.
-async fn data_objects(pools: &shoal_s3::model::Pools) -> Option<usize> {
-    let mut cursor = shoal_client::ListCursor::default();
-    let mut n = 0;
-    loop {
-        let page = pools.data.list_objects(&cursor, 1000).await.ok()?;
-        n += page.names.len();
-        match page.next {
-            Some(c) => cursor = c,
-            None => return Some(n),
-        }
     }
 }

@@ -45,9 +45,14 @@ pub struct Pools {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
+    now_us() / 1000
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// A time in milliseconds since the epoch as a `SystemTime`.

@@ -188,7 +188,9 @@ impl Index {
     ) -> Result<Deleted, ModelError> {
         let shard = self.shard_of(key);
         for _ in 0..MAX_RACES {
-            let (st, _) = self.key_state(&shard, key, Vec::new()).await?;
+            // Removing a version needs `o` and `h` only (not the `v` entries a
+            // write reads).
+            let st = self.key_state_light(&shard, key).await?;
             let t = Stamp::now(keep_ms);
             let planned = match token_of(&st, version_id) {
                 None => match &st.current {

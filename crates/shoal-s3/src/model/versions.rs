@@ -258,9 +258,7 @@ pub struct Stamp {
 impl Stamp {
     /// The current time, fresh randomness, data kept for `keep_ms`.
     pub fn now(keep_ms: u64) -> Stamp {
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
+        let now_us = super::now_us();
         Stamp {
             now_us,
             random: u32::from_le_bytes(super::random_bytes::<4>()),

@@ -28,13 +28,24 @@ pub fn client_with(gw: &S3Gateway, access: &str, secret: &str) -> Client {
 
 /// The whole object `key`.
 pub async fn get_bytes(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    get_version_bytes(c, bucket, key, None).await
+}
+
+/// The whole object `key`, or its version `version`.
+pub async fn get_version_bytes(
+    c: &Client,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Vec<u8> {
     let out = c
         .get_object()
         .bucket(bucket)
         .key(key)
+        .set_version_id(version.map(str::to_string))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("get {key}: {e:?}"));
+        .unwrap_or_else(|e| panic!("get {key}@{version:?}: {e:?}"));
     out.body
         .collect()
         .await
@@ -67,4 +78,19 @@ pub async fn start() -> (TestCluster, S3Gateway, S3User) {
     .await;
     let user = gw.create_user(&cluster, "alice").await;
     (cluster, gw, user)
+}
+
+/// The names of every raw object of the data pool (none when the pool
+/// cannot be listed right now).
+pub async fn data_pool_names(pools: &shoal_s3::model::Pools) -> Option<Vec<String>> {
+    let mut cursor = shoal_client::ListCursor::default();
+    let mut names = Vec::new();
+    loop {
+        let page = pools.data.list_objects(&cursor, 1000).await.ok()?;
+        names.extend(page.names);
+        match page.next {
+            Some(c) => cursor = c,
+            None => return Some(names),
+        }
+    }
 }
