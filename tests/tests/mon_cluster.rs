@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use shoal_client::{ClientError, MonClient};
+use shoal_client::{MonClient, MonError};
 use shoal_map::{OsdMap, OsdMapIncremental};
 use shoal_proto::mon::{CommandOutput, ErrorCode, KeyValue, MonCommand, MonResult};
 use shoal_proto::peer::FaultCommand;
@@ -216,7 +216,7 @@ async fn minority_cannot_commit_majority_can_and_all_agree_after_healing() {
                 "the minority answered {:?}",
                 reply.result
             ),
-            Err(e) => assert!(matches!(e, ClientError::Net(_)), "{e}"),
+            Err(e) => assert!(matches!(e, MonError::Net(_)), "{e}"),
         }
     }
     // Heal: everyone agrees, with the majority's writes.
@@ -359,7 +359,7 @@ async fn certificates_and_caps_are_enforced() {
     assert!(
         matches!(
             &err,
-            ClientError::Net(shoal_net::NetError::HandshakeRefused(_))
+            MonError::Net(shoal_net::NetError::HandshakeRefused(_))
         ),
         "{err}"
     );
@@ -389,7 +389,7 @@ async fn certificates_and_caps_are_enforced() {
         },
     ] {
         match reader.command(cmd).await {
-            Err(ClientError::Command(e)) => assert_eq!(e.code, ErrorCode::PermissionDenied),
+            Err(MonError::Command(e)) => assert_eq!(e.code, ErrorCode::PermissionDenied),
             other => panic!("a mon r client changed the map: {other:?}"),
         }
     }
@@ -402,7 +402,7 @@ async fn certificates_and_caps_are_enforced() {
         .await
         .expect("auth rm");
     match reader.command(MonCommand::Status).await {
-        Err(ClientError::Command(e)) => assert_eq!(e.code, ErrorCode::PermissionDenied),
+        Err(MonError::Command(e)) => assert_eq!(e.code, ErrorCode::PermissionDenied),
         other => panic!("a removed identity still reads: {other:?}"),
     }
 }

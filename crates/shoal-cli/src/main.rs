@@ -16,7 +16,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use shoal_client::{ClientError, MonClient};
+use shoal_client::{ClientError, MonClient, MonError};
 use shoal_conf::ShoalConf;
 use shoal_proto::mon::{CommandOutput, KeyValue, MonCommand, UpmapPair};
 
@@ -25,12 +25,7 @@ use args::{
 };
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    shoal_daemon::logs("warn");
     let args = Args::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -45,10 +40,12 @@ fn main() {
     };
     if let Err(e) = rt.block_on(run(args)) {
         eprintln!("shoal: {e:#}");
-        let code = match e.downcast_ref::<ClientError>() {
-            Some(ClientError::Command(_)) => 2,
-            _ => 1,
-        };
+        // 2: the monitors refused the command (as opposed to failing).
+        let refused = matches!(
+            e.downcast_ref::<ClientError>(),
+            Some(ClientError::Command(_))
+        ) || matches!(e.downcast_ref::<MonError>(), Some(MonError::Command(_)));
+        let code = if refused { 2 } else { 1 };
         std::process::exit(code);
     }
 }

@@ -1,8 +1,8 @@
-//! A connection to a cluster: the monitor client, the current OSDMap kept
-//! up to date by subscription, and the request ids of this client.
+//! [`Cluster`], the public face of a connection to a cluster: opens pools,
+//! asks OSDs about their PGs, creates pools. What it shares with its
+//! [`IoCtx`]s is in [`crate::session`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use shoal_conf::ShoalConf;
@@ -11,117 +11,19 @@ use shoal_net::{Frame, PeerAddr};
 use shoal_proto::mon::{MonCommand, MonResult};
 use shoal_proto::msg;
 use shoal_proto::osd::{
-    PgDetail, PgDetailReply, PgDetailRequest, PgRef, PgScrubReply, PgScrubRequest, ReqId,
-    ScrubResult,
+    PgDetail, PgDetailReply, PgDetailRequest, PgRef, PgScrubReply, PgScrubRequest, ScrubResult,
 };
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::error::ClientError;
 use crate::ioctx::IoCtx;
-use crate::monc::MonClient;
-use crate::placement::ChainCache;
-
-/// How a [`Cluster`] runs object operations.
-#[derive(Clone, Copy, Debug)]
-pub struct ClientOptions {
-    /// Give up on an object operation after this long (retries included).
-    pub op_timeout: Duration,
-    /// Deadline of one attempt at one OSD.
-    pub osd_timeout: Duration,
-    /// Pieces of one striped object read or written at once.
-    pub pieces_in_flight: usize,
-    /// Spread reads over every chain member (CRAQ apportioned reads)
-    /// instead of sending them all to the head.
-    pub balance_reads: bool,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        ClientOptions {
-            op_timeout: Duration::from_secs(60),
-            osd_timeout: Duration::from_secs(10),
-            pieces_in_flight: 8,
-            balance_reads: true,
-        }
-    }
-}
-
-impl ClientOptions {
-    /// The options of a configuration's `[client]` section.
-    pub fn from_conf(conf: &ShoalConf) -> Self {
-        let c = &conf.client;
-        ClientOptions {
-            op_timeout: Duration::from_millis(c.op_timeout_ms),
-            osd_timeout: Duration::from_millis(c.osd_timeout_ms),
-            pieces_in_flight: c.pieces_in_flight.max(1) as usize,
-            balance_reads: c.balance_reads,
-        }
-    }
-}
-
-pub(crate) struct Inner {
-    pub(crate) monc: Arc<MonClient>,
-    /// The newest OSDMap; the follower task and [`Cluster::ioctx`] install
-    /// newer ones.
-    map: Arc<watch::Sender<Arc<OsdMap>>>,
-    /// PG chains of the current epoch (CRUSH once per PG and map, not per op).
-    pub(crate) chains: ChainCache,
-    pub(crate) opts: ClientOptions,
-    client_id: u64,
-    next_tid: AtomicU64,
-    next_member: AtomicUsize,
-    follower: JoinHandle<()>,
-}
-
-/// Installs `map` if it is newer than the one `tx` holds.
-fn install(tx: &watch::Sender<Arc<OsdMap>>, map: OsdMap) {
-    tx.send_if_modified(|cur| {
-        let newer = map.epoch() > cur.epoch();
-        if newer {
-            tracing::debug!(epoch = map.epoch(), "new OSDMap");
-            *cur = Arc::new(map);
-        }
-        newer
-    });
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.follower.abort();
-    }
-}
-
-impl Inner {
-    /// A fresh request id (a retry of the same request keeps its id).
-    pub(crate) fn next_reqid(&self) -> ReqId {
-        ReqId {
-            client: self.client_id,
-            tid: self.next_tid.fetch_add(1, Ordering::Relaxed),
-        }
-    }
-
-    /// Which chain member a balanced read goes to (round robin).
-    pub(crate) fn pick_member(&self, len: usize) -> usize {
-        self.next_member.fetch_add(1, Ordering::Relaxed) % len.max(1)
-    }
-
-    pub(crate) fn osdmap(&self) -> Arc<OsdMap> {
-        self.map.borrow().clone()
-    }
-
-    /// Waits until the map's epoch is above `epoch` or `wait` passes.
-    pub(crate) async fn map_newer_than(&self, epoch: u32, wait: Duration) {
-        let mut rx = self.map.subscribe();
-        let _ = tokio::time::timeout(wait, rx.wait_for(|m| m.epoch() > epoch)).await;
-    }
-}
+use crate::session::{ClientOptions, Session};
+use shoal_monc::MonClient;
 
 /// A connection to a Shoal cluster, cheap to clone; opens [`IoCtx`]s on
 /// its pools.
 #[derive(Clone)]
 pub struct Cluster {
-    inner: Arc<Inner>,
+    inner: Arc<Session>,
 }
 
 impl Cluster {
@@ -135,22 +37,8 @@ impl Cluster {
 
     /// A cluster connection over an existing monitor client.
     pub async fn with_monc(monc: MonClient, opts: ClientOptions) -> Result<Cluster, ClientError> {
-        let monc = Arc::new(monc);
-        let first = monc.osdmap().await?;
-        let tx = Arc::new(watch::Sender::new(Arc::new(first)));
-        let follower = tokio::spawn(follow_maps(monc.clone(), tx.clone()));
-        let client_id = monc.client_id();
         Ok(Cluster {
-            inner: Arc::new(Inner {
-                monc,
-                map: tx,
-                chains: ChainCache::default(),
-                opts,
-                client_id,
-                next_tid: AtomicU64::new(1),
-                next_member: AtomicUsize::new(0),
-                follower,
-            }),
+            inner: Arc::new(Session::start(monc, opts).await?),
         })
     }
 
@@ -171,7 +59,7 @@ impl Cluster {
 
     /// Waits until this client has an OSDMap of at least `epoch`.
     pub async fn wait_for_epoch(&self, epoch: u32, timeout: Duration) -> Result<(), ClientError> {
-        let mut rx = self.inner.map.subscribe();
+        let mut rx = self.inner.subscribe();
         match tokio::time::timeout(timeout, rx.wait_for(|m| m.epoch() >= epoch)).await {
             Ok(Ok(_)) => Ok(()),
             _ => Err(ClientError::Unreachable {
@@ -199,7 +87,7 @@ impl Cluster {
             .newer_osdmap(&current, Duration::ZERO)
             .await?
         {
-            install(&self.inner.map, newer);
+            self.inner.install(newer);
         }
         match lookup(&self.osdmap()) {
             Some(id) => Ok(IoCtx::new(self.inner.clone(), id, name)),
@@ -315,26 +203,6 @@ impl Cluster {
         }
         self.wait_for_epoch(reply.osdmap_epoch, self.inner.opts.op_timeout)
             .await
-    }
-}
-
-/// Keeps `tx` at the newest OSDMap.
-async fn follow_maps(monc: Arc<MonClient>, tx: Arc<watch::Sender<Arc<OsdMap>>>) {
-    let mut failures = 0u32;
-    loop {
-        let current = tx.borrow().clone();
-        match monc.newer_osdmap(&current, Duration::from_secs(30)).await {
-            Ok(Some(map)) => {
-                failures = 0;
-                install(&tx, map);
-            }
-            Ok(None) => failures = 0,
-            Err(e) => {
-                failures += 1;
-                tracing::warn!(error = %e, "OSDMap subscription failed");
-                tokio::time::sleep(Duration::from_millis(100u64 << failures.min(4))).await;
-            }
-        }
     }
 }
 

@@ -76,6 +76,20 @@ pub enum ClientError {
     Changed(String),
 }
 
+impl From<shoal_monc::MonError> for ClientError {
+    fn from(e: shoal_monc::MonError) -> Self {
+        use shoal_monc::MonError;
+        match e {
+            MonError::Config(m) => ClientError::Config(m),
+            MonError::Net(e) => ClientError::Net(e),
+            MonError::Command(e) => ClientError::Command(e),
+            MonError::Unreachable { timeout, last } => ClientError::Unreachable { timeout, last },
+            MonError::Map(e) => ClientError::Map(e),
+            MonError::Protocol(m) => ClientError::Protocol(m),
+        }
+    }
+}
+
 impl ClientError {
     /// The OSD error code behind this error, if it came from an OSD.
     pub fn osd_code(&self) -> Option<OsdErrorCode> {

@@ -10,15 +10,15 @@ use std::time::Duration;
 use shoal_map::PgId;
 use shoal_proto::osd::{MAX_LIST_PAGE, ObjVersion};
 
-use crate::cluster::Inner;
 use crate::error::ClientError;
 use crate::objecter;
 use crate::ops::{Output, ReadOp, ReadResult, WriteOp};
+use crate::session::Session;
 
 /// Operations on the objects of one pool, cheap to clone.
 #[derive(Clone)]
 pub struct IoCtx {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: Arc<Session>,
     pool: i64,
     pool_name: Arc<str>,
     timeout: Duration,
@@ -43,7 +43,7 @@ pub struct ObjectPage {
 }
 
 impl IoCtx {
-    pub(crate) fn new(inner: Arc<Inner>, pool: i64, name: &str) -> IoCtx {
+    pub(crate) fn new(inner: Arc<Session>, pool: i64, name: &str) -> IoCtx {
         let timeout = inner.opts.op_timeout;
         IoCtx {
             inner,

@@ -10,24 +10,26 @@
 //! member), and is retried with the same request id across map changes
 //! and OSD failures until its deadline.
 //!
-//! [`MonClient`] talks to the monitors: typed admin commands with
-//! failover between monitors, and map subscriptions.
+//! [`MonClient`] (from `shoal-monc`, re-exported) talks to the monitors:
+//! typed admin commands with failover between monitors, and map
+//! subscriptions.
 
 #![deny(missing_docs)]
 
 mod cluster;
 mod error;
 mod ioctx;
-mod monc;
 mod objecter;
 mod ops;
 mod placement;
+mod session;
 pub mod striper;
 
-pub use cluster::{ClientOptions, Cluster};
+pub use cluster::Cluster;
 pub use error::ClientError;
 pub use ioctx::{IoCtx, ListCursor, ObjectPage};
-pub use monc::{MonClient, MonClientOptions};
 pub use ops::{Output, ReadOp, ReadResult, WriteOp};
+pub use session::ClientOptions;
+pub use shoal_monc::{MonClient, MonClientOptions, MonError};
 pub use shoal_proto::osd::{ObjVersion, OsdErrorCode, XattrCmp};
 pub use striper::{ObjectStat, StripedReader, StripedWriter};

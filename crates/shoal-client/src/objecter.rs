@@ -14,8 +14,8 @@ use shoal_proto::osd::{
     PgListReply, PgListRequest, PgRef,
 };
 
-use crate::cluster::Inner;
 use crate::error::ClientError;
+use crate::session::Session;
 
 /// What one attempt at one OSD came to.
 enum Outcome<T> {
@@ -54,7 +54,12 @@ pub(crate) struct Reply {
 }
 
 /// Where a request goes in `map`: the PG and the OSD of its chain.
-fn target(inner: &Inner, map: &OsdMap, pg: PgId, balance: bool) -> Result<(i32, PeerAddr), String> {
+fn target(
+    inner: &Session,
+    map: &OsdMap,
+    pg: PgId,
+    balance: bool,
+) -> Result<(i32, PeerAddr), String> {
     let chain = inner.chains.get(map, pg).map_err(|e| e.to_string())?;
     let osd = match chain.len() {
         0 => return Err(format!("PG {pg} has no OSD up")),
@@ -72,7 +77,7 @@ fn target(inner: &Inner, map: &OsdMap, pg: PgId, balance: bool) -> Result<(i32, 
 /// refused for good, or `timeout` passes. `pg_of` places the request in
 /// each map it runs with (the pool may change or vanish).
 async fn with_retries<T, Fut>(
-    inner: &Inner,
+    inner: &Session,
     object: &str,
     timeout: Duration,
     balance: bool,
@@ -83,7 +88,11 @@ where
     Fut: Future<Output = Result<Outcome<T>, String>>,
 {
     let deadline = Instant::now() + timeout;
-    let mut backoff = Duration::from_millis(10);
+    let backoff = shoal_net::Backoff {
+        initial: Duration::from_millis(10),
+        max: Duration::from_millis(500),
+    };
+    let mut failures = 0;
     let mut last = String::from("no attempt");
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -137,21 +146,23 @@ where
                 }
             }
         }
-        tracing::debug!(object, %last, ?backoff, "retrying");
-        let pause = backoff.min(deadline.saturating_duration_since(Instant::now()));
+        failures += 1;
+        let pause = backoff
+            .delay(failures)
+            .min(deadline.saturating_duration_since(Instant::now()));
+        tracing::debug!(object, %last, ?pause, "retrying");
         if wait_for_map {
             inner.map_newer_than(epoch, pause).await;
         } else {
             tokio::time::sleep(pause).await;
         }
-        backoff = (backoff * 2).min(Duration::from_millis(500));
     }
 }
 
 /// Sends `ops` on `object` of pool `pool` and waits for the answer.
 /// Writes go to the head; reads too unless `balance`.
 pub(crate) async fn submit(
-    inner: &Inner,
+    inner: &Session,
     pool: i64,
     object: &str,
     ops: Vec<ObjOp>,
@@ -207,7 +218,7 @@ pub(crate) async fn submit(
 
 /// One page of PG `pg`'s object names after `after`.
 pub(crate) async fn list_page(
-    inner: &Inner,
+    inner: &Session,
     pg: PgId,
     after: Option<String>,
     limit: u32,

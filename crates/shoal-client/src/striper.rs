@@ -168,7 +168,7 @@ fn check_user_xattr(key: &str) -> Result<(), ClientError> {
 
 /// A fresh random generation (never 0).
 fn new_generation() -> u32 {
-    (crate::monc::random_u64() as u32).max(1)
+    (shoal_monc::random_u64() as u32).max(1)
 }
 
 /// Errors about a head piece name the object, not the piece.

@@ -61,12 +61,7 @@ fn load_conf(args: &Args) -> Result<ShoalConf> {
 }
 
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    shoal_daemon::init("info");
     let args = Args::parse();
     let conf = load_conf(&args)?;
     if args.mkfs {

@@ -100,7 +100,9 @@ impl Tuning {
     }
 }
 
-/// Reconnection backoff: the delay doubles after each failed attempt.
+/// Retry backoff: the delay doubles after each failed attempt, up to a
+/// cap. The one backoff of the workspace (reconnections, monitor commands,
+/// client ops, peering, an OSD booting again).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backoff {
     /// Delay after the first failure.

@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::Backoff;
-use crate::connection::{Connection, PeerAddr};
+use crate::connection::Connection;
 use crate::error::{NetError, Result};
+use crate::peer::PeerAddr;
 
 #[derive(Debug, Default)]
 struct Slot {

@@ -1,67 +1,22 @@
 //! Authenticated connections and peer addressing.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use quinn::{ConnectionError, VarInt};
-use rustls::pki_types::CertificateDer;
 
 use crate::error::{NetError, Result};
 use crate::frame::Frame;
+use crate::peer::PeerInfo;
 use crate::rpc::{self, RequestOptions};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::stream::OnewaySender;
-use crate::tls;
 
 /// Connection close code: orderly shutdown.
 pub(crate) const CLOSE_SHUTDOWN: VarInt = VarInt::from_u32(0);
 /// Connection close code: the peer certificate names no valid identity.
 pub(crate) const CLOSE_BAD_IDENTITY: VarInt = VarInt::from_u32(1);
-
-/// The authenticated identity and address of a peer.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PeerInfo {
-    /// Identity name from the peer's certificate, e.g. `osd.3`.
-    pub name: String,
-    /// The peer's UDP address.
-    pub addr: SocketAddr,
-}
-
-/// Where to connect, and whom to expect there.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PeerAddr {
-    /// The peer's UDP address.
-    pub addr: SocketAddr,
-    /// The identity its certificate must name; `None` accepts any cluster
-    /// member (first contact with a monitor known only by address).
-    pub name: Option<String>,
-}
-
-impl PeerAddr {
-    /// The peer at `addr` that must be identity `name`.
-    pub fn named(name: impl Into<String>, addr: SocketAddr) -> Self {
-        PeerAddr {
-            addr,
-            name: Some(name.into()),
-        }
-    }
-
-    /// Any cluster member at `addr`.
-    pub fn any(addr: SocketAddr) -> Self {
-        PeerAddr { addr, name: None }
-    }
-}
-
-impl fmt::Display for PeerAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.name {
-            Some(n) => write!(f, "{n}@{}", self.addr),
-            None => write!(f, "*@{}", self.addr),
-        }
-    }
-}
 
 /// Maps a connection error, recognising certificate refusals (TLS alerts
 /// travel as QUIC crypto errors 0x100-0x1ff).
@@ -85,18 +40,6 @@ pub(crate) fn refine(e: NetError) -> NetError {
         | NetError::Read(quinn::ReadError::ConnectionLost(c)) => classify(c),
         other => other,
     }
-}
-
-/// The authenticated peer of an established connection.
-pub(crate) fn peer_of(conn: &quinn::Connection) -> Result<PeerInfo> {
-    let chain = conn
-        .peer_identity()
-        .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())
-        .ok_or_else(|| NetError::PeerIdentity("the peer presented no certificate".into()))?;
-    Ok(PeerInfo {
-        name: tls::peer_name(&chain)?,
-        addr: conn.remote_address(),
-    })
 }
 
 /// An authenticated connection to a peer.

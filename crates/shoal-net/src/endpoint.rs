@@ -15,15 +15,16 @@ use tokio::time::Instant;
 use crate::config::EndpointConfig;
 use crate::conn_pool::ConnPool;
 use crate::connection::{
-    CLOSE_BAD_IDENTITY, CLOSE_SHUTDOWN, Connection, PeerAddr, classify, is_refusal, peer_of, refine,
+    CLOSE_BAD_IDENTITY, CLOSE_SHUTDOWN, Connection, classify, is_refusal, refine,
 };
 use crate::error::{NetError, Result};
 use crate::frame::Frame;
+use crate::handler::{DynRequestHandler, DynStreamHandler, RequestHandler, StreamHandler};
 use crate::identity::NodeIdentity;
-use crate::rpc::{
-    self, DynRequestHandler, DynStreamHandler, RequestHandler, RequestOptions, StreamHandler,
-};
-use crate::server::{Counters, EndpointStats, Shared, accept_loop, serve_connection};
+use crate::peer::{PeerAddr, peer_of};
+use crate::rpc::{self, RequestOptions};
+use crate::server::{accept_loop, serve_connection};
+use crate::shared::{Counters, EndpointStats, Shared};
 use crate::socket::{ShoalSocket, bind_udp};
 use crate::stream::OnewaySender;
 use crate::tls::{self, ALPN, ServerCheck};

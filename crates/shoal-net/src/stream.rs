@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use quinn::VarInt;
 
-use crate::connection::PeerInfo;
 use crate::error::{NetError, Result};
 use crate::frame::{Frame, FrameDecoder, FrameError, FrameLimits, MSG_STREAM_OPEN};
+use crate::peer::PeerInfo;
 
 /// Stream error code: the stream carried a malformed or oversized frame.
 pub const CODE_BAD_FRAME: VarInt = VarInt::from_u32(1);

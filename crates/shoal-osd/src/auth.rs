@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use shoal_client::MonClient;
+use shoal_monc::MonClient;
 use shoal_proto::caps::{Access, Caps};
 use shoal_proto::mon::{CommandOutput, MonCommand};
 use shoal_proto::osd::OsdErrorCode;

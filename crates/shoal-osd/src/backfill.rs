@@ -15,7 +15,7 @@ use shoal_proto::msg;
 use shoal_proto::osd::{ObjVersion, PgRef};
 use shoal_proto::rep::{BackfillStep, PgBackfill, PgLogState, PgScan, PgScanReply};
 
-use crate::daemon::Osd;
+use crate::context::Osd;
 use crate::pg::{Interval, Pg, Phase};
 use crate::{parallel, scan};
 
@@ -106,7 +106,7 @@ async fn step(
         step,
     };
     let frame = Frame::encode(msg::PG_BACKFILL, &req).map_err(|e| e.to_string())?;
-    crate::peer::call_ack(osd, target, &frame).await
+    crate::rpc::call_ack(osd, target, &frame).await
 }
 
 /// Fills `target`; returns the objects pushed.
@@ -199,7 +199,7 @@ pub async fn remote_range(
             limit: PAGE as u32,
         };
         let frame = Frame::encode(msg::PG_SCAN, &req).map_err(|e| e.to_string())?;
-        let reply: PgScanReply = crate::peer::call(osd, target, &frame)
+        let reply: PgScanReply = crate::rpc::call(osd, target, &frame)
             .await?
             .decode_body()
             .map_err(|e| e.to_string())?;
@@ -252,8 +252,8 @@ async fn push_one(
         let _slot = osd.throttle.object_slot().await;
         let lock = pg.object_lock(name);
         let _guard = lock.lock().await;
-        let frame = crate::peer::push_frame(osd, pg, epoch, name, false).await?;
-        crate::peer::call_ack_with(osd, target, &frame, crate::peer::BACKGROUND).await?;
+        let frame = crate::rpc::push_frame(osd, pg, epoch, name, false).await?;
+        crate::rpc::call_ack_with(osd, target, &frame, crate::rpc::BACKGROUND).await?;
         osd.recovery.record(frame.payload.len());
         frame.payload.len()
     };

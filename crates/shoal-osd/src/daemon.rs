@@ -1,389 +1,117 @@
-//! The OSD daemon: store, endpoint, map following, PG lifecycle, peering,
-//! heartbeats and beacons.
+//! The OSD daemon: startup, map following (each new map brings every PG
+//! to its interval and starts the head's peering), beacons, heartbeats and
+//! failure reports.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use shoal_client::{MonClient, MonClientOptions};
 use shoal_conf::ShoalConf;
-use shoal_map::{OsdMap, PgId};
-use shoal_net::{Endpoint, EndpointConfig, FaultInjector, NodeIdentity, PeerAddr};
-use shoal_proto::mon::{KeyValue, MonCommand};
+use shoal_map::OsdMap;
+use shoal_monc::{MonClient, MonClientOptions};
+use shoal_net::{Endpoint, EndpointConfig, FaultInjector, NodeIdentity};
+use shoal_proto::mon::MonCommand;
 use shoal_proto::osd::PgRef;
-use shoal_store::{Store, StoreConfig};
+use shoal_store::Store;
 
+use crate::context::{Osd, OsdOptions, boot, store_config};
 use crate::error::OsdError;
-use crate::pg::{Activated, Interval, LogLimits, Pg};
+use crate::pg::{Interval, Pg};
 use crate::pglog::parse_collection;
-use crate::{links, peer, service};
+use crate::{peer, service};
 
-/// What the daemon runs with.
-#[derive(Debug, Clone)]
-pub struct OsdOptions {
-    /// The OSD id.
-    pub id: i32,
-    /// Address to serve on.
-    pub addr: SocketAddr,
-    /// CRUSH location.
-    pub location: Vec<KeyValue>,
-    /// Beacon interval.
-    pub beacon_interval: Duration,
-    /// Heartbeat interval.
-    pub heartbeat_interval: Duration,
-    /// Silence after which a peer is reported.
-    pub heartbeat_grace: Duration,
-    /// How long a heartbeat answer lets this OSD serve reads of a chain
-    /// (`lease.rs`): half the grace. Shorter than Ceph's four fifths: a
-    /// lapsed lease is renewed by a ping on the read itself, so a short one
-    /// costs a round trip now and then, and it bounds how long a new head
-    /// waits after an operator marks a silent OSD down.
-    pub read_lease: Duration,
-    /// PG log length and trimmed requests remembered.
-    pub log_limits: LogLimits,
-    /// Deadline of one peer request.
-    pub peer_timeout: Duration,
-    /// Accept fault-injection commands (tests only).
-    pub fault_injection: bool,
-    /// Refresh interval of the caps copy.
-    pub caps_refresh: Duration,
-    /// Recovery and backfill limits at start.
-    pub limits: crate::throttle::Limits,
-    /// Store use (fraction of capacity) at which this OSD is full.
-    pub full_ratio: f64,
-    /// Scrub each headed PG this often (zero: never by schedule).
-    pub scrub_interval: Duration,
-    /// Deep-scrub each headed PG this often (zero: never by schedule).
-    pub deep_scrub_interval: Duration,
-}
-
-impl OsdOptions {
-    /// Options for OSD `id` from the configuration.
-    pub fn from_conf(conf: &ShoalConf, id: i32) -> Result<Self, OsdError> {
-        let o = &conf.osd;
-        let addr = o
-            .addr
-            .parse()
-            .map_err(|e| OsdError::Config(format!("[osd] addr {:?}: {e}", o.addr)))?;
-        Ok(OsdOptions {
-            id,
-            addr,
-            location: parse_location(&o.location)?,
-            beacon_interval: Duration::from_millis(o.beacon_interval_ms),
-            heartbeat_interval: Duration::from_millis(o.heartbeat_interval_ms),
-            heartbeat_grace: Duration::from_millis(o.heartbeat_grace_ms),
-            read_lease: Duration::from_millis(o.heartbeat_grace_ms / 2),
-            log_limits: LogLimits {
-                entries: o.pg_log_entries as usize,
-                dups: o.pg_log_dups as usize,
-            },
-            peer_timeout: Duration::from_millis(o.peer_timeout_ms),
-            fault_injection: o.fault_injection,
-            caps_refresh: Duration::from_millis(o.caps_refresh_ms),
-            limits: crate::throttle::Limits {
-                max_active: o.recovery_max_active.max(1) as usize,
-                max_backfills: o.max_backfills.max(1) as usize,
-                sleep: Duration::from_millis(o.recovery_sleep_ms),
-                bytes_per_sec: o.recovery_max_bytes_per_sec,
-            },
-            full_ratio: o.full_ratio,
-            scrub_interval: Duration::from_millis(o.scrub_interval_ms),
-            deep_scrub_interval: Duration::from_millis(o.deep_scrub_interval_ms),
-        })
-    }
-}
-
-/// `host=h1, rack=r1` as key/value pairs (empty: `host=<hostname>`;
-/// `root=default` unless a root is named).
-pub fn parse_location(text: &str) -> Result<Vec<KeyValue>, OsdError> {
-    let mut out = Vec::new();
-    for part in text
-        .split([',', ' '])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
+/// Installs a newer map and brings every PG to it.
+pub async fn install_map(osd: &Arc<Osd>, map: OsdMap) {
+    let epoch = map.epoch();
     {
-        let (k, v) = part
-            .split_once('=')
-            .filter(|(k, v)| !k.is_empty() && !v.is_empty())
-            .ok_or_else(|| OsdError::Config(format!("location part {part:?} is not type=name")))?;
-        out.push(KeyValue {
-            key: k.to_string(),
-            value: v.to_string(),
-        });
-    }
-    if out.is_empty() {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".into());
-        out.push(KeyValue {
-            key: "host".into(),
-            value: host,
-        });
-    }
-    // As in Ceph, a location names its root only when it is not `default`.
-    if !out.iter().any(|kv| kv.key == "root") {
-        out.push(KeyValue {
-            key: "root".into(),
-            value: "default".into(),
-        });
-    }
-    Ok(out)
-}
-
-/// The running OSD, shared by its tasks and request handlers.
-pub struct Osd {
-    /// Its id.
-    pub id: i32,
-    /// Its store.
-    pub store: Arc<Store>,
-    /// The monitors.
-    pub monc: MonClient,
-    /// Settings.
-    pub opts: OsdOptions,
-    endpoint: OnceLock<Endpoint>,
-    map: RwLock<Arc<OsdMap>>,
-    pgs: Mutex<HashMap<PgRef, Arc<Pg>>>,
-    last_heard: Mutex<HashMap<i32, Instant>>,
-    /// Read leases from the chain mates' heartbeat answers.
-    pub leases: crate::lease::ReadLeases,
-    /// Client IO served, reported with the beacons.
-    pub io: crate::stats::IoStats,
-    /// Fault injector of this OSD's endpoints (`[osd] fault_injection`).
-    pub fault: Option<FaultInjector>,
-    /// Client caps, from the monitors.
-    pub auth: crate::auth::AuthCache,
-    /// A PG this OSD heads changed state: beacon (with stats) early.
-    pub stats_changed: tokio::sync::Notify,
-    /// Recovery copies made, reported with the beacons.
-    pub recovery: crate::stats::RecoveryStats,
-    /// Recovery and backfill limits (`[osd]`, then `osd/*` config keys).
-    pub throttle: crate::throttle::Throttle,
-    /// A map installed since the last boot showed this OSD up.
-    pub seen_up: std::sync::atomic::AtomicBool,
-    /// Held while PGs are created (a new map) or deleted (stray copies).
-    pub pg_lifecycle: tokio::sync::Mutex<()>,
-    /// Whether this OSD's store and its peers' are full.
-    pub space: crate::space::Space,
-    /// The newest map epoch whose PG changes are applied.
-    pgs_epoch: tokio::sync::watch::Sender<u32>,
-}
-
-impl Osd {
-    /// The endpoint (set once at start).
-    pub fn endpoint(&self) -> Option<&Endpoint> {
-        self.endpoint.get()
-    }
-
-    /// The current map.
-    pub fn map(&self) -> Arc<OsdMap> {
-        match self.map.read() {
-            Ok(m) => m.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-
-    /// Waits (at most `within`) until the PGs follow map `epoch`: a peer
-    /// that sent a request from a newer map than this OSD has finds the
-    /// PG it asks about in the interval it means, instead of a refusal
-    /// and a retry. Returns whether they do.
-    pub async fn pgs_reach(&self, epoch: u32, within: Duration) -> bool {
-        let mut rx = self.pgs_epoch.subscribe();
-        tokio::time::timeout(within, rx.wait_for(|&e| e >= epoch))
-            .await
-            .is_ok_and(|r| r.is_ok())
-    }
-
-    /// The PG, if this OSD has it.
-    pub fn pg(&self, id: PgRef) -> Option<Arc<Pg>> {
-        self.pgs_lock().get(&id).cloned()
-    }
-
-    /// Every PG this OSD has.
-    pub fn all_pgs(&self) -> Vec<Arc<Pg>> {
-        self.pgs_lock().values().cloned().collect()
-    }
-
-    /// Drops PG `id` from this OSD's table (its copy is being deleted).
-    pub fn forget_pg(&self, id: PgRef) {
-        self.pgs_lock().remove(&id);
-    }
-
-    fn pgs_lock(&self) -> std::sync::MutexGuard<'_, HashMap<PgRef, Arc<Pg>>> {
-        match self.pgs.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    /// How to reach OSD `id` according to the current map.
-    pub fn peer_addr(&self, id: i32) -> Option<PeerAddr> {
-        let addr = self.map().osd(id)?.addr?;
-        Some(PeerAddr::named(format!("osd.{id}"), addr))
-    }
-
-    /// Notes that `osd` answered (heartbeats, replication traffic).
-    pub fn heard_from(&self, osd: i32) {
-        if let Ok(mut h) = self.last_heard.lock() {
-            h.insert(osd, Instant::now());
-        }
-    }
-
-    /// How long ago this OSD last heard from each OSD (for peering's
-    /// read-lease bound).
-    pub fn heard_ago(&self) -> Vec<shoal_proto::rep::HeardFrom> {
-        let h = match self.last_heard.lock() {
+        let mut cur = match osd.map.write() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        h.iter()
-            .map(|(&osd, t)| shoal_proto::rep::HeardFrom {
-                osd,
-                ms_ago: t.elapsed().as_millis() as u64,
-            })
-            .collect()
-    }
-
-    /// Whether `osd` answered (or pinged us) after `since`.
-    pub fn heard_since(&self, osd: i32, since: Instant) -> bool {
-        let h = match self.last_heard.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        h.get(&osd).is_some_and(|&t| t > since)
-    }
-
-    /// Installs a newer map and brings every PG to it.
-    pub async fn install_map(self: &Arc<Self>, map: OsdMap) {
-        let epoch = map.epoch();
-        {
-            let mut cur = match self.map.write() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            if epoch <= cur.epoch() {
-                return;
-            }
-            if map.is_up(self.id) {
-                self.seen_up
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-            *cur = Arc::new(map);
-            if let Some(f) = &self.fault {
-                for id in cur.osd_ids() {
-                    if let Some(addr) = cur.osd(id).and_then(|i| i.addr) {
-                        f.register(&format!("osd.{id}"), addr);
-                    }
+        if epoch <= cur.epoch() {
+            return;
+        }
+        if map.is_up(osd.id) {
+            osd.seen_up
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        *cur = Arc::new(map);
+        if let Some(f) = &osd.fault {
+            for id in cur.osd_ids() {
+                if let Some(addr) = cur.osd(id).and_then(|i| i.addr) {
+                    f.register(&format!("osd.{id}"), addr);
                 }
             }
         }
-        tracing::debug!(epoch, "new map");
-        self.update_pgs().await;
     }
+    tracing::debug!(epoch, "new map");
+    update_pgs(osd).await;
+}
 
-    async fn update_pgs(self: &Arc<Self>) {
-        let _lifecycle = self.pg_lifecycle.lock().await;
-        let map = self.map();
-        let mut ws = map.new_workspace();
-        let mut wanted: HashMap<PgRef, Interval> = HashMap::new();
-        for pool in map.pools().values() {
-            let Ok(pgs) = map.pool_pgs(pool.id) else {
+async fn update_pgs(osd: &Arc<Osd>) {
+    let _lifecycle = osd.pg_lifecycle.lock().await;
+    let map = osd.map();
+    let mut ws = map.new_workspace();
+    let mut wanted: HashMap<PgRef, Interval> = HashMap::new();
+    for pool in map.pools().values() {
+        let Ok(pgs) = map.pool_pgs(pool.id) else {
+            continue;
+        };
+        for pg in pgs {
+            let Ok(ua) = map.pg_to_up_acting(pg, &mut ws) else {
                 continue;
             };
-            for pg in pgs {
-                let Ok(ua) = map.pg_to_up_acting(pg, &mut ws) else {
-                    continue;
-                };
-                let acting = ua.chain();
-                let up = ua.up_chain();
-                let id = PgRef {
-                    pool: pg.pool,
-                    seed: pg.seed,
-                };
-                let up_from = acting
-                    .iter()
-                    .map(|&o| map.osd(o).map_or(0, |i| i.up_from))
-                    .collect();
-                let interval = Interval {
-                    epoch: map.epoch(),
-                    acting,
-                    up,
-                    up_from,
-                    min_size: pool.min_size.max(1) as usize,
-                };
-                if interval.acting.contains(&self.id)
-                    || interval.up.contains(&self.id)
-                    || self.pg(id).is_some()
-                {
-                    wanted.insert(id, interval);
-                }
-            }
-        }
-        for (id, interval) in wanted {
-            let pg = match self.pg(id) {
-                Some(pg) => pg,
-                None => {
-                    match Pg::open(self.store.clone(), id, self.id, self.opts.log_limits).await {
-                        Ok(pg) => {
-                            self.pgs_lock().insert(id, pg.clone());
-                            pg
-                        }
-                        Err(e) => {
-                            tracing::error!(pg = %id, error = %e, "cannot create the PG's collection");
-                            continue;
-                        }
-                    }
-                }
+            let acting = ua.chain();
+            let up = ua.up_chain();
+            let id = PgRef {
+                pool: pg.pool,
+                seed: pg.seed,
             };
-            let head = interval.acting.first() == Some(&self.id);
-            if pg.set_interval(interval.clone()) && head {
-                tokio::spawn(peer::run(self.clone(), pg, interval));
+            let up_from = acting
+                .iter()
+                .map(|&o| map.osd(o).map_or(0, |i| i.up_from))
+                .collect();
+            let interval = Interval {
+                epoch: map.epoch(),
+                acting,
+                up,
+                up_from,
+                min_size: pool.min_size.max(1) as usize,
+            };
+            if interval.acting.contains(&osd.id)
+                || interval.up.contains(&osd.id)
+                || osd.pg(id).is_some()
+            {
+                wanted.insert(id, interval);
             }
         }
-        self.pgs_epoch.send_if_modified(|e| {
-            let newer = map.epoch() > *e;
-            if newer {
-                *e = map.epoch();
-            }
-            newer
-        });
     }
-
-    /// Starts the links of an activated PG.
-    pub fn start_links(&self, pg: &Pg, interval: u32, act: Activated) {
-        let Some(endpoint) = self.endpoint().cloned() else {
-            return;
+    for (id, interval) in wanted {
+        let pg = match osd.pg(id) {
+            Some(pg) => pg,
+            None => match Pg::open(osd.store.clone(), id, osd.id, osd.opts.log_limits).await {
+                Ok(pg) => {
+                    osd.pgs_lock().insert(id, pg.clone());
+                    pg
+                }
+                Err(e) => {
+                    tracing::error!(pg = %id, error = %e, "cannot create the PG's collection");
+                    continue;
+                }
+            },
         };
-        if let Some((next, writes, acked)) = act.downstream {
-            if let Some(addr) = self.peer_addr(next) {
-                let topic = shoal_proto::rep::rep_topic(pg.id, interval);
-                tokio::spawn(links::run_downstream(
-                    endpoint.clone(),
-                    addr,
-                    topic,
-                    writes,
-                    acked,
-                ));
-            }
-        }
-        if let Some((prev, done)) = act.upstream {
-            if let Some(addr) = self.peer_addr(prev) {
-                let topic = shoal_proto::rep::ack_topic(pg.id, interval);
-                tokio::spawn(links::run_upstream(
-                    endpoint, addr, topic, pg.id, interval, done,
-                ));
-            }
+        let head = interval.acting.first() == Some(&osd.id);
+        if pg.set_interval(interval.clone()) && head {
+            tokio::spawn(peer::run(osd.clone(), pg, interval));
         }
     }
-}
-
-/// Opens the store of OSD `id` as configured.
-pub fn store_config(conf: &ShoalConf, id: i32) -> StoreConfig {
-    let mut cfg = StoreConfig::new(conf.osd_data_dir(id), conf.osd.store_bytes);
-    cfg.read_cache_bytes = conf.osd.read_cache_bytes;
-    cfg
+    osd.pgs_epoch.send_if_modified(|e| {
+        let newer = map.epoch() > *e;
+        if newer {
+            *e = map.epoch();
+        }
+        newer
+    });
 }
 
 /// Runs OSD `id` until `shutdown` resolves.
@@ -441,7 +169,7 @@ pub async fn run(
             osd.pgs_lock().insert(pg, p);
         }
     }
-    osd.install_map(first_map).await;
+    install_map(&osd, first_map).await;
 
     boot(&osd, addr).await?;
     tracing::info!(osd = id, %addr, "booted");
@@ -463,21 +191,6 @@ pub async fn run(
     Ok(())
 }
 
-/// Tells the monitors this OSD is up at `addr` (they record a new boot
-/// epoch, so its PGs start new intervals).
-pub async fn boot(osd: &Osd, addr: SocketAddr) -> Result<(), OsdError> {
-    let weight = osd.store.statfs().total as f64 / (1u64 << 40) as f64;
-    osd.monc
-        .command(MonCommand::OsdBoot {
-            id: osd.id,
-            addr: addr.to_string(),
-            location: osd.opts.location.clone(),
-            crush_weight: weight.max(0.0001),
-        })
-        .await?;
-    Ok(())
-}
-
 /// Long-polls the monitors for newer maps and installs them in order.
 async fn follow_maps(osd: Arc<Osd>) {
     loop {
@@ -491,7 +204,7 @@ async fn follow_maps(osd: Arc<Osd>) {
             // it began in, which members must agree on.
             Ok(maps) => {
                 for map in maps {
-                    osd.install_map(map).await;
+                    install_map(&osd, map).await;
                 }
             }
             Err(e) => {
@@ -607,7 +320,7 @@ async fn heartbeats(osd: Arc<Osd>) {
                 *h.entry(peer_id).or_insert_with(Instant::now)
             };
             let osd2 = osd.clone();
-            tokio::spawn(async move { peer::ping(&osd2, peer_id).await });
+            tokio::spawn(async move { crate::rpc::ping(&osd2, peer_id).await });
             let silent = last_heard.elapsed();
             if silent <= osd.opts.heartbeat_grace {
                 if reported.remove(&peer_id).is_some() {
@@ -646,12 +359,4 @@ fn send_failure(osd: &Arc<Osd>, target: i32, epoch: u32, alive: bool) {
             })
             .await;
     });
-}
-
-/// The PG id of a map PG.
-pub fn pg_ref(pg: PgId) -> PgRef {
-    PgRef {
-        pool: pg.pool,
-        seed: pg.seed,
-    }
 }

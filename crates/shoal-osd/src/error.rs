@@ -17,7 +17,7 @@ pub enum OsdError {
     Net(#[from] shoal_net::NetError),
     /// The monitors refused or could not be reached.
     #[error("monitors: {0}")]
-    Mon(#[from] shoal_client::ClientError),
+    Mon(#[from] shoal_monc::MonError),
     /// The OSD's files are not what `--mkfs` made.
     #[error("{0}")]
     Setup(String),

@@ -15,6 +15,13 @@ use shoal_store::{ChunkSums, Op, Store, StoreError, Version, prefix_end};
 /// A refused or failed op: the code the client gets and a message.
 pub type OpError = (OsdErrorCode, String);
 
+/// A request that cannot be served here now but may succeed later (the
+/// PG peers, its chain changed, a member is unreachable): the client
+/// retries.
+pub fn unavailable(why: impl Into<String>) -> OpError {
+    (OsdErrorCode::Unavailable, why.into())
+}
+
 fn invalid(msg: impl Into<String>) -> OpError {
     (OsdErrorCode::Invalid, msg.into())
 }

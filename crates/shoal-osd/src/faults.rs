@@ -6,7 +6,7 @@
 use shoal_net::{Frame, PeerInfo};
 use shoal_proto::peer::FaultCommand;
 
-use crate::daemon::Osd;
+use crate::context::Osd;
 
 /// The identity allowed to inject faults.
 const ADMIN: &str = "client.admin";

@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod backfill;
 pub mod chain;
+pub mod context;
 pub mod daemon;
 pub mod error;
 pub mod exec;
@@ -28,6 +29,7 @@ pub mod pg;
 pub mod pglog;
 pub mod recovery;
 pub mod rejoin;
+pub mod rpc;
 pub mod scan;
 pub mod scrub;
 pub mod scrubber;

@@ -45,7 +45,7 @@ struct Args {
 
 /// `--list-pgs` and `--dump-pg`: reads the store, prints, exits.
 fn inspect(conf: &ShoalConf, args: &Args) -> Result<()> {
-    let cfg = shoal_osd::daemon::store_config(conf, args.id);
+    let cfg = shoal_osd::context::store_config(conf, args.id);
     let store = shoal_store::Store::open(&cfg).with_context(|| {
         format!(
             "opening the store of osd.{} in {} (it must not be running)",
@@ -102,12 +102,7 @@ fn main() -> Result<()> {
     let inspecting = args.list_pgs || args.dump_pg.is_some();
     // Inspection prints its answer on stdout; only problems on stderr.
     let level = if inspecting { "warn" } else { "info" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    shoal_daemon::init(level);
     let conf = load_conf(&args)?;
     if inspecting {
         return inspect(&conf, &args);

@@ -1,12 +1,12 @@
 //! `shoal-osd --mkfs`: create the store, the OSD id and its identity.
 
-use shoal_client::MonClient;
 use shoal_conf::ShoalConf;
+use shoal_monc::MonClient;
 use shoal_net::NodeIdentity;
 use shoal_proto::mon::{CommandOutput, MonCommand};
 use shoal_store::Store;
 
-use crate::daemon::store_config;
+use crate::context::store_config;
 use crate::error::OsdError;
 
 /// Caps of an OSD identity: the monitors' OSD profile and data access.

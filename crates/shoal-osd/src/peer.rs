@@ -7,29 +7,29 @@ use std::time::Duration;
 
 use shoal_net::Frame;
 use shoal_proto::msg;
-use shoal_proto::rep::{
-    HeardFrom, PeerAck, PgActivate, PgLogState, PgPull, PgPush, PgQuery, PgQueryReply, Ping,
-};
+use shoal_proto::rep::{HeardFrom, PgActivate, PgLogState, PgQuery, PgQueryReply};
 
-use crate::daemon::Osd;
+use crate::context::Osd;
 use crate::missing::Missing;
 use crate::parallel::{self, COPIES_AT_ONCE};
 use crate::peering::{self, Catchup, PeerLog};
 use crate::pg::{Activation, Interval, Pg};
+use crate::rpc::{call, call_ack, pull_object, push_frame, refused};
 use shoal_map::{OsdMap, PgId};
 use shoal_proto::mon::{CommandOutput, MonCommand};
 use shoal_proto::osd::PgRef;
 
-/// First pause between peering attempts; it doubles up to [`RETRY_MAX`]
-/// (most refusals, e.g. a member that has not got the epoch yet, clear
-/// within milliseconds).
-const RETRY_FIRST: Duration = Duration::from_millis(20);
-/// Longest pause between peering attempts.
-const RETRY_MAX: Duration = Duration::from_millis(500);
+/// Pauses between peering attempts: they start short (most refusals, e.g.
+/// a member that has not got the epoch yet, clear within milliseconds)
+/// and double.
+const RETRY: shoal_net::Backoff = shoal_net::Backoff {
+    initial: Duration::from_millis(20),
+    max: Duration::from_millis(500),
+};
 
 /// Peers `pg` for `interval` until it is active or the interval ends.
 pub async fn run(osd: Arc<Osd>, pg: Arc<Pg>, interval: Interval) {
-    let mut pause = RETRY_FIRST;
+    let mut failures = 0;
     loop {
         if pg.status().0.epoch != interval.epoch {
             return;
@@ -38,53 +38,10 @@ pub async fn run(osd: Arc<Osd>, pg: Arc<Pg>, interval: Interval) {
             Ok(()) => return,
             Err(e) => {
                 tracing::info!(pg = %pg.id, epoch = interval.epoch, reason = %e, "peering again shortly");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(RETRY_MAX);
+                failures += 1;
+                tokio::time::sleep(RETRY.delay(failures)).await;
             }
         }
-    }
-}
-
-/// Sends a peer request and returns the answer frame.
-pub async fn call(osd: &Osd, to: i32, frame: &Frame) -> Result<Frame, String> {
-    call_with(osd, to, frame, 0).await
-}
-
-/// Stream priority of copies made in the background (recovery and
-/// backfill pushes): the chain's client writes to the same OSD share the
-/// connection and go first.
-pub const BACKGROUND: i32 = -10;
-
-async fn call_with(osd: &Osd, to: i32, frame: &Frame, priority: i32) -> Result<Frame, String> {
-    let addr = osd
-        .peer_addr(to)
-        .ok_or(format!("osd.{to} has no address"))?;
-    let endpoint = osd.endpoint().ok_or("no endpoint yet")?;
-    let opts = shoal_net::RequestOptions {
-        timeout: osd.opts.peer_timeout,
-        priority,
-    };
-    let reply = endpoint
-        .request_with(&addr, frame, opts)
-        .await
-        .map_err(|e| format!("osd.{to}: {e}"))?;
-    osd.heard_from(to);
-    Ok(reply)
-}
-
-/// Sends a peer request answered by a [`PeerAck`]; its error is ours.
-pub async fn call_ack(osd: &Osd, to: i32, frame: &Frame) -> Result<(), String> {
-    call_ack_with(osd, to, frame, 0).await
-}
-
-/// [`call_ack`] at a stream `priority` (e.g. [`BACKGROUND`]).
-pub async fn call_ack_with(osd: &Osd, to: i32, frame: &Frame, priority: i32) -> Result<(), String> {
-    let reply = call_with(osd, to, frame, priority).await?;
-    let ack: PeerAck = reply.decode_body().map_err(|e| e.to_string())?;
-    if ack.error.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("osd.{to}: {}", ack.error))
     }
 }
 
@@ -116,19 +73,6 @@ fn heard_at(heard: &[HeardFrom]) -> HashMap<i32, std::time::Instant> {
             (h.osd, now.checked_sub(ago).unwrap_or(now))
         })
         .collect()
-}
-
-/// A request answered with a [`PeerAck`] instead of its reply was refused:
-/// its error (rather than a failure to decode the expected reply).
-fn refused(from: i32, reply: &Frame) -> Result<(), String> {
-    if reply.msg_type != msg::PEER_ACK {
-        return Ok(());
-    }
-    match reply.decode_body::<PeerAck>() {
-        Ok(ack) if !ack.error.is_empty() => Err(format!("osd.{from}: {}", ack.error)),
-        Ok(_) => Err(format!("osd.{from} answered with an empty acknowledgement")),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<(), String> {
@@ -513,104 +457,9 @@ async fn pull(osd: &Osd, pg: &Pg, interval: u32, from: i32, name: &str) -> Resul
     pull_object(osd, pg, interval, from, name, false).await
 }
 
-/// Copies `name` from OSD `from` into this OSD's copy of `pg` (with
-/// `repair`, over whatever this copy holds).
-pub async fn pull_object(
-    osd: &Osd,
-    pg: &Pg,
-    interval: u32,
-    from: i32,
-    name: &str,
-    repair: bool,
-) -> Result<(), String> {
-    let req = PgPull {
-        epoch: osd.map().epoch(),
-        pg: pg.id,
-        interval,
-        object: name.to_string(),
-    };
-    let frame = Frame::encode(msg::PG_PULL, &req).map_err(|e| e.to_string())?;
-    let reply = call(osd, from, &frame).await?;
-    refused(from, &reply)?;
-    let push: PgPush = reply.decode_body().map_err(|e| e.to_string())?;
-    if push.object != name {
-        return Err(format!("osd.{from} answered for another object"));
-    }
-    osd.recovery.record(reply.payload.len());
-    // The pull answers for the source's interval: apply it in ours.
-    let push = PgPush {
-        interval,
-        repair,
-        ..push
-    };
-    pg.apply_push(push, reply.payload.clone())
-        .await
-        .map_err(|e| e.1)
-}
-
 async fn push(osd: &Osd, pg: &Arc<Pg>, interval: u32, to: i32, name: &str) -> Result<(), String> {
     let frame = push_frame(osd, pg, interval, name, false).await?;
     call_ack(osd, to, &frame).await?;
     osd.recovery.record(frame.payload.len());
     Ok(())
-}
-
-/// A `PG_PUSH` of object `name`'s whole state (read off the async
-/// threads), for a push by the head or the answer to a member's pull.
-pub async fn push_frame(
-    osd: &Osd,
-    pg: &Arc<Pg>,
-    interval: u32,
-    name: &str,
-    repair: bool,
-) -> Result<Frame, String> {
-    let (pg2, n) = (pg.clone(), name.to_string());
-    let s = tokio::task::spawn_blocking(move || pg2.object_state(&n))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.1)?;
-    let body = PgPush {
-        epoch: osd.map().epoch(),
-        pg: pg.id,
-        interval,
-        object: name.to_string(),
-        version: s.version,
-        state: s.state,
-        repair,
-        sums: s.sums,
-    };
-    Ok(Frame::encode(msg::PG_PUSH, &body)
-        .map_err(|e| e.to_string())?
-        .with_payload(s.data))
-}
-
-/// One heartbeat to `peer`.
-pub async fn ping(osd: &Osd, peer: i32) {
-    let Ok(frame) = Frame::encode(
-        msg::OSD_PING,
-        &Ping {
-            epoch: osd.map().epoch(),
-            full: osd.space.is_full(),
-        },
-    ) else {
-        return;
-    };
-    let (Some(addr), Some(endpoint)) = (osd.peer_addr(peer), osd.endpoint()) else {
-        return;
-    };
-    let timeout = osd.opts.heartbeat_interval.max(Duration::from_millis(200));
-    let opts = shoal_net::RequestOptions {
-        timeout,
-        priority: 10,
-    };
-    let sent = std::time::Instant::now();
-    if let Ok(reply) = endpoint.request_with(&addr, &frame, opts).await
-        && reply.msg_type == msg::OSD_PONG
-    {
-        osd.heard_from(peer);
-        if let Ok(pong) = reply.decode_body::<Ping>() {
-            osd.space.note_peer(peer, pong.full);
-            osd.leases.answered(peer, sent, pong.epoch);
-        }
-    }
 }

@@ -16,7 +16,7 @@ use shoal_store::{Op, Store, StoreError, Transaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::chain::Chain;
-use crate::exec::{self, OpError};
+use crate::exec::{self, OpError, unavailable};
 use crate::missing::Missing;
 use crate::pglog::{
     DUPS_OBJECT, INTERNAL_OBJECTS, META_OBJECT, MISSING_OBJECT, PgLog, collection, entry_key,
@@ -118,10 +118,6 @@ pub struct Pg {
 
 fn internal(e: impl std::fmt::Display) -> OpError {
     (OsdErrorCode::Internal, e.to_string())
-}
-
-fn unavailable(why: &str) -> OpError {
-    (OsdErrorCode::Unavailable, why.to_string())
 }
 
 impl Pg {

@@ -7,10 +7,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::daemon::Osd;
+use crate::context::Osd;
 use crate::exec::OpError;
 use crate::pg::{Pg, Phase};
-use shoal_proto::osd::OsdErrorCode;
 
 /// Pause after a failed push before trying the PG's next object.
 const RETRY: Duration = Duration::from_millis(500);
@@ -18,7 +17,7 @@ const RETRY: Duration = Duration::from_millis(500);
 /// Pushes `name` to `members` (they lack it), updating the head's book;
 /// returns the bytes sent. The caller holds the object's lock: no write
 /// to it is in flight. `priority`: the pushes' stream priority
-/// ([`crate::peer::BACKGROUND`] when nobody waits for them).
+/// ([`crate::rpc::BACKGROUND`] when nobody waits for them).
 async fn push_to(
     osd: &Osd,
     pg: &Arc<Pg>,
@@ -27,10 +26,10 @@ async fn push_to(
     members: &BTreeSet<i32>,
     priority: i32,
 ) -> Result<usize, String> {
-    let frame = crate::peer::push_frame(osd, pg, interval, name, false).await?;
+    let frame = crate::rpc::push_frame(osd, pg, interval, name, false).await?;
     let bytes = frame.payload.len();
     for &m in members {
-        crate::peer::call_ack_with(osd, m, &frame, priority).await?;
+        crate::rpc::call_ack_with(osd, m, &frame, priority).await?;
         pg.recovered(name, m);
         osd.recovery.record(bytes);
     }
@@ -50,7 +49,7 @@ pub async fn before_op(osd: &Osd, pg: &Arc<Pg>, name: &str) -> Result<(), OpErro
     let r = push_to(osd, pg, interval, name, &members, 0).await;
     pg.recovery_release(name);
     r.map(|_| ())
-        .map_err(|e| (OsdErrorCode::Unavailable, format!("recovering {name}: {e}")))
+        .map_err(|e| crate::exec::unavailable(format!("recovering {name}: {e}")))
 }
 
 /// Most objects of one PG recovered at once (the OSD-wide limit is
@@ -101,15 +100,7 @@ async fn worker(osd: Arc<Osd>, pg: Arc<Pg>, interval: u32) -> Option<u64> {
         let result = if members.is_empty() {
             Ok(0)
         } else {
-            push_to(
-                &osd,
-                &pg,
-                interval,
-                &name,
-                &members,
-                crate::peer::BACKGROUND,
-            )
-            .await
+            push_to(&osd, &pg, interval, &name, &members, crate::rpc::BACKGROUND).await
         };
         pg.recovery_release(&name);
         drop(guard);

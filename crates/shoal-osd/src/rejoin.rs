@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::daemon::{Osd, boot};
-use crate::peer;
+use crate::context::{Osd, boot};
 
 /// OSDs pinged per heartbeat interval while marked down.
 const PINGS_PER_TICK: usize = 8;
@@ -57,7 +56,7 @@ pub async fn rejoin(osd: Arc<Osd>, addr: SocketAddr) {
         for k in 0..others.len().min(PINGS_PER_TICK) {
             let o = others[(round + k) % others.len()];
             let osd2 = osd.clone();
-            tokio::spawn(async move { peer::ping(&osd2, o).await });
+            tokio::spawn(async move { crate::rpc::ping(&osd2, o).await });
         }
         round = round.wrapping_add(PINGS_PER_TICK);
         let reachable = others.is_empty() || others.iter().any(|&o| osd.heard_since(o, since));
@@ -70,11 +69,11 @@ pub async fn rejoin(osd: Arc<Osd>, addr: SocketAddr) {
             Ok(()) => tracing::info!(osd = osd.id, attempts, "booted again"),
             Err(e) => tracing::warn!(osd = osd.id, error = %e, "boot refused"),
         }
-        let delay = osd
-            .opts
-            .heartbeat_grace
-            .saturating_mul(1 << attempts.min(16))
-            .min(MAX_RETRY);
+        let delay = shoal_net::Backoff {
+            initial: osd.opts.heartbeat_grace,
+            max: MAX_RETRY,
+        }
+        .delay(attempts + 1);
         next_try = Instant::now() + delay;
     }
 }

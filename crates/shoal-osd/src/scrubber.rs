@@ -15,7 +15,7 @@ use shoal_proto::msg;
 use shoal_proto::osd::{Inconsistency, ScrubResult};
 use shoal_proto::rep::{ScrubEntry, ScrubMapReply, ScrubMapRequest};
 
-use crate::daemon::Osd;
+use crate::context::Osd;
 use crate::pg::{Pg, Phase};
 use crate::scrub::{self, Verdict};
 
@@ -194,12 +194,12 @@ async fn examine(
     let epoch = pg.status().0.epoch;
     let mut fixed = 0;
     if v.bad.contains(&osd.id) {
-        crate::peer::pull_object(osd, pg, epoch, v.good[0], name, true).await?;
+        crate::rpc::pull_object(osd, pg, epoch, v.good[0], name, true).await?;
         fixed += 1;
     }
-    let frame = crate::peer::push_frame(osd, pg, epoch, name, true).await?;
+    let frame = crate::rpc::push_frame(osd, pg, epoch, name, true).await?;
     for &b in v.bad.iter().filter(|&&b| b != osd.id) {
-        crate::peer::call_ack(osd, b, &frame).await?;
+        crate::rpc::call_ack(osd, b, &frame).await?;
         fixed += 1;
     }
     tracing::warn!(pg = %pg.id, object = name, bad = ?v.bad, why = %v.why, "repaired");
@@ -222,7 +222,7 @@ async fn local(
 
 async fn ask(osd: &Osd, to: i32, req: &ScrubMapRequest) -> Result<ScrubMapReply, String> {
     let frame = Frame::encode(msg::PG_SCRUB_MAP, req).map_err(|e| e.to_string())?;
-    let reply: ScrubMapReply = crate::peer::call(osd, to, &frame)
+    let reply: ScrubMapReply = crate::rpc::call(osd, to, &frame)
         .await?
         .decode_body()
         .map_err(|e| e.to_string())?;

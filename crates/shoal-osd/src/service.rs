@@ -15,8 +15,8 @@ use shoal_proto::rep::{
     PgScan, PgScanReply, Ping, RepAck, RepOp, ScrubMapReply, ScrubMapRequest,
 };
 
-use crate::daemon::Osd;
-use crate::exec::{self, ObjectView, OpError};
+use crate::context::Osd;
+use crate::exec::{self, ObjectView, OpError, unavailable};
 use crate::pg::{LocalWrite, Pg};
 use shoal_proto::osd::ObjOp;
 
@@ -206,9 +206,7 @@ async fn write_op(
         drop(guard);
         let version = match found {
             Ok(v) => v,
-            Err(rx) => rx
-                .await
-                .map_err(|_| (OsdErrorCode::Unavailable, "interval changed".into()))??,
+            Err(rx) => rx.await.map_err(|_| unavailable("interval changed"))??,
         };
         return Ok((done(version), Bytes::new()));
     }
@@ -231,12 +229,9 @@ async fn write_op(
         // The next write to the object may now read its state.
         drop(guard);
     });
-    let version = answer.await.map_err(|_| {
-        (
-            OsdErrorCode::Unavailable,
-            "the PG's interval changed".into(),
-        )
-    })??;
+    let version = answer
+        .await
+        .map_err(|_| unavailable("the PG's interval changed"))??;
     pg.count_write(view.exists, exists_after);
     osd.io.record_write(payload_len);
     Ok((done(version), Bytes::new()))
@@ -249,12 +244,12 @@ async fn read_op(
 ) -> Result<(OpResult, Bytes), OpError> {
     if pg.lacks(&req.object) {
         // Recovery has not brought it here yet: the head has it.
-        let head = pg.head().ok_or_else(|| unavailable("no head".into()))?;
+        let head = pg.head().ok_or_else(|| unavailable("no head"))?;
         return proxy(osd, head, req, false).await;
     }
     if pg.is_dirty(&req.object) {
         // A write to it is not committed yet: the tail has the committed state.
-        let tail = pg.tail().ok_or_else(|| unavailable("no tail".into()))?;
+        let tail = pg.tail().ok_or_else(|| unavailable("no tail"))?;
         return proxy(osd, tail, req, true).await;
     }
     hold_read_lease(osd, pg).await?;
@@ -267,12 +262,12 @@ async fn read_op(
                 let only = vec![req.object.clone()];
                 crate::scrubber::run(osd, pg, true, true, &only)
                     .await
-                    .map_err(|e| (OsdErrorCode::Unavailable, format!("repairing: {e}")))?;
+                    .map_err(|e| unavailable(format!("repairing: {e}")))?;
                 read_here(pg, req).await?
             } else {
                 // The head answers; it repairs this copy meanwhile.
                 ask_head_to_repair(osd, pg, &req.object);
-                let head = pg.head().ok_or_else(|| unavailable("no head".into()))?;
+                let head = pg.head().ok_or_else(|| unavailable("no head"))?;
                 return proxy(osd, head, req, false).await;
             }
         }
@@ -286,10 +281,6 @@ async fn read_op(
         },
         r.payload,
     ))
-}
-
-fn unavailable(message: String) -> OpError {
-    (OsdErrorCode::Unavailable, message)
 }
 
 /// Serving a read of `pg` needs a read lease from every other member of
@@ -309,7 +300,7 @@ async fn hold_read_lease(osd: &Arc<Osd>, pg: &Pg) -> Result<(), OpError> {
     let mut pings = tokio::task::JoinSet::new();
     for m in stale {
         let osd = osd.clone();
-        pings.spawn(async move { crate::peer::ping(&osd, m).await });
+        pings.spawn(async move { crate::rpc::ping(&osd, m).await });
     }
     while pings.join_next().await.is_some() {}
     match lapsed(osd).as_slice() {
@@ -366,9 +357,7 @@ async fn proxy(
     let addr = osd
         .peer_addr(to)
         .ok_or_else(|| unavailable(format!("osd.{to} has no address")))?;
-    let endpoint = osd
-        .endpoint()
-        .ok_or_else(|| unavailable("starting".into()))?;
+    let endpoint = osd.endpoint().ok_or_else(|| unavailable("starting"))?;
     let mut fwd = req.clone();
     fwd.balance_reads = balance;
     let frame = Frame::encode(msg::OSD_OP, &fwd).map_err(|e| unavailable(e.to_string()))?;
@@ -576,7 +565,7 @@ async fn pg_pull(osd: &Osd, request: &Frame) -> Frame {
     let answer = async {
         let req: PgPull = request.decode_body().map_err(|e| e.to_string())?;
         let pg = osd.pg(req.pg).ok_or("no such PG here")?;
-        crate::peer::push_frame(osd, &pg, req.interval, &req.object, false).await
+        crate::rpc::push_frame(osd, &pg, req.interval, &req.object, false).await
     };
     match answer.await {
         Ok(f) => f,

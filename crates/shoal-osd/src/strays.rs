@@ -12,7 +12,7 @@ use shoal_net::Frame;
 use shoal_proto::msg;
 use shoal_proto::rep::{PgQuery, PgQueryReply};
 
-use crate::daemon::Osd;
+use crate::context::Osd;
 use crate::pg::Pg;
 
 /// How often stray copies are checked.
@@ -48,7 +48,7 @@ async fn head_says_clean(osd: &Osd, pg: &Pg, head: i32) -> Result<bool, String> 
         interval: 0,
     };
     let frame = Frame::encode(msg::PG_QUERY, &q).map_err(|e| e.to_string())?;
-    let reply: PgQueryReply = crate::peer::call(osd, head, &frame)
+    let reply: PgQueryReply = crate::rpc::call(osd, head, &frame)
         .await?
         .decode_body()
         .map_err(|e| e.to_string())?;

@@ -31,12 +31,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    shoal_daemon::init("info");
     let args = Args::parse();
     let path = ShoalConf::locate(args.conf.as_deref())?;
     let mut conf = ShoalConf::load(&path)?;

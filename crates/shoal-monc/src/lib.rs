@@ -1,4 +1,14 @@
-//! The monitor client: commands with failover and retries, subscriptions.
+//! `shoal-monc`: the monitor client. Typed admin commands with failover
+//! between monitors (a retried command keeps its request id, so the
+//! monitors apply it at most once), and map subscriptions that bring every
+//! OSDMap epoch in turn. Daemons (OSDs, gateways) and the object client
+//! (`shoal-client`) all talk to the monitors through it.
+
+#![deny(missing_docs)]
+
+mod error;
+
+pub use error::MonError;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -12,8 +22,6 @@ use shoal_proto::mon::{CommandOutput, MonCommand, MonReply, MonRequest, MonResul
 use shoal_proto::msg;
 use shoal_proto::peer::FaultCommand;
 use shoal_proto::subscribe::{SubscribeReply, SubscribeRequest};
-
-use crate::error::ClientError;
 
 /// Timeouts and wire mode of a [`MonClient`].
 #[derive(Clone, Copy, Debug)]
@@ -52,7 +60,7 @@ pub struct MonClient {
 
 /// A random-enough number: distinct across processes, calls and time
 /// (std's per-instance random hash keys, a counter and the clock).
-pub(crate) fn random_u64() -> u64 {
+pub fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::AtomicU64;
     static CALLS: AtomicU64 = AtomicU64::new(0);
@@ -69,20 +77,20 @@ pub(crate) fn random_u64() -> u64 {
 
 impl MonClientOptions {
     /// The options `conf` sets (`[client]` timeouts, `[global] wire_mode`).
-    pub fn from_conf(conf: &ShoalConf) -> Result<MonClientOptions, ClientError> {
+    pub fn from_conf(conf: &ShoalConf) -> Result<MonClientOptions, MonError> {
         Ok(MonClientOptions {
             mon_timeout: Duration::from_millis(conf.client.mon_timeout_ms),
             command_timeout: Duration::from_millis(conf.client.command_timeout_ms),
-            wire_mode: conf.global.wire_mode.parse().map_err(ClientError::Config)?,
+            wire_mode: conf.global.wire_mode.parse().map_err(MonError::Config)?,
         })
     }
 }
 
 impl MonClient {
     /// Connects as `[client] name` with the keyring and monitors of `conf`.
-    pub fn from_conf(conf: &ShoalConf) -> Result<MonClient, ClientError> {
+    pub fn from_conf(conf: &ShoalConf) -> Result<MonClient, MonError> {
         let identity = NodeIdentity::load(&conf.keyring_dir(), &conf.client.name)?;
-        let mons = conf.mons().map_err(ClientError::Config)?;
+        let mons = conf.mons().map_err(MonError::Config)?;
         Self::new(identity, mons, MonClientOptions::from_conf(conf)?)
     }
 
@@ -92,7 +100,7 @@ impl MonClient {
         identity: NodeIdentity,
         mons: Vec<MonAddr>,
         opts: MonClientOptions,
-    ) -> Result<MonClient, ClientError> {
+    ) -> Result<MonClient, MonError> {
         Self::with_fault(identity, mons, opts, None)
     }
 
@@ -103,9 +111,9 @@ impl MonClient {
         mons: Vec<MonAddr>,
         opts: MonClientOptions,
         fault: Option<FaultInjector>,
-    ) -> Result<MonClient, ClientError> {
+    ) -> Result<MonClient, MonError> {
         if mons.is_empty() {
-            return Err(ClientError::Config("no monitors given".into()));
+            return Err(MonError::Config("no monitors given".into()));
         }
         // Loopback monitors are dialled from loopback; others from any address.
         let ip: std::net::IpAddr = match (mons[0].addr.is_ipv6(), mons[0].addr.ip().is_loopback()) {
@@ -156,11 +164,11 @@ impl MonClient {
     }
 
     /// The monitor at `index` for the single-monitor calls.
-    fn checked_peer(&self, index: usize) -> Result<PeerAddr, ClientError> {
+    fn checked_peer(&self, index: usize) -> Result<PeerAddr, MonError> {
         if index < self.mons.len() {
             Ok(self.peer(index))
         } else {
-            Err(ClientError::Config(format!(
+            Err(MonError::Config(format!(
                 "no monitor {index}: {} configured",
                 self.mons.len()
             )))
@@ -182,17 +190,17 @@ impl MonClient {
     /// Runs `command`, trying the leader first and then every monitor in
     /// turn until one answers or the command timeout passes. A retried
     /// write keeps its request id, so the monitors apply it at most once.
-    /// The monitors' refusals come back as [`ClientError::Command`].
-    pub async fn command(&self, command: MonCommand) -> Result<CommandOutput, ClientError> {
+    /// The monitors' refusals come back as [`MonError::Command`].
+    pub async fn command(&self, command: MonCommand) -> Result<CommandOutput, MonError> {
         let reply = self.command_reply(command).await?;
         match reply.result {
             MonResult::Ok(out) => Ok(out),
-            MonResult::Err(e) => Err(ClientError::Command(e)),
+            MonResult::Err(e) => Err(MonError::Command(e)),
         }
     }
 
     /// [`MonClient::command`], returning the whole reply (epoch, leader).
-    pub async fn command_reply(&self, command: MonCommand) -> Result<MonReply, ClientError> {
+    pub async fn command_reply(&self, command: MonCommand) -> Result<MonReply, MonError> {
         let request = MonRequest {
             client_id: self.client_id,
             tid: self.next_tid.fetch_add(1, Ordering::Relaxed),
@@ -212,18 +220,22 @@ impl MonClient {
         &self,
         frame: Frame,
         accept: impl Fn(MonReply) -> Result<T, String>,
-    ) -> Result<T, ClientError> {
+    ) -> Result<T, MonError> {
         let deadline = deadline_after(self.opts.command_timeout);
         let n = self.mons.len();
         let mut start = self.leader_hint().unwrap_or(0);
         let mut last = String::from("no attempt");
-        let mut backoff = Duration::from_millis(20);
+        let backoff = shoal_net::Backoff {
+            initial: Duration::from_millis(20),
+            max: Duration::from_secs(1),
+        };
+        let mut rounds = 0;
         loop {
             for k in 0..n {
                 let i = (start + k) % n;
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Err(ClientError::Unreachable {
+                    return Err(MonError::Unreachable {
                         timeout: self.opts.command_timeout,
                         last,
                     });
@@ -241,7 +253,7 @@ impl MonClient {
                         }
                     }
                     Err(shoal_net::NetError::HandshakeRefused(e)) => {
-                        return Err(ClientError::Net(shoal_net::NetError::HandshakeRefused(e)));
+                        return Err(MonError::Net(shoal_net::NetError::HandshakeRefused(e)));
                     }
                     Err(e) => last = format!("mon.{}: {e}", self.mons[i].name),
                 }
@@ -249,8 +261,8 @@ impl MonClient {
             }
             start = self.leader_hint().unwrap_or(start + 1);
             let left = deadline.saturating_duration_since(Instant::now());
-            tokio::time::sleep(backoff.min(left)).await;
-            backoff = (backoff * 2).min(Duration::from_secs(1));
+            rounds += 1;
+            tokio::time::sleep(backoff.delay(rounds).min(left)).await;
         }
     }
 
@@ -261,7 +273,7 @@ impl MonClient {
         osdmap_have: u32,
         monmap_have: u32,
         wait: Duration,
-    ) -> Result<SubscribeReply, ClientError> {
+    ) -> Result<SubscribeReply, MonError> {
         // A monitor holds a subscription at most a minute.
         let wait = wait.min(Duration::from_secs(60));
         let req = SubscribeRequest {
@@ -284,7 +296,7 @@ impl MonClient {
                     Ok(MonReply {
                         result: MonResult::Err(e),
                         ..
-                    }) if !e.code.is_retryable() => return Err(ClientError::Command(e)),
+                    }) if !e.code.is_retryable() => return Err(MonError::Command(e)),
                     Ok(r) => last = format!("mon.{}: {:?}", self.mons[i].name, r.result),
                     Err(e) => last = e.to_string(),
                 },
@@ -293,7 +305,7 @@ impl MonClient {
             i = (i + 1) % n;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(ClientError::Unreachable {
+        Err(MonError::Unreachable {
             timeout: self.opts.command_timeout,
             last,
         })
@@ -307,7 +319,7 @@ impl MonClient {
         &self,
         current: &OsdMap,
         wait: Duration,
-    ) -> Result<Option<OsdMap>, ClientError> {
+    ) -> Result<Option<OsdMap>, MonError> {
         Ok(self.newer_osdmaps(current, wait).await?.pop())
     }
 
@@ -318,7 +330,7 @@ impl MonClient {
         &self,
         current: &OsdMap,
         wait: Duration,
-    ) -> Result<Vec<OsdMap>, ClientError> {
+    ) -> Result<Vec<OsdMap>, MonError> {
         let deadline = tokio::time::Instant::now() + wait;
         let reply = loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -359,7 +371,7 @@ impl MonClient {
                     .await?;
                 self.note_monmap(full.monmap.as_deref());
                 let Some(bytes) = full.full_osdmap else {
-                    return Err(ClientError::Protocol(
+                    return Err(MonError::Protocol(
                         "a subscription from epoch 0 came without a full map".into(),
                     ));
                 };
@@ -391,28 +403,24 @@ impl MonClient {
     }
 
     /// The current OSDMap.
-    pub async fn osdmap(&self) -> Result<OsdMap, ClientError> {
+    pub async fn osdmap(&self) -> Result<OsdMap, MonError> {
         match self.command(MonCommand::GetOsdMap { epoch: 0 }).await? {
             CommandOutput::OsdMap { map, .. } => Ok(OsdMap::decode(&map)?),
-            other => Err(ClientError::Protocol(format!("{other:?}"))),
+            other => Err(MonError::Protocol(format!("{other:?}"))),
         }
     }
 
     /// The MonMap.
-    pub async fn monmap(&self) -> Result<MonMap, ClientError> {
+    pub async fn monmap(&self) -> Result<MonMap, MonError> {
         match self.command(MonCommand::GetMonMap).await? {
             CommandOutput::MonMap { map } => Ok(MonMap::decode(&map)?),
-            other => Err(ClientError::Protocol(format!("{other:?}"))),
+            other => Err(MonError::Protocol(format!("{other:?}"))),
         }
     }
 
     /// Sends a fault-injection command to monitor `index` (test clusters
     /// whose monitors run with `fault_injection = true`).
-    pub async fn inject_fault(
-        &self,
-        index: usize,
-        command: FaultCommand,
-    ) -> Result<(), ClientError> {
+    pub async fn inject_fault(&self, index: usize, command: FaultCommand) -> Result<(), MonError> {
         let frame = Frame::encode(msg::FAULT, &command)?;
         let resp = self
             .endpoint
@@ -420,7 +428,7 @@ impl MonClient {
             .await?;
         match resp.decode_body::<MonReply>()?.result {
             MonResult::Ok(_) => Ok(()),
-            MonResult::Err(e) => Err(ClientError::Command(e)),
+            MonResult::Err(e) => Err(MonError::Command(e)),
         }
     }
 
@@ -430,7 +438,7 @@ impl MonClient {
         &self,
         index: usize,
         command: MonCommand,
-    ) -> Result<MonReply, ClientError> {
+    ) -> Result<MonReply, MonError> {
         let request = MonRequest {
             client_id: self.client_id,
             tid: self.next_tid.fetch_add(1, Ordering::Relaxed),
