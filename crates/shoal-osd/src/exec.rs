@@ -22,6 +22,12 @@ pub fn unavailable(why: impl Into<String>) -> OpError {
     (OsdErrorCode::Unavailable, why.into())
 }
 
+/// A failure that only a bug or a broken invariant causes (encoding our
+/// own records, an out-of-order write handed to the chain).
+pub fn internal(e: impl std::fmt::Display) -> OpError {
+    (OsdErrorCode::Internal, e.to_string())
+}
+
 fn invalid(msg: impl Into<String>) -> OpError {
     (OsdErrorCode::Invalid, msg.into())
 }

@@ -20,6 +20,7 @@ pub mod faults;
 pub mod inspect;
 pub mod lease;
 pub mod links;
+pub mod machine;
 pub mod missing;
 pub mod mkfs;
 pub mod parallel;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use shoal_net::Frame;
-use shoal_net::codec::{decode, encode};
+use shoal_net::codec::encode;
 use shoal_proto::osd::{ObjOp, ObjVersion, OsdErrorCode, PgRef, ReqId};
 use shoal_proto::rep::{
     DataSums, LogDup, LogEntry, LogOp, ObjectState, PgInfo, PgLogState, PgPush, RepOp,
@@ -16,11 +16,10 @@ use shoal_store::{Op, Store, StoreError, Transaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::chain::Chain;
-use crate::exec::{self, OpError, unavailable};
+use crate::exec::{self, OpError, internal, unavailable};
 use crate::missing::Missing;
 use crate::pglog::{
-    DUPS_OBJECT, INTERNAL_OBJECTS, META_OBJECT, MISSING_OBJECT, PgLog, collection, entry_key,
-    is_internal,
+    DUPS_OBJECT, INTERNAL_OBJECTS, META_OBJECT, MISSING_OBJECT, PgLog, collection, is_internal,
 };
 
 /// Where the PG stands on this OSD.
@@ -114,10 +113,6 @@ pub struct Pg {
     local_idle: tokio::sync::Notify,
     /// When this OSD last scrubbed and deep-scrubbed the PG (or opened it).
     scrubbed: Mutex<(std::time::Instant, std::time::Instant)>,
-}
-
-fn internal(e: impl std::fmt::Display) -> OpError {
-    (OsdErrorCode::Internal, e.to_string())
 }
 
 impl Pg {
@@ -483,40 +478,15 @@ impl Pg {
         ops: Vec<Op>,
         entry: &LogEntry,
     ) -> Result<Transaction, OpError> {
-        let mut t = Transaction::new(self.coll.clone());
-        t.ops = ops;
-        t.push(Op::OmapSet {
-            name: META_OBJECT.into(),
-            entries: vec![(
-                entry_key(entry.version),
-                encode(entry).map_err(internal)?.to_vec(),
-            )],
-        });
-        st.log.push(entry.clone());
-        let trimmed = st.log.trim(self.log_limits.entries, self.log_limits.dups);
-        if !trimmed.is_empty() {
-            t.push(Op::OmapRemove {
-                name: META_OBJECT.into(),
-                keys: trimmed.entries,
-            });
-            if !trimmed.new_dups.is_empty() {
-                t.push(Op::OmapSet {
-                    name: DUPS_OBJECT.into(),
-                    entries: dup_records(&trimmed.new_dups)?,
-                });
-            }
-            if !trimmed.old_dups.is_empty() {
-                t.push(Op::OmapRemove {
-                    name: DUPS_OBJECT.into(),
-                    keys: trimmed.old_dups,
-                });
-            }
-            let info = st.log.info(st.chain.done(), st.les, &st.last_acting);
-            t.push(Op::SetCollectionMeta(
-                encode(&info).map_err(internal)?.to_vec(),
-            ));
-        }
-        Ok(t)
+        let info = (st.chain.done(), st.les, st.last_acting.clone());
+        crate::machine::write_txn(
+            &self.coll,
+            ops,
+            entry,
+            &mut st.log,
+            self.log_limits,
+            (info.0, info.1, &info.2),
+        )
     }
 
     /// A local write finished (durably or not).
@@ -704,50 +674,7 @@ impl Pg {
         acting: &[i32],
         missing: &BTreeSet<String>,
     ) -> Result<(), OpError> {
-        let mut t = Transaction::new(self.coll.clone());
-        t.push(Op::Touch {
-            name: MISSING_OBJECT.into(),
-        });
-        t.push(Op::OmapClear {
-            name: MISSING_OBJECT.into(),
-        });
-        if !missing.is_empty() {
-            t.push(Op::OmapSet {
-                name: MISSING_OBJECT.into(),
-                entries: missing
-                    .iter()
-                    .map(|m| (m.as_bytes().to_vec(), Vec::new()))
-                    .collect(),
-            });
-        }
-        t.push(Op::OmapClear {
-            name: META_OBJECT.into(),
-        });
-        let mut entries = Vec::with_capacity(log.len());
-        for e in log.entries() {
-            entries.push((entry_key(e.version), encode(e).map_err(internal)?.to_vec()));
-        }
-        t.push(Op::OmapSet {
-            name: META_OBJECT.into(),
-            entries,
-        });
-        t.push(Op::Touch {
-            name: DUPS_OBJECT.into(),
-        });
-        t.push(Op::OmapClear {
-            name: DUPS_OBJECT.into(),
-        });
-        let dups: Vec<LogDup> = log.dups().copied().collect();
-        if !dups.is_empty() {
-            t.push(Op::OmapSet {
-                name: DUPS_OBJECT.into(),
-                entries: dup_records(&dups)?,
-            });
-        }
-        let info = log.info(log.head(), les, acting);
-        t.push(Op::SetCollectionMeta(
-            encode(&info).map_err(internal)?.to_vec(),
-        ));
+        let t = crate::machine::log_txn(&self.coll, log, les, acting, missing)?;
         self.store
             .submit(t)
             .await
@@ -1351,16 +1278,6 @@ pub struct LogLimits {
     pub dups: usize,
 }
 
-/// Omap records: keys and values.
-type OmapRecords = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// The omap records of `dups` in the PG's dups object.
-fn dup_records(dups: &[LogDup]) -> Result<OmapRecords, OpError> {
-    dups.iter()
-        .map(|d| Ok((entry_key(d.version), encode(d).map_err(internal)?.to_vec())))
-        .collect()
-}
-
 /// An object's whole state as a push carries it (the default: it does
 /// not exist).
 #[derive(Default)]
@@ -1420,47 +1337,19 @@ pub(crate) fn load(
     coll: &str,
 ) -> Result<(PgInfo, PgLog, BTreeSet<String>), StoreError> {
     let meta = store.collection_meta(coll)?;
-    let info: PgInfo = if meta.is_empty() {
-        PgInfo::default()
-    } else {
-        decode(&meta).map_err(|e| StoreError::CorruptMeta(format!("{coll} info: {e}")))?
+    let omap = |name: &str| match store.omap_range(coll, name, None, None, usize::MAX) {
+        Ok(r) => Ok(r),
+        Err(StoreError::NoObject(..)) => Ok(Vec::new()),
+        Err(e) => Err(e),
     };
-    let raw = match store.omap_range(coll, META_OBJECT, None, None, usize::MAX) {
-        Ok(r) => r,
-        Err(StoreError::NoObject(..)) => Vec::new(),
-        Err(e) => return Err(e),
-    };
-    let mut entries = Vec::with_capacity(raw.len());
-    for (_, v) in raw {
-        let e: LogEntry =
-            decode(&v).map_err(|e| StoreError::CorruptMeta(format!("{coll} log entry: {e}")))?;
-        entries.push(e);
-    }
-    let mut dups = Vec::new();
-    match store.omap_range(coll, DUPS_OBJECT, None, None, usize::MAX) {
-        Ok(raw) => {
-            for (_, v) in raw {
-                let d: LogDup = decode(&v)
-                    .map_err(|e| StoreError::CorruptMeta(format!("{coll} log dup: {e}")))?;
-                dups.push(d);
-            }
-        }
-        Err(StoreError::NoObject(..)) => {}
-        Err(e) => return Err(e),
-    }
-    let missing = match store.omap_range(coll, MISSING_OBJECT, None, None, usize::MAX) {
-        Ok(r) => r
-            .into_iter()
-            .map(|(k, _)| {
-                String::from_utf8(k)
-                    .map_err(|_| StoreError::CorruptMeta(format!("{coll}: a missing name")))
-            })
-            .collect::<Result<_, _>>()?,
-        Err(StoreError::NoObject(..)) => BTreeSet::new(),
-        Err(e) => return Err(e),
-    };
-    let log = PgLog::new(info.log_tail, entries).with_dups(dups);
-    Ok((info.clone(), log, missing))
+    let loaded = crate::machine::decode_loaded(
+        coll,
+        &meta,
+        omap(META_OBJECT)?,
+        omap(DUPS_OBJECT)?,
+        omap(MISSING_OBJECT)?,
+    )?;
+    Ok((loaded.info, loaded.log, loaded.missing))
 }
 
 #[cfg(test)]

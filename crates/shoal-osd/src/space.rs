@@ -79,15 +79,20 @@ impl Space {
             }
         });
         match full {
-            Some(m) => Err((
-                OsdErrorCode::NoSpace,
-                format!(
-                    "osd.{m} is full: writes to this PG are refused until space is freed (reads and removes work)"
-                ),
-            )),
+            Some(m) => Err(full_error(m)),
             None => Ok(()),
         }
     }
+}
+
+/// The refusal of a write to a PG whose member `m` is full.
+pub fn full_error(m: i32) -> OpError {
+    (
+        OsdErrorCode::NoSpace,
+        format!(
+            "osd.{m} is full: writes to this PG are refused until space is freed (reads and removes work)"
+        ),
+    )
 }
 
 /// Whether a write only removes (which a full cluster must still allow):

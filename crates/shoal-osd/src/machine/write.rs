@@ -1,0 +1,444 @@
+//! Writes: ordered at the head, applied in order on every member, done
+//! when durable on every member, answered at the head.
+//!
+//! - The head takes one write per object at a time: the first op in the
+//!   object's queue is resolved against the object's view (appends become
+//!   writes at the old end, guards are checked) and stored; the next one
+//!   starts when that write is durable here, so it sees it.
+//! - A request the log (or its dups) remembers is answered with the
+//!   version it made, once that write is done; it is never applied twice.
+//! - Each ordered write gets the next version, its log entry goes into the
+//!   same store transaction as its data, it goes down the chain on the
+//!   ordered link, and [`crate::chain::Chain`] says when it is done (durable
+//!   here and acknowledged by the next member): the head then answers the
+//!   client, the others acknowledge upstream.
+//! - Members apply writes from their upstream only in order (a write they
+//!   already have is skipped, a gap stops the stream, which the sender
+//!   re-sends from its oldest unacknowledged write).
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use bytes::Bytes;
+use shoal_proto::osd::{ObjOp, ObjVersion, OsdErrorCode};
+use shoal_proto::rep::{LogEntry, LogOp, RepOp};
+use shoal_store::Op;
+
+use super::types::{Action, ClientAnswer, ClientOp, Facts, OpId, Pending, StoreRead, TxnDone};
+use super::{Pg, records};
+use crate::chain::Chain;
+use crate::exec::{self, OpError, unavailable};
+use crate::pg::Phase;
+
+/// The writes of the current interval on this member.
+#[derive(Debug)]
+pub(super) struct Writes {
+    chain: Chain,
+    /// Head: each object's ops waiting their turn, in arrival order.
+    queues: HashMap<String, VecDeque<ClientOp>>,
+    /// Head: objects with a write being resolved, or ordered and not yet
+    /// durable here.
+    held: HashSet<String>,
+    /// Head: the object of each ordered write not yet durable here.
+    holding: HashMap<u64, String>,
+    /// Head: clients waiting for ordered writes to be done, by sequence.
+    waiters: BTreeMap<u64, (ObjVersion, Vec<OpId>)>,
+    /// Objects with writes not yet done, and the newest such write.
+    uncommitted: HashMap<String, u64>,
+    /// Member: the newest write received from upstream.
+    recv_last: ObjVersion,
+    /// A local write failed after it was ordered: no more writes in this
+    /// interval (the next one re-peers the PG).
+    failed: Option<String>,
+}
+
+impl Writes {
+    /// No writes yet, on `chain`.
+    pub(super) fn new(chain: Chain) -> Writes {
+        let recv_last = chain.done();
+        Writes {
+            chain,
+            queues: HashMap::new(),
+            held: HashSet::new(),
+            holding: HashMap::new(),
+            waiters: BTreeMap::new(),
+            uncommitted: HashMap::new(),
+            recv_last,
+            failed: None,
+        }
+    }
+
+    /// Every client op still queued or waiting (their answers are lost
+    /// with the interval: the clients retry).
+    pub(super) fn abandoned(&mut self) -> Vec<OpId> {
+        let mut out: Vec<OpId> = self
+            .queues
+            .drain()
+            .flat_map(|(_, q)| q.into_iter().map(|c| c.op))
+            .collect();
+        out.extend(
+            self.waiters
+                .values()
+                .flat_map(|(_, ops)| ops.iter().copied()),
+        );
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Whether a read of `object` here would see a write not yet done.
+    pub(super) fn is_dirty(&self, object: &str) -> bool {
+        self.uncommitted.contains_key(object) && !self.chain.is_tail()
+    }
+
+    /// The newest write done here.
+    pub(super) fn done(&self) -> ObjVersion {
+        self.chain.done()
+    }
+}
+
+impl Pg {
+    /// Checks that a client op may be served here now.
+    pub(super) fn check_serving(&self, facts: &dyn Facts, op: &ClientOp) -> Result<(), OpError> {
+        let mine = facts.map_epoch();
+        if op.epoch > mine {
+            return Err((
+                OsdErrorCode::OsdBehind,
+                format!("this OSD has epoch {mine}, the request {}", op.epoch),
+            ));
+        }
+        if op.epoch < self.interval.epoch {
+            return Err((
+                OsdErrorCode::StaleEpoch,
+                format!("the PG's chain changed in epoch {}", self.interval.epoch),
+            ));
+        }
+        match self.position() {
+            Some(0) => {}
+            Some(_) if op.balance && !op.write => {}
+            _ => return Err((OsdErrorCode::WrongOsd, "not this PG's head".into())),
+        }
+        if self.phase != Phase::Active {
+            return Err(unavailable("the PG is peering"));
+        }
+        if op.write {
+            if self.interval.acting.len() < self.interval.min_size {
+                return Err(unavailable("fewer members than min_size"));
+            }
+            if let Some(why) = &self.write.failed {
+                return Err(unavailable(why.clone()));
+            }
+            if !crate::space::frees_space(&op.ops)
+                && let Some(&m) = self.interval.acting.iter().find(|&&m| facts.is_full(m))
+            {
+                return Err(crate::space::full_error(m));
+            }
+        }
+        Ok(())
+    }
+
+    /// Head: a client write joins its object's queue.
+    pub(super) fn client_write(&mut self, op: ClientOp) {
+        let object = op.object.clone();
+        self.write
+            .queues
+            .entry(object.clone())
+            .or_default()
+            .push_back(op);
+        if !self.write.held.contains(&object) {
+            self.next_write(&object);
+        }
+    }
+
+    fn answer(&mut self, op: OpId, answer: ClientAnswer) {
+        self.act(Action::Client { op, answer });
+    }
+
+    /// Head: the object is free: starts its next queued op (answering
+    /// at once the retries the log remembers).
+    fn next_write(&mut self, object: &str) {
+        self.write.held.remove(object);
+        loop {
+            let Some(op) = self.write.queues.get(object).and_then(|q| q.front()) else {
+                self.write.queues.remove(object);
+                return;
+            };
+            let (id, reqid) = (op.op, op.reqid);
+            if let Some(v) = self.log.find(reqid) {
+                // A retry: answered when its write is done, never applied again.
+                self.pop_write(object);
+                self.await_version(id, v);
+                continue;
+            }
+            let guards: Vec<ObjOp> = op.ops.iter().filter(|o| o.is_guard()).cloned().collect();
+            let token = self.token();
+            let interval = self.interval.epoch;
+            self.pending
+                .insert(token, Pending::View { op: id, interval });
+            self.write.held.insert(object.to_string());
+            self.act(Action::LoadView {
+                token,
+                object: object.to_string(),
+                guards,
+            });
+            return;
+        }
+    }
+
+    /// Head: `op` waits for write `version` (ordered before) to be done.
+    fn await_version(&mut self, op: OpId, version: ObjVersion) {
+        if version <= self.write.done() {
+            self.answer(op, ClientAnswer::Written(version));
+        } else if let Some((_, ops)) = self.write.waiters.get_mut(&version.seq) {
+            ops.push(op);
+        } else {
+            // Logged but neither done nor awaited: its local write failed.
+            let why = "the write failed here; retry once the PG re-peered";
+            self.answer(op, ClientAnswer::Failed(unavailable(why)));
+        }
+    }
+
+    fn pop_write(&mut self, object: &str) -> Option<ClientOp> {
+        let q = self.write.queues.get_mut(object)?;
+        let op = q.pop_front();
+        if q.is_empty() {
+            self.write.queues.remove(object);
+        }
+        op
+    }
+
+    /// Head: the view of write `id`'s object arrived: resolve and order
+    /// it. The object stays held until the write is durable here.
+    pub(super) fn view_loaded(
+        &mut self,
+        id: OpId,
+        interval: u32,
+        result: Result<StoreRead, OpError>,
+    ) {
+        if interval != self.interval.epoch {
+            return;
+        }
+        let Some(object) = self
+            .write
+            .queues
+            .iter()
+            .find(|(_, q)| q.front().is_some_and(|o| o.op == id))
+            .map(|(name, _)| name.clone())
+        else {
+            return;
+        };
+        let Some(op) = self.pop_write(&object) else {
+            return;
+        };
+        let ordered = result.and_then(|read| {
+            let StoreRead::View(view) = read else {
+                return Err(crate::exec::internal("a view was asked, not that"));
+            };
+            let resolved = exec::resolve(&op.ops, &view)?;
+            let change = (view.exists, resolved.op == LogOp::Modify);
+            self.order_at_head(&op, resolved)?;
+            Ok(change)
+        });
+        match ordered {
+            Ok((existed, exists)) => self.count_write(existed, exists),
+            Err(e) => {
+                self.answer(id, ClientAnswer::Failed(e));
+                self.next_write(&object);
+            }
+        }
+    }
+
+    fn count_write(&mut self, before: bool, after: bool) {
+        match (before, after) {
+            (false, true) => self.objects += 1,
+            (true, false) => self.objects = self.objects.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    /// Head: gives a resolved write the next version and orders it.
+    fn order_at_head(&mut self, op: &ClientOp, resolved: exec::Resolved) -> Result<(), OpError> {
+        let head = self.log.head();
+        let version = ObjVersion {
+            epoch: self.interval.epoch.max(head.epoch),
+            seq: head.seq + 1,
+        };
+        let entry = LogEntry {
+            version,
+            reqid: op.reqid,
+            object: op.object.clone(),
+            op: resolved.op,
+        };
+        let sums = exec::hash_writes(&resolved.mutations, &op.payload, self.cfg.chunk_size);
+        let ops = exec::store_ops(
+            &op.object,
+            &resolved.mutations,
+            &op.payload,
+            &sums,
+            version,
+            resolved.op,
+        )?;
+        let rep = RepOp {
+            pg: self.id,
+            interval: self.interval.epoch,
+            entry,
+            ops: resolved.mutations,
+            committed: self.write.done(),
+            sums,
+        };
+        self.order(rep, ops, op.payload.clone())?;
+        self.write.holding.insert(version.seq, op.object.clone());
+        self.write
+            .waiters
+            .insert(version.seq, (version, vec![op.op]));
+        Ok(())
+    }
+
+    /// Member: a write from upstream, applied in order.
+    pub(super) fn on_rep(&mut self, from: i32, rep: RepOp, payload: Bytes) {
+        if let Err(e) = self.replicate(from, rep, payload) {
+            tracing::debug!(pg = %self.id, from, code = ?e.0, message = %e.1, "replicated write refused");
+            self.act(Action::RefuseStream { from });
+        }
+    }
+
+    fn replicate(&mut self, from: i32, rep: RepOp, payload: Bytes) -> Result<(), OpError> {
+        let upstream_ok = self
+            .position()
+            .is_some_and(|p| p > 0 && self.interval.acting.get(p - 1) == Some(&from));
+        if self.phase != Phase::Active || rep.interval != self.interval.epoch || !upstream_ok {
+            return Err(unavailable("not the next member in this interval"));
+        }
+        let version = rep.entry.version;
+        if version <= self.write.recv_last {
+            return Ok(());
+        }
+        if version.seq != self.write.recv_last.seq + 1 {
+            return Err((
+                OsdErrorCode::Invalid,
+                format!("write {version} after {}: a gap", self.write.recv_last),
+            ));
+        }
+        exec::check_name(&rep.entry.object)?;
+        let ops = exec::store_ops(
+            &rep.entry.object,
+            &rep.ops,
+            &payload,
+            &rep.sums,
+            version,
+            rep.entry.op,
+        )?;
+        self.order(rep, ops, payload)?;
+        self.write.recv_last = version;
+        Ok(())
+    }
+
+    /// Orders a write on this member: its log entry and store transaction,
+    /// the next member, the chain (in that order, so every member sees one
+    /// order).
+    fn order(&mut self, rep: RepOp, ops: Vec<Op>, payload: Bytes) -> Result<(), OpError> {
+        let version = rep.entry.version;
+        let info = (self.write.done(), self.les, self.last_acting.as_slice());
+        let txn = records::write_txn(
+            &self.coll,
+            ops,
+            &rep.entry,
+            &mut self.log,
+            self.cfg.log_limits,
+            info,
+        )?;
+        self.write
+            .chain
+            .start(version)
+            .map_err(|e| (OsdErrorCode::Internal, e.to_string()))?;
+        let object = rep.entry.object.clone();
+        if let Some(next) = self.next_member() {
+            self.act(Action::SendDown {
+                to: next,
+                rep,
+                payload,
+            });
+        }
+        self.write.uncommitted.insert(object, version.seq);
+        let interval = self.interval.epoch;
+        self.submit(txn, TxnDone::Write { interval, version });
+        Ok(())
+    }
+
+    fn next_member(&self) -> Option<i32> {
+        let p = self.position()?;
+        self.interval.acting.get(p + 1).copied()
+    }
+
+    fn prev_member(&self) -> Option<i32> {
+        let p = self.position()?;
+        p.checked_sub(1)
+            .and_then(|q| self.interval.acting.get(q).copied())
+    }
+
+    /// A write's local transaction finished.
+    pub(super) fn write_stored(
+        &mut self,
+        interval: u32,
+        version: ObjVersion,
+        result: Result<(), OpError>,
+    ) {
+        if interval != self.interval.epoch {
+            return;
+        }
+        let object = self.write.holding.remove(&version.seq);
+        match result {
+            Err(e) => {
+                tracing::error!(pg = %self.id, %version, error = %e.1, "a replicated write failed locally");
+                self.write.failed = Some(format!("a local write failed: {}", e.1));
+                if let Some((_, ops)) = self.write.waiters.remove(&version.seq) {
+                    for op in ops {
+                        self.answer(op, ClientAnswer::Failed(e.clone()));
+                    }
+                }
+            }
+            Ok(()) => {
+                if let Some(done) = self.write.chain.local_durable(version.seq) {
+                    self.on_done(done);
+                }
+            }
+        }
+        // The next write to the object may now read its state.
+        if let Some(object) = object {
+            self.next_write(&object);
+        }
+    }
+
+    /// The next member acknowledged everything up to `version`.
+    pub(super) fn on_rep_ack(&mut self, from: i32, interval: u32, version: ObjVersion) {
+        if self.next_member() != Some(from)
+            || interval != self.interval.epoch
+            || self.phase != Phase::Active
+        {
+            return;
+        }
+        if let Some(done) = self.write.chain.downstream_acked(version) {
+            self.on_done(done);
+        }
+    }
+
+    fn on_done(&mut self, done: ObjVersion) {
+        self.write.uncommitted.retain(|_, seq| *seq > done.seq);
+        while let Some(entry) = self.write.waiters.first_entry() {
+            if *entry.key() > done.seq {
+                break;
+            }
+            let (version, ops) = entry.remove();
+            for op in ops {
+                self.answer(op, ClientAnswer::Written(version));
+            }
+        }
+        if let Some(prev) = self.prev_member() {
+            let interval = self.interval.epoch;
+            self.act(Action::AckUp {
+                to: prev,
+                interval,
+                version: done,
+            });
+        }
+    }
+}
