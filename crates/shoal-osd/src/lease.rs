@@ -84,13 +84,19 @@ impl ReadLeases {
 /// answer). Without such a mate, a lease from `now`. This is what makes the
 /// usual failover free: peers report a silent OSD only after the grace,
 /// longer than a lease, so by then every bound has passed.
-pub fn lapse_bound(
+///
+/// Generic over the clock (`Instant` in the daemon, simulated time as a
+/// `Duration` in the PG state machine).
+pub fn lapse_bound<T>(
     silent: &BTreeSet<i32>,
     chains: &[Vec<i32>],
-    heard_by: &BTreeMap<i32, HashMap<i32, Instant>>,
+    heard_by: &BTreeMap<i32, HashMap<i32, T>>,
     lease: Duration,
-    now: Instant,
-) -> Instant {
+    now: T,
+) -> T
+where
+    T: Copy + Ord + std::ops::Add<Duration, Output = T>,
+{
     silent
         .iter()
         .map(|&x| {

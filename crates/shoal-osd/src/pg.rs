@@ -17,39 +17,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::chain::Chain;
 use crate::exec::{self, OpError, internal, unavailable};
+pub use crate::machine::{Interval, LogLimits, Phase};
 use crate::missing::Missing;
 use crate::pglog::{
     DUPS_OBJECT, INTERNAL_OBJECTS, META_OBJECT, MISSING_OBJECT, PgLog, collection, is_internal,
 };
-
-/// Where the PG stands on this OSD.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// A new interval began; the head is collecting logs and bringing
-    /// members up to date. No client IO.
-    Peering,
-    /// Serving.
-    Active,
-    /// This OSD is no longer in the PG's chain: it keeps the data, serves nothing.
-    Stray,
-}
-
-/// The chain of one interval.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Interval {
-    /// The map epoch it began in.
-    pub epoch: u32,
-    /// Members, head first.
-    pub acting: Vec<i32>,
-    /// The up set CRUSH (and upmaps) chose: the same as `acting` unless a
-    /// `pg_temp` keeps an older chain serving while the up set's new
-    /// members are backfilled.
-    pub up: Vec<i32>,
-    /// Boot epochs of the members (a restarted member means a new interval).
-    pub up_from: Vec<u32>,
-    /// Fewest members that take writes.
-    pub min_size: usize,
-}
 
 /// Where the head sends a client write's outcome.
 type Waiter = oneshot::Sender<Result<ObjVersion, OpError>>;
@@ -1265,17 +1237,6 @@ pub struct LocalWrite {
     pub version: ObjVersion,
     /// Resolves when it is durable.
     pub fut: std::pin::Pin<Box<dyn std::future::Future<Output = shoal_store::Result<()>> + Send>>,
-}
-
-/// How much of its history a PG keeps: log entries, and the requests of
-/// trimmed entries ("dups") that are still answered rather than applied
-/// again when retried.
-#[derive(Debug, Clone, Copy)]
-pub struct LogLimits {
-    /// Log entries kept.
-    pub entries: usize,
-    /// Trimmed requests remembered.
-    pub dups: usize,
 }
 
 /// An object's whole state as a push carries it (the default: it does

@@ -5,6 +5,7 @@
 //! its records in one transaction and goes active only once it is
 //! durable; then it answers the head.
 
+use super::types::Phase;
 use std::collections::BTreeSet;
 
 use shoal_proto::rep::PgActivate;
@@ -13,7 +14,7 @@ use super::types::{Action, PeerReply, Pending, ReplyTo, StoreRead, TxnDone};
 use super::{Pg, records};
 use crate::chain::Chain;
 use crate::exec::{OpError, unavailable};
-use crate::pg::Phase;
+
 use crate::pglog::PgLog;
 
 /// Objects removed per transaction when a backfilled copy drops what was

@@ -7,11 +7,11 @@
 
 use super::Pg;
 use super::types::{Action, ClientAnswer, Pending};
+use super::types::{Interval, Phase};
 use super::write::Writes;
 use crate::chain::Chain;
 use crate::exec::unavailable;
 use crate::missing::Missing;
-use crate::pg::{Interval, Phase};
 
 impl Pg {
     /// A map gave the PG `interval`: begins it if it differs from the

@@ -36,12 +36,12 @@ use shoal_proto::osd::PgRef;
 
 pub use self::records::{Loaded, OmapRecords, decode_loaded, dup_records, log_txn, write_txn};
 pub use self::types::{
-    Action, ClientAnswer, ClientOp, Event, Facts, OpId, PeerReply, PeerRequest, Pending, ReplyTo,
-    StoreRead, Token, TxnDone,
+    Action, ClientAnswer, ClientOp, Event, Facts, Interval, LogLimits, OpId, PeerReply,
+    PeerRequest, Pending, Phase, ReplyTo, StoreRead, Token, TxnDone,
 };
 use crate::chain::Chain;
 use crate::missing::Missing;
-use crate::pg::{Interval, LogLimits, Phase};
+
 use crate::pglog::{PgLog, collection};
 
 /// Settings of a PG's state machine.

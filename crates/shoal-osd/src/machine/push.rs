@@ -4,6 +4,7 @@
 //! backfill target. The push replaces the object (or its absence) in one
 //! transaction that also takes it out of the missing set.
 
+use super::types::Phase;
 use shoal_proto::osd::ObjOp;
 use shoal_proto::rep::{LogOp, PgPush};
 use shoal_store::Op;
@@ -11,7 +12,7 @@ use shoal_store::Op;
 use super::Pg;
 use super::types::{PeerReply, ReplyTo, TxnDone};
 use crate::exec::{self, OpError, unavailable};
-use crate::pg::Phase;
+
 use crate::pglog::MISSING_OBJECT;
 
 impl Pg {

@@ -5,6 +5,7 @@
 //! causes go in the write's own transaction, so the log never runs ahead
 //! of or behind the objects it describes.
 
+use super::types::LogLimits;
 use std::collections::BTreeSet;
 
 use shoal_net::codec::{decode, encode};
@@ -13,7 +14,7 @@ use shoal_proto::rep::{LogDup, LogEntry, PgInfo};
 use shoal_store::{Op, StoreError, Transaction};
 
 use crate::exec::{OpError, internal};
-use crate::pg::LogLimits;
+
 use crate::pglog::{DUPS_OBJECT, META_OBJECT, MISSING_OBJECT, PgLog, entry_key};
 
 /// Omap records: keys and values.

@@ -10,7 +10,6 @@ use shoal_store::Op;
 
 use super::*;
 use crate::exec::ObjectView;
-use crate::pg::{Interval, LogLimits, Phase};
 
 /// OSD-wide facts a test sets.
 #[derive(Default)]

@@ -5,7 +5,6 @@ use shoal_proto::osd::{ObjOp, ObjVersion, ReqId};
 use shoal_proto::rep::{PgActivate, PgPush, RepOp};
 
 use crate::exec::{ObjectView, OpError};
-use crate::pg::Interval;
 
 /// A client op as the shell knows it (it keeps the way to answer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -299,4 +298,44 @@ pub enum TxnDone {
         /// Its version.
         version: ObjVersion,
     },
+}
+
+/// Where the PG stands on this OSD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// A new interval began; the head is collecting logs and bringing
+    /// members up to date. No client IO.
+    Peering,
+    /// Serving.
+    Active,
+    /// This OSD is no longer in the PG's chain: it keeps the data, serves nothing.
+    Stray,
+}
+
+/// The chain of one interval.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Interval {
+    /// The map epoch it began in.
+    pub epoch: u32,
+    /// Members, head first.
+    pub acting: Vec<i32>,
+    /// The up set CRUSH (and upmaps) chose: the same as `acting` unless a
+    /// `pg_temp` keeps an older chain serving while the up set's new
+    /// members are backfilled.
+    pub up: Vec<i32>,
+    /// Boot epochs of the members (a restarted member means a new interval).
+    pub up_from: Vec<u32>,
+    /// Fewest members that take writes.
+    pub min_size: usize,
+}
+
+/// How much of its history a PG keeps: log entries, and the requests of
+/// trimmed entries ("dups") that are still answered rather than applied
+/// again when retried.
+#[derive(Debug, Clone, Copy)]
+pub struct LogLimits {
+    /// Log entries kept.
+    pub entries: usize,
+    /// Trimmed requests remembered.
+    pub dups: usize,
 }

@@ -16,6 +16,7 @@
 //!   already have is skipped, a gap stops the stream, which the sender
 //!   re-sends from its oldest unacknowledged write).
 
+use super::types::Phase;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
@@ -27,7 +28,6 @@ use super::types::{Action, ClientAnswer, ClientOp, Facts, OpId, Pending, StoreRe
 use super::{Pg, records};
 use crate::chain::Chain;
 use crate::exec::{self, OpError, unavailable};
-use crate::pg::Phase;
 
 /// The writes of the current interval on this member.
 #[derive(Debug)]
