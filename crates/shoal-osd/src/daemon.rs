@@ -77,6 +77,8 @@ async fn update_pgs(osd: &Arc<Osd>) {
                 up,
                 up_from,
                 min_size: pool.min_size.max(1) as usize,
+                size: pool.size as usize,
+                pg_temp: map.pg_temp().contains_key(&pg),
             };
             if interval.acting.contains(&osd.id)
                 || interval.up.contains(&osd.id)

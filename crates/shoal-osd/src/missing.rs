@@ -52,10 +52,16 @@ impl Missing {
     /// The next object for background recovery (by name, skipping those
     /// being recovered), marked busy, with the members that lack it.
     pub fn start(&mut self) -> Option<(String, BTreeSet<i32>)> {
+        self.start_where(|_| true)
+    }
+
+    /// Like [`Missing::start`], among the objects `ok` accepts (e.g. those
+    /// no write holds now).
+    pub fn start_where(&mut self, ok: impl Fn(&str) -> bool) -> Option<(String, BTreeSet<i32>)> {
         let (name, members) = self
             .lacking
             .iter()
-            .find(|(name, _)| !self.busy.contains(*name))?;
+            .find(|(name, _)| !self.busy.contains(*name) && ok(name))?;
         let out = (name.clone(), members.clone());
         self.busy.insert(out.0.clone());
         Some(out)

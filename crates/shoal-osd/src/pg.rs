@@ -1369,6 +1369,8 @@ mod tests {
                 up: vec![0],
                 up_from: vec![1],
                 min_size: 1,
+                size: 1,
+                pg_temp: false,
             };
             assert!(pg.set_interval(interval));
             pg.activate(Activation {

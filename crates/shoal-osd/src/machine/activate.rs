@@ -19,7 +19,7 @@ use crate::pglog::PgLog;
 
 /// Objects removed per transaction when a backfilled copy drops what was
 /// not pushed.
-const REMOVE_BATCH: usize = 1000;
+pub(super) const REMOVE_BATCH: usize = 1000;
 
 impl Pg {
     /// The head activates this member.

@@ -49,6 +49,8 @@ impl Pg {
         let head = self.log.head();
         let mut old = std::mem::replace(&mut self.write, Writes::new(Chain::new(true, head)));
         let mut abandoned = old.abandoned();
+        abandoned.extend(self.objects_q.abandoned());
+        self.objects_q = Default::default();
         abandoned.extend(self.pending.drain().filter_map(|(_, p)| match p {
             Pending::Lease { op } => Some(op),
             _ => None,
@@ -60,7 +62,14 @@ impl Pg {
             });
         }
         self.recovery = Missing::default();
+        self.recovering = 0;
         self.pushed.clear();
         self.backfill_of = None;
+        self.peering = None;
+        self.incomplete = false;
+        self.backfilling = false;
+        if std::mem::take(&mut self.backfill).holds_slot() {
+            self.act(Action::Release);
+        }
     }
 }

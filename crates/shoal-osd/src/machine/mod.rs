@@ -22,10 +22,18 @@
 //!   pending answer names the interval it was asked in (`interval.rs`).
 
 mod activate;
+mod activation;
+mod answers;
+mod backfill;
+mod catchup;
 mod client;
+mod dispatch;
 mod interval;
+mod objects;
+mod peering;
 mod push;
 mod records;
+mod recovery;
 mod types;
 mod write;
 
@@ -33,15 +41,15 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use shoal_proto::osd::PgRef;
+use shoal_proto::rep::{PgActivate, PgQuery};
 
 pub use self::records::{Loaded, OmapRecords, decode_loaded, dup_records, log_txn, write_txn};
 pub use self::types::{
-    Action, ClientAnswer, ClientOp, Event, Facts, Interval, LogLimits, OpId, PeerReply,
-    PeerRequest, Pending, Phase, ReplyTo, StoreRead, Token, TxnDone,
+    Action, ClientAnswer, ClientOp, Event, Facts, Interval, LogLimits, OpId, OutRequest,
+    PeerAnswer, PeerReply, PeerRequest, Pending, Phase, ReplyTo, StoreRead, Timer, Token, TxnDone,
 };
 use crate::chain::Chain;
 use crate::missing::Missing;
-
 use crate::pglog::{PgLog, collection};
 
 /// Settings of a PG's state machine.
@@ -52,6 +60,31 @@ pub struct PgConfig {
     /// Chunk size of the store (the head checksums whole-object writes of
     /// at least a chunk once, for every member).
     pub chunk_size: u64,
+    /// A peering attempt that does not move for this long starts again.
+    pub stall: Duration,
+    /// Objects of the PG recovered at once while active.
+    pub recovery_active: usize,
+}
+
+/// Records of this copy stored by a transaction in flight, taken as its
+/// state once the transaction is durable.
+#[derive(Debug)]
+struct Stored {
+    log: PgLog,
+    missing: BTreeSet<String>,
+    les: u32,
+    acting: Vec<i32>,
+}
+
+impl Stored {
+    fn new(log: PgLog, missing: BTreeSet<String>, les: u32, acting: Vec<i32>) -> Stored {
+        Stored {
+            log,
+            missing,
+            les,
+            acting,
+        }
+    }
 }
 
 /// One PG on this OSD (see the module doc).
@@ -71,14 +104,32 @@ pub struct Pg {
     missing: BTreeSet<String>,
     /// Head: what the other members lack.
     recovery: Missing,
+    /// Head: recovery pushes in flight.
+    recovering: usize,
     write: write::Writes,
+    /// Head: each object's tasks, one at a time.
+    objects_q: objects::Objects,
+    /// Head: the peering attempt in progress.
+    peering: Option<peering::Peering>,
+    /// Peering attempts made (names them), and failures in a row.
+    attempts: u64,
+    failures: u32,
+    /// Head: peering waits for a member of an earlier interval.
+    incomplete: bool,
+    /// Head: the backfill of the up set, and whether it runs.
+    backfill: backfill::Backfill,
+    backfilling: bool,
     /// Objects pushed to this copy during this interval's peering (a
     /// backfilled copy keeps only those).
     pushed: HashSet<String>,
     /// This copy is being backfilled by the head of this interval.
     backfill_of: Option<u32>,
     /// A member's activation being stored.
-    activation: Option<(ReplyTo, shoal_proto::rep::PgActivate)>,
+    activation: Option<(ReplyTo, PgActivate)>,
+    /// Records being stored (adopted log, activation, backfill step).
+    stored_records: Option<Stored>,
+    /// Peering queries waiting for this copy's transactions to be stored.
+    deferred_queries: Vec<(i32, ReplyTo, PgQuery)>,
     /// Objects in the PG, kept by the head (for `status`).
     objects: u64,
     /// Outstanding requests and reads, by token.
@@ -106,40 +157,25 @@ impl Pg {
             last_acting: loaded.info.last_acting,
             missing: loaded.missing,
             recovery: Missing::default(),
+            recovering: 0,
             write: write::Writes::new(Chain::new(true, head)),
+            objects_q: objects::Objects::default(),
+            peering: None,
+            attempts: 0,
+            failures: 0,
+            incomplete: false,
+            backfill: backfill::Backfill::default(),
+            backfilling: false,
             pushed: HashSet::new(),
             backfill_of: None,
             activation: None,
+            stored_records: None,
+            deferred_queries: Vec::new(),
             objects: 0,
             pending: HashMap::new(),
             txns: HashMap::new(),
             next_token: 1,
             actions: Vec::new(),
-        }
-    }
-
-    /// Takes one event at `now` (the shell's monotonic clock), with the
-    /// OSD-wide `facts`; queues the actions it leads to.
-    pub fn handle(&mut self, now: Duration, facts: &dyn Facts, event: Event) {
-        // Timers come with peering; nothing reads the clock yet.
-        let _ = now;
-        match event {
-            Event::Interval(interval) => self.on_interval(interval),
-            Event::Client(op) => self.on_client(facts, op),
-            Event::List { op, epoch } => self.on_list(facts, op, epoch),
-            Event::LeasesRenewed { token } => self.on_leases_renewed(facts, token),
-            Event::Request { from, reply, req } => match req {
-                PeerRequest::Activate(act) => self.on_activate(from, reply, act),
-                PeerRequest::Push { push, payload } => self.on_push(reply, push, payload),
-            },
-            Event::Rep { from, rep, payload } => self.on_rep(from, rep, payload),
-            Event::RepAck {
-                from,
-                interval,
-                version,
-            } => self.on_rep_ack(from, interval, version),
-            Event::Stored { token, result } => self.on_stored(token, result),
-            Event::Read { token, result } => self.on_read(token, result),
         }
     }
 
@@ -168,6 +204,11 @@ impl Pg {
         self.objects
     }
 
+    /// Whether store transactions of this PG are still being stored.
+    pub fn settled(&self) -> bool {
+        self.txns.is_empty()
+    }
+
     fn position(&self) -> Option<usize> {
         self.interval.acting.iter().position(|&o| o == self.whoami)
     }
@@ -190,41 +231,12 @@ impl Pg {
         token
     }
 
-    /// Whether store transactions of this PG are still being stored.
-    pub fn settled(&self) -> bool {
-        self.txns.is_empty()
-    }
-
-    fn on_stored(&mut self, token: Token, result: Result<(), crate::exec::OpError>) {
-        let Some(done) = self.txns.remove(&token) else {
-            return;
-        };
-        match done {
-            TxnDone::Write { interval, version } => self.write_stored(interval, version, result),
-            TxnDone::Unpushed { reply, last } => self.unpushed_removed(reply, last, result),
-            TxnDone::Activated { interval, reply } => {
-                self.activation_stored(interval, reply, result)
-            }
-            TxnDone::Pushed {
-                object,
-                interval,
-                reply,
-            } => self.push_stored(object, interval, reply, result),
-        }
-    }
-
-    fn on_read(&mut self, token: Token, result: Result<StoreRead, crate::exec::OpError>) {
-        let Some(pending) = self.pending.remove(&token) else {
-            return;
-        };
-        match pending {
-            Pending::View { op, interval } => self.view_loaded(op, interval, result),
-            Pending::Unpushed { reply } => self.unpushed_listed(reply, result),
-            // Not a store read: answered by its own event.
-            p @ Pending::Lease { .. } => {
-                self.pending.insert(token, p);
-            }
-        }
+    /// Takes records whose transaction is durable as this copy's state.
+    fn take_records(&mut self, s: Stored) {
+        self.log = s.log;
+        self.missing = s.missing;
+        self.les = s.les;
+        self.last_acting = s.acting;
     }
 }
 

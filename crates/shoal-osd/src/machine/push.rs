@@ -37,7 +37,7 @@ impl Pg {
 
     /// The transaction applying `push`, or `None` when this copy is newer
     /// than the push (a write followed the object's recovery).
-    fn push_txn(
+    pub(super) fn push_txn(
         &mut self,
         push: PgPush,
         payload: &bytes::Bytes,

@@ -26,6 +26,15 @@ impl Facts for TestFacts {
     fn is_full(&self, osd: i32) -> bool {
         self.full.contains(&osd)
     }
+    fn lease(&self) -> Duration {
+        Duration::from_millis(500)
+    }
+    fn heard_ago(&self) -> Vec<shoal_proto::rep::HeardFrom> {
+        Vec::new()
+    }
+    fn is_up(&self, _osd: i32) -> bool {
+        true
+    }
     fn lease_lapsed(&self, chain: &[i32]) -> Vec<i32> {
         self.lapsed
             .iter()
@@ -49,6 +58,8 @@ impl Bench {
     fn active(me: i32, acting: &[i32]) -> Bench {
         let mut b = Bench::stray(me);
         b.ev(Event::Interval(interval(5, acting)));
+        // As if peering had run: its attempt is over.
+        b.pg.peering = None;
         b.pg.go_active();
         b.out.clear();
         b
@@ -61,6 +72,8 @@ impl Bench {
                 dups: 100,
             },
             chunk_size: 4096,
+            stall: Duration::from_secs(30),
+            recovery_active: 2,
         };
         Bench {
             pg: Pg::new(PG, me, cfg, Loaded::default()),
@@ -123,6 +136,8 @@ fn interval(epoch: u32, acting: &[i32]) -> Interval {
         up: acting.to_vec(),
         up_from: vec![1; acting.len()],
         min_size: 1,
+        size: acting.len(),
+        pg_temp: false,
     }
 }
 

@@ -1,8 +1,15 @@
 //! What goes into the PG state machine and what comes out of it.
 
+use std::collections::BTreeSet;
+use std::time::Duration;
+
 use bytes::Bytes;
+use shoal_proto::mon::{CommandOutput, MonCommand};
 use shoal_proto::osd::{ObjOp, ObjVersion, ReqId};
-use shoal_proto::rep::{PgActivate, PgPush, RepOp};
+use shoal_proto::rep::{
+    HeardFrom, PgActivate, PgBackfill, PgPull, PgPush, PgQuery, PgQueryReply, PgScan, PgScanReply,
+    RepOp,
+};
 
 use crate::exec::{ObjectView, OpError};
 
@@ -52,6 +59,12 @@ pub trait Facts {
     /// lapsed now (`lease.rs`): no heartbeat answer within a lease, or one
     /// from a newer map.
     fn lease_lapsed(&self, chain: &[i32]) -> Vec<i32>;
+    /// How long a read lease lasts.
+    fn lease(&self) -> Duration;
+    /// How long ago this OSD last heard from each OSD.
+    fn heard_ago(&self) -> Vec<HeardFrom>;
+    /// Whether OSD `osd` is up in this OSD's map.
+    fn is_up(&self, osd: i32) -> bool;
 }
 
 /// A peer's request to this PG.
@@ -59,6 +72,11 @@ pub trait Facts {
 pub enum PeerRequest {
     /// The head activates this member in its interval.
     Activate(PgActivate),
+    /// A peering head asks for this copy's log state (interval 0: a
+    /// stray asks whether the PG is clean).
+    Query(PgQuery),
+    /// The head of a `pg_temp` chain starts or finishes filling this copy.
+    Backfill(PgBackfill),
     /// The head sends an object's whole state.
     Push {
         /// The object and its state.
@@ -69,10 +87,88 @@ pub enum PeerRequest {
 }
 
 /// This PG's answer to a peer's request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PeerReply {
     /// Done.
     Ack,
+    /// This copy's log state.
+    Query(PgQueryReply),
+}
+
+/// A request of this PG to a peer.
+#[derive(Debug)]
+pub enum OutRequest {
+    /// Its log state, for peering.
+    Query(PgQuery),
+    /// An object's whole state (answered with [`PeerAnswer::Pulled`]).
+    Pull(PgPull),
+    /// Go active in this interval.
+    Activate(PgActivate),
+    /// Read `object`'s whole state here and push it to the peer (the shell
+    /// reads and sends; background pushes are paced by the OSD's
+    /// recovery limits).
+    Push {
+        /// The interval it is pushed in.
+        interval: u32,
+        /// The object.
+        object: String,
+        /// Over whatever the peer holds (a repair).
+        repair: bool,
+        /// Nobody waits for it (recovery, backfill).
+        background: bool,
+    },
+    /// A page of the peer's objects.
+    Scan(PgScan),
+    /// A backfill step.
+    Backfill(PgBackfill),
+}
+
+/// A peer's answer to one of this PG's requests.
+#[derive(Debug)]
+pub enum PeerAnswer {
+    /// Done.
+    Ack,
+    /// Its log state.
+    Query(PgQueryReply),
+    /// The object pulled.
+    Pulled {
+        /// Its state.
+        push: PgPush,
+        /// Its data.
+        payload: Bytes,
+    },
+    /// A page of its objects.
+    Scan(PgScanReply),
+}
+
+/// A timer the machine set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// Check that peering attempt `attempt` moves.
+    PeeringStall {
+        /// The attempt.
+        attempt: u64,
+    },
+    /// Peer again after a failed attempt.
+    PeeringRetry {
+        /// The interval it was set in.
+        interval: u32,
+    },
+    /// The read leases of silent earlier members have lapsed.
+    LeaseWait {
+        /// The attempt.
+        attempt: u64,
+    },
+    /// Recovery goes on after a failed push.
+    RecoveryRetry {
+        /// The interval it was set in.
+        interval: u32,
+    },
+    /// Backfill goes on after a failed step.
+    BackfillRetry {
+        /// The interval it was set in.
+        interval: u32,
+    },
 }
 
 /// Something that happened to the PG.
@@ -94,6 +190,35 @@ pub enum Event {
     /// ([`Action::RenewLeases`]).
     LeasesRenewed {
         /// The action it answers.
+        token: Token,
+    },
+    /// A peer answered one of this PG's requests (or the request failed:
+    /// no answer within its deadline, a refusal).
+    Answer {
+        /// The [`Action::Request`] it answers.
+        token: Token,
+        /// The answer.
+        result: Result<PeerAnswer, OpError>,
+    },
+    /// The monitors answered a command.
+    MonAnswer {
+        /// The [`Action::Mon`] it answers.
+        token: Token,
+        /// The answer.
+        result: Result<CommandOutput, String>,
+    },
+    /// A timer went off.
+    Timer(Timer),
+    /// The probe of silent OSDs' ports found these gone.
+    Probed {
+        /// The [`Action::Probe`] it answers.
+        token: Token,
+        /// OSDs whose port refused.
+        gone: BTreeSet<i32>,
+    },
+    /// The OSD granted a backfill slot.
+    Granted {
+        /// The [`Action::Reserve`] it answers.
         token: Token,
     },
     /// A peer's request.
@@ -146,6 +271,13 @@ pub enum StoreRead {
     View(ObjectView),
     /// Every client object of the PG, by name.
     Objects(Vec<String>),
+    /// A page of the PG's objects with their versions.
+    Scan {
+        /// The objects.
+        objects: Vec<(String, ObjVersion)>,
+        /// Whether more follow.
+        more: bool,
+    },
 }
 
 /// What the machine asks its shell to do.
@@ -198,6 +330,56 @@ pub enum Action {
         /// Names the answer.
         token: Token,
     },
+    /// Read a page of the PG's objects (after `after`) with their
+    /// versions; answer with [`Event::Read`].
+    Scan {
+        /// Names the answer.
+        token: Token,
+        /// Start after this name.
+        after: Option<String>,
+        /// At most this many.
+        limit: usize,
+    },
+    /// Send a request to a peer; answer with [`Event::Answer`].
+    Request {
+        /// Names the answer.
+        token: Token,
+        /// The peer.
+        to: i32,
+        /// The request.
+        req: OutRequest,
+    },
+    /// Run a monitor command; answer with [`Event::MonAnswer`].
+    Mon {
+        /// Names the answer.
+        token: Token,
+        /// The command.
+        cmd: MonCommand,
+    },
+    /// Fire [`Event::Timer`] after this long.
+    SetTimer {
+        /// The delay.
+        after: Duration,
+        /// The timer.
+        timer: Timer,
+    },
+    /// Probe these OSDs' ports; answer with [`Event::Probed`].
+    Probe {
+        /// Names the answer.
+        token: Token,
+        /// The OSDs.
+        osds: BTreeSet<i32>,
+    },
+    /// Reserve one of the OSD's backfill slots; answer with
+    /// [`Event::Granted`].
+    Reserve {
+        /// Names the answer.
+        token: Token,
+    },
+    /// Give back the backfill slot.
+    Release,
+    /// The PG's state changed: tell the monitors soon (a beacon).
+    Report,
     /// Ping these chain mates now (their read leases lapsed); answer with
     /// [`Event::LeasesRenewed`] once each answered or timed out.
     RenewLeases {
@@ -245,6 +427,107 @@ pub enum ClientAnswer {
 /// What an outstanding read or request was for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pending {
+    /// Peering: the monitors' activation record.
+    Record {
+        /// The attempt.
+        attempt: u64,
+    },
+    /// Peering: a query.
+    Query {
+        /// The attempt.
+        attempt: u64,
+        /// Whom.
+        from: i32,
+    },
+    /// Peering: asked for a `pg_temp`.
+    PgTemp {
+        /// The attempt.
+        attempt: u64,
+    },
+    /// Peering (head backfill): a page of the authoritative copy.
+    ScanAuth {
+        /// The attempt.
+        attempt: u64,
+        /// Where the page starts.
+        after: Option<String>,
+    },
+    /// Peering: this copy's objects.
+    ListForPeering {
+        /// The attempt.
+        attempt: u64,
+    },
+    /// Peering: a pull.
+    Pull {
+        /// The attempt.
+        attempt: u64,
+        /// The object.
+        object: String,
+        /// The sources left to try.
+        rest: Vec<i32>,
+    },
+    /// Peering: a push to a backfilled member.
+    PeeringPush {
+        /// The attempt.
+        attempt: u64,
+    },
+    /// Peering: the probe of silent earlier members.
+    Probe {
+        /// The attempt.
+        attempt: u64,
+    },
+    /// Peering: a member's activation.
+    Activate {
+        /// The attempt.
+        attempt: u64,
+        /// The member.
+        member: i32,
+    },
+    /// Peering: the interval recorded as active.
+    RecordActive {
+        /// The attempt.
+        attempt: u64,
+    },
+    /// Peering: the head's objects before it activates.
+    ListForActivation {
+        /// The attempt.
+        attempt: u64,
+    },
+    /// A push of an object from its queue (`objects.rs`).
+    ObjectPush {
+        /// The interval.
+        interval: u32,
+        /// The object.
+        object: String,
+        /// The receiver.
+        member: i32,
+    },
+    /// Backfill: the slot.
+    BackfillSlot {
+        /// The interval.
+        interval: u32,
+    },
+    /// Backfill: a start or finish step.
+    BackfillStep {
+        /// The interval.
+        interval: u32,
+        /// The target.
+        target: i32,
+    },
+    /// Backfill: a page of this copy.
+    BackfillScan {
+        /// The interval.
+        interval: u32,
+    },
+    /// Backfill: a page of the target.
+    BackfillRemote {
+        /// The interval.
+        interval: u32,
+    },
+    /// Backfill: clearing the `pg_temp`.
+    ClearPgTemp {
+        /// The interval.
+        interval: u32,
+    },
     /// The view of an object for the head's write `op`.
     View {
         /// The write.
@@ -267,6 +550,35 @@ pub enum Pending {
 /// What a store transaction's completion means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxnDone {
+    /// Peering: the head's adopted log.
+    Adopted {
+        /// The attempt.
+        attempt: u64,
+    },
+    /// Peering: a pulled object.
+    Pulled {
+        /// The attempt.
+        attempt: u64,
+        /// The object.
+        object: String,
+    },
+    /// Peering: stale objects of the head's own backfill removed.
+    SelfUnpushed {
+        /// The attempt.
+        attempt: u64,
+        /// The last batch.
+        last: bool,
+    },
+    /// Peering: the head's activation.
+    SelfActivated {
+        /// The attempt.
+        attempt: u64,
+    },
+    /// New records of this copy (a backfill step) to answer a peer with.
+    Records {
+        /// The request.
+        reply: ReplyTo,
+    },
     /// Objects of a backfilled copy that were not pushed were removed;
     /// `last` tells whether the activation's log follows.
     Unpushed {
@@ -327,6 +639,10 @@ pub struct Interval {
     pub up_from: Vec<u32>,
     /// Fewest members that take writes.
     pub min_size: usize,
+    /// The pool's size (members of a full chain).
+    pub size: usize,
+    /// A `pg_temp` chain serves the PG.
+    pub pg_temp: bool,
 }
 
 /// How much of its history a PG keeps: log entries, and the requests of

@@ -17,13 +17,14 @@
 //!   re-sends from its oldest unacknowledged write).
 
 use super::types::Phase;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use shoal_proto::osd::{ObjOp, ObjVersion, OsdErrorCode};
 use shoal_proto::rep::{LogEntry, LogOp, RepOp};
 use shoal_store::Op;
 
+use super::objects::Task;
 use super::types::{Action, ClientAnswer, ClientOp, Facts, OpId, Pending, StoreRead, TxnDone};
 use super::{Pg, records};
 use crate::chain::Chain;
@@ -33,11 +34,6 @@ use crate::exec::{self, OpError, unavailable};
 #[derive(Debug)]
 pub(super) struct Writes {
     chain: Chain,
-    /// Head: each object's ops waiting their turn, in arrival order.
-    queues: HashMap<String, VecDeque<ClientOp>>,
-    /// Head: objects with a write being resolved, or ordered and not yet
-    /// durable here.
-    held: HashSet<String>,
     /// Head: the object of each ordered write not yet durable here.
     holding: HashMap<u64, String>,
     /// Head: clients waiting for ordered writes to be done, by sequence.
@@ -57,8 +53,6 @@ impl Writes {
         let recv_last = chain.done();
         Writes {
             chain,
-            queues: HashMap::new(),
-            held: HashSet::new(),
             holding: HashMap::new(),
             waiters: BTreeMap::new(),
             uncommitted: HashMap::new(),
@@ -67,19 +61,14 @@ impl Writes {
         }
     }
 
-    /// Every client op still queued or waiting (their answers are lost
-    /// with the interval: the clients retry).
+    /// Every client op waiting for its write to be done (their answers
+    /// are lost with the interval: the clients retry).
     pub(super) fn abandoned(&mut self) -> Vec<OpId> {
         let mut out: Vec<OpId> = self
-            .queues
-            .drain()
-            .flat_map(|(_, q)| q.into_iter().map(|c| c.op))
+            .waiters
+            .values()
+            .flat_map(|(_, ops)| ops.iter().copied())
             .collect();
-        out.extend(
-            self.waiters
-                .values()
-                .flat_map(|(_, ops)| ops.iter().copied()),
-        );
         out.sort();
         out.dedup();
         out
@@ -93,6 +82,17 @@ impl Writes {
     /// The newest write done here.
     pub(super) fn done(&self) -> ObjVersion {
         self.chain.done()
+    }
+
+    /// The newest version such that it and every write before it are in
+    /// the local store (the log may be ahead of the store).
+    pub(super) fn local_through(&self) -> ObjVersion {
+        self.chain.local_through()
+    }
+
+    /// Whether a local write failed in this interval.
+    pub(super) fn has_failed(&self) -> bool {
+        self.failed.is_some()
     }
 }
 
@@ -136,56 +136,37 @@ impl Pg {
         Ok(())
     }
 
-    /// Head: a client write joins its object's queue.
+    /// Head: a client write joins its object's queue (`objects.rs`).
     pub(super) fn client_write(&mut self, op: ClientOp) {
         let object = op.object.clone();
-        self.write
-            .queues
-            .entry(object.clone())
-            .or_default()
-            .push_back(op);
-        if !self.write.held.contains(&object) {
-            self.next_write(&object);
-        }
+        self.queue_task(&object, Task::Write(op));
     }
 
     fn answer(&mut self, op: OpId, answer: ClientAnswer) {
         self.act(Action::Client { op, answer });
     }
 
-    /// Head: the object is free: starts its next queued op (answering
-    /// at once the retries the log remembers).
-    fn next_write(&mut self, object: &str) {
-        self.write.held.remove(object);
-        loop {
-            let Some(op) = self.write.queues.get(object).and_then(|q| q.front()) else {
-                self.write.queues.remove(object);
-                return;
-            };
-            let (id, reqid) = (op.op, op.reqid);
-            if let Some(v) = self.log.find(reqid) {
-                // A retry: answered when its write is done, never applied again.
-                self.pop_write(object);
-                self.await_version(id, v);
-                continue;
-            }
-            let guards: Vec<ObjOp> = op.ops.iter().filter(|o| o.is_guard()).cloned().collect();
-            let token = self.token();
-            let interval = self.interval.epoch;
-            self.pending
-                .insert(token, Pending::View { op: id, interval });
-            self.write.held.insert(object.to_string());
-            self.act(Action::LoadView {
-                token,
-                object: object.to_string(),
-                guards,
-            });
+    /// Head: the front write of `object` (which it holds) asks for the
+    /// object's view.
+    pub(super) fn load_view(&mut self, object: &str) {
+        let Some(op) = self.objects_q.front_write(object) else {
             return;
-        }
+        };
+        let id = op.op;
+        let guards: Vec<ObjOp> = op.ops.iter().filter(|o| o.is_guard()).cloned().collect();
+        let token = self.token();
+        let interval = self.interval.epoch;
+        self.pending
+            .insert(token, Pending::View { op: id, interval });
+        self.act(Action::LoadView {
+            token,
+            object: object.to_string(),
+            guards,
+        });
     }
 
     /// Head: `op` waits for write `version` (ordered before) to be done.
-    fn await_version(&mut self, op: OpId, version: ObjVersion) {
+    pub(super) fn await_version(&mut self, op: OpId, version: ObjVersion) {
         if version <= self.write.done() {
             self.answer(op, ClientAnswer::Written(version));
         } else if let Some((_, ops)) = self.write.waiters.get_mut(&version.seq) {
@@ -195,15 +176,6 @@ impl Pg {
             let why = "the write failed here; retry once the PG re-peered";
             self.answer(op, ClientAnswer::Failed(unavailable(why)));
         }
-    }
-
-    fn pop_write(&mut self, object: &str) -> Option<ClientOp> {
-        let q = self.write.queues.get_mut(object)?;
-        let op = q.pop_front();
-        if q.is_empty() {
-            self.write.queues.remove(object);
-        }
-        op
     }
 
     /// Head: the view of write `id`'s object arrived: resolve and order
@@ -217,16 +189,10 @@ impl Pg {
         if interval != self.interval.epoch {
             return;
         }
-        let Some(object) = self
-            .write
-            .queues
-            .iter()
-            .find(|(_, q)| q.front().is_some_and(|o| o.op == id))
-            .map(|(name, _)| name.clone())
-        else {
+        let Some(object) = self.objects_q.object_of(id) else {
             return;
         };
-        let Some(op) = self.pop_write(&object) else {
+        let Some(Task::Write(op)) = self.objects_q.pop(&object) else {
             return;
         };
         let ordered = result.and_then(|read| {
@@ -242,7 +208,7 @@ impl Pg {
             Ok((existed, exists)) => self.count_write(existed, exists),
             Err(e) => {
                 self.answer(id, ClientAnswer::Failed(e));
-                self.next_write(&object);
+                self.next_task(&object);
             }
         }
     }
@@ -404,7 +370,7 @@ impl Pg {
         }
         // The next write to the object may now read its state.
         if let Some(object) = object {
-            self.next_write(&object);
+            self.next_task(&object);
         }
     }
 
