@@ -102,7 +102,7 @@ async fn step(
         epoch: osd.map().epoch(),
         pg: pg.id,
         interval: epoch,
-        acting: pg.status().0.acting,
+        shape: pg.status().0.shape(),
         step,
     };
     let frame = Frame::encode(msg::PG_BACKFILL, &req).map_err(|e| e.to_string())?;
@@ -119,9 +119,7 @@ async fn fill(osd: &Arc<Osd>, pg: &Arc<Pg>, epoch: u32, target: i32) -> Result<u
     let mut since = pg.local_through();
     let mut copies = scan_all(osd, pg, epoch, target).await?;
     for _ in 0..MAX_ROUNDS {
-        let PgLogState {
-            info, log, dups, ..
-        } = pg.log_state();
+        let PgLogState { info, log, .. } = pg.log_state();
         if info.log_tail > since {
             // Writes trimmed the log past where the scan began: the
             // objects they touched are unknown; compare everything again
@@ -140,14 +138,24 @@ async fn fill(osd: &Arc<Osd>, pg: &Arc<Pg>, epoch: u32, target: i32) -> Result<u
         push_each(osd, pg, epoch, target, written.iter().cloned().collect()).await?;
         since = info.last_update;
         if written.len() <= FINAL_ROUND {
-            step(
-                osd,
-                pg,
-                epoch,
-                target,
-                BackfillStep::Finish { info, log, dups },
-            )
-            .await?;
+            // The log as it stands now, with everything written while the
+            // pushes went as missing: a pushed copy may or may not have
+            // those writes, and must never be newer than its log (a retry
+            // would be applied to it twice: the simulation found it).
+            let now = pg.log_state();
+            let missing: BTreeSet<String> = now
+                .log
+                .iter()
+                .filter(|e| e.version > since)
+                .map(|e| e.object.clone())
+                .collect();
+            let finish = BackfillStep::Finish {
+                info: now.info,
+                log: now.log,
+                dups: now.dups,
+                missing: missing.into_iter().collect(),
+            };
+            step(osd, pg, epoch, target, finish).await?;
             return Ok(copies);
         }
     }

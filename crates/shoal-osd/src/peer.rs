@@ -54,6 +54,7 @@ async fn query(osd: &Osd, pg: &Pg, interval: u32, to: i32) -> Result<QueryAnswer
         epoch: osd.map().epoch(),
         pg: pg.id,
         interval,
+        shape: pg.status().0.shape(),
     };
     let frame = Frame::encode(msg::PG_QUERY, &q).map_err(|e| e.to_string())?;
     let reply = call(osd, to, &frame).await?;
@@ -257,7 +258,7 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
             epoch: osd.map().epoch(),
             pg: pg.id,
             interval: epoch,
-            acting: interval.acting.clone(),
+            shape: interval.shape(),
             info: plan.info.clone(),
             log: plan.log.clone(),
             dups: plan.dups.clone(),

@@ -5,10 +5,20 @@
 //!
 //! Chain replication makes the choice simple: within an interval the head
 //! has every entry the middle has, which has every entry the tail has, and
-//! an acknowledged write is on every member. So the most advanced log
-//! (highest `(epoch, seq)`: a newer interval's entries beat an older
-//! head's unacknowledged ones) holds every acknowledged write — as long as
-//! some member of the last interval that went active answered.
+//! an acknowledged write is on every member. So among the copies whose
+//! peering record names the newest interval that went active (highest
+//! `last_epoch_started`), the most advanced log (highest `(epoch, seq)`: a
+//! newer interval's entries beat an older head's unacknowledged ones)
+//! holds every acknowledged write — as long as some member of that
+//! interval answered. A copy with an older record may carry entries past
+//! that log (an older head's writes nobody acknowledged): they are
+//! divergent (as in Ceph's `find_best_info`; picking the longest log alone
+//! left a PG stuck on an object nobody had: the simulation found it). A
+//! head that adopts another copy's log while peering takes that copy's
+//! record with it, so a log adopted in a peering that never finished counts
+//! for what it is (with the head's own older record, a later peering took
+//! a shorter log over it and lost acknowledged writes: the simulation
+//! found that too).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -154,16 +164,14 @@ pub fn plan(members: &[i32], peers: &[PeerLog]) -> Result<Plan, Blocked> {
     let auth_peer = peers
         .iter()
         .max_by(|a, b| {
-            let la = a
-                .state
-                .as_ref()
-                .map_or(ObjVersion::default(), |s| s.info.last_update);
-            let lb = b
-                .state
-                .as_ref()
-                .map_or(ObjVersion::default(), |s| s.info.last_update);
+            let key = |p: &PeerLog| {
+                p.state.as_ref().map_or((0, ObjVersion::default()), |s| {
+                    (s.info.last_epoch_started, s.info.last_update)
+                })
+            };
             // Ties go to the member listed first (the head).
-            la.cmp(&lb)
+            key(a)
+                .cmp(&key(b))
                 .then_with(|| rank(members, b.osd).cmp(&rank(members, a.osd)))
         })
         .cloned()

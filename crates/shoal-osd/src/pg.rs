@@ -198,18 +198,22 @@ impl Pg {
     }
 
     /// Follows the head's name for the current interval. OSDs that skipped
-    /// map epochs agree on a PG's chain but not always on the epoch it
-    /// began in; when `acting` is this OSD's current chain and `epoch`
-    /// differs, the interval begins afresh under the head's epoch (the
-    /// head is about to activate or fill this copy anyway).
-    pub fn adopt_interval(&self, epoch: u32, acting: &[i32]) {
+    /// map epochs agree on a PG's interval but not always on the epoch it
+    /// began in; when `shape` is this OSD's current interval and `epoch`
+    /// differs, it takes the head's name (an interval of another shape is
+    /// not the head's: see `machine/interval.rs`).
+    pub fn adopt_interval(&self, epoch: u32, shape: &shoal_proto::rep::IntervalShape) {
         let mut st = self.lock();
-        if st.interval.epoch == epoch || st.interval.acting != acting {
+        if st.interval.epoch == epoch || !st.interval.has_shape(shape) {
             return;
         }
-        let mut interval = st.interval.clone();
-        interval.epoch = epoch;
-        self.begin(&mut st, interval);
+        if st.phase == Phase::Active {
+            let mut interval = st.interval.clone();
+            interval.epoch = epoch;
+            self.begin(&mut st, interval);
+        } else {
+            st.interval.epoch = epoch;
+        }
     }
 
     fn begin(&self, st: &mut State, interval: Interval) {
@@ -621,21 +625,25 @@ impl Pg {
         dups: Vec<LogDup>,
         missing: BTreeSet<String>,
     ) -> Result<(), OpError> {
-        let (les, acting) = {
+        {
             let st = self.lock();
             if st.interval.epoch != interval || st.phase != Phase::Peering {
                 return Err(unavailable("another interval"));
             }
-            (st.les, st.last_acting.clone())
-        };
+        }
+        // The adopted log comes with its peering record (see
+        // `machine/catchup.rs`).
+        let (les, acting) = (info.last_epoch_started, info.last_acting.clone());
         let new_log = PgLog::new(info.log_tail, log).with_dups(dups);
         self.store_log(&new_log, les, &acting, &missing).await?;
         let mut st = self.lock();
+        st.log = new_log;
+        st.missing = missing;
+        st.les = les;
+        st.last_acting = acting;
         if st.interval.epoch != interval {
             return Err(unavailable("another interval"));
         }
-        st.log = new_log;
-        st.missing = missing;
         Ok(())
     }
 
@@ -730,7 +738,7 @@ impl Pg {
         } = push;
         let name = object.as_str();
         exec::check_name(name)?;
-        let was_missing = {
+        let (was_missing, suspect) = {
             let mut st = self.lock();
             if st.interval.epoch != interval {
                 return Err(unavailable("another interval"));
@@ -747,10 +755,16 @@ impl Pg {
                 Phase::Active => return Ok(()),
                 Phase::Stray => return Err(unavailable("not a member")),
             }
-            st.missing.contains(name)
+            (st.missing.contains(name), st.backfill_of == Some(interval))
         };
         let mut t = Transaction::new(self.coll.clone());
-        if was_missing {
+        if suspect {
+            // Suspect until the backfill's finish (`machine/push.rs`).
+            t.push(Op::OmapSet {
+                name: MISSING_OBJECT.into(),
+                entries: vec![(name.as_bytes().to_vec(), Vec::new())],
+            });
+        } else if was_missing {
             t.push(Op::OmapRemove {
                 name: MISSING_OBJECT.into(),
                 keys: vec![name.as_bytes().to_vec()],
@@ -790,7 +804,9 @@ impl Pg {
             .submit(t)
             .await
             .map_err(|e| exec::store_error(&e))?;
-        if was_missing {
+        if suspect {
+            self.lock().missing.insert(name.to_string());
+        } else if was_missing {
             self.lock().missing.remove(name);
         }
         Ok(())
@@ -810,41 +826,51 @@ impl Pg {
             }
             st.backfill_of = Some(interval);
         }
+        // Every object held here is suspect until pushed: peering must
+        // never take a stale object kept here for current.
+        let (store, coll) = (self.store.clone(), self.coll.clone());
+        let names = tokio::task::spawn_blocking(move || object_names(&store, &coll))
+            .await
+            .map_err(internal)??;
+        let suspect: BTreeSet<String> = names.into_iter().collect();
         let empty = PgLog::default();
-        self.store_log(&empty, 0, &[], &BTreeSet::new()).await?;
+        self.store_log(&empty, 0, &[], &suspect).await?;
         let mut st = self.lock();
         st.log = empty;
         st.les = 0;
         st.last_acting.clear();
-        st.missing.clear();
+        st.missing = suspect;
         Ok(())
     }
 
-    /// Backfill target: every object is in place up to `info.last_update`;
-    /// keeps the head's log so the switch to the up set needs only the
-    /// writes after it.
+    /// Backfill target: every object but `missing` is in place up to
+    /// `info.last_update`; keeps the head's log (and that missing set) so
+    /// the switch to the up set needs only the writes after it.
     pub async fn backfill_finish(
         &self,
         interval: u32,
         info: &PgInfo,
         log: Vec<LogEntry>,
         dups: Vec<LogDup>,
+        missing: Vec<String>,
     ) -> Result<(), OpError> {
         if self.lock().backfill_of != Some(interval) {
             return Err(unavailable("no backfill of this interval here"));
         }
         let new_log = PgLog::new(info.log_tail, log).with_dups(dups);
+        let missing: BTreeSet<String> = missing.into_iter().collect();
         self.store_log(
             &new_log,
             info.last_epoch_started,
             &info.last_acting,
-            &BTreeSet::new(),
+            &missing,
         )
         .await?;
         let mut st = self.lock();
         st.log = new_log;
         st.les = info.last_epoch_started;
         st.last_acting = info.last_acting.clone();
+        st.missing = missing;
         Ok(())
     }
 

@@ -23,6 +23,7 @@ pub async fn rejoin(osd: Arc<Osd>, addr: SocketAddr) {
     let mut attempts = 0u32;
     let mut next_try = Instant::now();
     let mut round = 0usize;
+    let mut unseen_since: Option<Instant> = None;
     loop {
         tick.tick().await;
         let map = osd.map();
@@ -31,13 +32,21 @@ pub async fn rejoin(osd: Arc<Osd>, addr: SocketAddr) {
         }
         if map.is_up(osd.id) {
             down_since = None;
+            unseen_since = None;
             attempts = 0;
             continue;
         }
         // Until a map showed this OSD up (any map installed, not just the
         // one now: it may have been up and down again between two ticks),
-        // "down" only means its boot has not reached the map yet.
-        if !osd.seen_up.load(Ordering::Relaxed) && attempts == 0 {
+        // "down" only means its boot has not reached the map yet, for a
+        // while: an OSD cut off right after booting never sees the map
+        // that has it up, and is marked down again meanwhile (the
+        // simulation found it staying down for good).
+        let unseen = *unseen_since.get_or_insert_with(Instant::now);
+        if !osd.seen_up.load(Ordering::Relaxed)
+            && attempts == 0
+            && unseen.elapsed() < osd.opts.heartbeat_grace * 2
+        {
             continue;
         }
         let since = *down_since.get_or_insert_with(|| {

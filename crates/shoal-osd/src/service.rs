@@ -186,7 +186,7 @@ async fn serve_op(
 }
 
 async fn write_op(
-    osd: &Osd,
+    osd: &Arc<Osd>,
     pg: &Arc<Pg>,
     req: &OsdRequest,
     payload: Bytes,
@@ -217,7 +217,20 @@ async fn write_op(
     })
     .await
     .map_err(|e| (OsdErrorCode::Internal, e.to_string()))??;
-    let resolved = exec::resolve(&req.ops, &view)?;
+    let resolved = match exec::resolve(&req.ops, &view) {
+        Ok(r) => r,
+        Err(e) => {
+            // Refused for what the object holds: an answer read from this
+            // copy, which needs the chain mates' leases like a read.
+            if matches!(
+                e.0,
+                OsdErrorCode::NotFound | OsdErrorCode::Exists | OsdErrorCode::CompareFailed
+            ) {
+                hold_read_lease(osd, pg).await?;
+            }
+            return Err(e);
+        }
+    };
     let exists_after = resolved.op == LogOp::Modify;
     let payload_len = payload.len();
     let (local, answer) = pg.start_write(req.reqid, &req.object, resolved, payload)?;
@@ -531,6 +544,9 @@ async fn pg_query(osd: &Osd, request: &Frame, asker: i32) -> Frame {
                 Err(format!("this OSD has not reached epoch {} yet", q.interval)),
             );
         }
+        if let Some(pg) = &pg {
+            pg.adopt_interval(q.interval, &q.shape);
+        }
     }
     if let Some(pg) = &pg
         && peering
@@ -620,11 +636,17 @@ async fn pg_backfill(osd: &Arc<Osd>, request: &Frame) -> Result<(), String> {
     };
     match req.step {
         BackfillStep::Start => {
-            pg.adopt_interval(req.interval, &req.acting);
+            pg.adopt_interval(req.interval, &req.shape);
             pg.backfill_start(req.interval).await
         }
-        BackfillStep::Finish { info, log, dups } => {
-            pg.backfill_finish(req.interval, &info, log, dups).await
+        BackfillStep::Finish {
+            info,
+            log,
+            dups,
+            missing,
+        } => {
+            pg.backfill_finish(req.interval, &info, log, dups, missing)
+                .await
         }
     }
     .map_err(|e| e.1)
@@ -634,11 +656,11 @@ async fn pg_activate(osd: &Osd, request: &Frame) -> Result<(), String> {
     let req: PgActivate = request.decode_body().map_err(|e| e.to_string())?;
     osd.pgs_reach(req.epoch, CATCH_UP).await;
     let pg = osd.pg(req.pg).ok_or("no such PG here")?;
-    pg.adopt_interval(req.interval, &req.acting);
+    pg.adopt_interval(req.interval, &req.shape);
     let act = pg
         .activate(crate::pg::Activation {
             interval: req.interval,
-            acting: req.acting,
+            acting: req.shape.acting,
             info: req.info,
             log: req.log,
             dups: req.dups,

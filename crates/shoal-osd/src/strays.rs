@@ -46,6 +46,7 @@ async fn head_says_clean(osd: &Osd, pg: &Pg, head: i32) -> Result<bool, String> 
         pg: pg.id,
         // Not peering: the head need not settle its writes to answer.
         interval: 0,
+        shape: Default::default(),
     };
     let frame = Frame::encode(msg::PG_QUERY, &q).map_err(|e| e.to_string())?;
     let reply: PgQueryReply = crate::rpc::call(osd, head, &frame)

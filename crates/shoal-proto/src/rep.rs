@@ -102,6 +102,22 @@ wire! {
         pub last_acting: Vec<i32>,
     }
 
+    /// What makes a PG's interval the one it is, beyond the epoch each OSD
+    /// named it by: OSDs that skipped map epochs (a restarted one starts
+    /// from the newest map) may name one interval by different epochs, and
+    /// agree on this.
+    #[derive(Eq, Default)]
+    pub struct IntervalShape {
+        /// The chain, head first.
+        pub acting: Vec<i32>,
+        /// The up set.
+        pub up: Vec<i32>,
+        /// The chain members' boot epochs.
+        pub up_from: Vec<u32>,
+        /// The pool's `min_size`.
+        pub min_size: u32,
+    }
+
     /// New head -> member: send your PG info and log entries after `since`.
     pub struct PgQuery {
         /// The asker's map epoch.
@@ -112,6 +128,9 @@ wire! {
         /// member's log is all in its store); 0: a stray asking whether
         /// the PG is clean.
         pub interval: u32,
+        /// The interval's shape: a member in the same interval under
+        /// another epoch takes the head's name for it.
+        pub shape: IntervalShape,
     }
 
     /// Answer to [`PgQuery`].
@@ -186,7 +205,7 @@ wire! {
     }
 
     /// Head -> member: the peered log; adopt it (trimming divergent
-    /// entries) and go active in `interval` with chain `acting`.
+    /// entries) and go active in `interval` of `shape`.
     pub struct PgActivate {
         /// The head's map epoch.
         pub epoch: u32,
@@ -194,8 +213,8 @@ wire! {
         pub pg: PgRef,
         /// The interval.
         pub interval: u32,
-        /// The chain, head first.
-        pub acting: Vec<i32>,
+        /// Its shape (the chain in it, head first).
+        pub shape: IntervalShape,
         /// The authoritative info.
         pub info: PgInfo,
         /// The authoritative log.
@@ -264,8 +283,8 @@ wire! {
         pub pg: PgRef,
         /// The acting chain's interval.
         pub interval: u32,
-        /// The acting chain.
-        pub acting: Vec<i32>,
+        /// Its shape.
+        pub shape: IntervalShape,
         /// What to do.
         pub step: BackfillStep,
     }
@@ -274,16 +293,20 @@ wire! {
         /// Pushes follow for this interval: forget the copy's log (it is
         /// no longer authoritative for anything) and accept them.
         Start,
-        /// Every object is in place up to the log's newest entry: keep
-        /// this info and log, so the chain can switch to this OSD and catch
-        /// it up from the log.
+        /// Every object is in place up to the log's newest entry but
+        /// those of `missing`: keep this info and log, and that missing
+        /// set, so the chain can switch to this OSD and catch it up from
+        /// the log.
         Finish {
-            /// The head's info at the last pushed version.
+            /// The head's info when the last push was done.
             info: PgInfo,
             /// Its log.
             log: Vec<LogEntry>,
             /// Its remembered trimmed requests.
             dups: Vec<LogDup>,
+            /// Objects written while the last pushes went (the pushed copy
+            /// may or may not have those writes): recovered later.
+            missing: Vec<String>,
         },
     }
     /// Head -> member during a scrub: this member's view of its objects

@@ -24,10 +24,10 @@ pub(super) const REMOVE_BATCH: usize = 1000;
 impl Pg {
     /// The head activates this member.
     pub(super) fn on_activate(&mut self, from: i32, reply: ReplyTo, act: PgActivate) {
-        self.adopt_interval(act.interval, &act.acting);
+        self.adopt_interval(act.interval, &act.shape);
         if self.interval.epoch != act.interval
-            || self.interval.acting != act.acting
-            || act.acting.first() != Some(&from)
+            || !self.interval.has_shape(&act.shape)
+            || act.shape.acting.first() != Some(&from)
         {
             self.respond(reply, Err(unavailable("another interval")));
             return;
@@ -106,7 +106,7 @@ impl Pg {
         let log = PgLog::new(act.info.log_tail, act.log.clone()).with_dups(act.dups.clone());
         let missing: BTreeSet<String> = act.missing.iter().cloned().collect();
         let interval = act.interval;
-        match records::log_txn(&self.coll, &log, interval, &act.acting, &missing) {
+        match records::log_txn(&self.coll, &log, interval, &act.shape.acting, &missing) {
             Ok(t) => {
                 self.submit(t, TxnDone::Activated { interval, reply });
             }
@@ -139,9 +139,9 @@ impl Pg {
         // The records are this copy's now, whatever the interval.
         self.log = PgLog::new(act.info.log_tail, act.log).with_dups(act.dups);
         self.les = interval;
-        self.last_acting = act.acting.clone();
+        self.last_acting = act.shape.acting.clone();
         self.missing = act.missing.into_iter().collect();
-        if self.interval.epoch != interval || self.interval.acting != act.acting {
+        if self.interval.epoch != interval || !self.interval.has_shape(&act.shape) {
             self.respond(reply, Err(unavailable("another interval")));
             return;
         }

@@ -114,7 +114,7 @@ impl Pg {
                 epoch: 0,
                 pg: self.id,
                 interval: interval.epoch,
-                acting: interval.acting.clone(),
+                shape: interval.shape(),
                 info: plan.info.clone(),
                 log: plan.log.clone(),
                 dups: plan.dups.clone(),

@@ -9,12 +9,10 @@
 //! told only once every write ordered here is in the store, so the log it
 //! gets matches the objects it may then pull.
 
-use std::collections::BTreeSet;
-
 use shoal_proto::osd::OsdErrorCode;
 use shoal_proto::rep::{BackfillStep, PgBackfill, PgQuery, PgQueryReply};
 
-use super::types::{Facts, PeerReply, Phase, ReplyTo, TxnDone};
+use super::types::{Action, Facts, PeerReply, Pending, Phase, ReplyTo, StoreRead, TxnDone};
 use super::{Pg, Stored};
 use crate::exec::{OpError, unavailable};
 use crate::pglog::PgLog;
@@ -22,7 +20,7 @@ use crate::pglog::PgLog;
 impl Pg {
     /// A head (or a stray checking on its PG) asks about this copy.
     pub(super) fn on_query(&mut self, facts: &dyn Facts, from: i32, reply: ReplyTo, q: PgQuery) {
-        if q.interval != 0 {
+        if q.interval != 0 && !self.cfg.planted.answer_from_older_maps {
             let behind = facts.map_epoch() < q.interval
                 || (self.phase == Phase::Active
                     && self.interval.epoch < q.interval
@@ -31,6 +29,9 @@ impl Pg {
                 let why = format!("this OSD has not reached epoch {} yet", q.interval);
                 return self.respond(reply, Err((OsdErrorCode::OsdBehind, why)));
             }
+        }
+        if q.interval != 0 {
+            self.adopt_interval(q.interval, &q.shape);
             if !self.settled() {
                 self.deferred_queries.push((from, reply, q));
                 return;
@@ -72,60 +73,77 @@ impl Pg {
 
     /// A backfill step from the head of a `pg_temp` chain.
     pub(super) fn on_backfill(&mut self, reply: ReplyTo, req: PgBackfill) {
-        match self.backfill_txn(req) {
-            Ok((txn, stored)) => {
-                self.stored_records = Some(stored);
-                self.submit(txn, TxnDone::Records { reply });
+        let stored = match req.step {
+            BackfillStep::Start => {
+                self.adopt_interval(req.interval, &req.shape);
+                let target = self.interval.up.contains(&self.whoami)
+                    && !self.interval.acting.contains(&self.whoami);
+                if self.interval.epoch != req.interval || !target {
+                    let why = "not a backfill target in this interval";
+                    return self.respond(reply, Err(unavailable(why)));
+                }
+                self.backfill_of = Some(req.interval);
+                let token = self.token();
+                self.pending.insert(token, Pending::BackfillStart { reply });
+                self.act(Action::ListObjects { token });
+                return;
             }
+            BackfillStep::Finish {
+                info,
+                log,
+                dups,
+                missing,
+            } => {
+                // Every object but `missing` is in place up to
+                // `info.last_update`: keep the head's log so the switch to
+                // the up set needs only the writes after it.
+                if self.backfill_of != Some(req.interval) {
+                    let why = "no backfill of this interval here";
+                    return self.respond(reply, Err(unavailable(why)));
+                }
+                let log = PgLog::new(info.log_tail, log).with_dups(dups);
+                let missing = missing.into_iter().collect();
+                Stored::new(log, missing, info.last_epoch_started, info.last_acting)
+            }
+        };
+        self.store_records(reply, stored);
+    }
+
+    /// A backfill starts here: the copy's log is dropped (what it held is
+    /// older than the chain's log tail, or it had nothing) and every
+    /// object it holds is suspect (missing) until pushed, so that peering
+    /// never takes a stale object kept here for current (an empty log
+    /// alone did: the simulation found it).
+    pub(super) fn backfill_start_listed(
+        &mut self,
+        reply: ReplyTo,
+        result: Result<StoreRead, OpError>,
+    ) {
+        match result {
+            Ok(StoreRead::Objects(names)) => {
+                let stored =
+                    Stored::new(PgLog::default(), names.into_iter().collect(), 0, Vec::new());
+                self.store_records(reply, stored);
+            }
+            Ok(_) => {}
             Err(e) => self.respond(reply, Err(e)),
         }
     }
 
-    fn backfill_txn(
-        &mut self,
-        req: PgBackfill,
-    ) -> Result<(shoal_store::Transaction, Stored), OpError> {
-        match req.step {
-            BackfillStep::Start => {
-                // The copy's log is dropped (what it held is older than the
-                // chain's log tail, or it had nothing), so peering treats it
-                // as empty until the finish.
-                self.adopt_interval(req.interval, &req.acting);
-                let target = self.interval.up.contains(&self.whoami)
-                    && !self.interval.acting.contains(&self.whoami);
-                if self.interval.epoch != req.interval || !target {
-                    return Err(unavailable("not a backfill target in this interval"));
-                }
-                self.backfill_of = Some(req.interval);
-                let empty = PgLog::default();
-                let txn = super::records::log_txn(&self.coll, &empty, 0, &[], &BTreeSet::new())?;
-                Ok((txn, Stored::new(empty, BTreeSet::new(), 0, Vec::new())))
+    fn store_records(&mut self, reply: ReplyTo, stored: Stored) {
+        let txn = super::records::log_txn(
+            &self.coll,
+            &stored.log,
+            stored.les,
+            &stored.acting,
+            &stored.missing,
+        );
+        match txn {
+            Ok(t) => {
+                self.stored_records = Some(stored);
+                self.submit(t, TxnDone::Records { reply });
             }
-            BackfillStep::Finish { info, log, dups } => {
-                // Every object is in place up to `info.last_update`: keep
-                // the head's log so the switch to the up set needs only the
-                // writes after it.
-                if self.backfill_of != Some(req.interval) {
-                    return Err(unavailable("no backfill of this interval here"));
-                }
-                let log = PgLog::new(info.log_tail, log).with_dups(dups);
-                let txn = super::records::log_txn(
-                    &self.coll,
-                    &log,
-                    info.last_epoch_started,
-                    &info.last_acting,
-                    &BTreeSet::new(),
-                )?;
-                Ok((
-                    txn,
-                    Stored::new(
-                        log,
-                        BTreeSet::new(),
-                        info.last_epoch_started,
-                        info.last_acting,
-                    ),
-                ))
-            }
+            Err(e) => self.respond(reply, Err(e)),
         }
     }
 

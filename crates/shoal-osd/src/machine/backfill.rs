@@ -37,6 +37,8 @@ pub(super) struct Backfill {
     current: Option<Target>,
     /// Whether the OSD's backfill slot is held.
     slot: bool,
+    /// Started and not done.
+    running: bool,
 }
 
 /// Where the fill of one target stands.
@@ -58,14 +60,23 @@ struct Target {
     in_flight: usize,
     /// In the catch-up rounds (after the scan).
     rounds: Option<usize>,
-    /// The last round's pushes are going: the finish step follows them.
-    finishing: bool,
+    /// The last round's pushes are going (they began with the log at this
+    /// version); the finish step follows them.
+    finishing: Option<ObjVersion>,
+    /// The finish step was sent.
+    finished: bool,
 }
 
 impl Backfill {
     /// Whether the OSD's backfill slot is held.
     pub(super) fn holds_slot(&self) -> bool {
         self.slot
+    }
+
+    /// Whether a backfill was started in this interval and has not
+    /// cleared its `pg_temp` yet.
+    pub(super) fn is_running(&self) -> bool {
+        self.running
     }
 }
 
@@ -88,6 +99,7 @@ impl Pg {
             targets,
             current: None,
             slot: false,
+            running: true,
         };
         let token = self.token();
         let interval = self.interval.epoch;
@@ -120,7 +132,8 @@ impl Pg {
             cursor: None,
             in_flight: 0,
             rounds: None,
-            finishing: false,
+            finishing: None,
+            finished: false,
         });
         self.backfill_step(osd, BackfillStep::Start);
     }
@@ -134,7 +147,7 @@ impl Pg {
             epoch: 0,
             pg: self.id,
             interval,
-            acting: self.interval.acting.clone(),
+            shape: self.interval.shape(),
             step,
         };
         self.act(Action::Request {
@@ -152,7 +165,7 @@ impl Pg {
         if let Err(e) = result {
             return self.backfill_failed(&e.1);
         }
-        if t.finishing {
+        if t.finished {
             // Finished: the next target.
             tracing::info!(pg = %self.id, target, "backfilled");
             self.backfill.current = None;
@@ -294,14 +307,11 @@ impl Pg {
             t.after = t.end.take();
             return self.scan_local_page();
         }
-        if t.finishing {
+        if let Some(began) = t.finishing.take() {
             let target = t.osd;
-            let info = self
-                .log
-                .info(self.write.done(), self.les, &self.last_acting);
-            let log = self.log.entries().cloned().collect();
-            let dups = self.log.dups().copied().collect();
-            return self.backfill_step(target, BackfillStep::Finish { info, log, dups });
+            t.finished = true;
+            let step = self.finish_step(began);
+            return self.backfill_step(target, step);
         }
         let round = t.rounds.map_or(0, |r| r + 1);
         if round > MAX_ROUNDS {
@@ -321,8 +331,41 @@ impl Pg {
         // Everything up to the log's head is in place once these are.
         let written: BTreeSet<String> = self.log.after(t.since).map(|e| e.object.clone()).collect();
         t.since = head;
-        t.finishing = written.len() <= FINAL_ROUND;
+        if written.len() <= FINAL_ROUND {
+            t.finishing = Some(head);
+        }
         self.backfill_push_all(written.into_iter().collect());
+    }
+
+    /// The finish step of a backfill whose last round began with the log
+    /// at `began`: the log as it stands now, but only its done writes (one
+    /// still in flight may never be acknowledged, and a log naming it would
+    /// make the target's copy look newest while nobody has it), and as
+    /// missing every object written since the round began or not done yet
+    /// (a pushed copy may or may not have those writes, and must never be
+    /// newer than its log, or a retry would be applied to it twice: the
+    /// simulation found both).
+    fn finish_step(&self, began: ObjVersion) -> BackfillStep {
+        let done = self.write.done();
+        let log: Vec<_> = self
+            .log
+            .entries()
+            .filter(|e| e.version <= done)
+            .cloned()
+            .collect();
+        let mut info = self.log.info(done, self.les, &self.last_acting);
+        info.last_update = log.last().map_or(info.log_tail, |e| e.version);
+        let missing: BTreeSet<String> = self
+            .log
+            .after(began.min(done))
+            .map(|e| e.object.clone())
+            .collect();
+        BackfillStep::Finish {
+            info,
+            log,
+            dups: self.log.dups().copied().collect(),
+            missing: missing.into_iter().collect(),
+        }
     }
 
     fn backfill_failed(&mut self, why: &str) {
@@ -366,6 +409,7 @@ impl Pg {
         match result {
             Ok(_) => {
                 self.backfill.slot = false;
+                self.backfill.running = false;
                 self.act(Action::Release);
             }
             Err(e) => {

@@ -101,9 +101,15 @@ impl Pg {
         };
         self.set_step(attempt, Step::Adopt);
         let log = PgLog::new(plan.info.log_tail, plan.log).with_dups(plan.dups);
-        match super::records::log_txn(&self.coll, &log, self.les, &self.last_acting, &missing) {
+        // The adopted log comes with its peering record: a log taken from
+        // a copy that went active in a later interval than this one is
+        // that interval's history, whatever becomes of this attempt (with
+        // this copy's older record, a later peering took another copy's
+        // shorter log over it and lost acknowledged writes: the
+        // simulation found it).
+        let (les, acting) = (plan.info.last_epoch_started, plan.info.last_acting.clone());
+        match super::records::log_txn(&self.coll, &log, les, &acting, &missing) {
             Ok(t) => {
-                let (les, acting) = (self.les, self.last_acting.clone());
                 self.stored_records = Some(Stored::new(log, missing, les, acting));
                 self.submit(t, TxnDone::Adopted { attempt });
             }
@@ -443,6 +449,7 @@ impl Pg {
     /// knowing what they lack, and the head recovers it while serving.
     fn catch_up_members(&mut self, now: Duration, attempt: u64) {
         let me = self.whoami;
+        let planted = self.cfg.planted.push_unpulled_after_own_backfill;
         let Some(p) = self.attempt(attempt) else {
             return;
         };
@@ -461,7 +468,7 @@ impl Pg {
         if !backfill {
             return self.leases_then_activate(now, attempt);
         }
-        if p.my_backfill {
+        if p.my_backfill && !planted {
             // This copy still holds the stale objects its activation
             // removes: only what it pulled is the PG's content (the
             // simulation found this).

@@ -48,7 +48,7 @@ impl Pg {
                     }
                 }
             }
-            Event::Read { token, result } => self.on_read(now, token, result),
+            Event::Read { token, result } => self.on_read(now, facts, token, result),
             Event::Answer { token, result } => self.on_answer(now, facts, token, result),
             Event::MonAnswer { token, result } => self.on_mon(now, facts, token, result),
             Event::Timer(t) => self.on_timer(now, facts, t),
@@ -77,9 +77,9 @@ impl Pg {
             }
             TxnDone::Pushed {
                 object,
-                interval,
+                suspect,
                 reply,
-            } => self.push_stored(object, interval, reply, result),
+            } => self.push_stored(object, suspect, reply, result),
             TxnDone::Adopted { attempt } => self.adopted(now, attempt, result),
             TxnDone::Pulled { attempt, object } => self.pull_stored(now, attempt, object, result),
             TxnDone::SelfUnpushed { attempt, last } => {
@@ -90,13 +90,20 @@ impl Pg {
         }
     }
 
-    fn on_read(&mut self, now: Duration, token: Token, result: Result<StoreRead, OpError>) {
+    fn on_read(
+        &mut self,
+        now: Duration,
+        facts: &dyn Facts,
+        token: Token,
+        result: Result<StoreRead, OpError>,
+    ) {
         let Some(pending) = self.pending.remove(&token) else {
             return;
         };
         match pending {
-            Pending::View { op, interval } => self.view_loaded(op, interval, result),
+            Pending::View { op, interval } => self.view_loaded(facts, op, interval, result),
             Pending::Unpushed { reply } => self.unpushed_listed(reply, result),
+            Pending::BackfillStart { reply } => self.backfill_start_listed(reply, result),
             Pending::ListForPeering { attempt } => self.listed_for_peering(now, attempt, result),
             Pending::ListForActivation { attempt } => self.listed_for_activation(attempt, result),
             Pending::BackfillScan { interval } if interval == self.interval.epoch => {

@@ -12,6 +12,7 @@ use super::write::Writes;
 use crate::chain::Chain;
 use crate::exec::unavailable;
 use crate::missing::Missing;
+use shoal_proto::rep::IntervalShape;
 
 impl Pg {
     /// A map gave the PG `interval`: begins it if it differs from the
@@ -22,23 +23,50 @@ impl Pg {
             && self.interval.up_from == interval.up_from
             && self.interval.min_size == interval.min_size;
         if same && (self.phase != Phase::Stray || !interval.acting.contains(&self.whoami)) {
+            self.same_interval(interval);
             return;
         }
         self.begin(interval);
     }
 
     /// Follows the head's name for the current interval: OSDs that skipped
-    /// map epochs agree on a chain but not always on the epoch it began
-    /// in; when `acting` is this copy's chain and `epoch` differs, the
-    /// interval begins afresh under the head's epoch (the head is about to
-    /// activate or fill this copy anyway).
-    pub(super) fn adopt_interval(&mut self, epoch: u32, acting: &[i32]) {
-        if self.interval.epoch == epoch || self.interval.acting != acting {
+    /// map epochs (a restarted one starts from the newest map) agree on a
+    /// PG's interval but not always on the epoch it began in. When `shape`
+    /// is this copy's interval and `epoch` differs, this copy takes the
+    /// head's name. An interval of another shape is not the head's: one of
+    /// the two is behind on maps, and nothing is adopted (renaming such an
+    /// interval let a head a map behind activate a member in its old
+    /// interval, dropping what it had pushed there: the simulation found
+    /// it).
+    pub(super) fn adopt_interval(&mut self, epoch: u32, shape: &IntervalShape) {
+        if self.interval.epoch == epoch || !self.interval.has_shape(shape) {
             return;
         }
-        let mut interval = self.interval.clone();
-        interval.epoch = epoch;
-        self.begin(interval);
+        if self.phase == Phase::Active {
+            // Active under another name: start over under the head's.
+            let mut interval = self.interval.clone();
+            interval.epoch = epoch;
+            self.begin(interval);
+        } else {
+            self.interval.epoch = epoch;
+        }
+    }
+
+    /// A map changed what does not make a new interval: the pool's size,
+    /// or a `pg_temp` set to the chain it already has. The active head
+    /// clears such a `pg_temp` (through its backfill, which has nothing
+    /// to fill), or it would pin the chain for good.
+    fn same_interval(&mut self, interval: Interval) {
+        let newly_temp = interval.pg_temp && !self.interval.pg_temp;
+        self.interval.pg_temp = interval.pg_temp;
+        self.interval.size = interval.size;
+        if newly_temp
+            && self.phase == Phase::Active
+            && self.position() == Some(0)
+            && !self.backfill.is_running()
+        {
+            self.start_backfill();
+        }
     }
 
     fn begin(&mut self, interval: Interval) {
@@ -55,6 +83,8 @@ impl Pg {
             Pending::Lease { op } => Some(op),
             _ => None,
         }));
+        // In a fixed order: the same events give the same actions.
+        abandoned.sort();
         for op in abandoned {
             self.act(Action::Client {
                 op,

@@ -64,6 +64,23 @@ pub struct PgConfig {
     pub stall: Duration,
     /// Objects of the PG recovered at once while active.
     pub recovery_active: usize,
+    /// Bugs to plant (the simulation proves it catches them); none in the
+    /// daemon.
+    pub planted: PlantedBugs,
+}
+
+/// Bugs the simulation must catch, planted back on purpose by its tests.
+/// The daemon never sets any.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlantedBugs {
+    /// Answer a peering query whatever this copy's map (it may still take
+    /// writes of an older chain afterwards).
+    pub answer_from_older_maps: bool,
+    /// Serve reads without checking the chain mates' read leases.
+    pub serve_reads_without_lease: bool,
+    /// After its own backfill, push the members every local object, not
+    /// only what it pulled (stale objects come back).
+    pub push_unpulled_after_own_backfill: bool,
 }
 
 /// Records of this copy stored by a transaction in flight, taken as its
@@ -202,6 +219,17 @@ impl Pg {
     /// Objects in the PG as the head counts them.
     pub fn objects(&self) -> u64 {
         self.objects
+    }
+
+    /// The interval this copy last went active in (or whose log it took),
+    /// and its chain.
+    pub fn peering_record(&self) -> (u32, &[i32]) {
+        (self.les, &self.last_acting)
+    }
+
+    /// Objects this copy lacks.
+    pub fn missing(&self) -> &BTreeSet<String> {
+        &self.missing
     }
 
     /// Whether store transactions of this PG are still being stored.

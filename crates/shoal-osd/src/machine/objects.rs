@@ -103,8 +103,7 @@ impl Pg {
         }
     }
 
-    /// `object` is free: starts its next task (answering at once the
-    /// retries the log remembers).
+    /// `object` is free: starts its next task.
     pub(super) fn next_task(&mut self, object: &str) {
         self.objects_q.held.remove(object);
         loop {
@@ -113,31 +112,51 @@ impl Pg {
                     self.objects_q.queues.remove(object);
                     return;
                 }
-                Some(Task::Push(why)) => Err(*why),
-                Some(Task::Write(op)) => Ok((op.op, op.reqid)),
+                Some(Task::Push(why)) => Some(*why),
+                Some(Task::Write(_)) => None,
             };
             match front {
-                Err(why) => {
+                Some(why) => {
                     self.objects_q.pop(object);
                     if self.start_push(object, why) {
                         return;
                     }
                 }
-                Ok((id, reqid)) => {
-                    if let Some(v) = self.log.find(reqid) {
-                        // A retry: answered when its write is done, never
-                        // applied again.
-                        self.objects_q.pop(object);
-                        self.await_version(id, v);
-                        continue;
-                    }
+                None => {
                     self.objects_q.held.insert(object.to_string());
-                    if !self.start_push(object, Why::BeforeWrite) {
-                        self.objects_q.held.insert(object.to_string());
-                        self.load_view(object);
+                    // A member that lacks the object gets it before the
+                    // write passes it, and before a retry of a write the
+                    // log already has is answered (that write may have
+                    // reached only some members before the interval
+                    // changed: it is acknowledged once every member has
+                    // the object; the simulation found it).
+                    if self.start_push(object, Why::BeforeWrite) || self.write_front_ready(object) {
+                        return;
                     }
-                    return;
                 }
+            }
+        }
+    }
+
+    /// The front write of `object` (held, every member has the object):
+    /// a retry the log remembers is answered (false: the object is free
+    /// again), a new write asks for the object's view (true).
+    fn write_front_ready(&mut self, object: &str) -> bool {
+        let Some(op) = self.objects_q.front_write(object) else {
+            return false;
+        };
+        let (id, reqid) = (op.op, op.reqid);
+        match self.log.find(reqid) {
+            Some(v) => {
+                // Answered when its write is done, never applied again.
+                self.objects_q.pop(object);
+                self.objects_q.held.remove(object);
+                self.await_version(id, v);
+                false
+            }
+            None => {
+                self.load_view(object);
+                true
             }
         }
     }
@@ -226,9 +245,8 @@ impl Pg {
                             answer: ClientAnswer::Failed(unavailable(why)),
                         });
                     }
-                } else {
+                } else if self.write_front_ready(&object) {
                     // The write goes on, still holding the object.
-                    self.load_view(&object);
                     return;
                 }
             }

@@ -265,6 +265,7 @@ impl Pg {
             epoch: 0,
             pg: self.id,
             interval: self.interval.epoch,
+            shape: self.interval.shape(),
         };
         self.act(Action::Request {
             token,
@@ -273,9 +274,12 @@ impl Pg {
         });
     }
 
-    /// Asks earlier members (named by the answers so far and the record)
-    /// that are up and were not asked yet.
+    /// Asks, best effort, the OSDs that may hold writes nobody in the
+    /// chain has: earlier members (named by the answers so far and the
+    /// record) and the up set's OSDs outside a `pg_temp` chain, those that
+    /// are up and were not asked yet.
     fn ask_prior(&mut self, facts: &dyn Facts, attempt: u64) {
+        let up_set = self.interval.up.clone();
         let Some(p) = self.attempt(attempt) else {
             return;
         };
@@ -285,6 +289,7 @@ impl Pg {
             .filter_map(|peer| peer.state.as_ref())
             .flat_map(|s| s.info.last_acting.iter().copied())
             .chain(p.recorded.members.iter().copied())
+            .chain(up_set)
             .filter(|o| !p.asked.contains(o) && facts.is_up(*o))
             .collect();
         p.asked.extend(prior.iter().copied());

@@ -20,12 +20,12 @@ impl Pg {
     pub(super) fn on_push(&mut self, reply: ReplyTo, push: PgPush, payload: bytes::Bytes) {
         match self.push_txn(push, &payload) {
             Ok(Some((object, txn))) => {
-                let interval = self.interval.epoch;
+                let suspect = self.backfill_of == Some(self.interval.epoch);
                 self.submit(
                     txn,
                     TxnDone::Pushed {
                         object,
-                        interval,
+                        suspect,
                         reply,
                     },
                 );
@@ -65,7 +65,17 @@ impl Pg {
             Phase::Stray => return Err(unavailable("not a member")),
         }
         let mut t = shoal_store::Transaction::new(self.coll.clone());
-        if self.missing.contains(&object) {
+        if self.backfill_of == Some(interval) {
+            // A backfill target's objects are suspect until the backfill's
+            // finish says which are in place: one pushed to it here may
+            // carry a write nobody acknowledged, and if the backfill never
+            // finishes the copy must not pass for current (the simulation
+            // found a write applied twice that way).
+            t.push(Op::OmapSet {
+                name: MISSING_OBJECT.into(),
+                entries: vec![(object.as_bytes().to_vec(), Vec::new())],
+            });
+        } else if self.missing.contains(&object) {
             t.push(Op::OmapRemove {
                 name: MISSING_OBJECT.into(),
                 keys: vec![object.as_bytes().to_vec()],
@@ -105,15 +115,19 @@ impl Pg {
     pub(super) fn push_stored(
         &mut self,
         object: String,
-        interval: u32,
+        suspect: bool,
         reply: ReplyTo,
         result: Result<(), OpError>,
     ) {
+        // The transaction took it out of the stored missing set (or, on a
+        // backfill target, into it).
         if result.is_ok() {
-            // The transaction took it out of the stored missing set.
-            self.missing.remove(&object);
+            if suspect {
+                self.missing.insert(object);
+            } else {
+                self.missing.remove(&object);
+            }
         }
-        let _ = interval;
         self.respond(reply, result.map(|()| PeerReply::Ack));
     }
 }

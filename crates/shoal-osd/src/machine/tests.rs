@@ -74,6 +74,7 @@ impl Bench {
             chunk_size: 4096,
             stall: Duration::from_secs(30),
             recovery_active: 2,
+            planted: Default::default(),
         };
         Bench {
             pg: Pg::new(PG, me, cfg, Loaded::default()),
@@ -468,7 +469,7 @@ fn activate(acting: &[i32], backfill: bool, missing: &[&str]) -> PgActivate {
         epoch: 5,
         pg: PG,
         interval: 5,
-        acting: acting.to_vec(),
+        shape: interval(5, acting).shape(),
         info: PgInfo::default(),
         log: Vec::new(),
         dups: Vec::new(),

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use shoal_proto::mon::{CommandOutput, MonCommand};
 use shoal_proto::osd::{ObjOp, ObjVersion, ReqId};
 use shoal_proto::rep::{
-    HeardFrom, PgActivate, PgBackfill, PgPull, PgPush, PgQuery, PgQueryReply, PgScan, PgScanReply,
-    RepOp,
+    HeardFrom, IntervalShape, PgActivate, PgBackfill, PgPull, PgPush, PgQuery, PgQueryReply,
+    PgScan, PgScanReply, RepOp,
 };
 
 use crate::exec::{ObjectView, OpError};
@@ -540,6 +540,11 @@ pub enum Pending {
         /// The read.
         op: OpId,
     },
+    /// A backfill starts here: this copy's objects, all suspect.
+    BackfillStart {
+        /// The step to answer.
+        reply: ReplyTo,
+    },
     /// The objects of a backfilled copy, to remove those not pushed.
     Unpushed {
         /// The activation waiting for it.
@@ -598,8 +603,9 @@ pub enum TxnDone {
     Pushed {
         /// Its name.
         object: String,
-        /// The interval.
-        interval: u32,
+        /// It was pushed to this copy as a backfill target (it stays
+        /// missing until the finish).
+        suspect: bool,
         /// The push to answer.
         reply: ReplyTo,
     },
@@ -643,6 +649,26 @@ pub struct Interval {
     pub size: usize,
     /// A `pg_temp` chain serves the PG.
     pub pg_temp: bool,
+}
+
+impl Interval {
+    /// What makes this interval the one it is, whatever epoch names it.
+    pub fn shape(&self) -> IntervalShape {
+        IntervalShape {
+            acting: self.acting.clone(),
+            up: self.up.clone(),
+            up_from: self.up_from.clone(),
+            min_size: self.min_size as u32,
+        }
+    }
+
+    /// Whether `shape` is this interval's.
+    pub fn has_shape(&self, shape: &IntervalShape) -> bool {
+        self.acting == shape.acting
+            && self.up == shape.up
+            && self.up_from == shape.up_from
+            && self.min_size == shape.min_size as usize
+    }
 }
 
 /// How much of its history a PG keeps: log entries, and the requests of

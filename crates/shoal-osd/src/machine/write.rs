@@ -182,6 +182,7 @@ impl Pg {
     /// it. The object stays held until the write is durable here.
     pub(super) fn view_loaded(
         &mut self,
+        facts: &dyn Facts,
         id: OpId,
         interval: u32,
         result: Result<StoreRead, OpError>,
@@ -207,9 +208,31 @@ impl Pg {
         match ordered {
             Ok((existed, exists)) => self.count_write(existed, exists),
             Err(e) => {
+                let e = self.refusal_under_lease(facts, e);
                 self.answer(id, ClientAnswer::Failed(e));
                 self.next_task(&object);
             }
+        }
+    }
+
+    /// A write refused for what the object holds (absent, present, a guard
+    /// that does not compare) is an answer read from this copy: like a
+    /// read, it needs every chain mate's lease, or a head cut off with an
+    /// old map would answer from data a newer chain has changed (the
+    /// simulation found a delete answered "no such object" that way).
+    fn refusal_under_lease(&self, facts: &dyn Facts, e: OpError) -> OpError {
+        let from_state = matches!(
+            e.0,
+            OsdErrorCode::NotFound | OsdErrorCode::Exists | OsdErrorCode::CompareFailed
+        );
+        if !from_state || self.cfg.planted.serve_reads_without_lease {
+            return e;
+        }
+        match facts.lease_lapsed(&self.interval.acting).as_slice() {
+            [] => e,
+            lapsed => unavailable(format!(
+                "no read lease: chain members {lapsed:?} did not answer a heartbeat from this map"
+            )),
         }
     }
 

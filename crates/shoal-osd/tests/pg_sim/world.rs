@@ -1,15 +1,12 @@
-//! The simulated cluster: event queue, network, disks, monitor, clients.
+//! The simulated world around the OSDs: their stores, the monitor's map
+//! history, and what the clients wrote.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
-use shoal_osd::chain::Chain;
-use shoal_osd::missing::Missing;
-use shoal_osd::pglog::PgLog;
-use shoal_proto::osd::{ObjVersion, ReqId};
-use shoal_proto::rep::{LogDup, LogEntry, PgInfo, PgLogState};
-
-use crate::member::Peering;
-use shoal_osd::pg::Phase;
+use shoal_osd::machine::{Loaded, OmapRecords, decode_loaded};
+use shoal_osd::pglog::{DUPS_OBJECT, META_OBJECT, MISSING_OBJECT, is_internal};
+use shoal_proto::osd::ObjVersion;
+use shoal_store::{Op, Transaction};
 
 /// splitmix64: small, fast, good enough for choosing faults.
 pub struct Rng(pub u64);
@@ -34,376 +31,147 @@ impl Rng {
     }
 }
 
-/// An object's content: tokens written at positions (what a byte range
-/// write does to a file, with one token per "byte").
-pub type Content = Vec<u64>;
-/// An object's stored state: the version that wrote it and its content.
-pub type Obj = (ObjVersion, Content);
-
-/// A client's write as the client means it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteOp {
-    /// Append one token.
-    Append(u64),
-    /// Remove the object.
-    Delete,
+/// One object in a simulated store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimObject {
+    pub data: Vec<u8>,
+    pub version: ObjVersion,
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+    pub omap: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
-/// A write as the head resolved it against its copy (the mutation every
-/// member applies to its own copy: a wrong base gives a wrong result).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mutation {
-    /// Put `token` at position `at` (cutting the content there first).
-    Put { at: usize, token: u64 },
-    /// Remove the object.
-    Delete,
+/// The PG's collection in a simulated store, as shoal-store keeps one:
+/// transactions apply whole or not at all, with the store's rules (every
+/// op but `Remove` creates a missing object; `Remove` of a missing one
+/// fails the transaction).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimColl {
+    pub meta: Vec<u8>,
+    pub objects: BTreeMap<String, SimObject>,
 }
 
-/// Applies `m` to an object's content.
-pub fn apply(content: Option<Content>, m: Mutation) -> Option<Content> {
-    match m {
-        Mutation::Delete => None,
-        Mutation::Put { at, token } => {
-            let mut c = content.unwrap_or_default();
-            c.resize(at, 0);
-            c.push(token);
-            Some(c)
+impl SimColl {
+    /// Applies `txn` whole, or returns why not (changing nothing).
+    pub fn apply(&mut self, txn: &Transaction) -> Result<(), String> {
+        let mut next = self.clone();
+        for op in &txn.ops {
+            next.apply_op(op)?;
         }
+        *self = next;
+        Ok(())
     }
-}
 
-/// Where a message goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Node {
-    Osd(i32),
-    Client(usize),
-}
+    fn obj(&mut self, name: &str) -> &mut SimObject {
+        self.objects.entry(name.to_string()).or_default()
+    }
 
-/// Why the PG refused a client request (the client retries).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused(pub &'static str);
-
-/// Every message of the simulation.
-#[derive(Debug, Clone)]
-pub enum Msg {
-    Write {
-        reqid: ReqId,
-        object: String,
-        op: WriteOp,
-    },
-    Read {
-        reqid: ReqId,
-        object: String,
-    },
-    /// Head -> tail: serve a read of an object with a write in flight.
-    TailRead {
-        interval: u32,
-        reqid: ReqId,
-        object: String,
-        client: usize,
-    },
-    Reply {
-        reqid: ReqId,
-        result: Result<Option<Content>, Refused>,
-    },
-    Rep {
-        interval: u32,
-        entry: LogEntry,
-        mutation: Mutation,
-    },
-    Ack {
-        interval: u32,
-        version: ObjVersion,
-    },
-    Query {
-        interval: u32,
-        attempt: u64,
-    },
-    /// `None`: not yet (the member's map is behind the interval).
-    QueryReply {
-        interval: u32,
-        attempt: u64,
-        state: Option<Option<PgLogState>>,
-    },
-    Pull {
-        interval: u32,
-        attempt: u64,
-        object: String,
-    },
-    PullReply {
-        interval: u32,
-        attempt: u64,
-        object: String,
-        state: Option<Obj>,
-    },
-    List {
-        interval: u32,
-        attempt: u64,
-    },
-    ListReply {
-        interval: u32,
-        attempt: u64,
-        names: Vec<String>,
-    },
-    /// Head -> member: an object's whole state (`attempt` 0: recovery
-    /// while active).
-    Push {
-        interval: u32,
-        attempt: u64,
-        object: String,
-        state: Option<Obj>,
-    },
-    PushAck {
-        interval: u32,
-        attempt: u64,
-        object: String,
-        ok: bool,
-    },
-    Activate {
-        interval: u32,
-        attempt: u64,
-        acting: Vec<i32>,
-        info: PgInfo,
-        log: Vec<LogEntry>,
-        dups: Vec<LogDup>,
-        backfill: bool,
-        missing: BTreeSet<String>,
-    },
-    ActivateAck {
-        interval: u32,
-        attempt: u64,
-        ok: bool,
-    },
-}
-
-/// What a finished store transaction did.
-#[derive(Debug, Clone)]
-pub enum Txn {
-    /// A replicated write with its log entry (the log trimmed to `keep`
-    /// entries and `keep_dups` dups).
-    Write {
-        entry: LogEntry,
-        mutation: Mutation,
-        keep: usize,
-        keep_dups: usize,
-    },
-    /// A whole object from a push or pull; it leaves the missing set.
-    Put { object: String, state: Option<Obj> },
-    /// Activation: the authoritative log, interval and missing set.
-    StoreLog {
-        tail: ObjVersion,
-        log: Vec<LogEntry>,
-        dups: Vec<LogDup>,
-        les: u32,
-        acting: Vec<i32>,
-        missing: BTreeSet<String>,
-    },
-    /// Backfill: every object not in the set goes.
-    RemoveExcept(BTreeSet<String>),
-}
-
-/// What the member does once a transaction is durable.
-#[derive(Debug, Clone)]
-pub enum Then {
-    Written {
-        generation: u64,
-        seq: u64,
-    },
-    Pushed {
-        generation: u64,
-        from: i32,
-        interval: u32,
-        attempt: u64,
-        object: String,
-    },
-    Pulled {
-        generation: u64,
-        attempt: u64,
-        object: String,
-    },
-    Activated {
-        generation: u64,
-        attempt: u64,
-        head: i32,
-        plan: Option<crate::member::Activation>,
-    },
-    Nothing,
-}
-
-/// What survives a crash.
-#[derive(Debug, Clone, Default)]
-pub struct Disk {
-    /// Whether this OSD ever held the PG.
-    pub has_pg: bool,
-    pub objects: BTreeMap<String, Obj>,
-    pub log: PgLog,
-    pub les: u32,
-    pub last_acting: Vec<i32>,
-    pub missing: BTreeSet<String>,
-    /// The newest map epoch installed (maps are kept on disk).
-    pub map_epoch: u32,
-}
-
-impl Disk {
-    pub fn apply(&mut self, txn: Txn) {
-        self.has_pg = true;
-        match txn {
-            Txn::Write {
-                entry,
-                mutation,
-                keep,
-                keep_dups,
-            } => {
-                let cur = self.objects.remove(&entry.object).map(|(_, c)| c);
-                if let Some(c) = apply(cur, mutation) {
-                    self.objects
-                        .insert(entry.object.clone(), (entry.version, c));
+    fn apply_op(&mut self, op: &Op) -> Result<(), String> {
+        match op {
+            Op::CreateCollection | Op::RemoveCollection => {}
+            Op::SetCollectionMeta(m) => self.meta = m.clone(),
+            Op::Touch { name } => {
+                self.obj(name);
+            }
+            Op::Write { name, offset, data } => {
+                let o = self.obj(name);
+                let end = *offset as usize + data.len();
+                if o.data.len() < end {
+                    o.data.resize(end, 0);
                 }
-                self.log.push(entry);
-                self.log.trim(keep, keep_dups);
+                o.data[*offset as usize..end].copy_from_slice(data);
             }
-            Txn::Put { object, state } => {
-                self.missing.remove(&object);
-                match state {
-                    Some(s) => self.objects.insert(object, s),
-                    None => self.objects.remove(&object),
-                };
+            Op::WriteFull { name, data, .. } => self.obj(name).data = data.to_vec(),
+            Op::Zero { name, offset, len } => {
+                let o = self.obj(name);
+                let end = (*offset + *len) as usize;
+                if o.data.len() < end {
+                    o.data.resize(end, 0);
+                }
+                o.data[*offset as usize..end].fill(0);
             }
-            Txn::StoreLog {
-                tail,
-                log,
-                dups,
-                les,
-                acting,
-                missing,
-            } => {
-                self.log = PgLog::new(tail, log).with_dups(dups);
-                self.les = les;
-                self.last_acting = acting;
-                self.missing = missing;
+            Op::Truncate { name, size } => self.obj(name).data.resize(*size as usize, 0),
+            Op::Remove { name } => {
+                if self.objects.remove(name).is_none() {
+                    return Err(format!("remove of missing object {name:?}"));
+                }
             }
-            Txn::RemoveExcept(keep) => self.objects.retain(|n, _| keep.contains(n)),
+            Op::Clone { src, dst } => {
+                let o = self
+                    .objects
+                    .get(src)
+                    .cloned()
+                    .ok_or("clone of a missing object")?;
+                self.objects.insert(dst.clone(), o);
+            }
+            Op::SetXattr { name, key, value } => {
+                self.obj(name).xattrs.insert(key.clone(), value.clone());
+            }
+            Op::RemoveXattr { name, key } => {
+                self.obj(name).xattrs.remove(key);
+            }
+            Op::OmapSet { name, entries } => {
+                let o = self.obj(name);
+                for (k, v) in entries {
+                    o.omap.insert(k.clone(), v.clone());
+                }
+            }
+            Op::OmapRemove { name, keys } => {
+                let o = self.obj(name);
+                for k in keys {
+                    o.omap.remove(k);
+                }
+            }
+            Op::OmapClear { name } => self.obj(name).omap.clear(),
+            Op::SetVersion { name, version } => {
+                self.obj(name).version = ObjVersion {
+                    epoch: version.epoch,
+                    seq: version.seq,
+                }
+            }
         }
+        Ok(())
     }
 
-    /// The state a peering head is told about.
-    pub fn log_state(&self) -> Option<PgLogState> {
-        self.has_pg.then(|| PgLogState {
-            info: self.log.info(self.log.head(), self.les, &self.last_acting),
-            log: self.log.entries().cloned().collect(),
-            dups: self.log.dups().copied().collect(),
-            missing: self.missing.iter().cloned().collect(),
-        })
-    }
-}
-
-/// One interval as every OSD computes it from the map history.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Interval {
-    pub epoch: u32,
-    pub acting: Vec<i32>,
-}
-
-/// One OSD: its disk, its store queue and the PG's state in memory.
-pub struct Osd {
-    pub id: i32,
-    pub alive: bool,
-    /// Bumped by every crash: stale events of an earlier life are dropped.
-    pub life: u64,
-    pub disk: Disk,
-    /// Transactions submitted and not yet durable, oldest first.
-    pub queue: VecDeque<(Txn, Then)>,
-    // The PG in memory (lost by a crash):
-    /// Bumped when a new interval begins: completions of the old one are
-    /// ignored by the chain.
-    pub generation: u64,
-    pub interval: Interval,
-    pub phase: Phase,
-    pub log: PgLog,
-    pub missing: BTreeSet<String>,
-    pub chain: Chain,
-    pub recv_last: ObjVersion,
-    pub uncommitted: BTreeMap<String, u64>,
-    /// Head: clients waiting for a write, by sequence number.
-    pub waiters: BTreeMap<u64, Vec<(usize, ReqId, String)>>,
-    /// Head: what members lack.
-    pub recovery: Missing,
-    /// Head: objects being pushed, and the members yet to confirm.
-    pub pushing: BTreeMap<String, BTreeSet<i32>>,
-    /// Head: client writes (and retries) waiting for an object's recovery.
-    pub blocked: Vec<(usize, Msg)>,
-    /// Objects pushed here during this interval's peering (backfill).
-    pub pushed: BTreeSet<String>,
-    pub peering: Option<Peering>,
-    /// Queries answered once the store queue is empty.
-    pub deferred_queries: Vec<(i32, u32, u64)>,
-}
-
-impl Osd {
-    pub fn new(id: i32) -> Self {
-        Osd {
-            id,
-            alive: true,
-            life: 0,
-            disk: Disk::default(),
-            queue: VecDeque::new(),
-            generation: 0,
-            interval: Interval::default(),
-            phase: Phase::Stray,
-            log: PgLog::default(),
-            missing: BTreeSet::new(),
-            chain: Chain::new(true, ObjVersion::default()),
-            recv_last: ObjVersion::default(),
-            uncommitted: BTreeMap::new(),
-            waiters: BTreeMap::new(),
-            recovery: Missing::default(),
-            pushing: BTreeMap::new(),
-            blocked: Vec::new(),
-            pushed: BTreeSet::new(),
-            peering: None,
-            deferred_queries: Vec::new(),
-        }
+    fn omap_of(&self, name: &str) -> OmapRecords {
+        self.objects
+            .get(name)
+            .map(|o| o.omap.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
     }
 
-    /// Loses everything not on disk.
-    pub fn crash(&mut self) {
-        self.alive = false;
-        self.life += 1;
-        self.queue.clear();
-        self.deferred_queries.clear();
-        self.reload();
+    /// The PG's records, decoded as the daemon decodes them at start.
+    pub fn loaded(&self) -> Result<Loaded, String> {
+        decode_loaded(
+            "sim",
+            &self.meta,
+            self.omap_of(META_OBJECT),
+            self.omap_of(DUPS_OBJECT),
+            self.omap_of(MISSING_OBJECT),
+        )
+        .map_err(|e| e.to_string())
     }
 
-    /// The PG's memory state as a restart loads it from the store.
-    pub fn reload(&mut self) {
-        self.log = self.disk.log.clone();
-        self.missing = self.disk.missing.clone();
-        self.interval = Interval::default();
-        self.reset_interval_state(Phase::Stray);
+    /// Client objects by name.
+    pub fn client_objects(&self) -> impl Iterator<Item = (&String, &SimObject)> {
+        self.objects.iter().filter(|(n, _)| !is_internal(n))
     }
 
-    /// What beginning an interval clears (`shoal_osd::pg::Pg::begin`).
-    pub fn reset_interval_state(&mut self, phase: Phase) {
-        self.generation += 1;
-        self.phase = phase;
-        let head = self.log.head();
-        self.chain = Chain::new(true, head);
-        self.recv_last = head;
-        self.uncommitted.clear();
-        self.waiters.clear();
-        self.recovery = Missing::default();
-        self.pushing.clear();
-        self.blocked.clear();
-        self.pushed.clear();
-        self.peering = None;
+    /// Client object names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.client_objects().map(|(n, _)| n.clone()).collect()
     }
 
-    pub fn position(&self) -> Option<usize> {
-        self.interval.acting.iter().position(|&o| o == self.id)
-    }
-
-    pub fn is_active_head(&self) -> bool {
-        self.phase == Phase::Active && self.position() == Some(0)
+    /// A page of client objects after `after` with their versions.
+    pub fn scan(&self, after: Option<&str>, limit: usize) -> (Vec<(String, ObjVersion)>, bool) {
+        let mut out: Vec<(String, ObjVersion)> = self
+            .client_objects()
+            .filter(|(n, _)| after.is_none_or(|a| n.as_str() > a))
+            .map(|(n, o)| (n.clone(), o.version))
+            .take(limit + 1)
+            .collect();
+        let more = out.len() > limit;
+        out.truncate(limit);
+        (out, more)
     }
 }
 
@@ -413,9 +181,12 @@ pub struct MapEpoch {
     pub epoch: u32,
     pub up: BTreeSet<i32>,
     pub up_from: BTreeMap<i32, u32>,
+    /// A temporary chain for the PG (empty: none).
+    pub pg_temp: Vec<i32>,
 }
 
-/// The monitors, reduced to the map history they publish.
+/// The monitors, reduced to the map history they publish and the PG's
+/// activation record.
 pub struct Monitor {
     pub maps: Vec<MapEpoch>,
     /// CRUSH's order of preference for the PG.
@@ -438,7 +209,8 @@ impl Monitor {
         &self.maps[epoch as usize - 1]
     }
 
-    pub fn acting(&self, m: &MapEpoch) -> Vec<i32> {
+    /// The up set CRUSH gives in map `m`.
+    pub fn up(&self, m: &MapEpoch) -> Vec<i32> {
         if self.substitute {
             self.pref
                 .iter()
@@ -455,29 +227,26 @@ impl Monitor {
         }
     }
 
-    /// The interval `epoch` belongs to: it began in the first epoch of
-    /// the run with the same chain and the same boots of its members.
-    pub fn interval_at(&self, epoch: u32) -> Interval {
-        let key = |e: u32| {
-            let m = self.map(e);
-            let acting = self.acting(m);
-            let boots: Vec<u32> = acting.iter().map(|o| m.up_from[o]).collect();
-            (acting, boots)
-        };
-        let k = key(epoch);
-        let mut began = epoch;
-        while began > 1 && key(began - 1) == k {
-            began -= 1;
+    /// The chain in map `m`: the `pg_temp` (its up members) if set.
+    pub fn acting(&self, m: &MapEpoch) -> Vec<i32> {
+        if m.pg_temp.is_empty() {
+            return self.up(m);
         }
-        Interval {
-            epoch: began,
-            acting: k.0,
-        }
+        m.pg_temp
+            .iter()
+            .copied()
+            .filter(|o| m.up.contains(o))
+            .collect()
+    }
+
+    fn next(&mut self) -> MapEpoch {
+        let mut m = self.latest().clone();
+        m.epoch += 1;
+        m
     }
 
     pub fn change(&mut self, osd: i32, up: bool) -> u32 {
-        let mut m = self.latest().clone();
-        m.epoch += 1;
+        let mut m = self.next();
         if up {
             m.up.insert(osd);
             m.up_from.insert(osd, m.epoch);
@@ -488,6 +257,24 @@ impl Monitor {
         self.maps.push(m);
         e
     }
+
+    /// Sets (or, empty, clears) the PG's temporary chain.
+    pub fn set_pg_temp(&mut self, osds: Vec<i32>) -> u32 {
+        let mut m = self.next();
+        m.pg_temp = osds;
+        let e = m.epoch;
+        self.maps.push(m);
+        e
+    }
+}
+
+/// A client's write as the client means it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Append eight bytes.
+    Append(u64),
+    /// Remove the object.
+    Delete,
 }
 
 /// What the checker knows of one object's history: the clients' writes in
@@ -500,35 +287,19 @@ pub struct History {
 }
 
 impl History {
-    /// The object after the first `n` writes.
-    pub fn after(&self, n: usize) -> Option<Content> {
-        let mut c: Option<Content> = None;
+    /// The object's data after the first `n` writes (`None`: absent).
+    pub fn after(&self, n: usize) -> Option<Vec<u8>> {
+        let mut c: Option<Vec<u8>> = None;
         for op in &self.ops[..n] {
             c = match op {
                 WriteOp::Delete => None,
                 WriteOp::Append(t) => {
                     let mut v = c.unwrap_or_default();
-                    v.push(*t);
+                    v.extend_from_slice(&t.to_le_bytes());
                     Some(v)
                 }
             };
         }
         c
     }
-}
-
-/// A client request in flight.
-#[derive(Debug, Clone)]
-pub struct Pending {
-    pub msg: Msg,
-    pub object: String,
-    /// Reads: how many writes to the object were answered when it was sent.
-    pub acked_at_issue: usize,
-}
-
-/// A client issuing one request at a time, retrying until answered.
-#[derive(Debug, Default)]
-pub struct Client {
-    pub pending: Option<Pending>,
-    pub next_tid: u64,
 }
