@@ -52,6 +52,7 @@ impl Pg {
             Event::Answer { token, result } => self.on_answer(now, facts, token, result),
             Event::MonAnswer { token, result } => self.on_mon(now, facts, token, result),
             Event::Timer(t) => self.on_timer(now, facts, t),
+            Event::Scrub(req) => self.on_scrub(req),
             Event::Probed { token, gone } => {
                 if let Some(Pending::Probe { attempt }) = self.pending.remove(&token) {
                     self.probed(now, facts, attempt, gone);
@@ -87,6 +88,7 @@ impl Pg {
             }
             TxnDone::SelfActivated { attempt } => self.self_activated(attempt, result),
             TxnDone::Records { reply } => self.records_stored(reply, result),
+            TxnDone::Repaired => self.repaired(true, result),
         }
     }
 
@@ -108,6 +110,17 @@ impl Pg {
             Pending::ListForActivation { attempt } => self.listed_for_activation(attempt, result),
             Pending::BackfillScan { interval } if interval == self.interval.epoch => {
                 self.backfill_local_page(result)
+            }
+            Pending::ScrubLocal { interval } if interval == self.interval.epoch => {
+                self.scrub_local_page(result)
+            }
+            Pending::LookLocal { interval } if interval == self.interval.epoch => {
+                let me = self.whoami;
+                let r = result.and_then(|read| match read {
+                    StoreRead::ScrubMap { entries, .. } => Ok(entries),
+                    _ => Err(internal("expected scrub entries")),
+                });
+                self.look_answered(me, r)
             }
             _ => {}
         }
@@ -168,6 +181,25 @@ impl Pg {
             Pending::BackfillRemote { interval } if interval == self.interval.epoch => {
                 self.backfill_remote_page(result.and_then(scan_reply))
             }
+            Pending::ScrubRemote { interval, member } if interval == self.interval.epoch => {
+                self.scrub_remote_page(member, result.and_then(scrub_reply))
+            }
+            Pending::LookRemote { interval, member } if interval == self.interval.epoch => {
+                let r = result.and_then(scrub_reply).and_then(|r| {
+                    if r.error.is_empty() {
+                        Ok(r.entries)
+                    } else {
+                        Err((shoal_proto::osd::OsdErrorCode::Unavailable, r.error))
+                    }
+                });
+                self.look_answered(member, r)
+            }
+            Pending::RepairPush { interval } if interval == self.interval.epoch => {
+                self.repaired(false, ack(result))
+            }
+            Pending::RepairPull { interval } if interval == self.interval.epoch => {
+                self.repair_pulled(result)
+            }
             _ => {}
         }
     }
@@ -198,6 +230,13 @@ impl Pg {
             Timer::RecoveryRetry { interval } => self.recovery_retry(interval),
             Timer::BackfillRetry { interval } => self.backfill_retry(interval),
         }
+    }
+}
+
+fn scrub_reply(a: PeerAnswer) -> Result<shoal_proto::rep::ScrubMapReply, OpError> {
+    match a {
+        PeerAnswer::ScrubMap(r) => Ok(r),
+        other => Err(internal(format!("expected scrub entries, got {other:?}"))),
     }
 }
 

@@ -83,6 +83,15 @@ impl Pg {
             Pending::Lease { op } => Some(op),
             _ => None,
         }));
+        let scrubs = self.scrub.take().map(|s| s.request().clone());
+        abandoned.extend(
+            scrubs
+                .into_iter()
+                .chain(self.scrub_queue.drain(..))
+                .filter_map(|r| r.op),
+        );
+        self.at_rest_wait = None;
+        self.inconsistent.clear();
         // In a fixed order: the same events give the same actions.
         abandoned.sort();
         for op in abandoned {

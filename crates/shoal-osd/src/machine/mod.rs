@@ -34,16 +34,18 @@ mod peering;
 mod push;
 mod records;
 mod recovery;
+mod scrub;
 mod types;
 mod write;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use shoal_proto::osd::PgRef;
 use shoal_proto::rep::{PgActivate, PgQuery};
 
 pub use self::records::{Loaded, OmapRecords, decode_loaded, dup_records, log_txn, write_txn};
+pub use self::scrub::ScrubRequest;
 pub use self::types::{
     Action, ClientAnswer, ClientOp, Event, Facts, Interval, LogLimits, OpId, OutRequest,
     PeerAnswer, PeerReply, PeerRequest, Pending, Phase, ReplyTo, StoreRead, Timer, Token, TxnDone,
@@ -145,6 +147,13 @@ pub struct Pg {
     activation: Option<(ReplyTo, PgActivate)>,
     /// Records being stored (adopted log, activation, backfill step).
     stored_records: Option<Stored>,
+    /// Head: the scrub running, those asked for meanwhile, the object
+    /// whose second look waits for its write to be done, and the objects
+    /// the last scrub of the whole PG left inconsistent.
+    scrub: Option<scrub::Scrub>,
+    scrub_queue: VecDeque<ScrubRequest>,
+    at_rest_wait: Option<String>,
+    inconsistent: BTreeSet<String>,
     /// Peering queries waiting for this copy's transactions to be stored.
     deferred_queries: Vec<(i32, ReplyTo, PgQuery)>,
     /// Objects in the PG, kept by the head (for `status`).
@@ -187,6 +196,10 @@ impl Pg {
             backfill_of: None,
             activation: None,
             stored_records: None,
+            scrub: None,
+            scrub_queue: VecDeque::new(),
+            at_rest_wait: None,
+            inconsistent: BTreeSet::new(),
             deferred_queries: Vec::new(),
             objects: 0,
             pending: HashMap::new(),
@@ -225,6 +238,12 @@ impl Pg {
     /// and its chain.
     pub fn peering_record(&self) -> (u32, &[i32]) {
         (self.les, &self.last_acting)
+    }
+
+    /// Head: objects the last scrub of the whole PG found inconsistent and
+    /// did not repair.
+    pub fn inconsistent(&self) -> &BTreeSet<String> {
+        &self.inconsistent
     }
 
     /// Objects this copy lacks.

@@ -19,6 +19,8 @@ pub(super) enum Task {
     Write(ClientOp),
     /// A push of the object's whole state to some OSDs.
     Push(Why),
+    /// Scrub's second look at the object.
+    Examine,
 }
 
 /// Why an object is pushed.
@@ -53,7 +55,7 @@ impl Objects {
             .flat_map(|(_, q)| q.into_iter())
             .filter_map(|t| match t {
                 Task::Write(op) => Some(op.op),
-                Task::Push(_) => None,
+                Task::Push(_) | Task::Examine => None,
             })
             .collect()
     }
@@ -67,7 +69,7 @@ impl Objects {
     pub(super) fn front_write(&self, object: &str) -> Option<&ClientOp> {
         match self.queues.get(object)?.front()? {
             Task::Write(op) => Some(op),
-            Task::Push(_) => None,
+            Task::Push(_) | Task::Examine => None,
         }
     }
 
@@ -111,6 +113,11 @@ impl Pg {
                 None => {
                     self.objects_q.queues.remove(object);
                     return;
+                }
+                Some(Task::Examine) => {
+                    self.objects_q.pop(object);
+                    self.objects_q.held.insert(object.to_string());
+                    return self.start_look(object);
                 }
                 Some(Task::Push(why)) => Some(*why),
                 Some(Task::Write(_)) => None,

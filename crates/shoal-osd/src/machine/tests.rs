@@ -654,3 +654,116 @@ fn a_push_to_an_active_copy_only_brings_what_it_lacks() {
         vec![(OpId(1), ClientAnswer::ReadHere)]
     );
 }
+
+fn entry(name: &str, seq: u64, data: u8) -> shoal_proto::rep::ScrubEntry {
+    shoal_proto::rep::ScrubEntry {
+        name: name.into(),
+        version: v(seq),
+        size: 8,
+        meta_digest: [0; 32],
+        data_digest: Some([data; 32]),
+        error: String::new(),
+    }
+}
+
+fn scrub_reads(actions: &[Action]) -> Vec<Token> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ScrubRead { token, .. } => Some(*token),
+            _ => None,
+        })
+        .collect()
+}
+
+fn requests(actions: &[Action]) -> Vec<(Token, i32, &OutRequest)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Request { token, to, req } => Some((*token, *to, req)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_scrub_looks_again_at_what_differs_and_repairs_the_bad_copy() {
+    let mut b = Bench::active(0, &[0, 1]);
+    let out = b
+        .ev(Event::Scrub(ScrubRequest {
+            op: Some(OpId(7)),
+            deep: true,
+            repair: true,
+            only: Vec::new(),
+        }))
+        .drain(..)
+        .collect::<Vec<_>>();
+    let local = scrub_reads(&out)[0];
+    // This copy's page: "a" and "b"; the member's "b" differs.
+    let out = b
+        .ev(Event::Read {
+            token: local,
+            result: Ok(StoreRead::ScrubMap {
+                entries: vec![entry("a", 1, 1), entry("b", 2, 2)],
+                more: false,
+            }),
+        })
+        .drain(..)
+        .collect::<Vec<_>>();
+    let (token, to, _) = requests(&out)[0];
+    assert_eq!(to, 1);
+    let reply = shoal_proto::rep::ScrubMapReply {
+        epoch: 5,
+        entries: vec![entry("a", 1, 1), entry("b", 2, 9)],
+        more: false,
+        error: String::new(),
+    };
+    let out = b
+        .ev(Event::Answer {
+            token,
+            result: Ok(PeerAnswer::ScrubMap(reply.clone())),
+        })
+        .drain(..)
+        .collect::<Vec<_>>();
+    // The second look at "b" only: here and at the member.
+    let local = scrub_reads(&out)[0];
+    let (remote, _, _) = requests(&out)[0];
+    b.ev(Event::Read {
+        token: local,
+        result: Ok(StoreRead::ScrubMap {
+            entries: vec![entry("b", 2, 2)],
+            more: false,
+        }),
+    });
+    let look = shoal_proto::rep::ScrubMapReply {
+        entries: vec![entry("b", 2, 9)],
+        ..reply
+    };
+    let out = b
+        .ev(Event::Answer {
+            token: remote,
+            result: Ok(PeerAnswer::ScrubMap(look)),
+        })
+        .drain(..)
+        .collect::<Vec<_>>();
+    // Two copies, a tie: the head's side wins; the member's is repaired.
+    let (token, to, req) = requests(&out)[0];
+    assert_eq!(to, 1);
+    assert!(matches!(req, OutRequest::Push { object, repair: true, .. } if object == "b"));
+    let out = b.ev(Event::Answer {
+        token,
+        result: Ok(PeerAnswer::Ack),
+    });
+    let result = answers(out)
+        .into_iter()
+        .find_map(|(op, a)| match a {
+            ClientAnswer::Scrubbed(r) if op == OpId(7) => Some(r),
+            _ => None,
+        })
+        .expect("the scrub's result");
+    assert_eq!(result.objects, 2);
+    assert_eq!(result.repaired, 1);
+    assert_eq!(result.inconsistent.len(), 1);
+    assert_eq!(result.inconsistent[0].bad, vec![1]);
+    assert!(b.pg.inconsistent().is_empty(), "repaired");
+}

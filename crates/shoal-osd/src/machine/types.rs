@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use shoal_proto::mon::{CommandOutput, MonCommand};
-use shoal_proto::osd::{ObjOp, ObjVersion, ReqId};
+use shoal_proto::osd::{ObjOp, ObjVersion, ReqId, ScrubResult};
 use shoal_proto::rep::{
     HeardFrom, IntervalShape, PgActivate, PgBackfill, PgPull, PgPush, PgQuery, PgQueryReply,
-    PgScan, PgScanReply, RepOp,
+    PgScan, PgScanReply, RepOp, ScrubEntry, ScrubMapReply, ScrubMapRequest,
 };
 
 use crate::exec::{ObjectView, OpError};
@@ -121,6 +121,8 @@ pub enum OutRequest {
     Scan(PgScan),
     /// A backfill step.
     Backfill(PgBackfill),
+    /// A page of the peer's scrub entries (or exactly some objects').
+    ScrubMap(ScrubMapRequest),
 }
 
 /// A peer's answer to one of this PG's requests.
@@ -139,6 +141,8 @@ pub enum PeerAnswer {
     },
     /// A page of its objects.
     Scan(PgScanReply),
+    /// Its scrub entries.
+    ScrubMap(ScrubMapReply),
 }
 
 /// A timer the machine set.
@@ -209,6 +213,8 @@ pub enum Event {
     },
     /// A timer went off.
     Timer(Timer),
+    /// Scrub the PG (a client's `pg scrub`/`repair`, or the schedule).
+    Scrub(super::scrub::ScrubRequest),
     /// The probe of silent OSDs' ports found these gone.
     Probed {
         /// The [`Action::Probe`] it answers.
@@ -275,6 +281,13 @@ pub enum StoreRead {
     Scan {
         /// The objects.
         objects: Vec<(String, ObjVersion)>,
+        /// Whether more follow.
+        more: bool,
+    },
+    /// Scrub entries of this copy.
+    ScrubMap {
+        /// The entries, by name.
+        entries: Vec<ScrubEntry>,
         /// Whether more follow.
         more: bool,
     },
@@ -378,6 +391,28 @@ pub enum Action {
     },
     /// Give back the backfill slot.
     Release,
+    /// Read this copy's scrub entries (a page after `after`, or exactly
+    /// `only`); answer with [`Event::Read`].
+    ScrubRead {
+        /// Names the answer.
+        token: Token,
+        /// Start after this name.
+        after: Option<String>,
+        /// At most this many.
+        limit: usize,
+        /// Exactly these objects (empty: a page).
+        only: Vec<String>,
+        /// Read and checksum the data too.
+        deep: bool,
+    },
+    /// A scrub of the whole PG (`whole`) or of some objects finished (for
+    /// the OSD's scrub schedule).
+    Scrubbed {
+        /// The whole PG was compared.
+        whole: bool,
+        /// Deeply.
+        deep: bool,
+    },
     /// The PG's state changed: tell the monitors soon (a beacon).
     Report,
     /// Ping these chain mates now (their read leases lapsed); answer with
@@ -413,6 +448,8 @@ pub enum ClientAnswer {
     Failed(OpError),
     /// Serve the read (or listing) from this OSD's copy.
     ReadHere,
+    /// A scrub's findings.
+    Scrubbed(ScrubResult),
     /// Serve the read by asking chain member `to` (the head for an object
     /// this copy lacks; the tail, as a balanced read, for one with a write
     /// not yet done).
@@ -528,6 +565,40 @@ pub enum Pending {
         /// The interval.
         interval: u32,
     },
+    /// Scrub: this copy's page.
+    ScrubLocal {
+        /// The interval.
+        interval: u32,
+    },
+    /// Scrub: a member's page.
+    ScrubRemote {
+        /// The interval.
+        interval: u32,
+        /// The member.
+        member: i32,
+    },
+    /// Scrub: this copy's entry for the object under a second look.
+    LookLocal {
+        /// The interval.
+        interval: u32,
+    },
+    /// Scrub: a member's entry for the object under a second look.
+    LookRemote {
+        /// The interval.
+        interval: u32,
+        /// The member.
+        member: i32,
+    },
+    /// Scrub: the good copy pulled over this one.
+    RepairPull {
+        /// The interval.
+        interval: u32,
+    },
+    /// Scrub: a repair pushed to a member.
+    RepairPush {
+        /// The interval.
+        interval: u32,
+    },
     /// The view of an object for the head's write `op`.
     View {
         /// The write.
@@ -579,6 +650,8 @@ pub enum TxnDone {
         /// The attempt.
         attempt: u64,
     },
+    /// Scrub: the good copy pulled over this one is stored.
+    Repaired,
     /// New records of this copy (a backfill step) to answer a peer with.
     Records {
         /// The request.

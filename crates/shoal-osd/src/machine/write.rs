@@ -74,6 +74,11 @@ impl Writes {
         out
     }
 
+    /// Whether a write to `object` is not done yet.
+    pub(super) fn is_uncommitted(&self, object: &str) -> bool {
+        self.uncommitted.contains_key(object)
+    }
+
     /// Whether a read of `object` here would see a write not yet done.
     pub(super) fn is_dirty(&self, object: &str) -> bool {
         self.uncommitted.contains_key(object) && !self.chain.is_tail()
@@ -412,6 +417,14 @@ impl Pg {
 
     fn on_done(&mut self, done: ObjVersion) {
         self.write.uncommitted.retain(|_, seq| *seq > done.seq);
+        // Scrub's second look waits for its object to be at rest.
+        if let Some(object) = self.at_rest_wait.take() {
+            if self.write.is_uncommitted(&object) {
+                self.at_rest_wait = Some(object);
+            } else {
+                self.start_look(&object);
+            }
+        }
         while let Some(entry) = self.write.waiters.first_entry() {
             if *entry.key() > done.seq {
                 break;

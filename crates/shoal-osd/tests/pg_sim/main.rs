@@ -74,6 +74,7 @@ fn run_seeds(first: u64, n: u64) {
                 total.reads_while_cut += s.reads_while_cut;
                 total.head_backfills += s.head_backfills;
                 total.peering_pushes += s.peering_pushes;
+                total.scrubbed_objects += s.scrubbed_objects;
                 total.epochs = total.epochs.max(s.epochs);
             }
             Err(e) => panic!(

@@ -37,6 +37,7 @@ pub enum Req {
     /// Answered by the shell from its store.
     Pull(String),
     Scan(Option<String>, usize),
+    ScrubMap(shoal_proto::rep::ScrubMapRequest),
 }
 
 /// Every message of the simulation.
@@ -160,6 +161,7 @@ pub enum Read {
     View(String),
     List,
     Scan(Option<String>, usize),
+    Scrub(Option<String>, usize, Vec<String>, bool),
 }
 
 /// Counters a run reports.
@@ -182,6 +184,8 @@ pub struct Stats {
     /// to members backfilled while peering.
     pub head_backfills: u64,
     pub peering_pushes: u64,
+    /// Objects the final deep scrubs compared.
+    pub scrubbed_objects: u64,
 }
 
 /// One seed's settings.
@@ -275,6 +279,9 @@ pub struct Sim {
     pub stats: Stats,
     issuing: bool,
     chaos: bool,
+    /// The deep scrub with repair run once the PG is back to normal.
+    final_scrub: Option<shoal_proto::osd::ScrubResult>,
+    final_scrub_asked: bool,
     violation: Option<String>,
     trace: Vec<String>,
     cfg: Config,
@@ -324,6 +331,8 @@ impl Sim {
             stats: Stats::default(),
             issuing: true,
             chaos: true,
+            final_scrub: None,
+            final_scrub_asked: false,
             violation: None,
             trace: Vec::new(),
             cfg,
@@ -515,6 +524,26 @@ impl Sim {
                     },
                 );
             }
+            Action::ScrubRead {
+                token,
+                after,
+                limit,
+                only,
+                deep,
+            } => {
+                let d = self.rng.range(0, 2);
+                let read = Read::Scrub(after, limit, only, deep);
+                self.schedule(
+                    d,
+                    Ev::ReadDone {
+                        osd: id,
+                        life,
+                        token,
+                        read,
+                    },
+                );
+            }
+            Action::Scrubbed { .. } => {}
             Action::Scan {
                 token,
                 after,
@@ -637,6 +666,7 @@ impl Sim {
                 ),
                 OutRequest::Push { object, .. } => format!("osd.{id} pushes {object} to osd.{to}"),
                 OutRequest::Scan(_) => format!("osd.{id} lists osd.{to}"),
+                OutRequest::ScrubMap(_) => format!("osd.{id} scrubs osd.{to}"),
                 OutRequest::Backfill(b) => {
                     format!("osd.{id} backfill step to osd.{to} in {}", b.interval)
                 }
@@ -678,6 +708,7 @@ impl Sim {
                 self.stats.pulls += 1;
                 Req::Pull(p.object)
             }
+            OutRequest::ScrubMap(r) => Req::ScrubMap(r),
             OutRequest::Scan(s) => {
                 if self.peering(id) && s.start_after.is_none() {
                     self.stats.head_backfills += 1;
@@ -884,6 +915,10 @@ impl Sim {
             Read::Scan(after, limit) => {
                 let (objects, more) = disk.scan(after.as_deref(), limit);
                 Ok(StoreRead::Scan { objects, more })
+            }
+            Read::Scrub(after, limit, only, deep) => {
+                let (entries, more) = disk.scrub_entries(after.as_deref(), limit, &only, deep);
+                Ok(StoreRead::ScrubMap { entries, more })
             }
         };
         self.feed(id, Event::Read { token, result });
@@ -1166,6 +1201,19 @@ impl Sim {
                     reply(Ok(PeerAnswer::Pulled { push, payload })),
                 );
             }
+            Req::ScrubMap(r) => {
+                let disk = self.osds[id as usize].disk.clone().unwrap_or_default();
+                let limit = (r.limit as usize).clamp(1, 1000);
+                let (entries, more) =
+                    disk.scrub_entries(r.start_after.as_deref(), limit, &r.only, r.deep);
+                let answer = PeerAnswer::ScrubMap(shoal_proto::rep::ScrubMapReply {
+                    epoch: 0,
+                    entries,
+                    more,
+                    error: String::new(),
+                });
+                self.send(Node::Osd(id), Node::Osd(from), reply(Ok(answer)));
+            }
             Req::Scan(after, limit) => {
                 let disk = self.osds[id as usize].disk.clone().unwrap_or_default();
                 let (objects, more) = disk.scan(after.as_deref(), limit.clamp(1, 1000));
@@ -1320,6 +1368,15 @@ impl Sim {
             return;
         };
         let result = match answer {
+            ClientAnswer::Scrubbed(result) => {
+                self.final_scrub = Some(result);
+                return;
+            }
+            // The final scrub did not run (e.g. the head changed): again.
+            _ if s.client == usize::MAX => {
+                self.final_scrub_asked = false;
+                return;
+            }
             ClientAnswer::Written(_) => {
                 self.check_acked_write(id, &s);
                 Ok(None)
@@ -1658,6 +1715,30 @@ impl Sim {
         }
     }
 
+    /// Asks the head for a deep scrub with repair, as a client would.
+    fn ask_final_scrub(&mut self) {
+        let head = self.mon.acting(self.mon.latest())[0];
+        let o = self.osd(head);
+        let op = OpId(o.next_op);
+        o.next_op += 1;
+        o.served.insert(
+            op,
+            Served {
+                client: usize::MAX,
+                reqid: ReqId::default(),
+                object: String::new(),
+                write: false,
+            },
+        );
+        let req = shoal_osd::machine::ScrubRequest {
+            op: Some(op),
+            deep: true,
+            repair: true,
+            only: Vec::new(),
+        };
+        self.feed(head, Event::Scrub(req));
+    }
+
     /// Whether the PG is back to normal: every OSD up, the chain full and
     /// clean in one interval, nothing missing, no client waiting.
     fn quiescent(&self) -> bool {
@@ -1751,9 +1832,24 @@ impl Sim {
                 return Err(self.report(&v));
             }
             if !self.chaos && !self.issuing && self.quiescent() {
+                // Healed: a deep scrub (with repair) at the head must find
+                // every copy equal.
+                if !self.final_scrub_asked {
+                    self.final_scrub_asked = true;
+                    self.ask_final_scrub();
+                    continue;
+                }
+                let Some(result) = self.final_scrub.take() else {
+                    continue;
+                };
                 if std::env::var_os("SHOAL_PG_SIM_SHOW").is_some() {
                     eprintln!("{}", self.report("healed"));
                 }
+                if !result.inconsistent.is_empty() {
+                    let what = format!("the final deep scrub found {:?}", result.inconsistent);
+                    return Err(self.report(&what));
+                }
+                self.stats.scrubbed_objects += result.objects;
                 return self
                     .check_final()
                     .map(|()| self.stats.clone())

@@ -161,6 +161,53 @@ impl SimColl {
         self.client_objects().map(|(n, _)| n.clone()).collect()
     }
 
+    /// Scrub entries: a page after `after`, or exactly `only`; `deep`
+    /// digests the data too.
+    pub fn scrub_entries(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        only: &[String],
+        deep: bool,
+    ) -> (Vec<shoal_proto::rep::ScrubEntry>, bool) {
+        let names: Vec<String> = if only.is_empty() {
+            self.client_objects()
+                .map(|(n, _)| n.clone())
+                .filter(|n| after.is_none_or(|a| n.as_str() > a))
+                .take(limit + 1)
+                .collect()
+        } else {
+            only.to_vec()
+        };
+        let more = only.is_empty() && names.len() > limit;
+        let entries = names
+            .iter()
+            .take(limit.max(only.len()))
+            .filter_map(|n| {
+                let o = self.objects.get(n)?;
+                let mut meta = blake3::Hasher::new();
+                for (k, v) in &o.xattrs {
+                    meta.update(k.as_bytes());
+                    meta.update(v);
+                }
+                meta.update(b"omap");
+                for (k, v) in &o.omap {
+                    meta.update(k);
+                    meta.update(v);
+                }
+                Some(shoal_proto::rep::ScrubEntry {
+                    name: n.clone(),
+                    version: o.version,
+                    size: o.data.len() as u64,
+                    meta_digest: *meta.finalize().as_bytes(),
+                    data_digest: deep.then(|| *blake3::hash(&o.data).as_bytes()),
+                    error: String::new(),
+                })
+            })
+            .collect();
+        (entries, more)
+    }
+
     /// A page of client objects after `after` with their versions.
     pub fn scan(&self, after: Option<&str>, limit: usize) -> (Vec<(String, ObjVersion)>, bool) {
         let mut out: Vec<(String, ObjVersion)> = self
