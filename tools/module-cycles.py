@@ -51,7 +51,8 @@ def referenced(mod, text, known):
                 refs.add(name)
     parent = mod.split("::")[:-1]
     for m in re.finditer(r"super::((?:[a-z_][a-z0-9_]*::)*[a-z_][a-z0-9_]*)", text):
-        refs.add("::".join(parent[:-1] + m.group(1).split("::")) if parent else m.group(1))
+        # `super` is the parent module: `a::b`'s `super::x` is `a::x`.
+        refs.add("::".join(parent + m.group(1).split("::")))
     deps = set()
     for r in refs:
         parts = r.split("::")

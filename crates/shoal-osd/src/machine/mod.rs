@@ -45,10 +45,10 @@ use shoal_proto::osd::PgRef;
 use shoal_proto::rep::{PgActivate, PgQuery};
 
 pub use self::records::{Loaded, OmapRecords, decode_loaded, dup_records, log_txn, write_txn};
-pub use self::scrub::ScrubRequest;
 pub use self::types::{
     Action, ClientAnswer, ClientOp, Event, Facts, Interval, LogLimits, OpId, OutRequest,
-    PeerAnswer, PeerReply, PeerRequest, Pending, Phase, ReplyTo, StoreRead, Timer, Token, TxnDone,
+    PeerAnswer, PeerReply, PeerRequest, Pending, Phase, ReplyTo, ScrubRequest, StoreRead, Timer,
+    Token, TxnDone,
 };
 use crate::chain::Chain;
 use crate::missing::Missing;

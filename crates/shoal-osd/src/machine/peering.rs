@@ -25,7 +25,7 @@
 //! Any failure ends the attempt; the next one starts after a pause that
 //! doubles. Nothing of an attempt outlives it: its answers name it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use shoal_proto::mon::{CommandOutput, MonCommand};
@@ -91,7 +91,7 @@ pub(super) enum Stage {
     /// Asked for a `pg_temp`; the new map ends the attempt.
     PgTemp,
     /// Catching up (see `catchup.rs`).
-    Catchup(super::catchup::Step),
+    Catchup(Step),
     /// Probing silent earlier members, then waiting out their leases.
     Leases,
     /// Waiting for the members' activation answers.
@@ -100,6 +100,38 @@ pub(super) enum Stage {
     RecordActive,
     /// Storing the head's own activation.
     SelfActivate,
+}
+
+/// Where the catch-up stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Step {
+    /// Head backfill: listing the authoritative copy, page by page.
+    ScanAuth {
+        /// Names listed so far.
+        listed: Vec<String>,
+    },
+    /// Head backfill: listing this copy.
+    ListLocal {
+        /// The authoritative copy's names.
+        listed: Vec<String>,
+    },
+    /// Storing the adopted log.
+    Adopt,
+    /// Pulling objects.
+    Pull(Copies),
+    /// Listing this copy for the members' backfill.
+    ListForMembers,
+    /// Pushing every object to the members that need a backfill.
+    Push(Copies),
+}
+
+/// Copies to make, a few at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Copies {
+    /// (object, where from / to) not started yet.
+    pub(super) todo: VecDeque<(String, Vec<i32>)>,
+    /// Copies in flight.
+    pub(super) in_flight: usize,
 }
 
 impl Pg {

@@ -14,25 +14,12 @@ use shoal_proto::rep::{PgPull, ScrubEntry, ScrubMapReply, ScrubMapRequest};
 
 use super::Pg;
 use super::objects::Task;
-use super::types::{Action, ClientAnswer, OpId, OutRequest, Pending, Phase, StoreRead};
+use super::types::{Action, ClientAnswer, OutRequest, Pending, Phase, ScrubRequest, StoreRead};
 use crate::exec::OpError;
 use crate::scrub::{Verdict, judge};
 
 /// Objects compared per page.
 const PAGE: usize = 128;
-
-/// A scrub asked for (by a client, or by the OSD's schedule: no `op`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScrubRequest {
-    /// The client waiting for the result.
-    pub op: Option<OpId>,
-    /// Read and checksum the data too.
-    pub deep: bool,
-    /// Repair what differs from the authoritative copy.
-    pub repair: bool,
-    /// Only these objects (empty: the whole PG).
-    pub only: Vec<String>,
-}
 
 /// The scrub in progress at the head.
 #[derive(Debug)]

@@ -214,7 +214,7 @@ pub enum Event {
     /// A timer went off.
     Timer(Timer),
     /// Scrub the PG (a client's `pg scrub`/`repair`, or the schedule).
-    Scrub(super::scrub::ScrubRequest),
+    Scrub(ScrubRequest),
     /// The probe of silent OSDs' ports found these gone.
     Probed {
         /// The [`Action::Probe`] it answers.
@@ -753,4 +753,17 @@ pub struct LogLimits {
     pub entries: usize,
     /// Trimmed requests remembered.
     pub dups: usize,
+}
+
+/// A scrub asked for (by a client, or by the OSD's schedule: no `op`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrubRequest {
+    /// The client waiting for the result.
+    pub op: Option<OpId>,
+    /// Read and checksum the data too.
+    pub deep: bool,
+    /// Repair what differs from the authoritative copy.
+    pub repair: bool,
+    /// Only these objects (empty: the whole PG).
+    pub only: Vec<String>,
 }
