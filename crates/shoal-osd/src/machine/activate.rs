@@ -19,7 +19,7 @@ use crate::pglog::PgLog;
 
 /// Objects removed per transaction when a backfilled copy drops what was
 /// not pushed.
-pub(super) const REMOVE_BATCH: usize = 1000;
+const REMOVE_BATCH: usize = 1000;
 
 impl Pg {
     /// The head activates this member.
@@ -66,15 +66,20 @@ impl Pg {
             self.store_activation(reply);
             return;
         }
-        let batches = stale.chunks(REMOVE_BATCH).count();
-        for (i, batch) in stale.chunks(REMOVE_BATCH).enumerate() {
+        self.remove_objects(&stale, |last| TxnDone::Unpushed { reply, last });
+    }
+
+    /// Removes `names` in transactions of [`REMOVE_BATCH`] objects; `done`
+    /// names each one's completion (`true`: the last).
+    pub(super) fn remove_objects(&mut self, names: &[String], done: impl Fn(bool) -> TxnDone) {
+        let batches = names.chunks(REMOVE_BATCH).count();
+        for (i, batch) in names.chunks(REMOVE_BATCH).enumerate() {
             let mut t = shoal_store::Transaction::new(self.coll.clone());
             t.ops = batch
                 .iter()
                 .map(|n| shoal_store::Op::Remove { name: n.clone() })
                 .collect();
-            let last = i + 1 == batches;
-            self.submit(t, TxnDone::Unpushed { reply, last });
+            self.submit(t, done(i + 1 == batches));
         }
     }
 

@@ -60,13 +60,7 @@ impl Pg {
             tracing::info!(pg = %pg, ?gone, "silent earlier members are gone: no read lease to wait out");
         }
         let silent: BTreeSet<i32> = silent.difference(&gone).copied().collect();
-        let chains: Vec<Vec<i32>> = p
-            .peers
-            .iter()
-            .filter_map(|p| p.state.as_ref())
-            .map(|s| s.info.last_acting.clone())
-            .chain(std::iter::once(p.recorded.members.clone()))
-            .collect();
+        let chains = p.earlier_chains();
         let at = crate::lease::lapse_bound(&silent, &chains, &p.heard_by, lease, now);
         if at <= now {
             return self.activate_members(attempt);
@@ -226,16 +220,7 @@ impl Pg {
         if stale.is_empty() {
             return self.store_self_activation(attempt);
         }
-        let batches = stale.chunks(super::activate::REMOVE_BATCH).count();
-        for (i, batch) in stale.chunks(super::activate::REMOVE_BATCH).enumerate() {
-            let mut t = shoal_store::Transaction::new(self.coll.clone());
-            t.ops = batch
-                .iter()
-                .map(|n| shoal_store::Op::Remove { name: n.clone() })
-                .collect();
-            let last = i + 1 == batches;
-            self.submit(t, TxnDone::SelfUnpushed { attempt, last });
-        }
+        self.remove_objects(&stale, |last| TxnDone::SelfUnpushed { attempt, last });
     }
 
     /// A batch of the head's stale objects is removed.

@@ -134,6 +134,19 @@ pub(super) struct Copies {
     pub(super) in_flight: usize,
 }
 
+impl Peering {
+    /// The earlier chains whose members may still hold read leases: the
+    /// answers' `last_acting` and the monitors' record.
+    pub(super) fn earlier_chains(&self) -> Vec<Vec<i32>> {
+        self.peers
+            .iter()
+            .filter_map(|p| p.state.as_ref())
+            .map(|s| s.info.last_acting.clone())
+            .chain(std::iter::once(self.recorded.members.clone()))
+            .collect()
+    }
+}
+
 impl Pg {
     /// The head of a new interval (or after a failed attempt) peers.
     pub(super) fn start_peering(&mut self, now: Duration, facts: &dyn Facts) {
@@ -476,13 +489,7 @@ impl Pg {
     ) -> Option<(Duration, BTreeSet<i32>)> {
         let p = self.attempt(attempt)?;
         let answered: BTreeSet<i32> = p.peers.iter().map(|p| p.osd).collect();
-        let chains: Vec<Vec<i32>> = p
-            .peers
-            .iter()
-            .filter_map(|p| p.state.as_ref())
-            .map(|s| s.info.last_acting.clone())
-            .chain(std::iter::once(p.recorded.members.clone()))
-            .collect();
+        let chains = p.earlier_chains();
         let silent: BTreeSet<i32> = chains
             .iter()
             .flatten()

@@ -501,28 +501,10 @@ impl Sim {
                 }
             }
             Action::LoadView { token, object, .. } => {
-                let d = self.rng.range(0, 2);
-                self.schedule(
-                    d,
-                    Ev::ReadDone {
-                        osd: id,
-                        life,
-                        token,
-                        read: Read::View(object),
-                    },
-                );
+                self.read_later(id, token, Read::View(object));
             }
             Action::ListObjects { token } => {
-                let d = self.rng.range(0, 2);
-                self.schedule(
-                    d,
-                    Ev::ReadDone {
-                        osd: id,
-                        life,
-                        token,
-                        read: Read::List,
-                    },
-                );
+                self.read_later(id, token, Read::List);
             }
             Action::ScrubRead {
                 token,
@@ -531,17 +513,7 @@ impl Sim {
                 only,
                 deep,
             } => {
-                let d = self.rng.range(0, 2);
-                let read = Read::Scrub(after, limit, only, deep);
-                self.schedule(
-                    d,
-                    Ev::ReadDone {
-                        osd: id,
-                        life,
-                        token,
-                        read,
-                    },
-                );
+                self.read_later(id, token, Read::Scrub(after, limit, only, deep));
             }
             Action::Scrubbed { .. } => {}
             Action::Scan {
@@ -549,16 +521,7 @@ impl Sim {
                 after,
                 limit,
             } => {
-                let d = self.rng.range(0, 2);
-                self.schedule(
-                    d,
-                    Ev::ReadDone {
-                        osd: id,
-                        life,
-                        token,
-                        read: Read::Scan(after, limit),
-                    },
-                );
+                self.read_later(id, token, Read::Scan(after, limit));
             }
             Action::SendDown { to, rep, payload } => {
                 let key = (to, rep.interval);
@@ -652,6 +615,21 @@ impl Sim {
             }
             Action::Reserve { token } => self.feed_later(id, 1, Event::Granted { token }),
         }
+    }
+
+    /// A store read the machine asked for, done a moment later.
+    fn read_later(&mut self, id: i32, token: Token, read: Read) {
+        let life = self.osds[id as usize].life;
+        let d = self.rng.range(0, 2);
+        self.schedule(
+            d,
+            Ev::ReadDone {
+                osd: id,
+                life,
+                token,
+                read,
+            },
+        );
     }
 
     /// The actions worth reading in a failure's report.
