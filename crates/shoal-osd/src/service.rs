@@ -562,7 +562,11 @@ async fn pg_query(osd: &Osd, request: &Frame, asker: i32) -> Frame {
         let (interval, _) = pg.status();
         pg.is_clean_head(size) && !interval.acting.contains(&asker) && !interval.up.contains(&asker)
     });
-    let state = pg.map(|pg| pg.log_state());
+    let state = pg.as_ref().map(|pg| pg.log_state());
+    let (interval, shape) = pg.as_ref().map_or((0, Default::default()), |pg| {
+        let iv = pg.status().0;
+        (iv.epoch, iv.shape())
+    });
     or_empty(
         msg::PG_QUERY_REPLY,
         Frame::encode(
@@ -572,6 +576,8 @@ async fn pg_query(osd: &Osd, request: &Frame, asker: i32) -> Frame {
                 state,
                 clean,
                 heard: osd.heard_ago(),
+                interval,
+                shape,
             },
         ),
     )

@@ -147,6 +147,12 @@ wire! {
         /// or an answer): a chain mate's read lease from it ends at most a
         /// lease after that.
         pub heard: Vec<HeardFrom>,
+        /// The epoch it names its current interval of the PG by, and that
+        /// interval's shape (0 and empty: it has no copy): a head naming
+        /// the same interval by an older epoch takes this name.
+        pub interval: u32,
+        /// See `interval`.
+        pub shape: IntervalShape,
     }
 
     /// When an OSD last heard from another one.

@@ -47,8 +47,10 @@ impl Pg {
             state: Some(self.log_state()),
             clean,
             heard: facts.heard_ago(),
+            interval: self.interval.epoch,
+            shape: self.interval.shape(),
         };
-        self.respond(reply, Ok(PeerReply::Query(answer)));
+        self.respond(reply, Ok(PeerReply::Query(Box::new(answer))));
     }
 
     /// This copy's transactions are all stored: the queries that waited
@@ -75,7 +77,7 @@ impl Pg {
     pub(super) fn on_backfill(&mut self, reply: ReplyTo, req: PgBackfill) {
         let stored = match req.step {
             BackfillStep::Start => {
-                self.adopt_interval(req.interval, &req.shape);
+                self.adopt_interval_as_target(req.interval, &req.shape);
                 let target = self.interval.up.contains(&self.whoami)
                     && !self.interval.acting.contains(&self.whoami);
                 if self.interval.epoch != req.interval || !target {

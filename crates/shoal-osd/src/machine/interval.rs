@@ -39,6 +39,30 @@ impl Pg {
     /// interval, dropping what it had pushed there: the simulation found
     /// it).
     pub(super) fn adopt_interval(&mut self, epoch: u32, shape: &IntervalShape) {
+        // Only forward: an older name of the same shape may be another
+        // interval (A, then B, then A again), whose state this copy left
+        // (renaming back let a late activation drop what had been pushed
+        // here: the simulation found it). The head with the older name
+        // takes the newer one from the answers to its queries.
+        if epoch <= self.interval.epoch {
+            return;
+        }
+        self.rename_interval(epoch, shape);
+    }
+
+    /// A backfill target (outside the chain) takes the head's name either
+    /// way: it holds nothing of the interval a rename could drop (its
+    /// backfill start makes every object suspect), and a head never
+    /// learns a target's newer name (it kept refusing the head's steps
+    /// for good: the simulation found it).
+    pub(super) fn adopt_interval_as_target(&mut self, epoch: u32, shape: &IntervalShape) {
+        if self.interval.acting.contains(&self.whoami) {
+            return self.adopt_interval(epoch, shape);
+        }
+        self.rename_interval(epoch, shape);
+    }
+
+    fn rename_interval(&mut self, epoch: u32, shape: &IntervalShape) {
         if self.interval.epoch == epoch || !self.interval.has_shape(shape) {
             return;
         }

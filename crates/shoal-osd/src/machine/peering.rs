@@ -360,7 +360,21 @@ impl Pg {
         let member = p.waiting.remove(&from);
         p.prior_waiting.remove(&from);
         match result {
+            Ok(reply)
+                if reply.interval > self.interval.epoch
+                    && facts.map_epoch() >= reply.interval
+                    && self.interval.has_shape(&reply.shape) =>
+            {
+                // A member names this interval by a newer epoch (it skipped
+                // maps, e.g. restarted from the newest one): take that name
+                // and peer again under it.
+                self.adopt_interval(reply.interval, &reply.shape);
+                return self.peering_failed("a member names the interval by a newer epoch");
+            }
             Ok(reply) => {
+                let Some(p) = self.attempt(attempt) else {
+                    return;
+                };
                 p.heard_by.insert(from, heard_at(now, &reply.heard));
                 p.peers.push(PeerLog {
                     osd: from,

@@ -92,7 +92,7 @@ pub enum PeerReply {
     /// Done.
     Ack,
     /// This copy's log state.
-    Query(PgQueryReply),
+    Query(Box<PgQueryReply>),
 }
 
 /// A request of this PG to a peer.

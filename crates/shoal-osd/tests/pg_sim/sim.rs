@@ -586,7 +586,7 @@ impl Sim {
                 };
                 let result = result.map(|r| match r {
                     PeerReply::Ack => PeerAnswer::Ack,
-                    PeerReply::Query(q) => PeerAnswer::Query(q),
+                    PeerReply::Query(q) => PeerAnswer::Query(*q),
                 });
                 self.send(
                     Node::Osd(id),
@@ -660,6 +660,22 @@ impl Sim {
             }
             Action::Respond { result: Err(e), .. } => {
                 format!("osd.{id} refuses a request: {}", e.1)
+            }
+            Action::Respond { result: Ok(_), .. } => format!("osd.{id} answers a request"),
+            Action::ListObjects { .. } => format!("osd.{id} lists its objects"),
+            Action::Submit { txn, .. } => {
+                let removed: Vec<&String> = txn
+                    .ops
+                    .iter()
+                    .filter_map(|op| match op {
+                        shoal_store::Op::Remove { name } => Some(name),
+                        _ => None,
+                    })
+                    .collect();
+                if removed.is_empty() {
+                    return;
+                }
+                format!("osd.{id} removes {removed:?}")
             }
             _ => return,
         };
@@ -1211,6 +1227,8 @@ impl Sim {
                             state: None,
                             clean: false,
                             heard: Vec::new(),
+                            interval: 0,
+                            shape: Default::default(),
                         })),
                         _ => Err((OsdErrorCode::WrongOsd, "no such PG here".into())),
                     };
