@@ -1898,6 +1898,14 @@ impl Sim {
                 pg.unwrap_or_else(|| "-".into())
             );
         }
+        for (i, c) in self.clients.iter().enumerate() {
+            if let Some(p) = &c.pending {
+                s += &format!(
+                    "client {i} (map {}) waits: {:?} on {} ({:?})\n",
+                    c.epoch, p.reqid.tid, p.object, p.write
+                );
+            }
+        }
         s += "last events:\n";
         let lines = std::env::var("SHOAL_PG_SIM_TRACE")
             .ok()
