@@ -373,6 +373,18 @@ impl Pg {
         if result.is_ok() {
             self.missing.remove(&object);
         }
+        self.copy_finished(now, attempt, result, "storing a pulled object");
+    }
+
+    /// A pull or push of peering finished: the next copies, or the
+    /// attempt fails.
+    fn copy_finished(
+        &mut self,
+        now: Duration,
+        attempt: u64,
+        result: Result<(), OpError>,
+        what: &str,
+    ) {
         if self.attempt(attempt).is_none() {
             return;
         }
@@ -382,7 +394,7 @@ impl Pg {
                 self.copy_done(attempt);
                 self.next_copies(now, attempt);
             }
-            Err(e) => self.peering_failed(&e.1),
+            Err(e) => self.peering_failed(&format!("{what}: {}", e.1)),
         }
     }
 
@@ -399,17 +411,7 @@ impl Pg {
         attempt: u64,
         result: Result<(), OpError>,
     ) {
-        if self.attempt(attempt).is_none() {
-            return;
-        }
-        match result {
-            Ok(()) => {
-                self.progress(now);
-                self.copy_done(attempt);
-                self.next_copies(now, attempt);
-            }
-            Err(e) => self.peering_failed(&format!("pushing: {}", e.1)),
-        }
+        self.copy_finished(now, attempt, result, "pushing");
     }
 
     /// The head is caught up: members whose log does not reach the

@@ -5,7 +5,6 @@
 
 use super::Pg;
 use super::types::{Action, ClientAnswer, ClientOp, Facts, OpId, Pending, Token};
-use crate::exec::OpError;
 use shoal_proto::osd::OsdErrorCode;
 
 impl Pg {
@@ -48,7 +47,7 @@ impl Pg {
 
     /// A client lists a page of the PG's objects.
     pub(super) fn on_list(&mut self, facts: &dyn Facts, op: OpId, epoch: u32) {
-        let check = self.check_list(facts, epoch);
+        let check = self.check_read_serving(facts, epoch, true);
         match check {
             Ok(()) => self.read_under_lease(facts, op),
             Err(e) => self.act(Action::Client {
@@ -56,20 +55,6 @@ impl Pg {
                 answer: ClientAnswer::Failed(e),
             }),
         }
-    }
-
-    fn check_list(&self, facts: &dyn Facts, epoch: u32) -> Result<(), OpError> {
-        let probe = ClientOp {
-            op: OpId(0),
-            epoch,
-            reqid: Default::default(),
-            object: String::new(),
-            ops: Vec::new(),
-            payload: Default::default(),
-            write: false,
-            balance: true,
-        };
-        self.check_serving(facts, &probe)
     }
 
     /// Serves a read here if every chain mate's lease holds; otherwise

@@ -103,7 +103,11 @@ impl Pg {
             return;
         };
         match pending {
-            Pending::View { op, interval } => self.view_loaded(facts, op, interval, result),
+            Pending::View {
+                op,
+                object,
+                interval,
+            } => self.view_loaded(facts, op, object, interval, result),
             Pending::Unpushed { reply } => self.unpushed_listed(reply, result),
             Pending::BackfillStart { reply } => self.backfill_start_listed(reply, result),
             Pending::ListForPeering { attempt } => self.listed_for_peering(now, attempt, result),

@@ -73,14 +73,6 @@ impl Objects {
         }
     }
 
-    /// The object whose front task is write `id`.
-    pub(super) fn object_of(&self, id: super::types::OpId) -> Option<String> {
-        self.queues
-            .iter()
-            .find(|(_, q)| matches!(q.front(), Some(Task::Write(o)) if o.op == id))
-            .map(|(name, _)| name.clone())
-    }
-
     /// Takes `object`'s front task off its queue.
     pub(super) fn pop(&mut self, object: &str) -> Option<Task> {
         let q = self.queues.get_mut(object)?;

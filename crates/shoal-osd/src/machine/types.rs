@@ -603,6 +603,8 @@ pub enum Pending {
     View {
         /// The write.
         op: OpId,
+        /// Its object.
+        object: String,
         /// The interval it was asked in.
         interval: u32,
     },

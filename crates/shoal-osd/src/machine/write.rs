@@ -104,27 +104,7 @@ impl Writes {
 impl Pg {
     /// Checks that a client op may be served here now.
     pub(super) fn check_serving(&self, facts: &dyn Facts, op: &ClientOp) -> Result<(), OpError> {
-        let mine = facts.map_epoch();
-        if op.epoch > mine {
-            return Err((
-                OsdErrorCode::OsdBehind,
-                format!("this OSD has epoch {mine}, the request {}", op.epoch),
-            ));
-        }
-        if op.epoch < self.interval.epoch {
-            return Err((
-                OsdErrorCode::StaleEpoch,
-                format!("the PG's chain changed in epoch {}", self.interval.epoch),
-            ));
-        }
-        match self.position() {
-            Some(0) => {}
-            Some(_) if op.balance && !op.write => {}
-            _ => return Err((OsdErrorCode::WrongOsd, "not this PG's head".into())),
-        }
-        if self.phase != Phase::Active {
-            return Err(unavailable("the PG is peering"));
-        }
+        self.check_read_serving(facts, op.epoch, op.balance && !op.write)?;
         if op.write {
             if self.interval.acting.len() < self.interval.min_size {
                 return Err(unavailable("fewer members than min_size"));
@@ -137,6 +117,38 @@ impl Pg {
             {
                 return Err(crate::space::full_error(m));
             }
+        }
+        Ok(())
+    }
+
+    /// Checks the epochs, the role (a member other than the head serves
+    /// only balanced reads) and the phase.
+    pub(super) fn check_read_serving(
+        &self,
+        facts: &dyn Facts,
+        epoch: u32,
+        balanced_read: bool,
+    ) -> Result<(), OpError> {
+        let mine = facts.map_epoch();
+        if epoch > mine {
+            return Err((
+                OsdErrorCode::OsdBehind,
+                format!("this OSD has epoch {mine}, the request {epoch}"),
+            ));
+        }
+        if epoch < self.interval.epoch {
+            return Err((
+                OsdErrorCode::StaleEpoch,
+                format!("the PG's chain changed in epoch {}", self.interval.epoch),
+            ));
+        }
+        match self.position() {
+            Some(0) => {}
+            Some(_) if balanced_read => {}
+            _ => return Err((OsdErrorCode::WrongOsd, "not this PG's head".into())),
+        }
+        if self.phase != Phase::Active {
+            return Err(unavailable("the PG is peering"));
         }
         Ok(())
     }
@@ -161,8 +173,14 @@ impl Pg {
         let guards: Vec<ObjOp> = op.ops.iter().filter(|o| o.is_guard()).cloned().collect();
         let token = self.token();
         let interval = self.interval.epoch;
-        self.pending
-            .insert(token, Pending::View { op: id, interval });
+        self.pending.insert(
+            token,
+            Pending::View {
+                op: id,
+                object: object.to_string(),
+                interval,
+            },
+        );
         self.act(Action::LoadView {
             token,
             object: object.to_string(),
@@ -189,15 +207,18 @@ impl Pg {
         &mut self,
         facts: &dyn Facts,
         id: OpId,
+        object: String,
         interval: u32,
         result: Result<StoreRead, OpError>,
     ) {
-        if interval != self.interval.epoch {
+        if interval != self.interval.epoch
+            || self
+                .objects_q
+                .front_write(&object)
+                .is_none_or(|o| o.op != id)
+        {
             return;
         }
-        let Some(object) = self.objects_q.object_of(id) else {
-            return;
-        };
         let Some(Task::Write(op)) = self.objects_q.pop(&object) else {
             return;
         };
