@@ -255,6 +255,7 @@ async fn peer_once(osd: &Arc<Osd>, pg: &Arc<Pg>, interval: &Interval) -> Result<
     }
     for &m in interval.acting.iter().filter(|&&m| m != me) {
         let act = PgActivate {
+            pushed: [0; 32],
             epoch: osd.map().epoch(),
             pg: pg.id,
             interval: epoch,

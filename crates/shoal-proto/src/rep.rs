@@ -230,6 +230,11 @@ wire! {
         /// The member was backfilled: objects the head did not push during
         /// this peering are stale and must go.
         pub backfill: bool,
+        /// With `backfill`: the digest of the names the head pushed during
+        /// this peering (`Pushed` in shoal-osd). A member whose own digest
+        /// differs (it restarted, or a push of an earlier attempt came
+        /// late) refuses, so it never drops an object it was sent.
+        pub pushed: [u8; 32],
         /// Objects the member's copy lacks or holds stale: it must not serve
         /// them until the head pushes them (recovery while active).
         pub missing: Vec<String>,

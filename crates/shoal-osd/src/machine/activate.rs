@@ -33,6 +33,11 @@ impl Pg {
             return;
         }
         let backfill = act.backfill;
+        if backfill && act.pushed != self.pushed.digest() {
+            let why = "this copy did not get every object pushed during this peering";
+            self.respond(reply, Err(unavailable(why)));
+            return;
+        }
         self.activation = Some((reply, act));
         if backfill {
             let token = self.token();

@@ -92,6 +92,7 @@ impl Pg {
         let Some(plan) = p.plan.clone() else {
             return self.peering_failed("no plan");
         };
+        let pushed = p.pushed_digest;
         let members: BTreeSet<i32> = interval
             .acting
             .iter()
@@ -113,6 +114,7 @@ impl Pg {
                 log: plan.log.clone(),
                 dups: plan.dups.clone(),
                 backfill: matches!(plan.catchup.get(&m), Some(Catchup::Backfill)),
+                pushed,
                 missing: missing
                     .get(&m)
                     .map(|o| o.iter().cloned().collect())
@@ -210,7 +212,7 @@ impl Pg {
         let stale: Vec<String> = if my_backfill {
             names
                 .iter()
-                .filter(|n| !self.pushed.contains(*n))
+                .filter(|n| !self.pushed.contains(n))
                 .cloned()
                 .collect()
         } else {

@@ -32,6 +32,14 @@ impl Pg {
         }
         if q.interval != 0 {
             self.adopt_interval(q.interval, &q.shape);
+            if q.interval == self.interval.epoch
+                && self.interval.acting.first() == Some(&from)
+                && from != self.whoami
+            {
+                // A new peering attempt: what earlier ones pushed no
+                // longer counts (its activation names only its own).
+                self.pushed.clear();
+            }
             if !self.settled() {
                 self.deferred_queries.push((from, reply, q));
                 return;

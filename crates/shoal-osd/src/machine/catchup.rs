@@ -15,6 +15,7 @@ use shoal_proto::osd::{MAX_LIST_PAGE, ObjVersion};
 use shoal_proto::rep::{PgPull, PgPush, PgScan, PgScanReply};
 
 use super::peering::{Copies, Stage, Step};
+use super::pushed::Pushed;
 use super::types::{Action, OutRequest, Pending, StoreRead, TxnDone};
 use super::{Pg, Stored};
 use crate::exec::OpError;
@@ -454,7 +455,11 @@ impl Pg {
 
     fn push_to_backfilled(&mut self, now: Duration, attempt: u64, names: Vec<String>) {
         let me = self.whoami;
-        let Some(plan) = self.attempt(attempt).and_then(|p| p.plan.clone()) else {
+        let Some(p) = self.attempt(attempt) else {
+            return;
+        };
+        p.pushed_digest = Pushed::of(&names).digest();
+        let Some(plan) = p.plan.clone() else {
             return;
         };
         let targets: Vec<i32> = plan

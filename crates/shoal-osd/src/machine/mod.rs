@@ -32,13 +32,14 @@ mod interval;
 mod objects;
 mod peering;
 mod push;
+mod pushed;
 mod records;
 mod recovery;
 mod scrub;
 mod types;
 mod write;
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use shoal_proto::osd::PgRef;
@@ -140,7 +141,7 @@ pub struct Pg {
     backfilling: bool,
     /// Objects pushed to this copy during this interval's peering (a
     /// backfilled copy keeps only those).
-    pushed: HashSet<String>,
+    pushed: pushed::Pushed,
     /// This copy is being backfilled by the head of this interval.
     backfill_of: Option<u32>,
     /// A member's activation being stored.
@@ -192,7 +193,7 @@ impl Pg {
             incomplete: false,
             backfill: backfill::Backfill::default(),
             backfilling: false,
-            pushed: HashSet::new(),
+            pushed: pushed::Pushed::default(),
             backfill_of: None,
             activation: None,
             stored_records: None,

@@ -75,6 +75,9 @@ pub(super) struct Peering {
     pub(super) my_backfill: bool,
     /// What the head pulled in its own backfill.
     pub(super) pulled_all: Vec<String>,
+    /// The digest of what is pushed to backfilled members (their
+    /// activation carries it).
+    pub(super) pushed_digest: [u8; 32],
     /// When the leases of silent earlier members lapse, and who they are.
     pub(super) lapse: Option<(Duration, BTreeSet<i32>)>,
 }
@@ -166,6 +169,7 @@ impl Pg {
             members_missing: BTreeMap::new(),
             my_backfill: false,
             pulled_all: Vec::new(),
+            pushed_digest: [0; 32],
             lapse: None,
         });
         self.act(Action::SetTimer {

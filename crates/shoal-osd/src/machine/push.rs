@@ -58,7 +58,7 @@ impl Pg {
         match self.phase {
             _ if self.backfill_of == Some(interval) => {}
             Phase::Peering => {
-                self.pushed.insert(object.clone());
+                self.pushed.insert(&object);
             }
             Phase::Active if self.missing.contains(&object) || repair => {}
             Phase::Active => return Ok(None),

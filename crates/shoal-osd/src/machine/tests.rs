@@ -466,6 +466,7 @@ fn a_local_write_failure_fails_its_client_and_stops_writes_in_the_interval() {
 
 fn activate(acting: &[i32], backfill: bool, missing: &[&str]) -> PgActivate {
     PgActivate {
+        pushed: [0; 32],
         epoch: 5,
         pg: PG,
         interval: 5,
@@ -582,7 +583,7 @@ fn a_backfilled_member_keeps_only_what_was_pushed_while_peering() {
         .ev(Event::Request {
             from: 0,
             reply: ReplyTo(2),
-            req: PeerRequest::Activate(activate(&[0, 2], true, &[])),
+            req: PeerRequest::Activate(backfill_activation(&[0, 2], &["kept"])),
         })
         .drain(..)
         .collect::<Vec<_>>();
@@ -605,6 +606,32 @@ fn a_backfilled_member_keeps_only_what_was_pushed_while_peering() {
         responses(b.ev(stored(s))),
         vec![(ReplyTo(2), Ok(PeerReply::Ack))]
     );
+}
+
+fn backfill_activation(acting: &[i32], pushed: &[&str]) -> PgActivate {
+    let names: Vec<String> = pushed.iter().map(|s| s.to_string()).collect();
+    PgActivate {
+        pushed: super::pushed::Pushed::of(&names).digest(),
+        ..activate(acting, true, &[])
+    }
+}
+
+/// A member that restarted after the pushes forgot them: it must not take
+/// everything it holds for stale (the simulation found it drop acknowledged
+/// writes that way, seed 2093315).
+#[test]
+fn a_backfilled_member_that_missed_pushes_refuses_its_activation() {
+    let mut b = Bench::stray(2);
+    b.ev(Event::Interval(interval(5, &[0, 2])));
+    let out = b.ev(Event::Request {
+        from: 0,
+        reply: ReplyTo(2),
+        req: PeerRequest::Activate(backfill_activation(&[0, 2], &["kept"])),
+    });
+    assert!(matches!(
+        responses(out).as_slice(),
+        [(ReplyTo(2), Err((OsdErrorCode::Unavailable, _)))]
+    ));
 }
 
 #[test]

@@ -325,6 +325,9 @@ impl Pg {
         }
         let version = rep.entry.version;
         if version <= self.write.recv_last {
+            // The sender re-sends until acknowledged: its copy of our
+            // acknowledgement may be the one that was lost.
+            self.ack_again(version);
             return Ok(());
         }
         if version.seq != self.write.recv_last.seq + 1 {
@@ -424,6 +427,23 @@ impl Pg {
     }
 
     /// The next member acknowledged everything up to `version`.
+    /// Acknowledges again what is done when a write this member already
+    /// has comes again and is done here (and downstream).
+    fn ack_again(&mut self, version: ObjVersion) {
+        let done = self.write.done();
+        if done < version {
+            return;
+        }
+        if let Some(prev) = self.prev_member() {
+            let interval = self.interval.epoch;
+            self.act(Action::AckUp {
+                to: prev,
+                interval,
+                version: done,
+            });
+        }
+    }
+
     pub(super) fn on_rep_ack(&mut self, from: i32, interval: u32, version: ObjVersion) {
         if self.next_member() != Some(from)
             || interval != self.interval.epoch
