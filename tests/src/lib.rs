@@ -52,8 +52,8 @@ pub fn bin_path(name: &str) -> PathBuf {
     path
 }
 
-/// Spawns daemon `bin` with `args` (`RUST_LOG=info`), its log appended
-/// to `log`.
+/// Spawns daemon `bin` with `args` (`RUST_LOG=info`, or what
+/// `SHOAL_TEST_LOG` says), its log appended to `log`.
 pub(crate) fn spawn_logged(bin: &Path, args: &[&str], log: &Path) -> Child {
     let log_file = std::fs::OpenOptions::new()
         .create(true)
@@ -62,7 +62,10 @@ pub(crate) fn spawn_logged(bin: &Path, args: &[&str], log: &Path) -> Child {
         .unwrap_or_else(|e| panic!("open {}: {e}", log.display()));
     Command::new(bin)
         .args(args)
-        .env("RUST_LOG", "info")
+        .env(
+            "RUST_LOG",
+            std::env::var("SHOAL_TEST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdout(Stdio::null())
         .stderr(log_file)
         .spawn()

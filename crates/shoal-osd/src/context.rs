@@ -2,7 +2,7 @@
 //! store, monitor client, endpoint, the current map, the PG table, what it
 //! heard from its peers, and the counters it reports.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
@@ -16,8 +16,8 @@ use shoal_proto::osd::PgRef;
 use shoal_store::{Store, StoreConfig};
 
 use crate::error::OsdError;
-use crate::links;
-use crate::pg::{Activated, LogLimits, Pg};
+use crate::machine::LogLimits;
+use crate::shard::Shards;
 
 /// What the daemon runs with.
 #[derive(Debug, Clone)]
@@ -145,7 +145,10 @@ pub struct Osd {
     pub opts: OsdOptions,
     pub(crate) endpoint: OnceLock<Endpoint>,
     pub(crate) map: RwLock<Arc<OsdMap>>,
-    pub(crate) pgs: Mutex<HashMap<PgRef, Arc<Pg>>>,
+    /// The PGs' state machines, on their shard tasks.
+    pub shards: Shards,
+    /// The PGs this OSD has a copy of (changed under `pg_lifecycle`).
+    pub(crate) pg_ids: Mutex<BTreeSet<PgRef>>,
     pub(crate) last_heard: Mutex<HashMap<i32, Instant>>,
     /// Read leases from the chain mates' heartbeat answers.
     pub leases: crate::lease::ReadLeases,
@@ -196,23 +199,18 @@ impl Osd {
             .is_ok_and(|r| r.is_ok())
     }
 
-    /// The PG, if this OSD has it.
-    pub fn pg(&self, id: PgRef) -> Option<Arc<Pg>> {
-        self.pgs_lock().get(&id).cloned()
+    /// Whether this OSD has a copy of PG `id`.
+    pub fn has_pg(&self, id: PgRef) -> bool {
+        self.pg_ids_lock().contains(&id)
     }
 
-    /// Every PG this OSD has.
-    pub fn all_pgs(&self) -> Vec<Arc<Pg>> {
-        self.pgs_lock().values().cloned().collect()
+    /// The PGs this OSD has a copy of.
+    pub fn pg_ids(&self) -> Vec<PgRef> {
+        self.pg_ids_lock().iter().copied().collect()
     }
 
-    /// Drops PG `id` from this OSD's table (its copy is being deleted).
-    pub fn forget_pg(&self, id: PgRef) {
-        self.pgs_lock().remove(&id);
-    }
-
-    pub(crate) fn pgs_lock(&self) -> std::sync::MutexGuard<'_, HashMap<PgRef, Arc<Pg>>> {
-        match self.pgs.lock() {
+    pub(crate) fn pg_ids_lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<PgRef>> {
+        match self.pg_ids.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
@@ -253,33 +251,6 @@ impl Osd {
             Err(p) => p.into_inner(),
         };
         h.get(&osd).is_some_and(|&t| t > since)
-    }
-
-    /// Starts the links of an activated PG.
-    pub fn start_links(&self, pg: &Pg, interval: u32, act: Activated) {
-        let Some(endpoint) = self.endpoint().cloned() else {
-            return;
-        };
-        if let Some((next, writes, acked)) = act.downstream {
-            if let Some(addr) = self.peer_addr(next) {
-                let topic = shoal_proto::rep::rep_topic(pg.id, interval);
-                tokio::spawn(links::run_downstream(
-                    endpoint.clone(),
-                    addr,
-                    topic,
-                    writes,
-                    acked,
-                ));
-            }
-        }
-        if let Some((prev, done)) = act.upstream {
-            if let Some(addr) = self.peer_addr(prev) {
-                let topic = shoal_proto::rep::ack_topic(pg.id, interval);
-                tokio::spawn(links::run_upstream(
-                    endpoint, addr, topic, pg.id, interval, done,
-                ));
-            }
-        }
     }
 }
 

@@ -16,9 +16,9 @@ use shoal_store::Store;
 
 use crate::context::{Osd, OsdOptions, boot, store_config};
 use crate::error::OsdError;
-use crate::pg::{Interval, Pg};
+use crate::machine::{Interval, Phase};
 use crate::pglog::parse_collection;
-use crate::{peer, service};
+use crate::service;
 
 /// Installs a newer map and brings every PG to it.
 pub async fn install_map(osd: &Arc<Osd>, map: OsdMap) {
@@ -80,33 +80,29 @@ async fn update_pgs(osd: &Arc<Osd>) {
                 size: pool.size as usize,
                 pg_temp: map.pg_temp().contains_key(&pg),
             };
-            if interval.acting.contains(&osd.id)
-                || interval.up.contains(&osd.id)
-                || osd.pg(id).is_some()
+            if interval.acting.contains(&osd.id) || interval.up.contains(&osd.id) || osd.has_pg(id)
             {
                 wanted.insert(id, interval);
             }
         }
     }
     for (id, interval) in wanted {
-        let pg = match osd.pg(id) {
-            Some(pg) => pg,
-            None => match Pg::open(osd.store.clone(), id, osd.id, osd.opts.log_limits).await {
-                Ok(pg) => {
-                    osd.pgs_lock().insert(id, pg.clone());
-                    pg
+        if !osd.has_pg(id) {
+            match crate::pgstore::open(&osd.store, id).await {
+                Ok(loaded) => {
+                    osd.shards.open(id, loaded);
+                    osd.pg_ids_lock().insert(id);
                 }
                 Err(e) => {
                     tracing::error!(pg = %id, error = %e, "cannot create the PG's collection");
                     continue;
                 }
-            },
-        };
-        let head = interval.acting.first() == Some(&osd.id);
-        if pg.set_interval(interval.clone()) && head {
-            tokio::spawn(peer::run(osd.clone(), pg, interval));
+            }
         }
+        osd.shards.interval(id, interval);
     }
+    // The shards have taken every interval before the epoch is announced.
+    osd.shards.visit_all(|_| Vec::<()>::new()).await;
     osd.pgs_epoch.send_if_modified(|e| {
         let newer = map.epoch() > *e;
         if newer {
@@ -131,14 +127,16 @@ pub async fn run(
     let mon_opts = MonClientOptions::from_conf(conf)?;
     let monc = MonClient::with_fault(identity.clone(), mons, mon_opts, fault.clone())?;
     let first_map = monc.osdmap().await?;
-    let osd = Arc::new(Osd {
+    let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let osd = Arc::new_cyclic(|me| Osd {
         id,
         store: store.clone(),
         monc,
         opts: opts.clone(),
         endpoint: OnceLock::new(),
         map: RwLock::new(Arc::new(OsdMap::new(first_map.fsid()))),
-        pgs: Mutex::new(HashMap::new()),
+        shards: crate::shard::Shards::start(me.clone(), shards),
+        pg_ids: Mutex::new(BTreeSet::new()),
         last_heard: Mutex::new(HashMap::new()),
         leases: crate::lease::ReadLeases::new(opts.read_lease),
         io: Default::default(),
@@ -167,8 +165,9 @@ pub async fn run(
     // PGs already on disk (their intervals come with the map).
     for coll in store.list_collections()? {
         if let Some(pg) = parse_collection(&coll) {
-            let p = Pg::open(store.clone(), pg, id, opts.log_limits).await?;
-            osd.pgs_lock().insert(pg, p);
+            let loaded = crate::pgstore::open(&store, pg).await?;
+            osd.shards.open(pg, loaded);
+            osd.pg_ids_lock().insert(pg);
         }
     }
     install_map(&osd, first_map).await;
@@ -182,7 +181,7 @@ pub async fn run(
         tokio::spawn(heartbeats(osd.clone())),
         tokio::spawn(crate::rejoin::rejoin(osd.clone(), addr)),
         tokio::spawn(crate::strays::run(osd.clone())),
-        tokio::spawn(crate::scrubber::schedule(osd.clone())),
+        tokio::spawn(crate::schedule::scrubs(osd.clone())),
         tokio::spawn(follow_limits(osd.clone())),
     ];
     shutdown.await;
@@ -232,8 +231,7 @@ async fn beacons(osd: Arc<Osd>) {
             }
         }
         let map = osd.map();
-        let pgs: Vec<Arc<Pg>> = osd.pgs_lock().values().cloned().collect();
-        let stats = crate::stats::report(osd.id, &map, &pgs, &osd.io, &osd.recovery, &osd.store);
+        let stats = crate::stats::report(&osd).await;
         if let Err(e) = osd
             .monc
             .command(MonCommand::OsdBeacon {
@@ -281,16 +279,20 @@ async fn refresh_limits(osd: &Osd) {
 }
 
 /// The OSDs this one shares a PG with.
-fn pg_peers(osd: &Osd) -> BTreeSet<i32> {
-    let pgs: Vec<Arc<Pg>> = osd.pgs_lock().values().cloned().collect();
-    let mut out = BTreeSet::new();
-    for pg in pgs {
-        let (interval, phase) = pg.status();
-        if phase != crate::pg::Phase::Stray {
-            out.extend(interval.acting.iter().copied().filter(|&o| o != osd.id));
-        }
-    }
-    out
+async fn pg_peers(osd: &Osd) -> BTreeSet<i32> {
+    let me = osd.id;
+    let chains = osd
+        .shards
+        .visit_all(move |s| {
+            s.pgs
+                .values()
+                .filter(|slot| slot.pg.status().1 != Phase::Stray)
+                .flat_map(|slot| slot.pg.status().0.acting.clone())
+                .filter(|&o| o != me)
+                .collect()
+        })
+        .await;
+    chains.into_iter().collect()
 }
 
 /// Pings PG peers; reports to the monitors those silent past the grace.
@@ -305,7 +307,7 @@ async fn heartbeats(osd: Arc<Osd>) {
         tick.tick().await;
         osd.space.update(&osd.store.statfs());
         let map = osd.map();
-        for peer_id in pg_peers(&osd) {
+        for peer_id in pg_peers(&osd).await {
             if !map.is_up(peer_id) {
                 continue;
             }

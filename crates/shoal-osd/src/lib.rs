@@ -10,12 +10,13 @@
 #![warn(missing_docs)]
 
 pub mod auth;
-pub mod backfill;
 pub mod chain;
 pub mod context;
 pub mod daemon;
+pub mod effects;
 pub mod error;
 pub mod exec;
+pub mod facts;
 pub mod faults;
 pub mod inspect;
 pub mod lease;
@@ -24,17 +25,16 @@ pub mod machine;
 pub mod missing;
 pub mod mkfs;
 pub mod parallel;
-pub mod peer;
 pub mod peering;
-pub mod pg;
 pub mod pglog;
-pub mod recovery;
+pub mod pgstore;
 pub mod rejoin;
 pub mod rpc;
 pub mod scan;
+pub mod schedule;
 pub mod scrub;
-pub mod scrubber;
 pub mod service;
+pub mod shard;
 pub mod space;
 pub mod stats;
 pub mod strays;

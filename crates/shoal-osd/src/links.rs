@@ -1,13 +1,108 @@
-//! The tasks behind a chain link: the ordered stream of writes to the next
-//! member, and the acknowledgements to the previous one.
+//! A PG's chain links: the ordered stream of writes to the next member,
+//! and the acknowledgements to the previous one, each a task per
+//! (interval, peer) that the PG's [`Links`] starts on first use and stops
+//! (by dropping its channel) once the PG leaves the interval.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use bytes::Bytes;
 use shoal_net::{Endpoint, Frame, PeerAddr};
 use shoal_proto::osd::{ObjVersion, PgRef};
-use shoal_proto::rep::RepAck;
+use shoal_proto::rep::{RepAck, RepOp, ack_topic, rep_topic};
 use tokio::sync::{mpsc, watch};
+
+use crate::context::Osd;
+
+/// The writes to one next member, and what it acknowledged.
+struct Down {
+    writes: mpsc::UnboundedSender<(ObjVersion, Frame)>,
+    acked: watch::Sender<ObjVersion>,
+}
+
+/// The links of one PG on this OSD.
+pub struct Links {
+    pg: PgRef,
+    down: HashMap<(u32, i32), Down>,
+    up: HashMap<(u32, i32), watch::Sender<ObjVersion>>,
+}
+
+impl Links {
+    /// No links yet.
+    pub fn new(pg: PgRef) -> Self {
+        Links {
+            pg,
+            down: HashMap::new(),
+            up: HashMap::new(),
+        }
+    }
+
+    /// Stops the links of intervals other than `interval`.
+    pub fn keep_only(&mut self, interval: u32) {
+        self.down.retain(|(i, _), _| *i == interval);
+        self.up.retain(|(i, _), _| *i == interval);
+    }
+
+    /// Sends a write to the next member `to` (re-sent until acknowledged).
+    pub fn send_down(&mut self, osd: &Osd, to: i32, rep: RepOp, payload: Bytes) {
+        let version = rep.entry.version;
+        let key = (rep.interval, to);
+        let frame = match Frame::encode(shoal_proto::msg::REP_OP, &rep) {
+            Ok(f) => f.with_payload(payload),
+            Err(e) => {
+                tracing::error!(pg = %self.pg, error = %e, "cannot encode a replicated write");
+                return;
+            }
+        };
+        if !self.down.contains_key(&key) {
+            let (Some(endpoint), Some(addr)) = (osd.endpoint().cloned(), osd.peer_addr(to)) else {
+                tracing::warn!(pg = %self.pg, to, "no address for the next member");
+                return;
+            };
+            let (writes, rx) = mpsc::unbounded_channel();
+            let (acked, acked_rx) = watch::channel(ObjVersion::default());
+            let topic = rep_topic(self.pg, rep.interval);
+            tokio::spawn(run_downstream(endpoint, addr, topic, rx, acked_rx));
+            self.down.insert(key, Down { writes, acked });
+        }
+        if let Some(d) = self.down.get(&key) {
+            let _ = d.writes.send((version, frame));
+        }
+    }
+
+    /// The next member `from` acknowledged writes up to `version`.
+    pub fn acked(&mut self, from: i32, interval: u32, version: ObjVersion) {
+        if let Some(d) = self.down.get(&(interval, from)) {
+            d.acked.send_if_modified(|v| {
+                let newer = version > *v;
+                if newer {
+                    *v = version;
+                }
+                newer
+            });
+        }
+    }
+
+    /// Acknowledges writes up to `version` to the previous member `to`.
+    pub fn ack_up(&mut self, osd: &Osd, to: i32, interval: u32, version: ObjVersion) {
+        let key = (interval, to);
+        if !self.up.contains_key(&key) {
+            let (Some(endpoint), Some(addr)) = (osd.endpoint().cloned(), osd.peer_addr(to)) else {
+                tracing::warn!(pg = %self.pg, to, "no address for the previous member");
+                return;
+            };
+            let (done, rx) = watch::channel(ObjVersion::default());
+            let topic = ack_topic(self.pg, interval);
+            tokio::spawn(run_upstream(endpoint, addr, topic, self.pg, interval, rx));
+            self.up.insert(key, done);
+        }
+        if let Some(done) = self.up.get(&key) {
+            // Re-sent even when not newer: the previous member may have
+            // lost the last one (it re-sends a write to ask again).
+            done.send_replace(version);
+        }
+    }
+}
 
 /// Pause before re-sending after a failed send.
 const RESEND_PAUSE: Duration = Duration::from_millis(200);

@@ -1,15 +1,15 @@
 //! Requests to other OSDs: calls with their deadline and priority, the
 //! [`PeerAck`] convention, pulls and pushes of whole objects, heartbeats.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use shoal_net::Frame;
 use shoal_proto::msg;
-use shoal_proto::rep::{PeerAck, PgPull, PgPush, Ping};
+use shoal_proto::osd::PgRef;
+use shoal_proto::rep::{PeerAck, PgPush, Ping};
 
 use crate::context::Osd;
-use crate::pg::Pg;
+use crate::pglog::collection;
 
 /// Sends a peer request and returns the answer frame.
 pub async fn call(osd: &Osd, to: i32, frame: &Frame) -> Result<Frame, String> {
@@ -67,58 +67,23 @@ pub fn refused(from: i32, reply: &Frame) -> Result<(), String> {
     }
 }
 
-/// Copies `name` from OSD `from` into this OSD's copy of `pg` (with
-/// `repair`, over whatever this copy holds).
-pub async fn pull_object(
-    osd: &Osd,
-    pg: &Pg,
-    interval: u32,
-    from: i32,
-    name: &str,
-    repair: bool,
-) -> Result<(), String> {
-    let req = PgPull {
-        epoch: osd.map().epoch(),
-        pg: pg.id,
-        interval,
-        object: name.to_string(),
-    };
-    let frame = Frame::encode(msg::PG_PULL, &req).map_err(|e| e.to_string())?;
-    let reply = call(osd, from, &frame).await?;
-    refused(from, &reply)?;
-    let push: PgPush = reply.decode_body().map_err(|e| e.to_string())?;
-    if push.object != name {
-        return Err(format!("osd.{from} answered for another object"));
-    }
-    osd.recovery.record(reply.payload.len());
-    // The pull answers for the source's interval: apply it in ours.
-    let push = PgPush {
-        interval,
-        repair,
-        ..push
-    };
-    pg.apply_push(push, reply.payload.clone())
-        .await
-        .map_err(|e| e.1)
-}
-
 /// A `PG_PUSH` of object `name`'s whole state (read off the async
 /// threads), for a push by the head or the answer to a member's pull.
 pub async fn push_frame(
     osd: &Osd,
-    pg: &Arc<Pg>,
+    pg: PgRef,
     interval: u32,
     name: &str,
     repair: bool,
 ) -> Result<Frame, String> {
-    let (pg2, n) = (pg.clone(), name.to_string());
-    let s = tokio::task::spawn_blocking(move || pg2.object_state(&n))
+    let (store, coll, n) = (osd.store.clone(), collection(pg), name.to_string());
+    let s = tokio::task::spawn_blocking(move || crate::pgstore::object_state(&store, &coll, &n))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.1)?;
     let body = PgPush {
         epoch: osd.map().epoch(),
-        pg: pg.id,
+        pg,
         interval,
         object: name.to_string(),
         version: s.version,

@@ -11,14 +11,15 @@ use shoal_proto::osd::{
     PgDetailRequest, PgListReply, PgListRequest, PgRef, PgScrubReply, PgScrubRequest,
 };
 use shoal_proto::rep::{
-    BackfillStep, LogOp, PeerAck, PgActivate, PgBackfill, PgPull, PgPush, PgQuery, PgQueryReply,
-    PgScan, PgScanReply, Ping, RepAck, RepOp, ScrubMapReply, ScrubMapRequest,
+    PeerAck, PgActivate, PgBackfill, PgPull, PgPush, PgQuery, PgScan, PgScanReply, Ping, RepAck,
+    RepOp, ScrubMapReply, ScrubMapRequest,
 };
 
 use crate::context::Osd;
-use crate::exec::{self, ObjectView, OpError, unavailable};
-use crate::pg::{LocalWrite, Pg};
-use shoal_proto::osd::ObjOp;
+use crate::exec::{self, OpError, unavailable};
+use crate::machine::{ClientAnswer, ClientOp, OpId, PeerReply, PeerRequest, ScrubRequest};
+use crate::pglog::collection;
+use crate::shard::{ClientRequest, Msg};
 
 /// The OSD id of a peer identity (`osd.3` -> 3).
 fn osd_id(peer: &PeerInfo) -> Option<i32> {
@@ -75,13 +76,10 @@ impl RequestHandler for RequestService {
                 };
                 osd.heard_from(from);
                 match t {
-                    msg::PG_QUERY => pg_query(osd, &request, from).await,
                     msg::PG_PULL => pg_pull(osd, &request).await,
-                    msg::PG_PUSH => peer_ack(osd, pg_push(osd, request).await),
                     msg::PG_SCAN => pg_scan(osd, &request).await,
                     msg::PG_SCRUB_MAP => pg_scrub_map(osd, &request).await,
-                    msg::PG_BACKFILL => peer_ack(osd, pg_backfill(osd, &request).await),
-                    _ => peer_ack(osd, pg_activate(osd, &request).await),
+                    _ => machine_request(osd, from, request).await,
                 }
             }
             msg::FAULT => peer_ack(osd, crate::faults::handle(osd, &peer, &request)),
@@ -135,36 +133,6 @@ async fn op(osd: &Arc<Osd>, peer: &PeerInfo, request: Frame) -> Frame {
     }
 }
 
-/// Checks the client's epoch against this OSD's and the PG's.
-fn check_epoch(osd: &Osd, pg: Option<&Pg>, epoch: u32) -> Result<(), OpError> {
-    let mine = osd.map().epoch();
-    if epoch > mine {
-        return Err((
-            OsdErrorCode::OsdBehind,
-            format!("this OSD has epoch {mine}, the request {epoch}"),
-        ));
-    }
-    let began = pg.map_or(0, |pg| pg.status().0.epoch);
-    if epoch < began {
-        return Err((
-            OsdErrorCode::StaleEpoch,
-            format!("the PG's chain changed in epoch {began}"),
-        ));
-    }
-    Ok(())
-}
-
-/// PG `id` for a request sent with map `epoch`: the epochs agree and
-/// this OSD has the PG.
-fn current_pg(osd: &Osd, id: PgRef, epoch: u32) -> Result<Arc<Pg>, OpError> {
-    let pg = osd.pg(id);
-    check_epoch(osd, pg.as_deref(), epoch)?;
-    pg.ok_or((
-        OsdErrorCode::WrongOsd,
-        "this OSD does not have the PG".into(),
-    ))
-}
-
 async fn serve_op(
     osd: &Arc<Osd>,
     peer: &PeerInfo,
@@ -173,114 +141,62 @@ async fn serve_op(
 ) -> Result<(OpResult, Bytes), OpError> {
     let write = exec::classify(req, payload.len() as u64)?;
     osd.auth.check(&osd.monc, &peer.name, write).await?;
-    let pg = current_pg(osd, req.pg, req.epoch)?;
-    pg.check_serving(write, req.balance_reads)?;
-    if write && !crate::space::frees_space(&req.ops) {
-        osd.space.check_chain(&pg.status().0.acting)?;
-    }
-    if write {
-        write_op(osd, &pg, req, payload).await
-    } else {
-        read_op(osd, &pg, req).await
-    }
-}
-
-async fn write_op(
-    osd: &Arc<Osd>,
-    pg: &Arc<Pg>,
-    req: &OsdRequest,
-    payload: Bytes,
-) -> Result<(OpResult, Bytes), OpError> {
-    let done = |version| OpResult::Done {
-        version,
-        outputs: vec![OpOutput::None; req.ops.len()],
-    };
-    let lock = pg.object_lock(&req.object);
-    let guard = lock.lock_owned().await;
-    // A member that lacks the object gets it before the write passes it,
-    // and before a retry of a write the log already has is answered (that
-    // write may have reached only some members before the interval
-    // changed: it is acknowledged once every member has the object).
-    crate::recovery::before_op(osd, pg, &req.object).await?;
-    if let Some(found) = pg.find_request(req.reqid) {
-        drop(guard);
-        let version = match found {
-            Ok(v) => v,
-            Err(rx) => rx.await.map_err(|_| unavailable("interval changed"))??,
-        };
-        return Ok((done(version), Bytes::new()));
-    }
-    let (pg2, name) = (pg.clone(), req.object.clone());
-    let guards: Vec<ObjOp> = req.ops.iter().filter(|op| op.is_guard()).cloned().collect();
-    let view = tokio::task::spawn_blocking(move || {
-        ObjectView::load(pg2.store(), &pg2.coll, &name, &guards)
-    })
-    .await
-    .map_err(|e| (OsdErrorCode::Internal, e.to_string()))??;
-    let resolved = match exec::resolve(&req.ops, &view) {
-        Ok(r) => r,
-        Err(e) => {
-            // Refused for what the object holds: an answer read from this
-            // copy, which needs the chain mates' leases like a read.
-            if matches!(
-                e.0,
-                OsdErrorCode::NotFound | OsdErrorCode::Exists | OsdErrorCode::CompareFailed
-            ) {
-                hold_read_lease(osd, pg).await?;
-            }
-            return Err(e);
-        }
-    };
-    let exists_after = resolved.op == LogOp::Modify;
     let payload_len = payload.len();
-    let (local, answer) = pg.start_write(req.reqid, &req.object, resolved, payload)?;
-    let pg2 = pg.clone();
-    tokio::spawn(async move {
-        let LocalWrite { version, fut } = local;
-        let r = fut.await;
-        pg2.local_done(version, r);
-        // The next write to the object may now read its state.
-        drop(guard);
-    });
-    let version = answer
-        .await
-        .map_err(|_| unavailable("the PG's interval changed"))??;
-    pg.count_write(view.exists, exists_after);
-    osd.io.record_write(payload_len);
-    Ok((done(version), Bytes::new()))
+    let op = ClientOp {
+        op: OpId(0),
+        epoch: req.epoch,
+        reqid: req.reqid,
+        object: req.object.clone(),
+        ops: req.ops.clone(),
+        payload,
+        write,
+        balance: req.balance_reads,
+    };
+    match osd.shards.client(req.pg, ClientRequest::Op(op)).await? {
+        ClientAnswer::Written(version) => {
+            osd.io.record_write(payload_len);
+            let outputs = vec![OpOutput::None; req.ops.len()];
+            Ok((OpResult::Done { version, outputs }, Bytes::new()))
+        }
+        ClientAnswer::Failed(e) => Err(e),
+        ClientAnswer::ReadHere => read_op(osd, req).await,
+        ClientAnswer::Forward { to, balance } => proxy(osd, to, req, balance).await,
+        ClientAnswer::Scrubbed(_) => Err(exec::internal("a scrub's answer to an op")),
+    }
 }
 
-async fn read_op(
-    osd: &Arc<Osd>,
-    pg: &Arc<Pg>,
-    req: &OsdRequest,
-) -> Result<(OpResult, Bytes), OpError> {
-    if pg.lacks(&req.object) {
-        // Recovery has not brought it here yet: the head has it.
-        let head = pg.head().ok_or_else(|| unavailable("no head"))?;
-        return proxy(osd, head, req, false).await;
-    }
-    if pg.is_dirty(&req.object) {
-        // A write to it is not committed yet: the tail has the committed state.
-        let tail = pg.tail().ok_or_else(|| unavailable("no tail"))?;
-        return proxy(osd, tail, req, true).await;
-    }
-    hold_read_lease(osd, pg).await?;
-    let r = match read_here(pg, req).await {
+/// Serves a read the PG's machine said this copy may answer; a copy that
+/// fails its checksums is repaired (at the head) or read at the head.
+async fn read_op(osd: &Arc<Osd>, req: &OsdRequest) -> Result<(OpResult, Bytes), OpError> {
+    let r = match read_here(osd, req).await {
         Err((OsdErrorCode::Corrupt, why)) => {
-            tracing::warn!(pg = %pg.id, object = %req.object, error = %why, "a read failed its checksums; repairing");
-            if pg.is_head() {
-                // Repaired from another member (under the object's lock,
+            tracing::warn!(pg = %req.pg, object = %req.object, error = %why, "a read failed its checksums; repairing");
+            let head = head_of(osd, req.pg)
+                .await
+                .ok_or_else(|| unavailable("no head"))?;
+            if head == osd.id {
+                // Repaired from another member (through the object's queue,
                 // with no write to it in flight), then read again.
-                let only = vec![req.object.clone()];
-                crate::scrubber::run(osd, pg, true, true, &only)
-                    .await
-                    .map_err(|e| unavailable(format!("repairing: {e}")))?;
-                read_here(pg, req).await?
+                let scrub = ScrubRequest {
+                    op: None,
+                    deep: true,
+                    repair: true,
+                    only: vec![req.object.clone()],
+                };
+                match osd
+                    .shards
+                    .client(req.pg, ClientRequest::Scrub(scrub))
+                    .await?
+                {
+                    ClientAnswer::Scrubbed(_) => read_here(osd, req).await?,
+                    ClientAnswer::Failed(e) => {
+                        return Err(unavailable(format!("repairing: {}", e.1)));
+                    }
+                    other => return Err(exec::internal(format!("repair answered {other:?}"))),
+                }
             } else {
                 // The head answers; it repairs this copy meanwhile.
-                ask_head_to_repair(osd, pg, &req.object);
-                let head = pg.head().ok_or_else(|| unavailable("no head"))?;
+                ask_head_to_repair(osd, head, req.pg, &req.object);
                 return proxy(osd, head, req, false).await;
             }
         }
@@ -296,46 +212,31 @@ async fn read_op(
     ))
 }
 
-/// Serving a read of `pg` needs a read lease from every other member of
-/// its chain (`lease.rs`); members whose lease lapsed are pinged once now
-/// (a new chain, or a late heartbeat), and the read is refused if that
-/// does not renew it.
-async fn hold_read_lease(osd: &Arc<Osd>, pg: &Pg) -> Result<(), OpError> {
-    let chain = pg.status().0.acting;
-    let lapsed = |osd: &Osd| {
-        osd.leases
-            .lapsed(&chain, osd.id, osd.map().epoch(), std::time::Instant::now())
-    };
-    let stale = lapsed(osd);
-    if stale.is_empty() {
-        return Ok(());
-    }
-    let mut pings = tokio::task::JoinSet::new();
-    for m in stale {
-        let osd = osd.clone();
-        pings.spawn(async move { crate::rpc::ping(&osd, m).await });
-    }
-    while pings.join_next().await.is_some() {}
-    match lapsed(osd).as_slice() {
-        [] => Ok(()),
-        stale => Err(unavailable(format!(
-            "no read lease: chain members {stale:?} did not answer a heartbeat from this map"
-        ))),
-    }
+/// The head of PG `pg`'s chain as this OSD's copy knows it.
+async fn head_of(osd: &Osd, pg: PgRef) -> Option<i32> {
+    osd.shards
+        .visit(pg, move |s| {
+            s.pgs
+                .get(&pg)
+                .and_then(|slot| slot.pg.status().0.acting.first().copied())
+        })
+        .await
+        .flatten()
 }
 
 /// Reads from this OSD's own copy (off the async threads).
-async fn read_here(pg: &Arc<Pg>, req: &OsdRequest) -> Result<exec::ReadResult, OpError> {
-    let (pg2, name, ops) = (pg.clone(), req.object.clone(), req.ops.clone());
-    tokio::task::spawn_blocking(move || exec::read(pg2.store(), &pg2.coll, &name, &ops))
+async fn read_here(osd: &Osd, req: &OsdRequest) -> Result<exec::ReadResult, OpError> {
+    let (store, coll) = (osd.store.clone(), collection(req.pg));
+    let (name, ops) = (req.object.clone(), req.ops.clone());
+    tokio::task::spawn_blocking(move || exec::read(&store, &coll, &name, &ops))
         .await
-        .map_err(|e| (OsdErrorCode::Internal, e.to_string()))?
+        .map_err(exec::internal)?
 }
 
 /// Asks the PG's head (in the background) to repair this member's copy
 /// of `object`, which failed its checksums.
-fn ask_head_to_repair(osd: &Arc<Osd>, pg: &Pg, object: &str) {
-    let (Some(head), Some(endpoint)) = (pg.head(), osd.endpoint().cloned()) else {
+fn ask_head_to_repair(osd: &Arc<Osd>, head: i32, pg: PgRef, object: &str) {
+    let Some(endpoint) = osd.endpoint().cloned() else {
         return;
     };
     let Some(addr) = osd.peer_addr(head) else {
@@ -343,7 +244,7 @@ fn ask_head_to_repair(osd: &Arc<Osd>, pg: &Pg, object: &str) {
     };
     let req = PgScrubRequest {
         epoch: osd.map().epoch(),
-        pg: pg.id,
+        pg,
         deep: true,
         repair: true,
         only: vec![object.to_string()],
@@ -409,16 +310,23 @@ async fn list(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
 }
 
 async fn list_page(osd: &Arc<Osd>, req: &PgListRequest) -> Result<ListResult, OpError> {
-    let pg = current_pg(osd, req.pg, req.epoch)?;
-    pg.check_serving(false, true)?;
-    hold_read_lease(osd, &pg).await?;
+    let list = ClientRequest::List { epoch: req.epoch };
+    match osd.shards.client(req.pg, list).await? {
+        ClientAnswer::ReadHere => {}
+        ClientAnswer::Failed(e) => return Err(e),
+        other => return Err(exec::internal(format!("a listing answered {other:?}"))),
+    }
     let limit = req.limit.clamp(1, shoal_proto::osd::MAX_LIST_PAGE) as usize;
-    let (pg2, after) = (pg.clone(), req.start_after.clone());
+    let (store, coll, after) = (
+        osd.store.clone(),
+        collection(req.pg),
+        req.start_after.clone(),
+    );
     let (names, more) = tokio::task::spawn_blocking(move || {
-        crate::pg::object_page(pg2.store(), &pg2.coll, after.as_deref(), limit)
+        crate::pgstore::object_page(&store, &coll, after.as_deref(), limit)
     })
     .await
-    .map_err(|e| (OsdErrorCode::Internal, e.to_string()))??;
+    .map_err(exec::internal)??;
     Ok(ListResult::Page { names, more })
 }
 
@@ -431,10 +339,12 @@ async fn pg_detail(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
             .check(&osd.monc, &peer.name, false)
             .await
             .map_err(|e| e.1)?;
-        let pg = osd
-            .pg(req.pg)
-            .ok_or(format!("osd.{} has no copy of {}", osd.id, req.pg))?;
-        Ok(pg.detail(crate::stats::state_of(&osd.map(), &pg)))
+        let pg = req.pg;
+        osd.shards
+            .visit(pg, move |s| s.pgs.get(&pg).map(|slot| slot.pg.detail()))
+            .await
+            .flatten()
+            .ok_or(format!("osd.{} has no copy of {}", osd.id, req.pg))
     };
     or_empty(
         msg::PG_DETAIL_REPLY,
@@ -465,10 +375,17 @@ async fn pg_scrub(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
                 .await
                 .map_err(|e| e.1)?;
         }
-        let pg = osd
-            .pg(req.pg)
-            .ok_or(format!("osd.{} has no copy of {}", osd.id, req.pg))?;
-        crate::scrubber::run(osd, &pg, req.deep, req.repair, &req.only).await
+        let scrub = ScrubRequest {
+            op: None,
+            deep: req.deep,
+            repair: req.repair,
+            only: req.only,
+        };
+        match osd.shards.client(req.pg, ClientRequest::Scrub(scrub)).await {
+            Ok(ClientAnswer::Scrubbed(result)) => Ok(result),
+            Ok(ClientAnswer::Failed(e)) | Err(e) => Err(e.1),
+            Ok(other) => Err(format!("a scrub answered {other:?}")),
+        }
     };
     or_empty(
         msg::PG_SCRUB_REPLY,
@@ -485,10 +402,17 @@ async fn pg_scrub(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
 async fn pg_scrub_map(osd: &Osd, request: &Frame) -> Frame {
     let answer = async {
         let req: ScrubMapRequest = request.decode_body().map_err(|e| e.to_string())?;
-        let pg = osd.pg(req.pg).ok_or("no such PG here")?;
+        let (store, coll) = (osd.store.clone(), collection(req.pg));
         let limit = req.limit.clamp(1, shoal_proto::osd::MAX_LIST_PAGE) as usize;
         tokio::task::spawn_blocking(move || {
-            pg.scrub_entries(req.start_after.as_deref(), limit, &req.only, req.deep)
+            crate::pgstore::scrub_entries(
+                &store,
+                &coll,
+                req.start_after.as_deref(),
+                limit,
+                &req.only,
+                req.deep,
+            )
         })
         .await
         .map_err(|e| e.to_string())?
@@ -516,78 +440,53 @@ async fn pg_scrub_map(osd: &Osd, request: &Frame) -> Frame {
 /// follow that map (then it is answered from what this OSD has).
 const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 
-async fn pg_query(osd: &Osd, request: &Frame, asker: i32) -> Frame {
-    let query = request.decode_body::<PgQuery>().ok();
-    if let Some(q) = &query {
-        osd.pgs_reach(q.epoch, CATCH_UP).await;
-    }
-    let pg = query.as_ref().and_then(|q| osd.pg(q.pg));
-    // A peering head is sent a log whose writes are all in the store (a
-    // stray's check, interval 0, is answered by an active head at once).
-    let peering = query.as_ref().is_some_and(|q| q.interval != 0);
-    // A peering head may only be told about a copy that has left every
-    // earlier interval: one still active in an older chain under another
-    // head could take (and acknowledge) writes after answering, which the
-    // head's activation would then roll back (the simulation found it).
-    // The head asks again shortly.
-    if let Some(q) = query.as_ref().filter(|q| q.interval != 0) {
-        let behind = osd.map().epoch() < q.interval
-            || pg.as_ref().is_some_and(|pg| {
-                let (interval, phase) = pg.status();
-                phase == crate::pg::Phase::Active
-                    && interval.epoch < q.interval
-                    && interval.acting.first() != Some(&asker)
-            });
-        if behind {
-            return peer_ack(
-                osd,
-                Err(format!("this OSD has not reached epoch {} yet", q.interval)),
-            );
+/// A peering, recovery or backfill request the PG's machine answers:
+/// query, activate, push, backfill step. One from a newer map waits (a
+/// little) for this OSD to follow that map, so that it finds the PG in the
+/// interval it means.
+async fn machine_request(osd: &Arc<Osd>, from: i32, request: Frame) -> Frame {
+    let (pg, epoch, req) = match decode_machine_request(request) {
+        Ok(r) => r,
+        Err(e) => return peer_ack(osd, Err(format!("bad request: {e}"))),
+    };
+    osd.pgs_reach(epoch, CATCH_UP).await;
+    match osd.shards.peer(pg, from, req).await {
+        Ok(PeerReply::Ack) => peer_ack(osd, Ok(())),
+        Ok(PeerReply::Query(q)) => {
+            or_empty(msg::PG_QUERY_REPLY, Frame::encode(msg::PG_QUERY_REPLY, &*q))
         }
-        if let Some(pg) = &pg {
-            pg.adopt_interval(q.interval, &q.shape);
+        Err(e) => peer_ack(osd, Err(e.1)),
+    }
+}
+
+fn decode_machine_request(request: Frame) -> shoal_net::Result<(PgRef, u32, PeerRequest)> {
+    Ok(match request.msg_type {
+        msg::PG_QUERY => {
+            let q: PgQuery = request.decode_body()?;
+            (q.pg, q.epoch, PeerRequest::Query(q))
         }
-    }
-    if let Some(pg) = &pg
-        && peering
-        && !pg.settle(osd.opts.peer_timeout / 2).await
-    {
-        return peer_ack(osd, Err("local writes still pending".into()));
-    }
-    let map = osd.map();
-    // "Clean" lets the asker delete its copy: never when the asker is part
-    // of this head's chain or up set (its own map may be behind).
-    let clean = pg.as_ref().is_some_and(|pg| {
-        let size = map.pool(pg.id.pool).map_or(usize::MAX, |p| p.size as usize);
-        let (interval, _) = pg.status();
-        pg.is_clean_head(size) && !interval.acting.contains(&asker) && !interval.up.contains(&asker)
-    });
-    let state = pg.as_ref().map(|pg| pg.log_state());
-    let (interval, shape) = pg.as_ref().map_or((0, Default::default()), |pg| {
-        let iv = pg.status().0;
-        (iv.epoch, iv.shape())
-    });
-    or_empty(
-        msg::PG_QUERY_REPLY,
-        Frame::encode(
-            msg::PG_QUERY_REPLY,
-            &PgQueryReply {
-                epoch: map.epoch(),
-                state,
-                clean,
-                heard: osd.heard_ago(),
-                interval,
-                shape,
-            },
-        ),
-    )
+        msg::PG_ACTIVATE => {
+            let a: PgActivate = request.decode_body()?;
+            (a.pg, a.epoch, PeerRequest::Activate(a))
+        }
+        msg::PG_BACKFILL => {
+            let b: PgBackfill = request.decode_body()?;
+            (b.pg, b.epoch, PeerRequest::Backfill(b))
+        }
+        _ => {
+            let push: PgPush = request.decode_body()?;
+            let (pg, epoch) = (push.pg, push.epoch);
+            let payload = request.payload;
+            (pg, epoch, PeerRequest::Push { push, payload })
+        }
+    })
 }
 
 async fn pg_pull(osd: &Osd, request: &Frame) -> Frame {
     let answer = async {
         let req: PgPull = request.decode_body().map_err(|e| e.to_string())?;
-        let pg = osd.pg(req.pg).ok_or("no such PG here")?;
-        crate::rpc::push_frame(osd, &pg, req.interval, &req.object, false).await
+        exec::check_name(&req.object).map_err(|e| e.1)?;
+        crate::rpc::push_frame(osd, req.pg, req.interval, &req.object, false).await
     };
     match answer.await {
         Ok(f) => f,
@@ -595,23 +494,21 @@ async fn pg_pull(osd: &Osd, request: &Frame) -> Frame {
     }
 }
 
-async fn pg_push(osd: &Osd, request: Frame) -> Result<(), String> {
-    let req: PgPush = request.decode_body().map_err(|e| e.to_string())?;
-    let pg = osd.pg(req.pg).ok_or("no such PG here")?;
-    pg.apply_push(req, request.payload).await.map_err(|e| e.1)
-}
-
 async fn pg_scan(osd: &Osd, request: &Frame) -> Frame {
     let answer = async {
         let req: PgScan = request.decode_body().map_err(|e| e.to_string())?;
-        let Some(pg) = osd.pg(req.pg) else {
-            return Ok((Vec::new(), false));
-        };
+        let (store, coll) = (osd.store.clone(), collection(req.pg));
         let limit = req.limit.clamp(1, shoal_proto::osd::MAX_LIST_PAGE) as usize;
-        tokio::task::spawn_blocking(move || pg.scan(req.start_after.as_deref(), limit))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.1)
+        tokio::task::spawn_blocking(move || {
+            // A copy this OSD does not have holds nothing.
+            if let Err(shoal_store::StoreError::NoCollection(_)) = store.collection_meta(&coll) {
+                return Ok((Vec::new(), false));
+            }
+            crate::pgstore::scan(&store, &coll, req.start_after.as_deref(), limit)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.1)
     };
     let (objects, more, error) = match answer.await {
         Ok((objects, more)) => (objects, more, String::new()),
@@ -631,55 +528,6 @@ async fn pg_scan(osd: &Osd, request: &Frame) -> Frame {
     )
 }
 
-async fn pg_backfill(osd: &Arc<Osd>, request: &Frame) -> Result<(), String> {
-    let req: PgBackfill = request.decode_body().map_err(|e| e.to_string())?;
-    osd.pgs_reach(req.epoch, CATCH_UP).await;
-    let pg = match osd.pg(req.pg) {
-        Some(pg) => pg,
-        // A target that never had the PG learns of it from the map; it
-        // may not have processed that map yet.
-        None => return Err("no such PG here (yet)".into()),
-    };
-    match req.step {
-        BackfillStep::Start => {
-            pg.adopt_interval(req.interval, &req.shape);
-            pg.backfill_start(req.interval).await
-        }
-        BackfillStep::Finish {
-            info,
-            log,
-            dups,
-            missing,
-        } => {
-            pg.backfill_finish(req.interval, &info, log, dups, missing)
-                .await
-        }
-    }
-    .map_err(|e| e.1)
-}
-
-async fn pg_activate(osd: &Osd, request: &Frame) -> Result<(), String> {
-    let req: PgActivate = request.decode_body().map_err(|e| e.to_string())?;
-    osd.pgs_reach(req.epoch, CATCH_UP).await;
-    let pg = osd.pg(req.pg).ok_or("no such PG here")?;
-    pg.adopt_interval(req.interval, &req.shape);
-    let act = pg
-        .activate(crate::pg::Activation {
-            interval: req.interval,
-            acting: req.shape.acting,
-            info: req.info,
-            log: req.log,
-            dups: req.dups,
-            backfill: req.backfill,
-            missing: req.missing.into_iter().collect(),
-            recovery: Default::default(),
-        })
-        .await
-        .map_err(|e| e.1)?;
-    osd.start_links(&pg, req.interval, act);
-    Ok(())
-}
-
 /// Consumes the replication streams: writes from upstream, acks from downstream.
 pub struct StreamService(pub Arc<Osd>);
 
@@ -694,13 +542,17 @@ impl StreamHandler for StreamService {
         while let Ok(Some(frame)) = stream.next_frame().await {
             osd.heard_from(from);
             let ok = if is_rep {
-                replicate(osd, from, frame)
+                replicate(osd, from, frame).await
             } else {
                 match frame.decode_body::<RepAck>() {
                     Ok(ack) => {
-                        if let Some(pg) = osd.pg(ack.pg) {
-                            pg.downstream_ack(from, ack.interval, ack.version);
-                        }
+                        let msg = Msg::RepAck {
+                            pg: ack.pg,
+                            from,
+                            interval: ack.interval,
+                            version: ack.version,
+                        };
+                        osd.shards.send(ack.pg, msg);
                         true
                     }
                     Err(_) => false,
@@ -714,28 +566,21 @@ impl StreamHandler for StreamService {
     }
 }
 
-/// Applies one replicated write; false stops the stream (the sender
-/// re-sends from its oldest unacknowledged write on a new one).
-fn replicate(osd: &Arc<Osd>, from: i32, frame: Frame) -> bool {
+/// Hands one replicated write to its PG; false stops the stream (the
+/// sender re-sends from its oldest unacknowledged write on a new one).
+async fn replicate(osd: &Arc<Osd>, from: i32, frame: Frame) -> bool {
     let Ok(rep) = frame.decode_body::<RepOp>() else {
         tracing::warn!(from, "undecodable replicated write");
         return false;
     };
-    let Some(pg) = osd.pg(rep.pg) else {
-        return false;
+    let (accepted, rx) = tokio::sync::oneshot::channel();
+    let pg = rep.pg;
+    let msg = Msg::Rep {
+        from,
+        rep,
+        payload: frame.payload,
+        accepted,
     };
-    match pg.replicate(from, rep, frame.payload) {
-        Ok(Some(LocalWrite { version, fut })) => {
-            tokio::spawn(async move {
-                let r = fut.await;
-                pg.local_done(version, r);
-            });
-            true
-        }
-        Ok(None) => true,
-        Err((code, message)) => {
-            tracing::debug!(pg = %pg.id, from, ?code, %message, "replicated write refused");
-            false
-        }
-    }
+    osd.shards.send(pg, msg);
+    rx.await.unwrap_or(false)
 }

@@ -65,23 +65,17 @@ impl Space {
         peers.insert(osd, full);
     }
 
-    /// Refuses a write to a PG with chain `acting` if a member is full.
-    pub fn check_chain(&self, acting: &[i32]) -> Result<(), OpError> {
+    /// Whether OSD `osd`'s store is full (this one's as measured, a
+    /// peer's as it last said).
+    pub fn full(&self, osd: i32) -> bool {
+        if osd == self.whoami {
+            return self.is_full();
+        }
         let peers = match self.peers.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        let full = acting.iter().copied().find(|&m| {
-            if m == self.whoami {
-                self.is_full()
-            } else {
-                peers.get(&m).copied().unwrap_or(false)
-            }
-        });
-        match full {
-            Some(m) => Err(full_error(m)),
-            None => Ok(()),
-        }
+        peers.get(&osd).copied().unwrap_or(false)
     }
 }
 
@@ -119,20 +113,20 @@ mod tests {
     }
 
     #[test]
-    fn a_full_member_refuses_writes_to_its_chains() {
+    fn fullness_is_this_osds_measure_and_what_peers_said() {
         let s = Space::new(1, 0.9);
-        assert!(s.check_chain(&[1, 2, 3]).is_ok());
+        assert!(!s.full(1) && !s.full(2));
         s.update(&fs(90));
-        assert!(s.is_full());
-        let (code, msg) = s.check_chain(&[2, 1]).unwrap_err();
-        assert_eq!(code, OsdErrorCode::NoSpace);
-        assert!(msg.contains("osd.1"), "{msg}");
+        assert!(s.is_full() && s.full(1));
         s.update(&fs(50));
+        assert!(!s.full(1));
         s.note_peer(3, true);
-        assert!(s.check_chain(&[1, 2]).is_ok());
-        assert!(s.check_chain(&[1, 3]).is_err());
+        assert!(s.full(3) && !s.full(2));
         s.note_peer(3, false);
-        assert!(s.check_chain(&[1, 3]).is_ok());
+        assert!(!s.full(3));
+        let (code, msg) = full_error(3);
+        assert_eq!(code, OsdErrorCode::NoSpace);
+        assert!(msg.contains("osd.3"), "{msg}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use shoal_proto::msg;
 use shoal_proto::rep::{PgQuery, PgQueryReply};
 
 use crate::context::Osd;
-use crate::pg::Pg;
+use shoal_proto::osd::PgRef;
 
 /// How often stray copies are checked.
 const CHECK: Duration = Duration::from_secs(3);
@@ -24,26 +24,32 @@ pub async fn run(osd: Arc<Osd>) {
     let mut tick = tokio::time::interval(CHECK);
     loop {
         tick.tick().await;
-        for pg in osd.all_pgs() {
-            let Some(head) = pg.stray_copy_of() else {
-                continue;
-            };
+        let strays = osd
+            .shards
+            .visit_all(|s| {
+                s.pgs
+                    .values()
+                    .filter_map(|slot| Some((slot.pg.id(), slot.pg.stray_copy_of()?)))
+                    .collect()
+            })
+            .await;
+        for (pg, head) in strays {
             if !osd.map().is_up(head) {
                 continue;
             }
-            match head_says_clean(&osd, &pg, head).await {
-                Ok(true) => purge(&osd, &pg).await,
+            match head_says_clean(&osd, pg, head).await {
+                Ok(true) => purge(&osd, pg).await,
                 Ok(false) => {}
-                Err(e) => tracing::debug!(pg = %pg.id, head, error = %e, "stray check"),
+                Err(e) => tracing::debug!(%pg, head, error = %e, "stray check"),
             }
         }
     }
 }
 
-async fn head_says_clean(osd: &Osd, pg: &Pg, head: i32) -> Result<bool, String> {
+async fn head_says_clean(osd: &Osd, pg: PgRef, head: i32) -> Result<bool, String> {
     let q = PgQuery {
         epoch: osd.map().epoch(),
-        pg: pg.id,
+        pg,
         // Not peering: the head need not settle its writes to answer.
         interval: 0,
         shape: Default::default(),
@@ -56,15 +62,22 @@ async fn head_says_clean(osd: &Osd, pg: &Pg, head: i32) -> Result<bool, String> 
     Ok(reply.clean)
 }
 
-async fn purge(osd: &Osd, pg: &Arc<Pg>) {
+async fn purge(osd: &Osd, pg: PgRef) {
     // No map may bring the PG back to this OSD while its copy goes.
     let _lifecycle = osd.pg_lifecycle.lock().await;
-    if pg.stray_copy_of().is_none() {
+    let removed = osd
+        .shards
+        .visit(pg, move |s| {
+            s.remove_if(pg, |m| m.stray_copy_of().is_some())
+        })
+        .await
+        .unwrap_or(false);
+    if !removed {
         return;
     }
-    osd.forget_pg(pg.id);
-    match pg.destroy().await {
-        Ok(()) => tracing::info!(pg = %pg.id, "removed a stray copy (the PG is clean elsewhere)"),
-        Err(e) => tracing::warn!(pg = %pg.id, error = %e.1, "cannot remove a stray copy"),
+    osd.pg_ids_lock().remove(&pg);
+    match crate::pgstore::destroy(&osd.store, pg).await {
+        Ok(()) => tracing::info!(%pg, "removed a stray copy (the PG is clean elsewhere)"),
+        Err(e) => tracing::warn!(%pg, error = %e.1, "cannot remove a stray copy"),
     }
 }

@@ -35,6 +35,7 @@ mod push;
 mod pushed;
 mod records;
 mod recovery;
+mod report;
 mod scrub;
 mod types;
 mod write;
@@ -46,6 +47,7 @@ use shoal_proto::osd::PgRef;
 use shoal_proto::rep::{PgActivate, PgQuery};
 
 pub use self::records::{Loaded, OmapRecords, decode_loaded, dup_records, log_txn, write_txn};
+pub use self::report::{PgCondition, pg_state};
 pub use self::types::{
     Action, ClientAnswer, ClientOp, Event, Facts, Interval, LogLimits, OpId, OutRequest,
     PeerAnswer, PeerReply, PeerRequest, Pending, Phase, ReplyTo, ScrubRequest, StoreRead, Timer,

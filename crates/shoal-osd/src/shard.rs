@@ -1,0 +1,651 @@
+//! The shell around the PG state machines (`machine::Pg`): the OSD's PGs
+//! are sharded over a few tasks (one per core) by a hash of the PG id.
+//! Each shard task owns its PGs' machines outright (no locks), takes their
+//! events from one channel, runs [`machine::Pg::handle`] and executes the
+//! actions: store transactions go to the store in order and their
+//! completions come back in that order, store reads run on the blocking
+//! threads, requests, links, monitor commands, probes and reservations run
+//! as tasks (`effects.rs`, `links.rs`) that send their outcome back as an
+//! event, and timers wait in the shard's own queue.
+//!
+//! Everything outside reaches a PG through [`Shards`]: the request and
+//! stream handlers (client ops, peer requests, replicated writes), the map
+//! follower (new intervals), and the OSD's periodic tasks, which read or
+//! poke the PGs with [`Shards::visit`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use shoal_proto::osd::{ObjVersion, OsdErrorCode, PgRef};
+use shoal_proto::rep::RepOp;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::context::Osd;
+use crate::exec::{self, OpError, unavailable};
+use crate::facts::OsdFacts;
+use crate::links::Links;
+use crate::machine::{
+    self, Action, ClientAnswer, ClientOp, Event, Interval, Loaded, OpId, PeerReply, PeerRequest,
+    ReplyTo, ScrubRequest, Token,
+};
+
+/// A client's request for a PG, before the shard names it.
+#[derive(Debug)]
+pub enum ClientRequest {
+    /// An object op.
+    Op(ClientOp),
+    /// A page of the PG's objects, for a client with map `epoch`.
+    List {
+        /// The client's map epoch.
+        epoch: u32,
+    },
+    /// A scrub (and repair) of the PG or of some objects.
+    Scrub(ScrubRequest),
+}
+
+/// The answer to a peer's request.
+pub type PeerResult = Result<PeerReply, OpError>;
+
+/// A store transaction's durability, on its way back to its PG.
+type Durable = std::pin::Pin<Box<dyn std::future::Future<Output = shoal_store::Result<()>> + Send>>;
+
+/// What a shard task is told.
+pub(crate) enum Msg {
+    /// A PG's copy, loaded from the store, joins the shard.
+    Open { pg: PgRef, loaded: Loaded },
+    /// An event for a PG.
+    Event { pg: PgRef, event: Event },
+    /// A client request; answered once the machine answers.
+    Client {
+        pg: PgRef,
+        req: ClientRequest,
+        answer: oneshot::Sender<ClientAnswer>,
+    },
+    /// A peer's request; answered once the machine answers.
+    Peer {
+        pg: PgRef,
+        from: i32,
+        req: PeerRequest,
+        reply: oneshot::Sender<PeerResult>,
+    },
+    /// A replicated write; `accepted` says whether its stream goes on.
+    Rep {
+        from: i32,
+        rep: RepOp,
+        payload: Bytes,
+        accepted: oneshot::Sender<bool>,
+    },
+    /// The next member acknowledged writes up to `version`.
+    RepAck {
+        pg: PgRef,
+        from: i32,
+        interval: u32,
+        version: ObjVersion,
+    },
+    /// Runs on the shard task with its PGs.
+    Visit(Box<dyn FnOnce(&mut Shard) + Send>),
+}
+
+/// The OSD's shard tasks.
+pub struct Shards {
+    txs: Vec<mpsc::UnboundedSender<Msg>>,
+}
+
+impl Shards {
+    /// Starts `n` shard tasks for `osd` (which holds this handle: the tasks
+    /// keep only a weak reference, and end with it).
+    pub fn start(osd: Weak<Osd>, n: usize) -> Shards {
+        let txs = (0..n.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(run(osd.clone(), tx.clone(), rx));
+                tx
+            })
+            .collect();
+        Shards { txs }
+    }
+
+    fn shard(&self, pg: PgRef) -> &mpsc::UnboundedSender<Msg> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        pg.hash(&mut h);
+        &self.txs[(h.finish() % self.txs.len() as u64) as usize]
+    }
+
+    pub(crate) fn send(&self, pg: PgRef, msg: Msg) {
+        // A closed shard means the OSD is stopping: the sender's oneshot
+        // (if any) is dropped with the message and its waiter gives up.
+        let _ = self.shard(pg).send(msg);
+    }
+
+    /// Adds PG `pg`'s copy (its records as loaded).
+    pub fn open(&self, pg: PgRef, loaded: Loaded) {
+        self.send(pg, Msg::Open { pg, loaded });
+    }
+
+    /// Gives PG `pg` its interval in a newly installed map.
+    pub fn interval(&self, pg: PgRef, interval: Interval) {
+        self.event(pg, Event::Interval(interval));
+    }
+
+    /// Feeds PG `pg` an event.
+    pub fn event(&self, pg: PgRef, event: Event) {
+        self.send(pg, Msg::Event { pg, event });
+    }
+
+    /// A client request for PG `pg`, answered by its machine.
+    pub async fn client(&self, pg: PgRef, req: ClientRequest) -> Result<ClientAnswer, OpError> {
+        let (answer, rx) = oneshot::channel();
+        self.send(pg, Msg::Client { pg, req, answer });
+        rx.await
+            .map_err(|_| unavailable("the PG went away from this OSD"))
+    }
+
+    /// A peer's request for PG `pg`, answered by its machine.
+    pub async fn peer(&self, pg: PgRef, from: i32, req: PeerRequest) -> PeerResult {
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            pg,
+            Msg::Peer {
+                pg,
+                from,
+                req,
+                reply,
+            },
+        );
+        rx.await
+            .map_err(|_| unavailable("the PG went away from this OSD"))?
+    }
+
+    /// Runs `f` on the shard of PG `pg` and returns what it returns.
+    pub async fn visit<T: Send + 'static>(
+        &self,
+        pg: PgRef,
+        f: impl FnOnce(&mut Shard) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        let job = move |s: &mut Shard| {
+            let _ = tx.send(f(s));
+        };
+        self.send(pg, Msg::Visit(Box::new(job)));
+        rx.await.ok()
+    }
+
+    /// Runs `f` on every shard and gathers what it returns.
+    pub async fn visit_all<T: Send + 'static>(
+        &self,
+        f: impl Fn(&mut Shard) -> Vec<T> + Send + Sync + 'static,
+    ) -> Vec<T> {
+        let f = Arc::new(f);
+        let mut waits = Vec::with_capacity(self.txs.len());
+        for tx in &self.txs {
+            let (done, rx) = oneshot::channel();
+            let f = f.clone();
+            let job = move |s: &mut Shard| {
+                let _ = done.send(f(s));
+            };
+            let _ = tx.send(Msg::Visit(Box::new(job)));
+            waits.push(rx);
+        }
+        let mut out = Vec::new();
+        for rx in waits {
+            out.extend(rx.await.unwrap_or_default());
+        }
+        out
+    }
+}
+
+/// One PG on its shard: its machine and what the shell keeps for it.
+pub struct Slot {
+    /// The state machine.
+    pub pg: machine::Pg,
+    /// The chain links of its current interval.
+    links: Links,
+    /// When its last scrub and deep scrub of the whole PG finished (or the
+    /// copy was opened).
+    pub scrubbed: (Instant, Instant),
+    /// Gives back the backfill slot it holds.
+    slot: Option<oneshot::Sender<()>>,
+}
+
+/// A shard task's state: its PGs and the ways back to whoever waits.
+pub struct Shard {
+    osd: Arc<Osd>,
+    me: mpsc::UnboundedSender<Msg>,
+    /// The PGs, by id.
+    pub pgs: HashMap<PgRef, Slot>,
+    clients: HashMap<OpId, oneshot::Sender<ClientAnswer>>,
+    replies: HashMap<ReplyTo, oneshot::Sender<PeerResult>>,
+    next_id: u64,
+    timers: BTreeMap<(Instant, u64), (PgRef, machine::Timer)>,
+    durable: mpsc::UnboundedSender<(PgRef, Token, Durable)>,
+    start: Instant,
+    /// A scheduled scrub in progress here (at most one per shard).
+    pub scheduled_scrub: Option<(PgRef, Instant)>,
+}
+
+async fn run(osd: Weak<Osd>, me: mpsc::UnboundedSender<Msg>, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    // The first message comes once the OSD is built.
+    let Some(first) = rx.recv().await else {
+        return;
+    };
+    let Some(osd) = osd.upgrade() else {
+        return;
+    };
+    let (durable, durable_rx) = mpsc::unbounded_channel();
+    tokio::spawn(deliver_durable(me.clone(), durable_rx));
+    let mut shard = Shard {
+        osd,
+        me,
+        pgs: HashMap::new(),
+        clients: HashMap::new(),
+        replies: HashMap::new(),
+        next_id: 1,
+        timers: BTreeMap::new(),
+        durable,
+        start: Instant::now(),
+        scheduled_scrub: None,
+    };
+    shard.take(first);
+    loop {
+        let next_timer = shard.timers.keys().next().map(|(at, _)| *at);
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(m) => shard.take(m),
+                None => return,
+            },
+            _ = sleep_until(next_timer) => shard.fire_timers(),
+        }
+    }
+}
+
+/// The start of a value's debug form (for trace logs: writes carry data).
+fn brief(v: &impl std::fmt::Debug) -> String {
+    let mut s = format!("{v:?}");
+    if s.len() > 300 {
+        let mut end = 300;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for store transactions in the order they were submitted and
+/// tells their PGs, in that order.
+async fn deliver_durable(
+    me: mpsc::UnboundedSender<Msg>,
+    mut rx: mpsc::UnboundedReceiver<(PgRef, Token, Durable)>,
+) {
+    while let Some((pg, token, fut)) = rx.recv().await {
+        let result = fut.await.map_err(|e| exec::store_error(&e));
+        let event = Event::Stored { token, result };
+        if me.send(Msg::Event { pg, event }).is_err() {
+            return;
+        }
+    }
+}
+
+impl Shard {
+    fn take(&mut self, msg: Msg) {
+        match msg {
+            Msg::Open { pg, loaded } => self.open(pg, loaded),
+            Msg::Event { pg, event } => {
+                self.feed(pg, event);
+            }
+            Msg::Client { pg, req, answer } => self.client(pg, req, answer),
+            Msg::Peer {
+                pg,
+                from,
+                req,
+                reply,
+            } => self.peer(pg, from, req, reply),
+            Msg::Rep {
+                from,
+                rep,
+                payload,
+                accepted,
+            } => {
+                let pg = rep.pg;
+                let ok =
+                    self.pgs.contains_key(&pg) && !self.feed(pg, Event::Rep { from, rep, payload });
+                let _ = accepted.send(ok);
+            }
+            Msg::RepAck {
+                pg,
+                from,
+                interval,
+                version,
+            } => {
+                if let Some(slot) = self.pgs.get_mut(&pg) {
+                    slot.links.acked(from, interval, version);
+                }
+                let _ = self.feed(
+                    pg,
+                    Event::RepAck {
+                        from,
+                        interval,
+                        version,
+                    },
+                );
+            }
+            Msg::Visit(f) => f(self),
+        }
+    }
+
+    fn open(&mut self, pg: PgRef, loaded: Loaded) {
+        if self.pgs.contains_key(&pg) {
+            return;
+        }
+        let cfg = machine::PgConfig {
+            log_limits: self.osd.opts.log_limits,
+            chunk_size: self.osd.store.chunk_size(),
+            stall: self.osd.opts.peer_timeout * 3,
+            recovery_active: self.osd.throttle.limits().max_active,
+            planted: Default::default(),
+        };
+        let now = Instant::now();
+        self.pgs.insert(
+            pg,
+            Slot {
+                pg: machine::Pg::new(pg, self.osd.id, cfg, loaded),
+                links: Links::new(pg),
+                scrubbed: (now, now),
+                slot: None,
+            },
+        );
+    }
+
+    /// Removes PG `pg` from the shard if `keep` says it may go; whoever
+    /// waits on it is told it went away.
+    pub fn remove_if(&mut self, pg: PgRef, may_go: impl FnOnce(&machine::Pg) -> bool) -> bool {
+        if !self.pgs.get(&pg).is_some_and(|s| may_go(&s.pg)) {
+            return false;
+        }
+        self.pgs.remove(&pg);
+        self.timers.retain(|_, (p, _)| *p != pg);
+        true
+    }
+
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn client(&mut self, pg: PgRef, req: ClientRequest, answer: oneshot::Sender<ClientAnswer>) {
+        if !self.pgs.contains_key(&pg) {
+            let epoch = match &req {
+                ClientRequest::Op(op) => op.epoch,
+                ClientRequest::List { epoch } => *epoch,
+                ClientRequest::Scrub(_) => 0,
+            };
+            let _ = answer.send(ClientAnswer::Failed(self.no_pg(epoch)));
+            return;
+        }
+        let op = OpId(self.next_id());
+        self.clients.insert(op, answer);
+        let event = match req {
+            ClientRequest::Op(c) => Event::Client(ClientOp { op, ..c }),
+            ClientRequest::List { epoch } => Event::List { op, epoch },
+            ClientRequest::Scrub(s) => Event::Scrub(ScrubRequest { op: Some(op), ..s }),
+        };
+        self.feed(pg, event);
+    }
+
+    /// The refusal of a request for a PG this OSD has no copy of.
+    fn no_pg(&self, epoch: u32) -> OpError {
+        let mine = self.osd.map().epoch();
+        if epoch > mine {
+            return (
+                OsdErrorCode::OsdBehind,
+                format!("this OSD has epoch {mine}, the request {epoch}"),
+            );
+        }
+        (
+            OsdErrorCode::WrongOsd,
+            "this OSD does not have the PG".into(),
+        )
+    }
+
+    fn peer(&mut self, pg: PgRef, from: i32, req: PeerRequest, reply: oneshot::Sender<PeerResult>) {
+        if !self.pgs.contains_key(&pg) {
+            let answer = match req {
+                // A copy that does not exist has nothing to offer.
+                PeerRequest::Query(_) => {
+                    Ok(PeerReply::Query(Box::new(shoal_proto::rep::PgQueryReply {
+                        epoch: self.osd.map().epoch(),
+                        state: None,
+                        clean: false,
+                        heard: Vec::new(),
+                        interval: 0,
+                        shape: Default::default(),
+                    })))
+                }
+                _ => Err((OsdErrorCode::WrongOsd, "no such PG here (yet)".into())),
+            };
+            let _ = reply.send(answer);
+            return;
+        }
+        let to = ReplyTo(self.next_id());
+        self.replies.insert(to, reply);
+        self.feed(
+            pg,
+            Event::Request {
+                from,
+                reply: to,
+                req,
+            },
+        );
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let (pg, timer) = entry.remove();
+            let _ = self.feed(pg, Event::Timer(timer));
+        }
+    }
+
+    /// Feeds PG `pg` one event and executes what it asks; returns whether
+    /// it refused the stream of a replicated write.
+    pub fn feed(&mut self, pg: PgRef, event: Event) -> bool {
+        let map = self.osd.map();
+        let facts = OsdFacts::new(&self.osd, &map);
+        let now = self.start.elapsed();
+        let Some(slot) = self.pgs.get_mut(&pg) else {
+            return false;
+        };
+        tracing::trace!(%pg, event = %brief(&event), "event");
+        slot.pg.handle(now, &facts, event);
+        let actions: Vec<Action> = slot.pg.actions().collect();
+        for a in &actions {
+            tracing::trace!(%pg, action = %brief(a), "action");
+        }
+        let interval = slot.pg.status().0.epoch;
+        slot.links.keep_only(interval);
+        let mut refused = false;
+        for a in actions {
+            refused |= matches!(a, Action::RefuseStream { .. });
+            self.execute(pg, a);
+        }
+        refused
+    }
+
+    fn execute(&mut self, pg: PgRef, action: Action) {
+        let osd = &self.osd;
+        let coll = crate::pglog::collection(pg);
+        match action {
+            Action::Submit { token, txn } => {
+                let fut = Box::pin(osd.store.submit(txn));
+                let _ = self.durable.send((pg, token, fut));
+            }
+            Action::LoadView {
+                token,
+                object,
+                guards,
+            } => self.read(pg, token, move |store| {
+                exec::ObjectView::load(store, &coll, &object, &guards).map(machine::StoreRead::View)
+            }),
+            Action::ListObjects { token } => self.read(pg, token, move |store| {
+                crate::pgstore::client_objects(store, &coll)
+                    .map(machine::StoreRead::Objects)
+                    .map_err(|e| exec::store_error(&e))
+            }),
+            Action::Scan {
+                token,
+                after,
+                limit,
+            } => self.read(pg, token, move |store| {
+                crate::pgstore::scan(store, &coll, after.as_deref(), limit)
+                    .map(|(objects, more)| machine::StoreRead::Scan { objects, more })
+            }),
+            Action::ScrubRead {
+                token,
+                after,
+                limit,
+                only,
+                deep,
+            } => self.read(pg, token, move |store| {
+                crate::pgstore::scrub_entries(store, &coll, after.as_deref(), limit, &only, deep)
+                    .map(|(entries, more)| machine::StoreRead::ScrubMap { entries, more })
+            }),
+            Action::SendDown { to, rep, payload } => {
+                if let Some(slot) = self.pgs.get_mut(&pg) {
+                    slot.links.send_down(osd, to, rep, payload);
+                }
+            }
+            Action::AckUp {
+                to,
+                interval,
+                version,
+            } => {
+                if let Some(slot) = self.pgs.get_mut(&pg) {
+                    slot.links.ack_up(osd, to, interval, version);
+                }
+            }
+            // The stream handler stops the stream (see `feed`'s answer).
+            Action::RefuseStream { .. } => {}
+            Action::Request { token, to, req } => {
+                let (osd, me) = (osd.clone(), self.me.clone());
+                tokio::spawn(async move {
+                    let result = crate::effects::request(&osd, pg, to, req).await;
+                    let event = Event::Answer { token, result };
+                    let _ = me.send(Msg::Event { pg, event });
+                });
+            }
+            Action::Mon { token, cmd } => {
+                let (osd, me) = (osd.clone(), self.me.clone());
+                tokio::spawn(async move {
+                    let result = osd.monc.command(cmd).await.map_err(|e| e.to_string());
+                    let event = Event::MonAnswer { token, result };
+                    let _ = me.send(Msg::Event { pg, event });
+                });
+            }
+            Action::SetTimer { after, timer } => {
+                let seq = self.next_id();
+                self.timers
+                    .insert((Instant::now() + after, seq), (pg, timer));
+            }
+            Action::Probe { token, osds } => {
+                let (osd, me) = (osd.clone(), self.me.clone());
+                tokio::spawn(async move {
+                    let gone = crate::effects::probe(&osd, &osds).await;
+                    let event = Event::Probed { token, gone };
+                    let _ = me.send(Msg::Event { pg, event });
+                });
+            }
+            Action::Reserve { token } => {
+                let (release, released) = oneshot::channel();
+                if let Some(slot) = self.pgs.get_mut(&pg) {
+                    slot.slot = Some(release);
+                }
+                let (osd, me) = (osd.clone(), self.me.clone());
+                tokio::spawn(crate::effects::hold_backfill_slot(
+                    osd,
+                    released,
+                    move || {
+                        let event = Event::Granted { token };
+                        let _ = me.send(Msg::Event { pg, event });
+                    },
+                ));
+            }
+            Action::Release => {
+                if let Some(slot) = self.pgs.get_mut(&pg) {
+                    slot.slot = None;
+                }
+            }
+            Action::Scrubbed { whole, deep } => self.scrubbed(pg, whole, deep),
+            Action::Report => osd.stats_changed.notify_one(),
+            Action::RenewLeases { token, members } => {
+                let (osd, me) = (osd.clone(), self.me.clone());
+                tokio::spawn(async move {
+                    crate::effects::renew_leases(&osd, &members).await;
+                    let event = Event::LeasesRenewed { token };
+                    let _ = me.send(Msg::Event { pg, event });
+                });
+            }
+            Action::Respond { reply, result } => {
+                if let Some(tx) = self.replies.remove(&reply) {
+                    let _ = tx.send(result);
+                }
+            }
+            Action::Client { op, answer } => {
+                if let Some(tx) = self.clients.remove(&op) {
+                    let _ = tx.send(answer);
+                }
+            }
+        }
+    }
+
+    /// Runs a store read on the blocking threads; its result comes back
+    /// to PG `pg` as [`Event::Read`].
+    fn read(
+        &self,
+        pg: PgRef,
+        token: Token,
+        f: impl FnOnce(&shoal_store::Store) -> Result<machine::StoreRead, OpError> + Send + 'static,
+    ) {
+        let (store, me) = (self.osd.store.clone(), self.me.clone());
+        tokio::task::spawn_blocking(move || {
+            let result = f(&store);
+            let _ = me.send(Msg::Event {
+                pg,
+                event: Event::Read { token, result },
+            });
+        });
+    }
+
+    fn scrubbed(&mut self, pg: PgRef, whole: bool, deep: bool) {
+        if self.scheduled_scrub.is_some_and(|(p, _)| p == pg) {
+            self.scheduled_scrub = None;
+        }
+        let Some(slot) = self.pgs.get_mut(&pg).filter(|_| whole) else {
+            return;
+        };
+        let now = Instant::now();
+        slot.scrubbed.0 = now;
+        if deep {
+            slot.scrubbed.1 = now;
+        }
+    }
+
+    /// How long the shard's clock has run (the machines' `now`).
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
