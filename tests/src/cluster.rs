@@ -248,11 +248,9 @@ impl TestCluster {
             .await
             .unwrap_or_else(|e| panic!("fault command to osd.{i}: {e}"));
         let ack: PeerAck = resp.decode_body().expect("fault command answer");
-        assert!(
-            ack.error.is_empty(),
-            "osd.{i} refused the fault: {}",
-            ack.error
-        );
+        if let Some(e) = ack.error {
+            panic!("osd.{i} refused the fault: {:?} {}", e.code, e.message);
+        }
     }
 
     /// Cuts osd `i` off from every monitor and every other OSD, both ways

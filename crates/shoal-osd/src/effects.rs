@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use shoal_net::Frame;
 use shoal_proto::msg;
-use shoal_proto::osd::{OsdErrorCode, PgRef};
+use shoal_proto::osd::PgRef;
 use shoal_proto::rep::{PeerAck, PgPush, PgQueryReply, PgScanReply, ScrubMapReply};
 use tokio::sync::oneshot;
 
@@ -58,7 +58,7 @@ pub async fn request(
         } => return push(osd, pg, to, interval, object, repair, background).await,
     }
     .map_err(crate::exec::internal)?;
-    let reply = rpc::call(osd, to, &frame).await.map_err(unavailable)?;
+    let reply = rpc::call(osd, to, &frame).await?;
     answer(osd, to, reply)
 }
 
@@ -69,10 +69,9 @@ fn answer(osd: &Osd, from: i32, reply: Frame) -> Result<PeerAnswer, OpError> {
     match reply.msg_type {
         msg::PEER_ACK => {
             let ack: PeerAck = reply.decode_body().map_err(|e| bad(&e))?;
-            if ack.error.is_empty() {
-                Ok(PeerAnswer::Ack)
-            } else {
-                Err(unavailable_or_behind(format!("osd.{from}: {}", ack.error)))
+            match ack.error {
+                None => Ok(PeerAnswer::Ack),
+                Some(e) => Err(e.from_osd(from)),
             }
         }
         msg::PG_QUERY_REPLY => Ok(PeerAnswer::Query(
@@ -96,15 +95,6 @@ fn answer(osd: &Osd, from: i32, reply: Frame) -> Result<PeerAnswer, OpError> {
     }
 }
 
-/// A refusal's error: a peer whose map is behind says so in its words.
-fn unavailable_or_behind(why: String) -> OpError {
-    if why.contains("has not reached epoch") {
-        (OsdErrorCode::OsdBehind, why)
-    } else {
-        unavailable(why)
-    }
-}
-
 /// Reads object `object` of PG `pg` here and pushes its whole state to
 /// OSD `to`; a background push (recovery, backfill) waits for an object
 /// slot and is paced by the recovery limits.
@@ -122,14 +112,10 @@ async fn push(
     } else {
         None
     };
-    let frame = rpc::push_frame(osd, pg, interval, &object, repair)
-        .await
-        .map_err(unavailable)?;
+    let frame = rpc::push_frame(osd, pg, interval, &object, repair).await?;
     let bytes = frame.payload.len();
     let priority = if background { rpc::BACKGROUND } else { 0 };
-    rpc::call_ack_with(osd, to, &frame, priority)
-        .await
-        .map_err(unavailable_or_behind)?;
+    rpc::call_ack_with(osd, to, &frame, priority).await?;
     osd.recovery.record(bytes);
     if background {
         osd.throttle.pace(bytes).await;

@@ -6,22 +6,31 @@
 use shoal_net::{Frame, PeerInfo};
 use shoal_proto::peer::FaultCommand;
 
+use shoal_proto::osd::OsdErrorCode;
+
 use crate::context::Osd;
+use crate::exec::OpError;
 
 /// The identity allowed to inject faults.
 const ADMIN: &str = "client.admin";
 
 /// Applies a fault command; an error says why it was refused.
-pub fn handle(osd: &Osd, peer: &PeerInfo, request: &Frame) -> Result<(), String> {
+pub fn handle(osd: &Osd, peer: &PeerInfo, request: &Frame) -> Result<(), OpError> {
     let Some(inj) = &osd.fault else {
-        return Err("fault injection is off ([osd] fault_injection)".into());
+        return Err((
+            OsdErrorCode::PermissionDenied,
+            "fault injection is off ([osd] fault_injection)".into(),
+        ));
     };
     if peer.name != ADMIN {
-        return Err(format!("{} may not inject faults", peer.name));
+        return Err((
+            OsdErrorCode::PermissionDenied,
+            format!("{} may not inject faults", peer.name),
+        ));
     }
     let command: FaultCommand = request
         .decode_body()
-        .map_err(|e| format!("bad fault command: {e}"))?;
+        .map_err(|e| (OsdErrorCode::Invalid, format!("bad fault command: {e}")))?;
     let me = format!("osd.{}", osd.id);
     match command {
         FaultCommand::Partition { peers } => {

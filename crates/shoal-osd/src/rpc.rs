@@ -9,10 +9,12 @@ use shoal_proto::osd::PgRef;
 use shoal_proto::rep::{PeerAck, PgPush, Ping};
 
 use crate::context::Osd;
+use crate::exec::{OpError, internal, unavailable};
 use crate::pglog::collection;
 
-/// Sends a peer request and returns the answer frame.
-pub async fn call(osd: &Osd, to: i32, frame: &Frame) -> Result<Frame, String> {
+/// Sends a peer request and returns the answer frame (a transport
+/// failure or a timeout is [`OsdErrorCode::Unavailable`]).
+pub async fn call(osd: &Osd, to: i32, frame: &Frame) -> Result<Frame, OpError> {
     call_with(osd, to, frame, 0).await
 }
 
@@ -21,11 +23,13 @@ pub async fn call(osd: &Osd, to: i32, frame: &Frame) -> Result<Frame, String> {
 /// connection and go first.
 pub const BACKGROUND: i32 = -10;
 
-async fn call_with(osd: &Osd, to: i32, frame: &Frame, priority: i32) -> Result<Frame, String> {
+async fn call_with(osd: &Osd, to: i32, frame: &Frame, priority: i32) -> Result<Frame, OpError> {
     let addr = osd
         .peer_addr(to)
-        .ok_or(format!("osd.{to} has no address"))?;
-    let endpoint = osd.endpoint().ok_or("no endpoint yet")?;
+        .ok_or_else(|| unavailable(format!("osd.{to} has no address")))?;
+    let endpoint = osd
+        .endpoint()
+        .ok_or_else(|| unavailable("no endpoint yet"))?;
     let opts = shoal_net::RequestOptions {
         timeout: osd.opts.peer_timeout,
         priority,
@@ -33,37 +37,25 @@ async fn call_with(osd: &Osd, to: i32, frame: &Frame, priority: i32) -> Result<F
     let reply = endpoint
         .request_with(&addr, frame, opts)
         .await
-        .map_err(|e| format!("osd.{to}: {e}"))?;
+        .map_err(|e| unavailable(format!("osd.{to}: {e}")))?;
     osd.heard_from(to);
     Ok(reply)
 }
 
-/// Sends a peer request answered by a [`PeerAck`]; its error is ours.
-pub async fn call_ack(osd: &Osd, to: i32, frame: &Frame) -> Result<(), String> {
-    call_ack_with(osd, to, frame, 0).await
-}
-
-/// [`call_ack`] at a stream `priority` (e.g. [`BACKGROUND`]).
-pub async fn call_ack_with(osd: &Osd, to: i32, frame: &Frame, priority: i32) -> Result<(), String> {
+/// Sends a peer request answered by a [`PeerAck`]; its refusal is ours.
+pub async fn call_ack_with(
+    osd: &Osd,
+    to: i32,
+    frame: &Frame,
+    priority: i32,
+) -> Result<(), OpError> {
     let reply = call_with(osd, to, frame, priority).await?;
-    let ack: PeerAck = reply.decode_body().map_err(|e| e.to_string())?;
-    if ack.error.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("osd.{to}: {}", ack.error))
-    }
-}
-
-/// A request answered with a [`PeerAck`] instead of its reply was refused:
-/// its error (rather than a failure to decode the expected reply).
-pub fn refused(from: i32, reply: &Frame) -> Result<(), String> {
-    if reply.msg_type != msg::PEER_ACK {
-        return Ok(());
-    }
-    match reply.decode_body::<PeerAck>() {
-        Ok(ack) if !ack.error.is_empty() => Err(format!("osd.{from}: {}", ack.error)),
-        Ok(_) => Err(format!("osd.{from} answered with an empty acknowledgement")),
-        Err(e) => Err(e.to_string()),
+    let ack: PeerAck = reply
+        .decode_body()
+        .map_err(|e| unavailable(format!("osd.{to}'s answer: {e}")))?;
+    match ack.error {
+        None => Ok(()),
+        Some(e) => Err(e.from_osd(to)),
     }
 }
 
@@ -75,12 +67,11 @@ pub async fn push_frame(
     interval: u32,
     name: &str,
     repair: bool,
-) -> Result<Frame, String> {
+) -> Result<Frame, OpError> {
     let (store, coll, n) = (osd.store.clone(), collection(pg), name.to_string());
     let s = tokio::task::spawn_blocking(move || crate::pgstore::object_state(&store, &coll, &n))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.1)?;
+        .map_err(internal)??;
     let body = PgPush {
         epoch: osd.map().epoch(),
         pg,
@@ -92,7 +83,7 @@ pub async fn push_frame(
         sums: s.sums,
     };
     Ok(Frame::encode(msg::PG_PUSH, &body)
-        .map_err(|e| e.to_string())?
+        .map_err(internal)?
         .with_payload(s.data))
 }
 

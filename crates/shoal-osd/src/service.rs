@@ -11,8 +11,8 @@ use shoal_proto::osd::{
     PgDetailRequest, PgListReply, PgListRequest, PgRef, PgScrubReply, PgScrubRequest,
 };
 use shoal_proto::rep::{
-    PeerAck, PgActivate, PgBackfill, PgPull, PgPush, PgQuery, PgScan, PgScanReply, Ping, RepAck,
-    RepOp, ScrubMapReply, ScrubMapRequest,
+    PeerAck, PeerError, PgActivate, PgBackfill, PgPull, PgPush, PgQuery, PgScan, PgScanReply, Ping,
+    RepAck, RepOp, ScrubMapReply, ScrubMapRequest,
 };
 
 use crate::context::Osd;
@@ -72,7 +72,8 @@ impl RequestHandler for RequestService {
             | msg::PG_SCRUB_MAP
             | msg::PG_BACKFILL) => {
                 let Some(from) = osd_id(&peer) else {
-                    return peer_ack(osd, Err(format!("{} is not an OSD", peer.name)));
+                    let why = format!("{} is not an OSD", peer.name);
+                    return peer_ack(osd, Err((OsdErrorCode::PermissionDenied, why)));
                 };
                 osd.heard_from(from);
                 match t {
@@ -83,19 +84,25 @@ impl RequestHandler for RequestService {
                 }
             }
             msg::FAULT => peer_ack(osd, crate::faults::handle(osd, &peer, &request)),
-            other => peer_ack(osd, Err(format!("unknown message type {other}"))),
+            other => peer_ack(
+                osd,
+                Err((
+                    OsdErrorCode::Invalid,
+                    format!("unknown message type {other}"),
+                )),
+            ),
         }
     }
 }
 
-fn peer_ack(osd: &Osd, result: Result<(), String>) -> Frame {
+fn peer_ack(osd: &Osd, result: Result<(), OpError>) -> Frame {
     or_empty(
         msg::PEER_ACK,
         Frame::encode(
             msg::PEER_ACK,
             &PeerAck {
                 epoch: osd.map().epoch(),
-                error: result.err().unwrap_or_default(),
+                error: result.err().map(PeerError::from),
             },
         ),
     )
@@ -401,7 +408,7 @@ async fn pg_scrub(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
 
 async fn pg_scrub_map(osd: &Osd, request: &Frame) -> Frame {
     let answer = async {
-        let req: ScrubMapRequest = request.decode_body().map_err(|e| e.to_string())?;
+        let req: ScrubMapRequest = request.decode_body().map_err(bad_request)?;
         let (store, coll) = (osd.store.clone(), collection(req.pg));
         let limit = req.limit.clamp(1, shoal_proto::osd::MAX_LIST_PAGE) as usize;
         tokio::task::spawn_blocking(move || {
@@ -415,12 +422,11 @@ async fn pg_scrub_map(osd: &Osd, request: &Frame) -> Frame {
             )
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.1)
+        .map_err(exec::internal)?
     };
     let (entries, more, error) = match answer.await {
-        Ok((entries, more)) => (entries, more, String::new()),
-        Err(e) => (Vec::new(), false, e),
+        Ok((entries, more)) => (entries, more, None),
+        Err(e) => (Vec::new(), false, Some(PeerError::from(e))),
     };
     or_empty(
         msg::PG_SCRUB_MAP_REPLY,
@@ -447,7 +453,7 @@ const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 async fn machine_request(osd: &Arc<Osd>, from: i32, request: Frame) -> Frame {
     let (pg, epoch, req) = match decode_machine_request(request) {
         Ok(r) => r,
-        Err(e) => return peer_ack(osd, Err(format!("bad request: {e}"))),
+        Err(e) => return peer_ack(osd, Err(bad_request(e))),
     };
     osd.pgs_reach(epoch, CATCH_UP).await;
     match osd.shards.peer(pg, from, req).await {
@@ -455,8 +461,12 @@ async fn machine_request(osd: &Arc<Osd>, from: i32, request: Frame) -> Frame {
         Ok(PeerReply::Query(q)) => {
             or_empty(msg::PG_QUERY_REPLY, Frame::encode(msg::PG_QUERY_REPLY, &*q))
         }
-        Err(e) => peer_ack(osd, Err(e.1)),
+        Err(e) => peer_ack(osd, Err(e)),
     }
+}
+
+fn bad_request(e: impl std::fmt::Display) -> OpError {
+    (OsdErrorCode::Invalid, format!("bad request: {e}"))
 }
 
 fn decode_machine_request(request: Frame) -> shoal_net::Result<(PgRef, u32, PeerRequest)> {
@@ -484,8 +494,8 @@ fn decode_machine_request(request: Frame) -> shoal_net::Result<(PgRef, u32, Peer
 
 async fn pg_pull(osd: &Osd, request: &Frame) -> Frame {
     let answer = async {
-        let req: PgPull = request.decode_body().map_err(|e| e.to_string())?;
-        exec::check_name(&req.object).map_err(|e| e.1)?;
+        let req: PgPull = request.decode_body().map_err(bad_request)?;
+        exec::check_name(&req.object)?;
         crate::rpc::push_frame(osd, req.pg, req.interval, &req.object, false).await
     };
     match answer.await {
@@ -496,7 +506,7 @@ async fn pg_pull(osd: &Osd, request: &Frame) -> Frame {
 
 async fn pg_scan(osd: &Osd, request: &Frame) -> Frame {
     let answer = async {
-        let req: PgScan = request.decode_body().map_err(|e| e.to_string())?;
+        let req: PgScan = request.decode_body().map_err(bad_request)?;
         let (store, coll) = (osd.store.clone(), collection(req.pg));
         let limit = req.limit.clamp(1, shoal_proto::osd::MAX_LIST_PAGE) as usize;
         tokio::task::spawn_blocking(move || {
@@ -507,12 +517,11 @@ async fn pg_scan(osd: &Osd, request: &Frame) -> Frame {
             crate::pgstore::scan(&store, &coll, req.start_after.as_deref(), limit)
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.1)
+        .map_err(exec::internal)?
     };
     let (objects, more, error) = match answer.await {
-        Ok((objects, more)) => (objects, more, String::new()),
-        Err(e) => (Vec::new(), false, e),
+        Ok((objects, more)) => (objects, more, None),
+        Err(e) => (Vec::new(), false, Some(PeerError::from(e))),
     };
     or_empty(
         msg::PG_SCAN_REPLY,

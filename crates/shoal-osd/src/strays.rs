@@ -56,7 +56,8 @@ async fn head_says_clean(osd: &Osd, pg: PgRef, head: i32) -> Result<bool, String
     };
     let frame = Frame::encode(msg::PG_QUERY, &q).map_err(|e| e.to_string())?;
     let reply: PgQueryReply = crate::rpc::call(osd, head, &frame)
-        .await?
+        .await
+        .map_err(|e| e.1)?
         .decode_body()
         .map_err(|e| e.to_string())?;
     Ok(reply.clean)

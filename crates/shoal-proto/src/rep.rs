@@ -7,7 +7,7 @@
 //! recovery and heartbeats are requests ([`crate::msg::PG_QUERY`],
 //! [`crate::msg::PG_PUSH`], [`crate::msg::OSD_PING`]).
 
-use crate::osd::{ObjOp, ObjVersion, PayloadRange, PgRef, ReqId};
+use crate::osd::{ObjOp, ObjVersion, OsdErrorCode, PayloadRange, PgRef, ReqId};
 use crate::wire::wire;
 
 wire! {
@@ -244,8 +244,18 @@ wire! {
     pub struct PeerAck {
         /// The answering OSD's map epoch.
         pub epoch: u32,
-        /// Empty on success, else why not.
-        pub error: String,
+        /// Why not, when it was refused.
+        pub error: Option<PeerError>,
+    }
+
+    /// Why an OSD refused a peer's request: the code says what the asker
+    /// may do about it (e.g. [`OsdErrorCode::OsdBehind`]: ask again once
+    /// the OSD follows the map), the message is for people.
+    pub struct PeerError {
+        /// What kind of refusal.
+        pub code: OsdErrorCode,
+        /// Why, in words.
+        pub message: String,
     }
 
     /// Head -> authoritative member during peering: send this object's
@@ -282,8 +292,8 @@ wire! {
         pub objects: Vec<(String, ObjVersion)>,
         /// More objects follow.
         pub more: bool,
-        /// Empty on success, else why not.
-        pub error: String,
+        /// Why not, when it was refused.
+        pub error: Option<PeerError>,
     }
     /// Head -> an OSD of the PG's up set that is not in its (temporary)
     /// acting set: a step of filling it while the acting chain serves.
@@ -344,8 +354,8 @@ wire! {
         pub entries: Vec<ScrubEntry>,
         /// More objects follow the page.
         pub more: bool,
-        /// Empty on success, else why not.
-        pub error: String,
+        /// Why not, when it was refused.
+        pub error: Option<PeerError>,
     }
     /// One copy of one object, as a scrub compares it.
     pub struct ScrubEntry {
@@ -381,4 +391,17 @@ pub fn rep_topic(pg: PgRef, interval: u32) -> String {
 /// The one-way stream topic carrying `pg`'s acknowledgements upstream.
 pub fn ack_topic(pg: PgRef, interval: u32) -> String {
     format!("ack/{pg}/{interval}")
+}
+
+impl PeerError {
+    /// The refusal as an `(code, message)` pair, the message naming `from`.
+    pub fn from_osd(self, from: i32) -> (OsdErrorCode, String) {
+        (self.code, format!("osd.{from}: {}", self.message))
+    }
+}
+
+impl From<(OsdErrorCode, String)> for PeerError {
+    fn from((code, message): (OsdErrorCode, String)) -> Self {
+        PeerError { code, message }
+    }
 }

@@ -189,12 +189,9 @@ impl Pg {
                 self.scrub_remote_page(member, result.and_then(scrub_reply))
             }
             Pending::LookRemote { interval, member } if interval == self.interval.epoch => {
-                let r = result.and_then(scrub_reply).and_then(|r| {
-                    if r.error.is_empty() {
-                        Ok(r.entries)
-                    } else {
-                        Err((shoal_proto::osd::OsdErrorCode::Unavailable, r.error))
-                    }
+                let r = result.and_then(scrub_reply).and_then(|r| match r.error {
+                    None => Ok(r.entries),
+                    Some(e) => Err(e.from_osd(member)),
                 });
                 self.look_answered(member, r)
             }
@@ -246,10 +243,10 @@ fn scrub_reply(a: PeerAnswer) -> Result<shoal_proto::rep::ScrubMapReply, OpError
 
 fn scan_reply(a: PeerAnswer) -> Result<shoal_proto::rep::PgScanReply, OpError> {
     match a {
-        PeerAnswer::Scan(r) if !r.error.is_empty() => {
-            Err((shoal_proto::osd::OsdErrorCode::Unavailable, r.error))
-        }
-        PeerAnswer::Scan(r) => Ok(r),
+        PeerAnswer::Scan(r) => match r.error {
+            Some(e) => Err((e.code, e.message)),
+            None => Ok(r),
+        },
         other => Err(internal(format!("expected a listing, got {other:?}"))),
     }
 }

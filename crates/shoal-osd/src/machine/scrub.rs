@@ -183,8 +183,10 @@ impl Pg {
         result: Result<ScrubMapReply, OpError>,
     ) {
         let reply = match result {
-            Ok(r) if r.error.is_empty() => r,
-            Ok(r) => return self.scrub_failed(&format!("osd.{member}: {}", r.error)),
+            Ok(ScrubMapReply { error: Some(e), .. }) => {
+                return self.scrub_failed(&format!("osd.{member}: {}", e.message));
+            }
+            Ok(r) => r,
             Err(e) => return self.scrub_failed(&format!("osd.{member}: {}", e.1)),
         };
         let Some(s) = &mut self.scrub else {

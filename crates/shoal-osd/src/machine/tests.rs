@@ -743,7 +743,7 @@ fn a_scrub_looks_again_at_what_differs_and_repairs_the_bad_copy() {
         epoch: 5,
         entries: vec![entry("a", 1, 1), entry("b", 2, 9)],
         more: false,
-        error: String::new(),
+        error: None,
     };
     let out = b
         .ev(Event::Answer {

@@ -1204,7 +1204,7 @@ impl Sim {
                     epoch: 0,
                     entries,
                     more,
-                    error: String::new(),
+                    error: None,
                 });
                 self.send(Node::Osd(id), Node::Osd(from), reply(Ok(answer)));
             }
@@ -1215,7 +1215,7 @@ impl Sim {
                     epoch: 0,
                     objects,
                     more,
-                    error: String::new(),
+                    error: None,
                 });
                 self.send(Node::Osd(id), Node::Osd(from), reply(Ok(answer)));
             }
