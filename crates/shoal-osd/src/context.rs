@@ -16,8 +16,7 @@ use shoal_proto::osd::PgRef;
 use shoal_store::{Store, StoreConfig};
 
 use crate::error::OsdError;
-use crate::machine::LogLimits;
-use crate::shard::Shards;
+use crate::pg::LogLimits;
 
 /// What the daemon runs with.
 #[derive(Debug, Clone)]
@@ -145,8 +144,6 @@ pub struct Osd {
     pub opts: OsdOptions,
     pub(crate) endpoint: OnceLock<Endpoint>,
     pub(crate) map: RwLock<Arc<OsdMap>>,
-    /// The PGs' state machines, on their shard tasks.
-    pub shards: Shards,
     /// The PGs this OSD has a copy of (changed under `pg_lifecycle`).
     pub(crate) pg_ids: Mutex<BTreeSet<PgRef>>,
     pub(crate) last_heard: Mutex<HashMap<i32, Instant>>,

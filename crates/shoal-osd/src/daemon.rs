@@ -16,12 +16,15 @@ use shoal_store::Store;
 
 use crate::context::{Osd, OsdOptions, boot, store_config};
 use crate::error::OsdError;
-use crate::machine::{Interval, Phase};
+use crate::node::Node;
+use crate::pg::{Interval, Phase};
 use crate::pglog::parse_collection;
 use crate::service;
+use crate::shard::Shards;
 
 /// Installs a newer map and brings every PG to it.
-pub async fn install_map(osd: &Arc<Osd>, map: OsdMap) {
+pub async fn install_map(node: &Node, map: OsdMap) {
+    let osd = &node.osd;
     let epoch = map.epoch();
     {
         let mut cur = match osd.map.write() {
@@ -45,10 +48,11 @@ pub async fn install_map(osd: &Arc<Osd>, map: OsdMap) {
         }
     }
     tracing::debug!(epoch, "new map");
-    update_pgs(osd).await;
+    update_pgs(node).await;
 }
 
-async fn update_pgs(osd: &Arc<Osd>) {
+async fn update_pgs(node: &Node) {
+    let osd = &node.osd;
     let _lifecycle = osd.pg_lifecycle.lock().await;
     let map = osd.map();
     let mut ws = map.new_workspace();
@@ -90,7 +94,7 @@ async fn update_pgs(osd: &Arc<Osd>) {
         if !osd.has_pg(id) {
             match crate::pgstore::open(&osd.store, id).await {
                 Ok(loaded) => {
-                    osd.shards.open(id, loaded);
+                    node.shards.open(id, loaded);
                     osd.pg_ids_lock().insert(id);
                 }
                 Err(e) => {
@@ -99,10 +103,10 @@ async fn update_pgs(osd: &Arc<Osd>) {
                 }
             }
         }
-        osd.shards.interval(id, interval);
+        node.shards.interval(id, interval);
     }
     // The shards have taken every interval before the epoch is announced.
-    osd.shards.visit_all(|_| Vec::<()>::new()).await;
+    node.shards.visit_all(|_| Vec::<()>::new()).await;
     osd.pgs_epoch.send_if_modified(|e| {
         let newer = map.epoch() > *e;
         if newer {
@@ -128,14 +132,13 @@ pub async fn run(
     let monc = MonClient::with_fault(identity.clone(), mons, mon_opts, fault.clone())?;
     let first_map = monc.osdmap().await?;
     let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let osd = Arc::new_cyclic(|me| Osd {
+    let osd = Arc::new(Osd {
         id,
         store: store.clone(),
         monc,
         opts: opts.clone(),
         endpoint: OnceLock::new(),
         map: RwLock::new(Arc::new(OsdMap::new(first_map.fsid()))),
-        shards: crate::shard::Shards::start(me.clone(), shards),
         pg_ids: Mutex::new(BTreeSet::new()),
         last_heard: Mutex::new(HashMap::new()),
         leases: crate::lease::ReadLeases::new(opts.read_lease),
@@ -150,14 +153,18 @@ pub async fn run(
         space: crate::space::Space::new(opts.id, opts.full_ratio),
         pgs_epoch: tokio::sync::watch::Sender::new(0),
     });
+    let node = Arc::new(Node {
+        osd: osd.clone(),
+        shards: Shards::start(osd.clone(), shards),
+    });
     let mut ep_config = EndpointConfig::new(opts.addr);
     ep_config.wire_mode = mon_opts.wire_mode;
     if let Some(f) = fault {
         ep_config = ep_config.with_fault(f);
     }
     let endpoint = Endpoint::builder(identity, ep_config)
-        .request_handler(service::RequestService(osd.clone()))
-        .stream_handler(service::StreamService(osd.clone()))
+        .request_handler(service::RequestService(node.clone()))
+        .stream_handler(service::StreamService(node.clone()))
         .bind()?;
     let addr = endpoint.local_addr();
     let _ = osd.endpoint.set(endpoint.clone());
@@ -166,34 +173,36 @@ pub async fn run(
     for coll in store.list_collections()? {
         if let Some(pg) = parse_collection(&coll) {
             let loaded = crate::pgstore::open(&store, pg).await?;
-            osd.shards.open(pg, loaded);
+            node.shards.open(pg, loaded);
             osd.pg_ids_lock().insert(pg);
         }
     }
-    install_map(&osd, first_map).await;
+    install_map(&node, first_map).await;
 
     boot(&osd, addr).await?;
     tracing::info!(osd = id, %addr, "booted");
 
     let tasks = [
-        tokio::spawn(follow_maps(osd.clone())),
-        tokio::spawn(beacons(osd.clone())),
-        tokio::spawn(heartbeats(osd.clone())),
+        tokio::spawn(follow_maps(node.clone())),
+        tokio::spawn(beacons(node.clone())),
+        tokio::spawn(heartbeats(node.clone())),
         tokio::spawn(crate::rejoin::rejoin(osd.clone(), addr)),
-        tokio::spawn(crate::strays::run(osd.clone())),
-        tokio::spawn(crate::schedule::scrubs(osd.clone())),
+        tokio::spawn(crate::strays::run(node.clone())),
+        tokio::spawn(crate::schedule::scrubs(node.clone())),
         tokio::spawn(follow_limits(osd.clone())),
     ];
     shutdown.await;
     for t in tasks {
         t.abort();
     }
+    node.shards.stop();
     endpoint.close();
     Ok(())
 }
 
 /// Long-polls the monitors for newer maps and installs them in order.
-async fn follow_maps(osd: Arc<Osd>) {
+async fn follow_maps(node: Arc<Node>) {
+    let osd = &node.osd;
     loop {
         let current = osd.map();
         match osd
@@ -205,7 +214,7 @@ async fn follow_maps(osd: Arc<Osd>) {
             // it began in, which members must agree on.
             Ok(maps) => {
                 for map in maps {
-                    install_map(&osd, map).await;
+                    install_map(&node, map).await;
                 }
             }
             Err(e) => {
@@ -219,7 +228,8 @@ async fn follow_maps(osd: Arc<Osd>) {
 /// Least time between two beacons sent early for a PG state change.
 const EARLY_BEACON_GAP: Duration = Duration::from_millis(50);
 
-async fn beacons(osd: Arc<Osd>) {
+async fn beacons(node: Arc<Node>) {
+    let osd = &node.osd;
     let mut tick = tokio::time::interval(osd.opts.beacon_interval);
     loop {
         tokio::select! {
@@ -231,7 +241,8 @@ async fn beacons(osd: Arc<Osd>) {
             }
         }
         let map = osd.map();
-        let stats = crate::stats::report(&osd).await;
+        let pgs = node.shards.pg_stats(osd.id).await;
+        let stats = crate::stats::report(pgs, &osd.io, &osd.recovery, &osd.store);
         if let Err(e) = osd
             .monc
             .command(MonCommand::OsdBeacon {
@@ -279,9 +290,9 @@ async fn refresh_limits(osd: &Osd) {
 }
 
 /// The OSDs this one shares a PG with.
-async fn pg_peers(osd: &Osd) -> BTreeSet<i32> {
-    let me = osd.id;
-    let chains = osd
+async fn pg_peers(node: &Node) -> BTreeSet<i32> {
+    let me = node.osd.id;
+    let chains = node
         .shards
         .visit_all(move |s| {
             s.pgs
@@ -296,18 +307,22 @@ async fn pg_peers(osd: &Osd) -> BTreeSet<i32> {
 }
 
 /// Pings PG peers; reports to the monitors those silent past the grace.
-async fn heartbeats(osd: Arc<Osd>) {
+async fn heartbeats(node: Arc<Node>) {
+    let osd = &node.osd;
     let mut tick = tokio::time::interval(osd.opts.heartbeat_interval);
     let mut reported: HashMap<i32, Instant> = HashMap::new();
     // The boot epoch each peer's silence is counted from: a peer that
     // booted again starts with a clean slate, not with the silence of its
     // previous life (which would have it reported the moment it is up).
     let mut booted: HashMap<i32, u32> = HashMap::new();
+    // Pings and failure reports in flight (each has its deadline).
+    let mut sent = tokio::task::JoinSet::new();
     loop {
         tick.tick().await;
+        while sent.try_join_next().is_some() {}
         osd.space.update(&osd.store.statfs());
         let map = osd.map();
-        for peer_id in pg_peers(&osd).await {
+        for peer_id in pg_peers(&node).await {
             if !map.is_up(peer_id) {
                 continue;
             }
@@ -324,12 +339,12 @@ async fn heartbeats(osd: Arc<Osd>) {
                 *h.entry(peer_id).or_insert_with(Instant::now)
             };
             let osd2 = osd.clone();
-            tokio::spawn(async move { crate::rpc::ping(&osd2, peer_id).await });
+            sent.spawn(async move { crate::rpc::ping(&osd2, peer_id).await });
             let silent = last_heard.elapsed();
             if silent <= osd.opts.heartbeat_grace {
                 if reported.remove(&peer_id).is_some() {
                     tracing::info!(peer = peer_id, "a reported peer answers again");
-                    send_failure(&osd, peer_id, map.epoch(), true);
+                    sent.spawn(send_failure(osd.clone(), peer_id, map.epoch(), true));
                 }
                 continue;
             }
@@ -343,24 +358,21 @@ async fn heartbeats(osd: Arc<Osd>) {
                     "reporting a silent peer"
                 );
                 reported.insert(peer_id, Instant::now());
-                send_failure(&osd, peer_id, map.epoch(), false);
+                sent.spawn(send_failure(osd.clone(), peer_id, map.epoch(), false));
             }
         }
     }
 }
 
 /// Reports `target` to the monitors as failed, or (`alive`) withdraws the
-/// report; in the background.
-fn send_failure(osd: &Arc<Osd>, target: i32, epoch: u32, alive: bool) {
-    let osd = osd.clone();
-    tokio::spawn(async move {
-        let _ = osd
-            .monc
-            .command(MonCommand::OsdFailure {
-                target,
-                epoch,
-                alive,
-            })
-            .await;
-    });
+/// report.
+async fn send_failure(osd: Arc<Osd>, target: i32, epoch: u32, alive: bool) {
+    let report = MonCommand::OsdFailure {
+        target,
+        epoch,
+        alive,
+    };
+    if let Err(e) = osd.monc.command(report).await {
+        tracing::warn!(target, error = %e, "failure report not delivered");
+    }
 }

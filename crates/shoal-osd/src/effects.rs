@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::context::Osd;
 use crate::exec::{OpError, unavailable};
-use crate::machine::{OutRequest, PeerAnswer};
+use crate::pg::{OutRequest, PeerAnswer};
 use crate::rpc;
 
 /// Sends one of PG `pg`'s requests to OSD `to` and decodes the answer.

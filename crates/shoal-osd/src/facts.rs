@@ -1,4 +1,4 @@
-//! What the OSD knows that its PG state machines read (`machine::Facts`):
+//! What the OSD knows that its PG state machines read (`pg::Facts`):
 //! the installed map, which peers are full, the read leases and when it
 //! last heard from each OSD.
 
@@ -8,7 +8,7 @@ use shoal_map::OsdMap;
 use shoal_proto::rep::HeardFrom;
 
 use crate::context::Osd;
-use crate::machine::Facts;
+use crate::pg::Facts;
 
 /// The facts of one OSD under one map.
 pub struct OsdFacts<'a> {

@@ -78,7 +78,7 @@ pub fn list_pgs(store: &Store) -> Result<Vec<PgSummary>, StoreError> {
 /// What the store holds about `pg` (`NoCollection` when it holds nothing).
 pub fn dump_pg(store: &Store, pg: PgRef) -> Result<PgDump, StoreError> {
     let coll = collection(pg);
-    let crate::machine::Loaded { info, log, missing } = crate::pgstore::load(store, &coll)?;
+    let crate::pg::Loaded { info, log, missing } = crate::pgstore::load(store, &coll)?;
     let mut objects = Vec::new();
     for name in crate::pgstore::client_objects(store, &coll)? {
         let stat = store.stat(&coll, &name)?;

@@ -3,9 +3,12 @@
 //! middle -> tail) over QUIC, answers clients, heartbeats its peers and
 //! follows the cluster map. See `docs/osd.md`.
 //!
-//! The protocol cores are sans IO: [`chain`] (which writes are done on a
-//! member) and [`peering`] (which log wins and who needs what); the rest
-//! is the tokio shell around them.
+//! The PG protocol is sans IO: [`pg::Pg`] is one PG as a pure state
+//! machine (events in, actions out), built on the pure cores [`chain`]
+//! (which writes are done on a member), [`peering`] (which log wins and
+//! who needs what), [`pglog`], [`missing`], [`scan`] and [`scrub`]. The
+//! rest is the tokio shell around it: [`shard`] runs the machines and
+//! executes their actions, [`service`] answers the network.
 
 #![warn(missing_docs)]
 
@@ -21,11 +24,12 @@ pub mod faults;
 pub mod inspect;
 pub mod lease;
 pub mod links;
-pub mod machine;
 pub mod missing;
 pub mod mkfs;
+pub mod node;
 pub mod parallel;
 pub mod peering;
+pub mod pg;
 pub mod pglog;
 pub mod pgstore;
 pub mod rejoin;

@@ -18,13 +18,31 @@ use crate::context::Osd;
 struct Down {
     writes: mpsc::UnboundedSender<(ObjVersion, Frame)>,
     acked: watch::Sender<ObjVersion>,
+    _task: Supervised,
+}
+
+/// The acknowledgements to one previous member.
+struct Up {
+    done: watch::Sender<ObjVersion>,
+    _task: Supervised,
+}
+
+/// A link's task, stopped when the link is dropped (the PG left the
+/// interval, or went away): a link to a dead peer would otherwise retry
+/// for ever.
+struct Supervised(tokio::task::AbortHandle);
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The links of one PG on this OSD.
 pub struct Links {
     pg: PgRef,
     down: HashMap<(u32, i32), Down>,
-    up: HashMap<(u32, i32), watch::Sender<ObjVersion>>,
+    up: HashMap<(u32, i32), Up>,
 }
 
 impl Links {
@@ -62,8 +80,16 @@ impl Links {
             let (writes, rx) = mpsc::unbounded_channel();
             let (acked, acked_rx) = watch::channel(ObjVersion::default());
             let topic = rep_topic(self.pg, rep.interval);
-            tokio::spawn(run_downstream(endpoint, addr, topic, rx, acked_rx));
-            self.down.insert(key, Down { writes, acked });
+            let task = tokio::spawn(run_downstream(endpoint, addr, topic, rx, acked_rx));
+            let _task = Supervised(task.abort_handle());
+            self.down.insert(
+                key,
+                Down {
+                    writes,
+                    acked,
+                    _task,
+                },
+            );
         }
         if let Some(d) = self.down.get(&key) {
             let _ = d.writes.send((version, frame));
@@ -93,13 +119,14 @@ impl Links {
             };
             let (done, rx) = watch::channel(ObjVersion::default());
             let topic = ack_topic(self.pg, interval);
-            tokio::spawn(run_upstream(endpoint, addr, topic, self.pg, interval, rx));
-            self.up.insert(key, done);
+            let task = tokio::spawn(run_upstream(endpoint, addr, topic, self.pg, interval, rx));
+            let _task = Supervised(task.abort_handle());
+            self.up.insert(key, Up { done, _task });
         }
-        if let Some(done) = self.up.get(&key) {
+        if let Some(up) = self.up.get(&key) {
             // Re-sent even when not newer: the previous member may have
             // lost the last one (it re-sends a write to ask again).
-            done.send_replace(version);
+            up.done.send_replace(version);
         }
     }
 }

@@ -13,7 +13,7 @@ use shoal_proto::rep::{DataSums, ObjectState, PgInfo, ScrubEntry};
 use shoal_store::{Op, Store, StoreError, Transaction};
 
 use crate::exec::{self, OpError};
-use crate::machine::{Loaded, decode_loaded, log_txn};
+use crate::pg::{Loaded, decode_loaded, log_txn};
 use crate::pglog::{
     DUPS_OBJECT, INTERNAL_OBJECTS, META_OBJECT, MISSING_OBJECT, PgLog, collection, is_internal,
 };

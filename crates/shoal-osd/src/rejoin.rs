@@ -24,8 +24,11 @@ pub async fn rejoin(osd: Arc<Osd>, addr: SocketAddr) {
     let mut next_try = Instant::now();
     let mut round = 0usize;
     let mut unseen_since: Option<Instant> = None;
+    // Pings in flight (each has its deadline).
+    let mut pings = tokio::task::JoinSet::new();
     loop {
         tick.tick().await;
+        while pings.try_join_next().is_some() {}
         let map = osd.map();
         if !map.exists(osd.id) {
             continue;
@@ -65,7 +68,7 @@ pub async fn rejoin(osd: Arc<Osd>, addr: SocketAddr) {
         for k in 0..others.len().min(PINGS_PER_TICK) {
             let o = others[(round + k) % others.len()];
             let osd2 = osd.clone();
-            tokio::spawn(async move { crate::rpc::ping(&osd2, o).await });
+            pings.spawn(async move { crate::rpc::ping(&osd2, o).await });
         }
         round = round.wrapping_add(PINGS_PER_TICK);
         let reachable = others.is_empty() || others.iter().any(|&o| osd.heard_since(o, since));

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::context::Osd;
-use crate::machine::{Event, Phase, ScrubRequest};
+use crate::node::Node;
+use crate::pg::{Event, Phase, ScrubRequest};
 use crate::shard::Shard;
 
 /// A scheduled scrub that has not reported back after this long no longer
@@ -16,8 +16,9 @@ use crate::shard::Shard;
 const GIVE_UP: Duration = Duration::from_secs(600);
 
 /// Starts the scrubs that are due, every quarter of the shortest interval.
-pub async fn scrubs(osd: Arc<Osd>) {
-    let (light, deep) = (osd.opts.scrub_interval, osd.opts.deep_scrub_interval);
+pub async fn scrubs(node: Arc<Node>) {
+    let opts = &node.osd.opts;
+    let (light, deep) = (opts.scrub_interval, opts.deep_scrub_interval);
     let shortest = [light, deep].into_iter().filter(|d| !d.is_zero()).min();
     let Some(shortest) = shortest else {
         return;
@@ -27,7 +28,7 @@ pub async fn scrubs(osd: Arc<Osd>) {
     );
     loop {
         tick.tick().await;
-        osd.shards
+        node.shards
             .visit_all(move |s| {
                 start_due(s, light, deep);
                 Vec::<()>::new()

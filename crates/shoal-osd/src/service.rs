@@ -17,7 +17,8 @@ use shoal_proto::rep::{
 
 use crate::context::Osd;
 use crate::exec::{self, OpError, unavailable};
-use crate::machine::{ClientAnswer, ClientOp, OpId, PeerReply, PeerRequest, ScrubRequest};
+use crate::node::Node;
+use crate::pg::{ClientAnswer, ClientOp, OpId, PeerReply, PeerRequest, ScrubRequest};
 use crate::pglog::collection;
 use crate::shard::{ClientRequest, Msg};
 
@@ -36,16 +37,17 @@ fn or_empty(msg_type: u16, frame: shoal_net::Result<Frame>) -> Frame {
 }
 
 /// Serves requests (client ops, peering, heartbeats).
-pub struct RequestService(pub Arc<Osd>);
+pub struct RequestService(pub Arc<Node>);
 
 impl RequestHandler for RequestService {
     async fn handle(&self, peer: PeerInfo, request: Frame) -> Frame {
-        let osd = &self.0;
+        let node = &self.0;
+        let osd = &node.osd;
         match request.msg_type {
-            msg::OSD_OP => op(osd, &peer, request).await,
-            msg::OSD_LIST => list(osd, &peer, &request).await,
-            msg::PG_DETAIL => pg_detail(osd, &peer, &request).await,
-            msg::PG_SCRUB => pg_scrub(osd, &peer, &request).await,
+            msg::OSD_OP => op(node, &peer, request).await,
+            msg::OSD_LIST => list(node, &peer, &request).await,
+            msg::PG_DETAIL => pg_detail(node, &peer, &request).await,
+            msg::PG_SCRUB => pg_scrub(node, &peer, &request).await,
             msg::OSD_PING => {
                 if let Some(id) = osd_id(&peer) {
                     osd.heard_from(id);
@@ -80,7 +82,7 @@ impl RequestHandler for RequestService {
                     msg::PG_PULL => pg_pull(osd, &request).await,
                     msg::PG_SCAN => pg_scan(osd, &request).await,
                     msg::PG_SCRUB_MAP => pg_scrub_map(osd, &request).await,
-                    _ => machine_request(osd, from, request).await,
+                    _ => machine_request(node, from, request).await,
                 }
             }
             msg::FAULT => peer_ack(osd, crate::faults::handle(osd, &peer, &request)),
@@ -123,7 +125,8 @@ fn reply(osd: &Osd, result: Result<OpResult, OpError>, payload: Bytes) -> Frame 
     .with_payload(payload)
 }
 
-async fn op(osd: &Arc<Osd>, peer: &PeerInfo, request: Frame) -> Frame {
+async fn op(node: &Node, peer: &PeerInfo, request: Frame) -> Frame {
+    let osd = &node.osd;
     let req: OsdRequest = match request.decode_body() {
         Ok(r) => r,
         Err(e) => {
@@ -134,18 +137,19 @@ async fn op(osd: &Arc<Osd>, peer: &PeerInfo, request: Frame) -> Frame {
             );
         }
     };
-    match serve_op(osd, peer, &req, request.payload).await {
+    match serve_op(node, peer, &req, request.payload).await {
         Ok((result, payload)) => reply(osd, Ok(result), payload),
         Err(e) => reply(osd, Err(e), Bytes::new()),
     }
 }
 
 async fn serve_op(
-    osd: &Arc<Osd>,
+    node: &Node,
     peer: &PeerInfo,
     req: &OsdRequest,
     payload: Bytes,
 ) -> Result<(OpResult, Bytes), OpError> {
+    let osd = &node.osd;
     let write = exec::classify(req, payload.len() as u64)?;
     osd.auth.check(&osd.monc, &peer.name, write).await?;
     let payload_len = payload.len();
@@ -159,14 +163,14 @@ async fn serve_op(
         write,
         balance: req.balance_reads,
     };
-    match osd.shards.client(req.pg, ClientRequest::Op(op)).await? {
+    match node.shards.client(req.pg, ClientRequest::Op(op)).await? {
         ClientAnswer::Written(version) => {
             osd.io.record_write(payload_len);
             let outputs = vec![OpOutput::None; req.ops.len()];
             Ok((OpResult::Done { version, outputs }, Bytes::new()))
         }
         ClientAnswer::Failed(e) => Err(e),
-        ClientAnswer::ReadHere => read_op(osd, req).await,
+        ClientAnswer::ReadHere => read_op(node, req).await,
         ClientAnswer::Forward { to, balance } => proxy(osd, to, req, balance).await,
         ClientAnswer::Scrubbed(_) => Err(exec::internal("a scrub's answer to an op")),
     }
@@ -174,11 +178,12 @@ async fn serve_op(
 
 /// Serves a read the PG's machine said this copy may answer; a copy that
 /// fails its checksums is repaired (at the head) or read at the head.
-async fn read_op(osd: &Arc<Osd>, req: &OsdRequest) -> Result<(OpResult, Bytes), OpError> {
+async fn read_op(node: &Node, req: &OsdRequest) -> Result<(OpResult, Bytes), OpError> {
+    let osd = &node.osd;
     let r = match read_here(osd, req).await {
         Err((OsdErrorCode::Corrupt, why)) => {
             tracing::warn!(pg = %req.pg, object = %req.object, error = %why, "a read failed its checksums; repairing");
-            let head = head_of(osd, req.pg)
+            let head = head_of(node, req.pg)
                 .await
                 .ok_or_else(|| unavailable("no head"))?;
             if head == osd.id {
@@ -190,7 +195,7 @@ async fn read_op(osd: &Arc<Osd>, req: &OsdRequest) -> Result<(OpResult, Bytes), 
                     repair: true,
                     only: vec![req.object.clone()],
                 };
-                match osd
+                match node
                     .shards
                     .client(req.pg, ClientRequest::Scrub(scrub))
                     .await?
@@ -203,8 +208,8 @@ async fn read_op(osd: &Arc<Osd>, req: &OsdRequest) -> Result<(OpResult, Bytes), 
                 }
             } else {
                 // The head answers; it repairs this copy meanwhile.
-                ask_head_to_repair(osd, head, req.pg, &req.object);
-                return proxy(osd, head, req, false).await;
+                let ask = ask_head_to_repair(osd, head, req.pg, &req.object);
+                return tokio::join!(ask, proxy(osd, head, req, false)).1;
             }
         }
         other => other?,
@@ -220,8 +225,8 @@ async fn read_op(osd: &Arc<Osd>, req: &OsdRequest) -> Result<(OpResult, Bytes), 
 }
 
 /// The head of PG `pg`'s chain as this OSD's copy knows it.
-async fn head_of(osd: &Osd, pg: PgRef) -> Option<i32> {
-    osd.shards
+async fn head_of(node: &Node, pg: PgRef) -> Option<i32> {
+    node.shards
         .visit(pg, move |s| {
             s.pgs
                 .get(&pg)
@@ -240,9 +245,9 @@ async fn read_here(osd: &Osd, req: &OsdRequest) -> Result<exec::ReadResult, OpEr
         .map_err(exec::internal)?
 }
 
-/// Asks the PG's head (in the background) to repair this member's copy
-/// of `object`, which failed its checksums.
-fn ask_head_to_repair(osd: &Arc<Osd>, head: i32, pg: PgRef, object: &str) {
+/// Asks the PG's head to repair this member's copy of `object`, which
+/// failed its checksums.
+async fn ask_head_to_repair(osd: &Osd, head: i32, pg: PgRef, object: &str) {
     let Some(endpoint) = osd.endpoint().cloned() else {
         return;
     };
@@ -259,12 +264,9 @@ fn ask_head_to_repair(osd: &Arc<Osd>, head: i32, pg: PgRef, object: &str) {
     let Ok(frame) = Frame::encode(msg::PG_SCRUB, &req) else {
         return;
     };
-    let timeout = osd.opts.peer_timeout;
-    tokio::spawn(async move {
-        if let Err(e) = endpoint.request(&addr, &frame, timeout).await {
-            tracing::warn!(head, error = %e, "cannot ask the head for a repair");
-        }
-    });
+    if let Err(e) = endpoint.request(&addr, &frame, osd.opts.peer_timeout).await {
+        tracing::warn!(head, error = %e, "cannot ask the head for a repair");
+    }
 }
 
 /// Serves a read by asking chain member `to` (as a balanced read, or as
@@ -295,10 +297,11 @@ async fn proxy(
     }
 }
 
-async fn list(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
+async fn list(node: &Node, peer: &PeerInfo, request: &Frame) -> Frame {
+    let osd = &node.osd;
     let result = match request.decode_body::<PgListRequest>() {
         Ok(req) => match osd.auth.check(&osd.monc, &peer.name, false).await {
-            Ok(()) => list_page(osd, &req).await,
+            Ok(()) => list_page(node, &req).await,
             Err(e) => Err(e),
         },
         Err(e) => Err((OsdErrorCode::Invalid, format!("bad request: {e}"))),
@@ -316,9 +319,10 @@ async fn list(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
     )
 }
 
-async fn list_page(osd: &Arc<Osd>, req: &PgListRequest) -> Result<ListResult, OpError> {
+async fn list_page(node: &Node, req: &PgListRequest) -> Result<ListResult, OpError> {
+    let osd = &node.osd;
     let list = ClientRequest::List { epoch: req.epoch };
-    match osd.shards.client(req.pg, list).await? {
+    match node.shards.client(req.pg, list).await? {
         ClientAnswer::ReadHere => {}
         ClientAnswer::Failed(e) => return Err(e),
         other => return Err(exec::internal(format!("a listing answered {other:?}"))),
@@ -337,7 +341,8 @@ async fn list_page(osd: &Arc<Osd>, req: &PgListRequest) -> Result<ListResult, Op
     Ok(ListResult::Page { names, more })
 }
 
-async fn pg_detail(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
+async fn pg_detail(node: &Node, peer: &PeerInfo, request: &Frame) -> Frame {
+    let osd = &node.osd;
     let result = async {
         let req: PgDetailRequest = request
             .decode_body()
@@ -347,7 +352,7 @@ async fn pg_detail(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
             .await
             .map_err(|e| e.1)?;
         let pg = req.pg;
-        osd.shards
+        node.shards
             .visit(pg, move |s| s.pgs.get(&pg).map(|slot| slot.pg.detail()))
             .await
             .flatten()
@@ -365,7 +370,8 @@ async fn pg_detail(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
     )
 }
 
-async fn pg_scrub(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
+async fn pg_scrub(node: &Node, peer: &PeerInfo, request: &Frame) -> Frame {
+    let osd = &node.osd;
     let result = async {
         let req: PgScrubRequest = request
             .decode_body()
@@ -388,7 +394,11 @@ async fn pg_scrub(osd: &Arc<Osd>, peer: &PeerInfo, request: &Frame) -> Frame {
             repair: req.repair,
             only: req.only,
         };
-        match osd.shards.client(req.pg, ClientRequest::Scrub(scrub)).await {
+        match node
+            .shards
+            .client(req.pg, ClientRequest::Scrub(scrub))
+            .await
+        {
             Ok(ClientAnswer::Scrubbed(result)) => Ok(result),
             Ok(ClientAnswer::Failed(e)) | Err(e) => Err(e.1),
             Ok(other) => Err(format!("a scrub answered {other:?}")),
@@ -450,13 +460,14 @@ const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 /// query, activate, push, backfill step. One from a newer map waits (a
 /// little) for this OSD to follow that map, so that it finds the PG in the
 /// interval it means.
-async fn machine_request(osd: &Arc<Osd>, from: i32, request: Frame) -> Frame {
+async fn machine_request(node: &Node, from: i32, request: Frame) -> Frame {
+    let osd = &node.osd;
     let (pg, epoch, req) = match decode_machine_request(request) {
         Ok(r) => r,
         Err(e) => return peer_ack(osd, Err(bad_request(e))),
     };
     osd.pgs_reach(epoch, CATCH_UP).await;
-    match osd.shards.peer(pg, from, req).await {
+    match node.shards.peer(pg, from, req).await {
         Ok(PeerReply::Ack) => peer_ack(osd, Ok(())),
         Ok(PeerReply::Query(q)) => {
             or_empty(msg::PG_QUERY_REPLY, Frame::encode(msg::PG_QUERY_REPLY, &*q))
@@ -538,11 +549,12 @@ async fn pg_scan(osd: &Osd, request: &Frame) -> Frame {
 }
 
 /// Consumes the replication streams: writes from upstream, acks from downstream.
-pub struct StreamService(pub Arc<Osd>);
+pub struct StreamService(pub Arc<Node>);
 
 impl StreamHandler for StreamService {
     async fn handle(&self, mut stream: InboundStream) {
-        let osd = &self.0;
+        let node = &self.0;
+        let osd = &node.osd;
         let Some(from) = osd_id(&stream.peer) else {
             stream.stop();
             return;
@@ -551,7 +563,7 @@ impl StreamHandler for StreamService {
         while let Ok(Some(frame)) = stream.next_frame().await {
             osd.heard_from(from);
             let ok = if is_rep {
-                replicate(osd, from, frame).await
+                replicate(node, from, frame).await
             } else {
                 match frame.decode_body::<RepAck>() {
                     Ok(ack) => {
@@ -561,7 +573,7 @@ impl StreamHandler for StreamService {
                             interval: ack.interval,
                             version: ack.version,
                         };
-                        osd.shards.send(ack.pg, msg);
+                        node.shards.send(ack.pg, msg);
                         true
                     }
                     Err(_) => false,
@@ -577,7 +589,7 @@ impl StreamHandler for StreamService {
 
 /// Hands one replicated write to its PG; false stops the stream (the
 /// sender re-sends from its oldest unacknowledged write on a new one).
-async fn replicate(osd: &Arc<Osd>, from: i32, frame: Frame) -> bool {
+async fn replicate(node: &Node, from: i32, frame: Frame) -> bool {
     let Ok(rep) = frame.decode_body::<RepOp>() else {
         tracing::warn!(from, "undecodable replicated write");
         return false;
@@ -590,6 +602,6 @@ async fn replicate(osd: &Arc<Osd>, from: i32, frame: Frame) -> bool {
         payload: frame.payload,
         accepted,
     };
-    osd.shards.send(pg, msg);
+    node.shards.send(pg, msg);
     rx.await.unwrap_or(false)
 }

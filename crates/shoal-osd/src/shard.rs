@@ -1,7 +1,7 @@
-//! The shell around the PG state machines (`machine::Pg`): the OSD's PGs
+//! The shell around the PG state machines (`pg::Pg`): the OSD's PGs
 //! are sharded over a few tasks (one per core) by a hash of the PG id.
 //! Each shard task owns its PGs' machines outright (no locks), takes their
-//! events from one channel, runs [`machine::Pg::handle`] and executes the
+//! events from one channel, runs [`pg::Pg::handle`] and executes the
 //! actions: store transactions go to the store in order and their
 //! completions come back in that order, store reads run on the blocking
 //! threads, requests, links, monitor commands, probes and reservations run
@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,7 +27,7 @@ use crate::context::Osd;
 use crate::exec::{self, OpError, unavailable};
 use crate::facts::OsdFacts;
 use crate::links::Links;
-use crate::machine::{
+use crate::pg::{
     self, Action, ClientAnswer, ClientOp, Event, Interval, Loaded, OpId, PeerReply, PeerRequest,
     ReplyTo, ScrubRequest, Token,
 };
@@ -89,23 +89,39 @@ pub(crate) enum Msg {
     Visit(Box<dyn FnOnce(&mut Shard) + Send>),
 }
 
-/// The OSD's shard tasks.
+/// The OSD's shard tasks (stopped, with every task they started, when
+/// this handle is dropped).
 pub struct Shards {
     txs: Vec<mpsc::UnboundedSender<Msg>>,
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl Drop for Shards {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl Shards {
-    /// Starts `n` shard tasks for `osd` (which holds this handle: the tasks
-    /// keep only a weak reference, and end with it).
-    pub fn start(osd: Weak<Osd>, n: usize) -> Shards {
+    /// Starts `n` shard tasks for `osd`.
+    pub fn start(osd: Arc<Osd>, n: usize) -> Shards {
+        let mut tasks = Vec::new();
         let txs = (0..n.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(run(osd.clone(), tx.clone(), rx));
+                tasks.push(tokio::spawn(run(osd.clone(), tx.clone(), rx)).abort_handle());
                 tx
             })
             .collect();
-        Shards { txs }
+        Shards { txs, tasks }
+    }
+
+    /// Stops the shard tasks: their PGs' machines, links and requests go
+    /// with them (store transactions already submitted still land).
+    pub fn stop(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 
     fn shard(&self, pg: PgRef) -> &mpsc::UnboundedSender<Msg> {
@@ -173,6 +189,30 @@ impl Shards {
         rx.await.ok()
     }
 
+    /// What the beacon reports of each PG copy: the state of those this
+    /// OSD (`me`) heads, `None` for the others.
+    pub async fn pg_stats(&self, me: i32) -> Vec<Option<shoal_proto::report::PgStat>> {
+        self.visit_all(move |s| {
+            s.pgs
+                .values()
+                .map(|slot| {
+                    let pg = &slot.pg;
+                    let (interval, phase) = pg.status();
+                    let headed = phase != pg::Phase::Stray && interval.acting.first() == Some(&me);
+                    headed.then(|| shoal_proto::report::PgStat {
+                        pool: pg.id().pool,
+                        seed: pg.id().seed,
+                        interval_epoch: interval.epoch,
+                        state: pg.state(),
+                        objects: pg.objects(),
+                        missing: pg.missing_copies(),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
     /// Runs `f` on every shard and gathers what it returns.
     pub async fn visit_all<T: Send + 'static>(
         &self,
@@ -200,7 +240,7 @@ impl Shards {
 /// One PG on its shard: its machine and what the shell keeps for it.
 pub struct Slot {
     /// The state machine.
-    pub pg: machine::Pg,
+    pub pg: pg::Pg,
     /// The chain links of its current interval.
     links: Links,
     /// When its last scrub and deep scrub of the whole PG finished (or the
@@ -208,6 +248,9 @@ pub struct Slot {
     pub scrubbed: (Instant, Instant),
     /// Gives back the backfill slot it holds.
     slot: Option<oneshot::Sender<()>>,
+    /// Its requests, monitor commands, probes, lease renewals and slot
+    /// reservation in flight (aborted when the PG goes).
+    tasks: tokio::task::JoinSet<()>,
 }
 
 /// A shard task's state: its PGs and the ways back to whoever waits.
@@ -219,23 +262,19 @@ pub struct Shard {
     clients: HashMap<OpId, oneshot::Sender<ClientAnswer>>,
     replies: HashMap<ReplyTo, oneshot::Sender<PeerResult>>,
     next_id: u64,
-    timers: BTreeMap<(Instant, u64), (PgRef, machine::Timer)>,
+    timers: BTreeMap<(Instant, u64), (PgRef, pg::Timer)>,
     durable: mpsc::UnboundedSender<(PgRef, Token, Durable)>,
+    /// The shard's own helper (store completions in order).
+    _helper: tokio::task::JoinSet<()>,
     start: Instant,
     /// A scheduled scrub in progress here (at most one per shard).
     pub scheduled_scrub: Option<(PgRef, Instant)>,
 }
 
-async fn run(osd: Weak<Osd>, me: mpsc::UnboundedSender<Msg>, mut rx: mpsc::UnboundedReceiver<Msg>) {
-    // The first message comes once the OSD is built.
-    let Some(first) = rx.recv().await else {
-        return;
-    };
-    let Some(osd) = osd.upgrade() else {
-        return;
-    };
+async fn run(osd: Arc<Osd>, me: mpsc::UnboundedSender<Msg>, mut rx: mpsc::UnboundedReceiver<Msg>) {
     let (durable, durable_rx) = mpsc::unbounded_channel();
-    tokio::spawn(deliver_durable(me.clone(), durable_rx));
+    let mut helper = tokio::task::JoinSet::new();
+    helper.spawn(deliver_durable(me.clone(), durable_rx));
     let mut shard = Shard {
         osd,
         me,
@@ -245,10 +284,10 @@ async fn run(osd: Weak<Osd>, me: mpsc::UnboundedSender<Msg>, mut rx: mpsc::Unbou
         next_id: 1,
         timers: BTreeMap::new(),
         durable,
+        _helper: helper,
         start: Instant::now(),
         scheduled_scrub: None,
     };
-    shard.take(first);
     loop {
         let next_timer = shard.timers.keys().next().map(|(at, _)| *at);
         tokio::select! {
@@ -348,7 +387,7 @@ impl Shard {
         if self.pgs.contains_key(&pg) {
             return;
         }
-        let cfg = machine::PgConfig {
+        let cfg = pg::PgConfig {
             log_limits: self.osd.opts.log_limits,
             chunk_size: self.osd.store.chunk_size(),
             stall: self.osd.opts.peer_timeout * 3,
@@ -359,17 +398,18 @@ impl Shard {
         self.pgs.insert(
             pg,
             Slot {
-                pg: machine::Pg::new(pg, self.osd.id, cfg, loaded),
+                pg: pg::Pg::new(pg, self.osd.id, cfg, loaded),
                 links: Links::new(pg),
                 scrubbed: (now, now),
                 slot: None,
+                tasks: tokio::task::JoinSet::new(),
             },
         );
     }
 
     /// Removes PG `pg` from the shard if `keep` says it may go; whoever
     /// waits on it is told it went away.
-    pub fn remove_if(&mut self, pg: PgRef, may_go: impl FnOnce(&machine::Pg) -> bool) -> bool {
+    pub fn remove_if(&mut self, pg: PgRef, may_go: impl FnOnce(&pg::Pg) -> bool) -> bool {
         if !self.pgs.get(&pg).is_some_and(|s| may_go(&s.pg)) {
             return false;
         }
@@ -478,6 +518,7 @@ impl Shard {
         }
         let interval = slot.pg.status().0.epoch;
         slot.links.keep_only(interval);
+        while slot.tasks.try_join_next().is_some() {}
         let mut refused = false;
         for a in actions {
             refused |= matches!(a, Action::RefuseStream { .. });
@@ -499,11 +540,11 @@ impl Shard {
                 object,
                 guards,
             } => self.read(pg, token, move |store| {
-                exec::ObjectView::load(store, &coll, &object, &guards).map(machine::StoreRead::View)
+                exec::ObjectView::load(store, &coll, &object, &guards).map(pg::StoreRead::View)
             }),
             Action::ListObjects { token } => self.read(pg, token, move |store| {
                 crate::pgstore::client_objects(store, &coll)
-                    .map(machine::StoreRead::Objects)
+                    .map(pg::StoreRead::Objects)
                     .map_err(|e| exec::store_error(&e))
             }),
             Action::Scan {
@@ -512,7 +553,7 @@ impl Shard {
                 limit,
             } => self.read(pg, token, move |store| {
                 crate::pgstore::scan(store, &coll, after.as_deref(), limit)
-                    .map(|(objects, more)| machine::StoreRead::Scan { objects, more })
+                    .map(|(objects, more)| pg::StoreRead::Scan { objects, more })
             }),
             Action::ScrubRead {
                 token,
@@ -522,7 +563,7 @@ impl Shard {
                 deep,
             } => self.read(pg, token, move |store| {
                 crate::pgstore::scrub_entries(store, &coll, after.as_deref(), limit, &only, deep)
-                    .map(|(entries, more)| machine::StoreRead::ScrubMap { entries, more })
+                    .map(|(entries, more)| pg::StoreRead::ScrubMap { entries, more })
             }),
             Action::SendDown { to, rep, payload } => {
                 if let Some(slot) = self.pgs.get_mut(&pg) {
@@ -542,7 +583,7 @@ impl Shard {
             Action::RefuseStream { .. } => {}
             Action::Request { token, to, req } => {
                 let (osd, me) = (osd.clone(), self.me.clone());
-                tokio::spawn(async move {
+                self.spawn(pg, async move {
                     let result = crate::effects::request(&osd, pg, to, req).await;
                     let event = Event::Answer { token, result };
                     let _ = me.send(Msg::Event { pg, event });
@@ -550,7 +591,7 @@ impl Shard {
             }
             Action::Mon { token, cmd } => {
                 let (osd, me) = (osd.clone(), self.me.clone());
-                tokio::spawn(async move {
+                self.spawn(pg, async move {
                     let result = osd.monc.command(cmd).await.map_err(|e| e.to_string());
                     let event = Event::MonAnswer { token, result };
                     let _ = me.send(Msg::Event { pg, event });
@@ -563,7 +604,7 @@ impl Shard {
             }
             Action::Probe { token, osds } => {
                 let (osd, me) = (osd.clone(), self.me.clone());
-                tokio::spawn(async move {
+                self.spawn(pg, async move {
                     let gone = crate::effects::probe(&osd, &osds).await;
                     let event = Event::Probed { token, gone };
                     let _ = me.send(Msg::Event { pg, event });
@@ -575,14 +616,13 @@ impl Shard {
                     slot.slot = Some(release);
                 }
                 let (osd, me) = (osd.clone(), self.me.clone());
-                tokio::spawn(crate::effects::hold_backfill_slot(
-                    osd,
-                    released,
-                    move || {
+                self.spawn(
+                    pg,
+                    crate::effects::hold_backfill_slot(osd, released, move || {
                         let event = Event::Granted { token };
                         let _ = me.send(Msg::Event { pg, event });
-                    },
-                ));
+                    }),
+                );
             }
             Action::Release => {
                 if let Some(slot) = self.pgs.get_mut(&pg) {
@@ -593,7 +633,7 @@ impl Shard {
             Action::Report => osd.stats_changed.notify_one(),
             Action::RenewLeases { token, members } => {
                 let (osd, me) = (osd.clone(), self.me.clone());
-                tokio::spawn(async move {
+                self.spawn(pg, async move {
                     crate::effects::renew_leases(&osd, &members).await;
                     let event = Event::LeasesRenewed { token };
                     let _ = me.send(Msg::Event { pg, event });
@@ -612,13 +652,20 @@ impl Shard {
         }
     }
 
+    /// Runs `task` for PG `pg`, stopped if the PG goes.
+    fn spawn(&mut self, pg: PgRef, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        if let Some(slot) = self.pgs.get_mut(&pg) {
+            slot.tasks.spawn(task);
+        }
+    }
+
     /// Runs a store read on the blocking threads; its result comes back
     /// to PG `pg` as [`Event::Read`].
     fn read(
         &self,
         pg: PgRef,
         token: Token,
-        f: impl FnOnce(&shoal_store::Store) -> Result<machine::StoreRead, OpError> + Send + 'static,
+        f: impl FnOnce(&shoal_store::Store) -> Result<pg::StoreRead, OpError> + Send + 'static,
     ) {
         let (store, me) = (self.osd.store.clone(), self.me.clone());
         tokio::task::spawn_blocking(move || {

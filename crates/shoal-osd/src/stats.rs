@@ -5,9 +5,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use shoal_proto::report::{IoCounters, OsdStats, PgStat, RecoveryCounters};
 
-use crate::context::Osd;
-use crate::machine::Phase;
-
 /// Client operations served by this OSD since it started.
 #[derive(Debug, Default)]
 pub struct IoStats {
@@ -65,37 +62,21 @@ impl RecoveryStats {
 }
 
 /// The report: store usage, IO and recovery counters, the number of PG
-/// copies here, and the state of the PGs this OSD heads.
-pub async fn report(osd: &Osd) -> OsdStats {
-    let me = osd.id;
-    let pgs = osd
-        .shards
-        .visit_all(move |s| {
-            s.pgs
-                .values()
-                .map(|slot| {
-                    let pg = &slot.pg;
-                    let (interval, phase) = pg.status();
-                    let headed = phase != Phase::Stray && interval.acting.first() == Some(&me);
-                    headed.then(|| PgStat {
-                        pool: pg.id().pool,
-                        seed: pg.id().seed,
-                        interval_epoch: interval.epoch,
-                        state: pg.state(),
-                        objects: pg.objects(),
-                        missing: pg.missing_copies(),
-                    })
-                })
-                .collect()
-        })
-        .await;
-    let fs = osd.store.statfs();
+/// copies here (`pgs`, one entry per copy), and the state of those this
+/// OSD heads (the entries that are `Some`).
+pub fn report(
+    pgs: Vec<Option<PgStat>>,
+    io: &IoStats,
+    recovery: &RecoveryStats,
+    store: &shoal_store::Store,
+) -> OsdStats {
+    let fs = store.statfs();
     OsdStats {
         store_total: fs.total,
         store_used: fs.used,
-        io: osd.io.snapshot(),
+        io: io.snapshot(),
         pg_copies: pgs.len() as u32,
         pgs: pgs.into_iter().flatten().collect(),
-        recovery: osd.recovery.snapshot(),
+        recovery: recovery.snapshot(),
     }
 }

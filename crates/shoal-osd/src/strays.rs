@@ -13,6 +13,7 @@ use shoal_proto::msg;
 use shoal_proto::rep::{PgQuery, PgQueryReply};
 
 use crate::context::Osd;
+use crate::node::Node;
 use shoal_proto::osd::PgRef;
 
 /// How often stray copies are checked.
@@ -20,11 +21,12 @@ const CHECK: Duration = Duration::from_secs(3);
 
 /// Checks this OSD's stray copies every few seconds and deletes those of
 /// clean PGs.
-pub async fn run(osd: Arc<Osd>) {
+pub async fn run(node: Arc<Node>) {
+    let osd = &node.osd;
     let mut tick = tokio::time::interval(CHECK);
     loop {
         tick.tick().await;
-        let strays = osd
+        let strays = node
             .shards
             .visit_all(|s| {
                 s.pgs
@@ -37,8 +39,8 @@ pub async fn run(osd: Arc<Osd>) {
             if !osd.map().is_up(head) {
                 continue;
             }
-            match head_says_clean(&osd, pg, head).await {
-                Ok(true) => purge(&osd, pg).await,
+            match head_says_clean(osd, pg, head).await {
+                Ok(true) => purge(&node, pg).await,
                 Ok(false) => {}
                 Err(e) => tracing::debug!(%pg, head, error = %e, "stray check"),
             }
@@ -63,10 +65,11 @@ async fn head_says_clean(osd: &Osd, pg: PgRef, head: i32) -> Result<bool, String
     Ok(reply.clean)
 }
 
-async fn purge(osd: &Osd, pg: PgRef) {
+async fn purge(node: &Node, pg: PgRef) {
+    let osd = &node.osd;
     // No map may bring the PG back to this OSD while its copy goes.
     let _lifecycle = osd.pg_lifecycle.lock().await;
-    let removed = osd
+    let removed = node
         .shards
         .visit(pg, move |s| {
             s.remove_if(pg, |m| m.stray_copy_of().is_some())

@@ -1,6 +1,6 @@
 //! Deterministic simulation of one PG under crashes, restarts, network
 //! cuts and lagging maps, running the real PG state machine
-//! ([`shoal_osd::machine::Pg`]) on every OSD.
+//! ([`shoal_osd::pg::Pg`]) on every OSD.
 //!
 //! Each seed builds 4 or 5 OSDs holding one PG of size 3 and runs it in
 //! simulated time through a chaos phase, then heals:
@@ -49,7 +49,7 @@ mod osd;
 mod sim;
 mod world;
 
-use shoal_osd::machine::PlantedBugs;
+use shoal_osd::pg::PlantedBugs;
 use sim::{Config, Sim, Stats};
 
 fn run(cfg: Config) -> Result<Stats, String> {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
-use shoal_osd::machine::{Facts, OpId, Pg, ReplyTo, Token};
+use shoal_osd::pg::{Facts, OpId, Pg, ReplyTo, Token};
 use shoal_proto::osd::{ObjVersion, ReqId};
 use shoal_proto::rep::{HeardFrom, RepOp};
 use shoal_store::Transaction;

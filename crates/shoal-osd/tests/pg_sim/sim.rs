@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use shoal_net::codec::encode;
-use shoal_osd::machine::{
+use shoal_osd::pg::{
     Action, ClientAnswer, ClientOp, Event, Interval, LogLimits, OpId, OutRequest, PeerAnswer,
     PeerReply, PeerRequest, Pg, PgConfig, PlantedBugs, StoreRead, Timer, Token,
 };
@@ -748,7 +748,7 @@ impl Sim {
         self.osds[id as usize]
             .pg
             .as_ref()
-            .is_some_and(|pg| pg.status().1 == shoal_osd::machine::Phase::Peering)
+            .is_some_and(|pg| pg.status().1 == shoal_osd::pg::Phase::Peering)
     }
 
     /// An object's whole state from OSD `id`'s store, as a push.
@@ -1726,7 +1726,7 @@ impl Sim {
                 write: false,
             },
         );
-        let req = shoal_osd::machine::ScrubRequest {
+        let req = shoal_osd::pg::ScrubRequest {
             op: Some(op),
             deep: true,
             repair: true,
@@ -1753,7 +1753,7 @@ impl Sim {
                 o.queue.is_empty()
                     && o.pg.as_ref().is_some_and(|pg| {
                         pg.status().0.acting == acting
-                            && pg.status().1 == shoal_osd::machine::Phase::Active
+                            && pg.status().1 == shoal_osd::pg::Phase::Active
                             && pg.missing().is_empty()
                             && (i != 0 || pg.is_clean_head())
                     })

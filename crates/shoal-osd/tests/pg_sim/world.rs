@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shoal_osd::machine::{Loaded, OmapRecords, decode_loaded};
+use shoal_osd::pg::{Loaded, OmapRecords, decode_loaded};
 use shoal_osd::pglog::{DUPS_OBJECT, META_OBJECT, MISSING_OBJECT, is_internal};
 use shoal_proto::osd::ObjVersion;
 use shoal_store::{Op, Transaction};

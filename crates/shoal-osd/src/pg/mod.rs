@@ -1,5 +1,6 @@
-//! One PG on one OSD as a pure state machine (issue 22, being built; see
-//! `docs/osd.md`, "The PG state machine").
+//! One PG on one OSD as a pure state machine (see `docs/osd.md`, "The PG
+//! state machine"); the daemon (`shard.rs`) and the simulator
+//! (`tests/pg_sim`) drive it alike.
 //!
 //! [`Pg::handle`] takes one [`Event`] at a time, with the time and the
 //! OSD-wide [`Facts`] it may read, and queues [`Action`]s that the caller
