@@ -106,7 +106,7 @@ impl AuthCache {
         match self.refresh(monc).await {
             Ok(()) => Ok(self.lookup(name).0.unwrap_or_default()),
             // A copy we have still serves; no copy at all is unavailability.
-            Err(e) if fetched_now.is_none() => Err((
+            Err(e) if fetched_now.is_none() => Err(OpError::new(
                 OsdErrorCode::Unavailable,
                 format!("caps unknown (monitors unreachable): {e}"),
             )),
@@ -128,7 +128,7 @@ impl AuthCache {
         if caps.osd >= need {
             Ok(())
         } else {
-            Err((
+            Err(OpError::new(
                 OsdErrorCode::PermissionDenied,
                 format!("{name} lacks the caps {what:?}"),
             ))

@@ -71,7 +71,7 @@ fn answer(osd: &Osd, from: i32, reply: Frame) -> Result<PeerAnswer, OpError> {
             let ack: PeerAck = reply.decode_body().map_err(|e| bad(&e))?;
             match ack.error {
                 None => Ok(PeerAnswer::Ack),
-                Some(e) => Err(e.from_osd(from)),
+                Some(e) => Err(e.from_osd(from).into()),
             }
         }
         msg::PG_QUERY_REPLY => Ok(PeerAnswer::Query(

@@ -12,24 +12,23 @@ use shoal_proto::osd::{
 use shoal_proto::rep::{DataSums, LogOp};
 use shoal_store::{ChunkSums, Op, Store, StoreError, Version, prefix_end};
 
-/// A refused or failed op: the code the client gets and a message.
-pub type OpError = (OsdErrorCode, String);
+pub use crate::error::OpError;
 
 /// A request that cannot be served here now but may succeed later (the
 /// PG peers, its chain changed, a member is unreachable): the client
 /// retries.
 pub fn unavailable(why: impl Into<String>) -> OpError {
-    (OsdErrorCode::Unavailable, why.into())
+    OpError::new(OsdErrorCode::Unavailable, why)
 }
 
 /// A failure that only a bug or a broken invariant causes (encoding our
 /// own records, an out-of-order write handed to the chain).
 pub fn internal(e: impl std::fmt::Display) -> OpError {
-    (OsdErrorCode::Internal, e.to_string())
+    OpError::new(OsdErrorCode::Internal, e.to_string())
 }
 
 fn invalid(msg: impl Into<String>) -> OpError {
-    (OsdErrorCode::Invalid, msg.into())
+    OpError::new(OsdErrorCode::Invalid, msg)
 }
 
 /// The store's error as the client sees it.
@@ -41,7 +40,7 @@ pub fn store_error(e: &StoreError) -> OpError {
         StoreError::Invalid(_) => OsdErrorCode::Invalid,
         _ => OsdErrorCode::Internal,
     };
-    (code, e.to_string())
+    OpError::new(code, e.to_string())
 }
 
 /// Checks that a client object name is one the OSD serves.
@@ -165,7 +164,7 @@ fn cmp_ok(cmp: &XattrCmp, value: Option<&Vec<u8>>) -> bool {
 }
 
 fn compare_failed(what: &str, key: &[u8]) -> OpError {
-    (
+    OpError::new(
         OsdErrorCode::CompareFailed,
         format!(
             "{what} {:?} does not compare as asked",
@@ -211,7 +210,7 @@ pub fn resolve(ops: &[ObjOp], view: &ObjectView) -> Result<Resolved, OpError> {
             }
             ObjOp::Create { exclusive } => {
                 if exists && *exclusive {
-                    return Err((OsdErrorCode::Exists, "the object exists".into()));
+                    return Err(OpError::new(OsdErrorCode::Exists, "the object exists"));
                 }
                 out.push(ObjOp::Create { exclusive: false });
             }
@@ -240,7 +239,7 @@ pub fn resolve(ops: &[ObjOp], view: &ObjectView) -> Result<Resolved, OpError> {
             }
             ObjOp::Remove => {
                 if !exists {
-                    return Err((OsdErrorCode::NotFound, "no such object".into()));
+                    return Err(OpError::new(OsdErrorCode::NotFound, "no such object"));
                 }
                 exists = false;
                 size = 0;
@@ -564,9 +563,9 @@ mod tests {
         view.exists = true;
         view.xattrs.insert("etag".into(), b"1".to_vec());
         let e = resolve(&[ObjOp::Create { exclusive: true }], &view).unwrap_err();
-        assert_eq!(e.0, OsdErrorCode::Exists);
+        assert_eq!(e.code, OsdErrorCode::Exists);
         let e = resolve(&[guard(XattrCmp::Eq(b"2".to_vec())), ObjOp::Remove], &view).unwrap_err();
-        assert_eq!(e.0, OsdErrorCode::CompareFailed);
+        assert_eq!(e.code, OsdErrorCode::CompareFailed);
         let r = resolve(&[guard(XattrCmp::Eq(b"1".to_vec())), ObjOp::Remove], &view).unwrap();
         assert_eq!(r.mutations, vec![ObjOp::Remove]);
         assert_eq!(r.op, LogOp::Delete);
@@ -601,7 +600,7 @@ mod tests {
             &missing,
         )
         .unwrap_err();
-        assert_eq!(e.0, OsdErrorCode::CompareFailed);
+        assert_eq!(e.code, OsdErrorCode::CompareFailed);
         let mut view = ObjectView {
             exists: true,
             ..Default::default()
@@ -615,7 +614,7 @@ mod tests {
         .unwrap();
         assert_eq!(r.mutations, vec![set(b"k", b"2")]);
         let e = resolve(&[guard(b"k", XattrCmp::Absent), set(b"k", b"2")], &view).unwrap_err();
-        assert_eq!(e.0, OsdErrorCode::CompareFailed);
+        assert_eq!(e.code, OsdErrorCode::CompareFailed);
         // Later guards see earlier sets, removals and clears in the request.
         let seq = [
             set(b"k", b"9"),
@@ -631,13 +630,13 @@ mod tests {
         assert!(resolve(&seq, &view).is_ok());
         // A guard that fails anywhere fails the whole request.
         let e = resolve(&[set(b"k", b"9"), guard(b"k", XattrCmp::Absent)], &view).unwrap_err();
-        assert_eq!(e.0, OsdErrorCode::CompareFailed);
+        assert_eq!(e.code, OsdErrorCode::CompareFailed);
     }
 
     #[test]
     fn removing_a_missing_object_is_not_found() {
         let e = resolve(&[ObjOp::Remove], &ObjectView::default()).unwrap_err();
-        assert_eq!(e.0, OsdErrorCode::NotFound);
+        assert_eq!(e.code, OsdErrorCode::NotFound);
     }
 
     #[test]

@@ -17,20 +17,20 @@ const ADMIN: &str = "client.admin";
 /// Applies a fault command; an error says why it was refused.
 pub fn handle(osd: &Osd, peer: &PeerInfo, request: &Frame) -> Result<(), OpError> {
     let Some(inj) = &osd.fault else {
-        return Err((
+        return Err(OpError::new(
             OsdErrorCode::PermissionDenied,
-            "fault injection is off ([osd] fault_injection)".into(),
+            "fault injection is off ([osd] fault_injection)",
         ));
     };
     if peer.name != ADMIN {
-        return Err((
+        return Err(OpError::new(
             OsdErrorCode::PermissionDenied,
             format!("{} may not inject faults", peer.name),
         ));
     }
     let command: FaultCommand = request
         .decode_body()
-        .map_err(|e| (OsdErrorCode::Invalid, format!("bad fault command: {e}")))?;
+        .map_err(|e| OpError::new(OsdErrorCode::Invalid, format!("bad fault command: {e}")))?;
     let me = format!("osd.{}", osd.id);
     match command {
         FaultCommand::Partition { peers } => {

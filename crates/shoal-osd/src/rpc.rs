@@ -55,7 +55,7 @@ pub async fn call_ack_with(
         .map_err(|e| unavailable(format!("osd.{to}'s answer: {e}")))?;
     match ack.error {
         None => Ok(()),
-        Some(e) => Err(e.from_osd(to)),
+        Some(e) => Err(e.from_osd(to).into()),
     }
 }
 

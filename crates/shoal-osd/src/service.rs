@@ -75,7 +75,7 @@ impl RequestHandler for RequestService {
             | msg::PG_BACKFILL) => {
                 let Some(from) = osd_id(&peer) else {
                     let why = format!("{} is not an OSD", peer.name);
-                    return peer_ack(osd, Err((OsdErrorCode::PermissionDenied, why)));
+                    return peer_ack(osd, Err(OpError::new(OsdErrorCode::PermissionDenied, why)));
                 };
                 osd.heard_from(from);
                 match t {
@@ -88,7 +88,7 @@ impl RequestHandler for RequestService {
             msg::FAULT => peer_ack(osd, crate::faults::handle(osd, &peer, &request)),
             other => peer_ack(
                 osd,
-                Err((
+                Err(OpError::new(
                     OsdErrorCode::Invalid,
                     format!("unknown message type {other}"),
                 )),
@@ -111,7 +111,8 @@ fn peer_ack(osd: &Osd, result: Result<(), OpError>) -> Frame {
 }
 
 fn reply(osd: &Osd, result: Result<OpResult, OpError>, payload: Bytes) -> Frame {
-    let result = result.unwrap_or_else(|(code, message)| OpResult::Failed { code, message });
+    let result =
+        result.unwrap_or_else(|OpError { code, message }| OpResult::Failed { code, message });
     or_empty(
         msg::OSD_REPLY,
         Frame::encode(
@@ -132,7 +133,10 @@ async fn op(node: &Node, peer: &PeerInfo, request: Frame) -> Frame {
         Err(e) => {
             return reply(
                 osd,
-                Err((OsdErrorCode::Invalid, format!("bad request: {e}"))),
+                Err(OpError::new(
+                    OsdErrorCode::Invalid,
+                    format!("bad request: {e}"),
+                )),
                 Bytes::new(),
             );
         }
@@ -181,7 +185,10 @@ async fn serve_op(
 async fn read_op(node: &Node, req: &OsdRequest) -> Result<(OpResult, Bytes), OpError> {
     let osd = &node.osd;
     let r = match read_here(osd, req).await {
-        Err((OsdErrorCode::Corrupt, why)) => {
+        Err(OpError {
+            code: OsdErrorCode::Corrupt,
+            message: why,
+        }) => {
             tracing::warn!(pg = %req.pg, object = %req.object, error = %why, "a read failed its checksums; repairing");
             let head = head_of(node, req.pg)
                 .await
@@ -202,7 +209,7 @@ async fn read_op(node: &Node, req: &OsdRequest) -> Result<(OpResult, Bytes), OpE
                 {
                     ClientAnswer::Scrubbed(_) => read_here(osd, req).await?,
                     ClientAnswer::Failed(e) => {
-                        return Err(unavailable(format!("repairing: {}", e.1)));
+                        return Err(unavailable(format!("repairing: {}", e.message)));
                     }
                     other => return Err(exec::internal(format!("repair answered {other:?}"))),
                 }
@@ -292,7 +299,7 @@ async fn proxy(
         .decode_body()
         .map_err(|e| unavailable(format!("osd.{to}'s reply: {e}")))?;
     match r.result {
-        OpResult::Failed { code, message } => Err((code, message)),
+        OpResult::Failed { code, message } => Err(OpError::new(code, message)),
         done => Ok((done, resp.payload)),
     }
 }
@@ -304,9 +311,10 @@ async fn list(node: &Node, peer: &PeerInfo, request: &Frame) -> Frame {
             Ok(()) => list_page(node, &req).await,
             Err(e) => Err(e),
         },
-        Err(e) => Err((OsdErrorCode::Invalid, format!("bad request: {e}"))),
+        Err(e) => Err(bad_request(e)),
     };
-    let result = result.unwrap_or_else(|(code, message)| ListResult::Failed { code, message });
+    let result =
+        result.unwrap_or_else(|OpError { code, message }| ListResult::Failed { code, message });
     or_empty(
         msg::OSD_LIST_REPLY,
         Frame::encode(
@@ -350,7 +358,7 @@ async fn pg_detail(node: &Node, peer: &PeerInfo, request: &Frame) -> Frame {
         osd.auth
             .check(&osd.monc, &peer.name, false)
             .await
-            .map_err(|e| e.1)?;
+            .map_err(|e| e.message)?;
         let pg = req.pg;
         node.shards
             .visit(pg, move |s| s.pgs.get(&pg).map(|slot| slot.pg.detail()))
@@ -379,14 +387,14 @@ async fn pg_scrub(node: &Node, peer: &PeerInfo, request: &Frame) -> Frame {
         // Client objects only: the PG's bookkeeping objects differ between
         // members by design and are never repaired by copy.
         for name in &req.only {
-            exec::check_name(name).map_err(|e| e.1)?;
+            exec::check_name(name).map_err(|e| e.message)?;
         }
         // Members ask their head to repair a copy they could not read.
         if osd_id(peer).is_none() {
             osd.auth
                 .check(&osd.monc, &peer.name, true)
                 .await
-                .map_err(|e| e.1)?;
+                .map_err(|e| e.message)?;
         }
         let scrub = ScrubRequest {
             op: None,
@@ -400,7 +408,7 @@ async fn pg_scrub(node: &Node, peer: &PeerInfo, request: &Frame) -> Frame {
             .await
         {
             Ok(ClientAnswer::Scrubbed(result)) => Ok(result),
-            Ok(ClientAnswer::Failed(e)) | Err(e) => Err(e.1),
+            Ok(ClientAnswer::Failed(e)) | Err(e) => Err(e.message),
             Ok(other) => Err(format!("a scrub answered {other:?}")),
         }
     };
@@ -477,7 +485,7 @@ async fn machine_request(node: &Node, from: i32, request: Frame) -> Frame {
 }
 
 fn bad_request(e: impl std::fmt::Display) -> OpError {
-    (OsdErrorCode::Invalid, format!("bad request: {e}"))
+    OpError::new(OsdErrorCode::Invalid, format!("bad request: {e}"))
 }
 
 fn decode_machine_request(request: Frame) -> shoal_net::Result<(PgRef, u32, PeerRequest)> {

@@ -448,15 +448,12 @@ impl Shard {
     fn no_pg(&self, epoch: u32) -> OpError {
         let mine = self.osd.map().epoch();
         if epoch > mine {
-            return (
+            return OpError::new(
                 OsdErrorCode::OsdBehind,
                 format!("this OSD has epoch {mine}, the request {epoch}"),
             );
         }
-        (
-            OsdErrorCode::WrongOsd,
-            "this OSD does not have the PG".into(),
-        )
+        OpError::new(OsdErrorCode::WrongOsd, "this OSD does not have the PG")
     }
 
     fn peer(&mut self, pg: PgRef, from: i32, req: PeerRequest, reply: oneshot::Sender<PeerResult>) {
@@ -473,7 +470,10 @@ impl Shard {
                         shape: Default::default(),
                     })))
                 }
-                _ => Err((OsdErrorCode::WrongOsd, "no such PG here (yet)".into())),
+                _ => Err(OpError::new(
+                    OsdErrorCode::WrongOsd,
+                    "no such PG here (yet)",
+                )),
             };
             let _ = reply.send(answer);
             return;

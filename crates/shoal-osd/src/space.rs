@@ -81,7 +81,7 @@ impl Space {
 
 /// The refusal of a write to a PG whose member `m` is full.
 pub fn full_error(m: i32) -> OpError {
-    (
+    OpError::new(
         OsdErrorCode::NoSpace,
         format!(
             "osd.{m} is full: writes to this PG are refused until space is freed (reads and removes work)"
@@ -124,7 +124,7 @@ mod tests {
         assert!(s.full(3) && !s.full(2));
         s.note_peer(3, false);
         assert!(!s.full(3));
-        let (code, msg) = full_error(3);
+        let OpError { code, message: msg } = full_error(3);
         assert_eq!(code, OsdErrorCode::NoSpace);
         assert!(msg.contains("osd.3"), "{msg}");
     }

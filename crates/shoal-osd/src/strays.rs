@@ -59,7 +59,7 @@ async fn head_says_clean(osd: &Osd, pg: PgRef, head: i32) -> Result<bool, String
     let frame = Frame::encode(msg::PG_QUERY, &q).map_err(|e| e.to_string())?;
     let reply: PgQueryReply = crate::rpc::call(osd, head, &frame)
         .await
-        .map_err(|e| e.1)?
+        .map_err(|e| e.message)?
         .decode_body()
         .map_err(|e| e.to_string())?;
     Ok(reply.clean)
@@ -82,6 +82,6 @@ async fn purge(node: &Node, pg: PgRef) {
     osd.pg_ids_lock().remove(&pg);
     match crate::pgstore::destroy(&osd.store, pg).await {
         Ok(()) => tracing::info!(%pg, "removed a stray copy (the PG is clean elsewhere)"),
-        Err(e) => tracing::warn!(%pg, error = %e.1, "cannot remove a stray copy"),
+        Err(e) => tracing::warn!(%pg, error = %e.message, "cannot remove a stray copy"),
     }
 }

@@ -394,14 +394,11 @@ pub fn ack_topic(pg: PgRef, interval: u32) -> String {
 }
 
 impl PeerError {
-    /// The refusal as an `(code, message)` pair, the message naming `from`.
-    pub fn from_osd(self, from: i32) -> (OsdErrorCode, String) {
-        (self.code, format!("osd.{from}: {}", self.message))
-    }
-}
-
-impl From<(OsdErrorCode, String)> for PeerError {
-    fn from((code, message): (OsdErrorCode, String)) -> Self {
-        PeerError { code, message }
+    /// The refusal, its message naming `from`.
+    pub fn from_osd(self, from: i32) -> PeerError {
+        PeerError {
+            code: self.code,
+            message: format!("osd.{from}: {}", self.message),
+        }
     }
 }

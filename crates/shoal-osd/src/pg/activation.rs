@@ -146,7 +146,7 @@ impl Pg {
             return;
         };
         if let Err(e) = result {
-            return self.peering_failed(&format!("osd.{member}: {}", e.1));
+            return self.peering_failed(&format!("osd.{member}: {}", e.message));
         }
         waiting.remove(&member);
         let all = waiting.is_empty();
@@ -203,7 +203,7 @@ impl Pg {
         let names = match result {
             Ok(StoreRead::Objects(names)) => names,
             Ok(_) => return,
-            Err(e) => return self.peering_failed(&e.1),
+            Err(e) => return self.peering_failed(&e.message),
         };
         let Some(p) = self.attempt(attempt) else {
             return;
@@ -236,7 +236,7 @@ impl Pg {
             return;
         }
         match result {
-            Err(e) => self.peering_failed(&e.1),
+            Err(e) => self.peering_failed(&e.message),
             Ok(()) if last => self.store_self_activation(attempt),
             Ok(()) => {}
         }
@@ -254,7 +254,7 @@ impl Pg {
                 self.stored_records = Some(Stored::new(log, BTreeSet::new(), epoch, acting));
                 self.submit(t, TxnDone::SelfActivated { attempt });
             }
-            Err(e) => self.peering_failed(&e.1),
+            Err(e) => self.peering_failed(&e.message),
         }
     }
 
@@ -264,7 +264,7 @@ impl Pg {
             return;
         };
         if let Err(e) = result {
-            return self.peering_failed(&e.1);
+            return self.peering_failed(&e.message);
         }
         // Stored: this copy's records now, whatever becomes of the attempt.
         self.take_records(stored);

@@ -27,7 +27,7 @@ impl Pg {
                     && self.interval.acting.first() != Some(&from));
             if behind {
                 let why = format!("this OSD has not reached epoch {} yet", q.interval);
-                return self.respond(reply, Err((OsdErrorCode::OsdBehind, why)));
+                return self.respond(reply, Err(OpError::new(OsdErrorCode::OsdBehind, why)));
             }
         }
         if q.interval != 0 {

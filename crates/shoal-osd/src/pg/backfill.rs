@@ -163,7 +163,7 @@ impl Pg {
             return;
         };
         if let Err(e) = result {
-            return self.backfill_failed(&e.1);
+            return self.backfill_failed(&e.message);
         }
         if t.finished {
             // Finished: the next target.
@@ -202,7 +202,7 @@ impl Pg {
         let (objects, more) = match result {
             Ok(StoreRead::Scan { objects, more }) => (objects, more),
             Ok(_) => return,
-            Err(e) => return self.backfill_failed(&e.1),
+            Err(e) => return self.backfill_failed(&e.message),
         };
         let Some(t) = self.backfill.current.as_mut() else {
             return;
@@ -243,7 +243,7 @@ impl Pg {
     pub(super) fn backfill_remote_page(&mut self, result: Result<PgScanReply, OpError>) {
         let reply = match result {
             Ok(r) => r,
-            Err(e) => return self.backfill_failed(&e.1),
+            Err(e) => return self.backfill_failed(&e.message),
         };
         let Some(t) = self.backfill.current.as_mut() else {
             return;
@@ -291,7 +291,7 @@ impl Pg {
         };
         t.in_flight = t.in_flight.saturating_sub(1);
         if let Err(e) = result {
-            return self.backfill_failed(&format!("pushing: {}", e.1));
+            return self.backfill_failed(&format!("pushing: {}", e.message));
         }
         if t.in_flight == 0 {
             self.backfill_pushed_all();

@@ -82,7 +82,7 @@ impl Pg {
                 self.stored_records = Some(Stored::new(log, missing, les, acting));
                 self.submit(t, TxnDone::Adopted { attempt });
             }
-            Err(e) => self.peering_failed(&e.1),
+            Err(e) => self.peering_failed(&e.message),
         }
     }
 
@@ -92,7 +92,7 @@ impl Pg {
             return;
         };
         if let Err(e) = result {
-            return self.peering_failed(&e.1);
+            return self.peering_failed(&e.message);
         }
         // Stored: this copy's records now, whatever becomes of the attempt.
         self.take_records(stored);
@@ -181,7 +181,8 @@ impl Pg {
         let reply = match result {
             Ok(r) => r,
             Err(e) => {
-                return self.peering_failed(&format!("listing the authoritative copy: {}", e.1));
+                return self
+                    .peering_failed(&format!("listing the authoritative copy: {}", e.message));
             }
         };
         self.progress(now);
@@ -221,7 +222,7 @@ impl Pg {
         let local = match result {
             Ok(StoreRead::Objects(names)) => names,
             Ok(_) => return,
-            Err(e) => return self.peering_failed(&e.1),
+            Err(e) => return self.peering_failed(&e.message),
         };
         self.progress(now);
         match self.step(attempt).cloned() {
@@ -345,7 +346,7 @@ impl Pg {
             Ok((push, payload)) if push.object == object => (push, payload),
             Ok(_) => return self.pull_from(attempt, object, rest),
             Err(e) => {
-                tracing::debug!(pg = %self.id, %object, error = %e.1, "pull failed; trying the next source");
+                tracing::debug!(pg = %self.id, %object, error = %e.message, "pull failed; trying the next source");
                 return self.pull_from(attempt, object, rest);
             }
         };
@@ -359,7 +360,7 @@ impl Pg {
                 self.submit(txn, TxnDone::Pulled { attempt, object });
             }
             Ok(None) => self.copy_done(attempt),
-            Err(e) => self.peering_failed(&e.1),
+            Err(e) => self.peering_failed(&e.message),
         }
     }
 
@@ -395,7 +396,7 @@ impl Pg {
                 self.copy_done(attempt);
                 self.next_copies(now, attempt);
             }
-            Err(e) => self.peering_failed(&format!("{what}: {}", e.1)),
+            Err(e) => self.peering_failed(&format!("{what}: {}", e.message)),
         }
     }
 

@@ -5,6 +5,7 @@
 
 use super::Pg;
 use super::types::{Action, ClientAnswer, ClientOp, Facts, OpId, Pending, Token};
+use crate::exec::OpError;
 use shoal_proto::osd::OsdErrorCode;
 
 impl Pg {
@@ -90,7 +91,7 @@ impl Pg {
         let answer = if lapsed.is_empty() {
             ClientAnswer::ReadHere
         } else {
-            ClientAnswer::Failed((
+            ClientAnswer::Failed(OpError::new(
                 OsdErrorCode::Unavailable,
                 format!(
                     "no read lease: chain members {lapsed:?} did not answer a heartbeat from this map"

@@ -191,7 +191,7 @@ impl Pg {
             Pending::LookRemote { interval, member } if interval == self.interval.epoch => {
                 let r = result.and_then(scrub_reply).and_then(|r| match r.error {
                     None => Ok(r.entries),
-                    Some(e) => Err(e.from_osd(member)),
+                    Some(e) => Err(e.from_osd(member).into()),
                 });
                 self.look_answered(member, r)
             }
@@ -244,7 +244,7 @@ fn scrub_reply(a: PeerAnswer) -> Result<shoal_proto::rep::ScrubMapReply, OpError
 fn scan_reply(a: PeerAnswer) -> Result<shoal_proto::rep::PgScanReply, OpError> {
     match a {
         PeerAnswer::Scan(r) => match r.error {
-            Some(e) => Err((e.code, e.message)),
+            Some(e) => Err(OpError::new(e.code, e.message)),
             None => Ok(r),
         },
         other => Err(internal(format!("expected a listing, got {other:?}"))),

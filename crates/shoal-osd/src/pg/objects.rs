@@ -238,7 +238,7 @@ impl Pg {
                 self.recovery.release(&object);
                 if let Err(e) = result {
                     if let Some(super::objects::Task::Write(op)) = self.objects_q.pop(&object) {
-                        let why = format!("recovering {object}: {}", e.1);
+                        let why = format!("recovering {object}: {}", e.message);
                         self.act(Action::Client {
                             op: op.op,
                             answer: ClientAnswer::Failed(unavailable(why)),

@@ -387,10 +387,10 @@ impl Pg {
                 self.ask_prior(facts, attempt);
             }
             Err(e) if member => {
-                return self.peering_failed(&format!("osd.{from}: {}", e.1));
+                return self.peering_failed(&format!("osd.{from}: {}", e.message));
             }
             Err(e) => {
-                tracing::debug!(pg = %self.id, osd = from, error = %e.1, "earlier member did not answer");
+                tracing::debug!(pg = %self.id, osd = from, error = %e.message, "earlier member did not answer");
             }
         }
         self.query_progress(now, facts, attempt);

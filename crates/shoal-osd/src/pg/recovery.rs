@@ -49,7 +49,7 @@ impl Pg {
                 self.pump_recovery();
             }
             Err(e) => {
-                tracing::info!(pg = %self.id, object, error = %e.1, "recovery push failed; retrying");
+                tracing::info!(pg = %self.id, object, error = %e.message, "recovery push failed; retrying");
                 let interval = self.interval.epoch;
                 self.act(Action::SetTimer {
                     after: RETRY,

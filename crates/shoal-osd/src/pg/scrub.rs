@@ -70,7 +70,7 @@ impl Pg {
             if let Some(op) = req.op {
                 self.act(Action::Client {
                     op,
-                    answer: ClientAnswer::Failed((OsdErrorCode::WrongOsd, why)),
+                    answer: ClientAnswer::Failed(OpError::new(OsdErrorCode::WrongOsd, why)),
                 });
             }
             return;
@@ -133,7 +133,7 @@ impl Pg {
         let (entries, more) = match result {
             Ok(StoreRead::ScrubMap { entries, more }) => (entries, more),
             Ok(_) => return,
-            Err(e) => return self.scrub_failed(&e.1),
+            Err(e) => return self.scrub_failed(&e.message),
         };
         let me = self.whoami;
         let Some(s) = &mut self.scrub else {
@@ -187,7 +187,7 @@ impl Pg {
                 return self.scrub_failed(&format!("osd.{member}: {}", e.message));
             }
             Ok(r) => r,
-            Err(e) => return self.scrub_failed(&format!("osd.{member}: {}", e.1)),
+            Err(e) => return self.scrub_failed(&format!("osd.{member}: {}", e.message)),
         };
         let Some(s) = &mut self.scrub else {
             return;
@@ -322,7 +322,7 @@ impl Pg {
     pub(super) fn look_answered(&mut self, member: i32, result: Result<Vec<ScrubEntry>, OpError>) {
         let entries = match result {
             Ok(e) => e,
-            Err(e) => return self.scrub_failed(&format!("osd.{member}: {}", e.1)),
+            Err(e) => return self.scrub_failed(&format!("osd.{member}: {}", e.message)),
         };
         let acting = self.interval.acting.clone();
         let repair = self.scrub.as_ref().is_some_and(|s| s.req.repair);
@@ -462,7 +462,10 @@ impl Pg {
         if let Some(op) = s.req.op {
             self.act(Action::Client {
                 op,
-                answer: ClientAnswer::Failed((OsdErrorCode::Unavailable, why.to_string())),
+                answer: ClientAnswer::Failed(OpError::new(
+                    OsdErrorCode::Unavailable,
+                    why.to_string(),
+                )),
             });
         }
         self.next_scrub();

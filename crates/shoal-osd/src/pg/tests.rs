@@ -9,7 +9,7 @@ use shoal_proto::rep::{ObjectState, PgActivate, PgInfo, PgPush};
 use shoal_store::Op;
 
 use super::*;
-use crate::exec::ObjectView;
+use crate::exec::{ObjectView, OpError};
 
 /// OSD-wide facts a test sets.
 #[derive(Default)]
@@ -354,10 +354,13 @@ fn a_new_interval_abandons_waiting_writes_and_stale_answers_change_nothing() {
     let mut got = answers(out);
     got.sort_by_key(|a| a.0);
     assert_eq!(got.len(), 2);
-    assert!(
-        got.iter()
-            .all(|(_, a)| matches!(a, ClientAnswer::Failed((OsdErrorCode::Unavailable, _))))
-    );
+    assert!(got.iter().all(|(_, a)| matches!(
+        a,
+        ClientAnswer::Failed(OpError {
+            code: OsdErrorCode::Unavailable,
+            ..
+        })
+    )));
     assert_eq!(b.pg.status().1, Phase::Peering);
     // The view asked in interval 5 arrives: ignored.
     assert!(b.ev(loaded(t, false, 0)).is_empty());
@@ -410,7 +413,10 @@ fn reads_go_to_the_tail_while_a_write_is_in_flight_and_wait_for_leases() {
         answers(out).as_slice(),
         [(
             OpId(12),
-            ClientAnswer::Failed((OsdErrorCode::Unavailable, _))
+            ClientAnswer::Failed(OpError {
+                code: OsdErrorCode::Unavailable,
+                ..
+            })
         )]
     ));
     let out = mid.read(13, "p", true).drain(..).collect::<Vec<_>>();
@@ -425,7 +431,13 @@ fn reads_go_to_the_tail_while_a_write_is_in_flight_and_wait_for_leases() {
     // A non-balanced read at a member is the head's.
     assert!(matches!(
         answers(mid.read(14, "p", false)).as_slice(),
-        [(OpId(14), ClientAnswer::Failed((OsdErrorCode::WrongOsd, _)))]
+        [(
+            OpId(14),
+            ClientAnswer::Failed(OpError {
+                code: OsdErrorCode::WrongOsd,
+                ..
+            })
+        )]
     ));
 }
 
@@ -435,7 +447,13 @@ fn writes_are_refused_while_a_member_is_full_but_removes_go_through() {
     b.facts.full.insert(1);
     assert!(matches!(
         answers(b.write(1, 1, "o", append(1), b"a")).as_slice(),
-        [(OpId(1), ClientAnswer::Failed((OsdErrorCode::NoSpace, _)))]
+        [(
+            OpId(1),
+            ClientAnswer::Failed(OpError {
+                code: OsdErrorCode::NoSpace,
+                ..
+            })
+        )]
     ));
     let out = b.write(2, 2, "o", vec![ObjOp::Remove], b"");
     assert!(matches!(out.as_slice(), [Action::LoadView { .. }]));
@@ -449,17 +467,26 @@ fn a_local_write_failure_fails_its_client_and_stops_writes_in_the_interval() {
     let (s, _) = submits(&out)[0];
     let out = b.ev(Event::Stored {
         token: s,
-        result: Err((OsdErrorCode::NoSpace, "disk full".into())),
+        result: Err(OpError::new(OsdErrorCode::NoSpace, "disk full")),
     });
     assert!(matches!(
         answers(out).as_slice(),
-        [(OpId(1), ClientAnswer::Failed((OsdErrorCode::NoSpace, _)))]
+        [(
+            OpId(1),
+            ClientAnswer::Failed(OpError {
+                code: OsdErrorCode::NoSpace,
+                ..
+            })
+        )]
     ));
     assert!(matches!(
         answers(b.write(2, 2, "p", append(1), b"b")).as_slice(),
         [(
             OpId(2),
-            ClientAnswer::Failed((OsdErrorCode::Unavailable, _))
+            ClientAnswer::Failed(OpError {
+                code: OsdErrorCode::Unavailable,
+                ..
+            })
         )]
     ));
 }
@@ -630,7 +657,13 @@ fn a_backfilled_member_that_missed_pushes_refuses_its_activation() {
     });
     assert!(matches!(
         responses(out).as_slice(),
-        [(ReplyTo(2), Err((OsdErrorCode::Unavailable, _)))]
+        [(
+            ReplyTo(2),
+            Err(OpError {
+                code: OsdErrorCode::Unavailable,
+                ..
+            })
+        )]
     ));
 }
 

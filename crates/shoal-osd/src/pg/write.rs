@@ -131,13 +131,13 @@ impl Pg {
     ) -> Result<(), OpError> {
         let mine = facts.map_epoch();
         if epoch > mine {
-            return Err((
+            return Err(OpError::new(
                 OsdErrorCode::OsdBehind,
                 format!("this OSD has epoch {mine}, the request {epoch}"),
             ));
         }
         if epoch < self.interval.epoch {
-            return Err((
+            return Err(OpError::new(
                 OsdErrorCode::StaleEpoch,
                 format!("the PG's chain changed in epoch {}", self.interval.epoch),
             ));
@@ -145,7 +145,7 @@ impl Pg {
         match self.position() {
             Some(0) => {}
             Some(_) if balanced_read => {}
-            _ => return Err((OsdErrorCode::WrongOsd, "not this PG's head".into())),
+            _ => return Err(OpError::new(OsdErrorCode::WrongOsd, "not this PG's head")),
         }
         if self.phase != Phase::Active {
             return Err(unavailable("the PG is peering"));
@@ -248,7 +248,7 @@ impl Pg {
     /// simulation found a delete answered "no such object" that way).
     fn refusal_under_lease(&self, facts: &dyn Facts, e: OpError) -> OpError {
         let from_state = matches!(
-            e.0,
+            e.code,
             OsdErrorCode::NotFound | OsdErrorCode::Exists | OsdErrorCode::CompareFailed
         );
         if !from_state || self.cfg.planted.serve_reads_without_lease {
@@ -311,7 +311,7 @@ impl Pg {
     /// Member: a write from upstream, applied in order.
     pub(super) fn on_rep(&mut self, from: i32, rep: RepOp, payload: Bytes) {
         if let Err(e) = self.replicate(from, rep, payload) {
-            tracing::debug!(pg = %self.id, from, code = ?e.0, message = %e.1, "replicated write refused");
+            tracing::debug!(pg = %self.id, from, code = ?e.code, message = %e.message, "replicated write refused");
             self.act(Action::RefuseStream { from });
         }
     }
@@ -331,7 +331,7 @@ impl Pg {
             return Ok(());
         }
         if version.seq != self.write.recv_last.seq + 1 {
-            return Err((
+            return Err(OpError::new(
                 OsdErrorCode::Invalid,
                 format!("write {version} after {}: a gap", self.write.recv_last),
             ));
@@ -367,7 +367,7 @@ impl Pg {
         self.write
             .chain
             .start(version)
-            .map_err(|e| (OsdErrorCode::Internal, e.to_string()))?;
+            .map_err(crate::exec::internal)?;
         let object = rep.entry.object.clone();
         if let Some(next) = self.next_member() {
             self.act(Action::SendDown {
@@ -406,8 +406,8 @@ impl Pg {
         let object = self.write.holding.remove(&version.seq);
         match result {
             Err(e) => {
-                tracing::error!(pg = %self.id, %version, error = %e.1, "a replicated write failed locally");
-                self.write.failed = Some(format!("a local write failed: {}", e.1));
+                tracing::error!(pg = %self.id, %version, error = %e.message, "a replicated write failed locally");
+                self.write.failed = Some(format!("a local write failed: {}", e.message));
                 if let Some((_, ops)) = self.write.waiters.remove(&version.seq) {
                     for op in ops {
                         self.answer(op, ClientAnswer::Failed(e.clone()));

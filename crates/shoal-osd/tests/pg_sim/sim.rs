@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use shoal_net::codec::encode;
+use shoal_osd::exec::OpError;
 use shoal_osd::pg::{
     Action, ClientAnswer, ClientOp, Event, Interval, LogLimits, OpId, OutRequest, PeerAnswer,
     PeerReply, PeerRequest, Pg, PgConfig, PlantedBugs, StoreRead, Timer, Token,
@@ -62,7 +63,7 @@ pub enum Msg {
     },
     Response {
         token: Token,
-        result: Result<PeerAnswer, (OsdErrorCode, String)>,
+        result: Result<PeerAnswer, OpError>,
     },
     Rep {
         from: i32,
@@ -659,7 +660,7 @@ impl Sim {
                 )
             }
             Action::Respond { result: Err(e), .. } => {
-                format!("osd.{id} refuses a request: {}", e.1)
+                format!("osd.{id} refuses a request: {}", e.message)
             }
             Action::Respond { result: Ok(_), .. } => format!("osd.{id} answers a request"),
             Action::ListObjects { .. } => format!("osd.{id} lists its objects"),
@@ -889,7 +890,7 @@ impl Sim {
                 self.trace(format!("osd.{id} stored {watch}: now {now:?}"));
             }
         }
-        let result = result.map_err(|e| (OsdErrorCode::Internal, e));
+        let result = result.map_err(|e| OpError::new(OsdErrorCode::Internal, e));
         self.feed(id, Event::Stored { token, result });
     }
 
@@ -1230,7 +1231,7 @@ impl Sim {
                             interval: 0,
                             shape: Default::default(),
                         })),
-                        _ => Err((OsdErrorCode::WrongOsd, "no such PG here".into())),
+                        _ => Err(OpError::new(OsdErrorCode::WrongOsd, "no such PG here")),
                     };
                     self.send(Node::Osd(id), Node::Osd(from), reply(answer));
                     return;
@@ -1378,8 +1379,11 @@ impl Sim {
                 Ok(None)
             }
             // A removal of an absent object changes nothing: done.
-            ClientAnswer::Failed((OsdErrorCode::NotFound, _)) if s.write => Ok(None),
-            ClientAnswer::Failed((code, _)) => Err(code),
+            ClientAnswer::Failed(OpError {
+                code: OsdErrorCode::NotFound,
+                ..
+            }) if s.write => Ok(None),
+            ClientAnswer::Failed(OpError { code, .. }) => Err(code),
             ClientAnswer::ReadHere => Ok({
                 if self.osds[id as usize].isolated(self.now) {
                     self.stats.reads_while_cut += 1;
@@ -1681,7 +1685,7 @@ impl Sim {
             }
             Ev::RequestTimeout { osd, life, token } => {
                 if alive(self, osd, life) && self.osd(osd).outstanding.remove(&token).is_some() {
-                    let result = Err((OsdErrorCode::Unavailable, "no answer in time".into()));
+                    let result = Err(OpError::new(OsdErrorCode::Unavailable, "no answer in time"));
                     self.feed(osd, Event::Answer { token, result });
                 }
             }
