@@ -25,7 +25,10 @@
 #
 # Knobs: DATA_MB (1024), OSD_SIZE (3G), LOAD_SECS (10), LIMITS
 # ("recovery_max_active=8 max_backfills=4": osd/* config keys set first),
-# WIRE_MODE (secure), CEPH (1 when ceph-osd is installed).
+# WIRE_MODE (secure), CEPH (1 when ceph-osd is installed), SHOAL_BEFORE
+# (a directory with another build's `shoal`, `shoal-mon` and `shoal-osd`,
+# e.g. the previous commit's: steps 2 and 3 run with it too, in the same
+# invocation, and the summary has a line per build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA_MB=${DATA_MB:-1024}
@@ -38,10 +41,15 @@ anchors=$(cd "$(dirname "$0")/../../shared/anchors/ceph" 2>/dev/null && pwd || t
 command -v fio >/dev/null || { echo "fio is missing" >&2; exit 1; }
 
 cargo build --quiet --release -p shoal-cli -p shoal-mon -p shoal-osd
-shoal=$PWD/target/release/shoal
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+shoal=$target/release/shoal
+builds=("now=$target/release")
+[ -n "${SHOAL_BEFORE:-}" ] && builds=("before=$SHOAL_BEFORE" "${builds[@]}")
 work=$(mktemp -d)
 cleanup() {
-    "$shoal" dev down --dir "$work/shoal" --purge >/dev/null 2>&1 || true
+    for b in "${builds[@]}"; do
+        "${b#*=}/shoal" dev down --dir "$work/shoal" --purge >/dev/null 2>&1 || true
+    done
     if [ -n "$anchors" ] && [ -e "$work/ceph/.ceph-anchor" ]; then
         bash "$anchors/stop-ceph.sh" "$work/ceph" >/dev/null 2>&1 || true
     fi
@@ -125,20 +133,23 @@ while True:
 PY
 }
 
-echo "== Shoal idle: 4 OSDs, ${DATA_MB} MiB of 4 MiB objects, osd.3 killed and marked out"
-fresh_cluster
-sleep 3 # a beacon or two, so status counts every PG
-disk0=$(disk_counters)
-before=$(fail_osd)
-t0=$(now)
-after=$(wait_clean)
-t1=$(now)
-disk1=$(disk_counters)
-idle_secs=$(python3 -c "print(round($t1 - $t0, 2))")
-idle_mb=$(python3 -c "print(round(($after - $before) / 1e6, 1))")
-idle_mbps=$(python3 -c "print(round(($after - $before) / 1e6 / ($t1 - $t0), 1))")
-echo "  clean again after $idle_secs s; $idle_mb MB copied; $idle_mbps MB/s"
-python3 - $disk0 $disk1 "$t0" "$t1" <<'PY'
+summary=()
+for b in "${builds[@]}"; do
+    label=${b%%=*} shoal=${b#*=}/shoal
+    echo "== Shoal ($label) idle: 4 OSDs, ${DATA_MB} MiB of 4 MiB objects, osd.3 killed and marked out"
+    fresh_cluster
+    sleep 3 # a beacon or two, so status counts every PG
+    disk0=$(disk_counters)
+    before=$(fail_osd)
+    t0=$(now)
+    after=$(wait_clean)
+    t1=$(now)
+    disk1=$(disk_counters)
+    idle_secs=$(python3 -c "print(round($t1 - $t0, 2))")
+    idle_mb=$(python3 -c "print(round(($after - $before) / 1e6, 1))")
+    idle_mbps=$(python3 -c "print(round(($after - $before) / 1e6 / ($t1 - $t0), 1))")
+    echo "  clean again after $idle_secs s; $idle_mb MB copied; $idle_mbps MB/s"
+    python3 - $disk0 $disk1 "$t0" "$t1" <<'PY'
 import sys
 r0, w0, b0, r1, w1, b1 = map(int, sys.argv[1:7])
 secs = float(sys.argv[8]) - float(sys.argv[7])
@@ -147,24 +158,27 @@ if b1 > b0:
           f"wrote {(w1 - w0) * 512 / 1e6 / secs:.1f} MB/s, busy {(b1 - b0) / 10 / secs:.0f} %")
 PY
 
-echo "== Shoal loaded: the same, with 4 MiB client writes (-t 8)"
-fresh_cluster
-"$shoal" --format json bench data "$LOAD_SECS" write -b 4M -t 8 > "$work/before.json"
-base=$(json 'd["bandwidth_mb_s"]' < "$work/before.json")
-lat_base=$(json 'round(d["latency_avg_s"] * 1000, 1), round(d["latency_p99_s"] * 1000, 1)' < "$work/before.json")
-before=$(fail_osd)
-t0=$(now)
-"$shoal" --format json bench data "$LOAD_SECS" write -b 4M -t 8 > "$work/during.json" &
-bench_pid=$!
-after=$(wait_clean)
-t1=$(now)
-wait "$bench_pid"
-during=$(json 'd["bandwidth_mb_s"]' < "$work/during.json")
-lat_during=$(json 'round(d["latency_avg_s"] * 1000, 1), round(d["latency_p99_s"] * 1000, 1)' < "$work/during.json")
-loaded_secs=$(python3 -c "print(round($t1 - $t0, 2))")
-loaded_mbps=$(python3 -c "print(round(($after - $before) / 1e6 / ($t1 - $t0), 1))")
-echo "  clean again after $loaded_secs s; recovery $loaded_mbps MB/s; client writes $base MB/s before, $during MB/s during"
-echo "  client write latency (avg, p99 ms): $lat_base before, $lat_during during"
+    echo "== Shoal ($label) loaded: the same, with 4 MiB client writes (-t 8)"
+    fresh_cluster
+    "$shoal" --format json bench data "$LOAD_SECS" write -b 4M -t 8 > "$work/before.json"
+    base=$(json 'd["bandwidth_mb_s"]' < "$work/before.json")
+    lat_base=$(json 'round(d["latency_avg_s"] * 1000, 1), round(d["latency_p99_s"] * 1000, 1)' < "$work/before.json")
+    before=$(fail_osd)
+    t0=$(now)
+    "$shoal" --format json bench data "$LOAD_SECS" write -b 4M -t 8 > "$work/during.json" &
+    bench_pid=$!
+    after=$(wait_clean)
+    t1=$(now)
+    wait "$bench_pid"
+    during=$(json 'd["bandwidth_mb_s"]' < "$work/during.json")
+    lat_during=$(json 'round(d["latency_avg_s"] * 1000, 1), round(d["latency_p99_s"] * 1000, 1)' < "$work/during.json")
+    loaded_secs=$(python3 -c "print(round($t1 - $t0, 2))")
+    loaded_mbps=$(python3 -c "print(round(($after - $before) / 1e6 / ($t1 - $t0), 1))")
+    echo "  clean again after $loaded_secs s; recovery $loaded_mbps MB/s; client writes $base MB/s before, $during MB/s during"
+    echo "  client write latency (avg, p99 ms): $lat_base before, $lat_during during"
+    summary+=("$label $idle_mbps $loaded_mbps $base $during $idle_secs")
+    "$shoal" dev down --dir "$work/shoal" --purge >/dev/null 2>&1 || true
+done
 
 # Shoal's part is done: free its disk space before Ceph's cluster.
 "$shoal" dev down --dir "$work/shoal" --purge >/dev/null 2>&1 || true
@@ -215,15 +229,18 @@ PY
     bash "$anchors/stop-ceph.sh" "$work/ceph" >/dev/null 2>&1 || true
 fi
 
-python3 - "$fio_mbps" "$fio_copy_mbps" "$idle_mbps" "$loaded_mbps" "$base" "$during" "$idle_secs" "$ceph_secs" <<'PY'
+python3 - "$fio_mbps" "$fio_copy_mbps" "$ceph_secs" "${summary[@]}" <<'PY'
 import sys
-fio, fio_copy, idle, loaded, base, during, idle_secs, ceph_secs = map(float, sys.argv[1:])
-print()
-if ceph_secs > 0:
-    print(f"time to clean, Shoal / Ceph (idle): {idle_secs:.2f} s / {ceph_secs:.2f} s = {idle_secs / ceph_secs:.2f}")
-print(f"recovery idle / fio write:   {idle / fio:.2f}")
-print(f"recovery loaded / fio write: {loaded / fio:.2f}")
-print(f"recovery idle / fio copy (read+write mix):   {idle / fio_copy:.2f}")
-print(f"recovery loaded / fio copy (read+write mix): {loaded / fio_copy:.2f}")
-print(f"client writes during / before recovery: {during / base:.2f}")
+fio, fio_copy, ceph_secs = map(float, sys.argv[1:4])
+for line in sys.argv[4:]:
+    label, *nums = line.split()
+    idle, loaded, base, during, idle_secs = map(float, nums)
+    print(f"\n{label}:")
+    if ceph_secs > 0:
+        print(f"time to clean, Shoal / Ceph (idle): {idle_secs:.2f} s / {ceph_secs:.2f} s = {idle_secs / ceph_secs:.2f}")
+    print(f"recovery idle / fio write:   {idle / fio:.2f}")
+    print(f"recovery loaded / fio write: {loaded / fio:.2f}")
+    print(f"recovery idle / fio copy (read+write mix):   {idle / fio_copy:.2f}")
+    print(f"recovery loaded / fio copy (read+write mix): {loaded / fio_copy:.2f}")
+    print(f"client writes during / before recovery: {during / base:.2f}")
 PY
