@@ -54,7 +54,7 @@ args_of() {  # workload -> "SIZE MODE"
 for b in "${builds[@]}"; do
     label=${b%%=*} shoal=${b#*=}/shoal
     echo "== Shoal ($label: $shoal): 1 monitor, 3 OSDs ($OSD_SIZE each), pool data (32 PGs, size 3), wire mode $WIRE_MODE"
-    "$shoal" dev up --dir "$work/shoal" --mons 1 --osds 3 --osd-size "$OSD_SIZE" --wire-mode "$WIRE_MODE" >/dev/null
+    "$shoal" dev up --dir "$work/shoal" --mons 1 --osds 3 --osd-size "$OSD_SIZE" --wire-mode "$WIRE_MODE" --no-s3 >/dev/null
     export SHOAL_CONF=$work/shoal/shoal.toml
     for w in "${workloads[@]}"; do
         read -r size mode <<<"$(args_of "$w")"

@@ -85,7 +85,7 @@ disk_counters() {
 fresh_cluster() {
     "$shoal" dev down --dir "$work/shoal" --purge >/dev/null 2>&1 || true
     "$shoal" dev up --dir "$work/shoal" --mons 1 --osds 4 --osd-size "$OSD_SIZE" \
-        --wire-mode "$WIRE_MODE" >/dev/null
+        --wire-mode "$WIRE_MODE" --no-s3 >/dev/null
     export SHOAL_CONF=$work/shoal/shoal.toml
     for kv in $LIMITS; do
         "$shoal" config-key set "osd/${kv%%=*}" "${kv#*=}" >/dev/null

@@ -16,7 +16,7 @@ cargo fmt --all -- --check
 # tools/module-cycles.py names them).
 python3 tools/module-cycles.py \
     crates/shoal-buf crates/shoal-cli crates/shoal-client crates/shoal-conf \
-    crates/shoal-daemon crates/shoal-monc crates/shoal-net crates/shoal-osd \
+    crates/shoal-daemon crates/shoal-local crates/shoal-monc crates/shoal-net crates/shoal-osd \
     crates/shoal-paxos crates/shoal-proto tools/shoalmap bench tests
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

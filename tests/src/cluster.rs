@@ -120,32 +120,19 @@ impl TestCluster {
     }
 
     fn osd_args(&self, i: usize) -> Vec<String> {
-        vec![
-            "--id".into(),
-            i.to_string(),
-            "--conf".into(),
-            self.mons.conf_path.display().to_string(),
-            "--addr".into(),
-            format!("127.0.0.{}:0", 101 + i),
-            "--location".into(),
-            self.locations
-                .get(&i)
-                .cloned()
-                .unwrap_or_else(|| format!("host=h{}", i / self.osds_per_host)),
-        ]
+        let location = self
+            .locations
+            .get(&i)
+            .cloned()
+            .unwrap_or_else(|| format!("host=h{}", i / self.osds_per_host));
+        let addr = format!("127.0.0.{}:0", 101 + i);
+        shoal_local::osd_args(i, &location, Some(&addr))
     }
 
     fn mkfs_osd(&self, i: usize) {
-        let out = Command::new(&self.bin)
-            .args(self.osd_args(i))
-            .arg("--mkfs")
-            .output()
-            .expect("run shoal-osd --mkfs");
-        assert!(
-            out.status.success(),
-            "mkfs of osd.{i} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(e) = shoal_local::mkfs(&self.bin, &self.osd_args(i), &self.mons.conf_path) {
+            panic!("mkfs of osd.{i} failed: {e}");
+        }
     }
 
     /// The log file of osd `i`.
@@ -157,8 +144,8 @@ impl TestCluster {
     pub fn start_osd(&mut self, i: usize) {
         assert!(self.osds[i].is_none(), "osd.{i} is already running");
         let args = self.osd_args(i);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let child = spawn_logged(&self.bin, &args, &self.osd_log_path(i));
+        let log = self.osd_log_path(i);
+        let child = spawn_logged(&self.bin, &args, &self.mons.conf_path, &log);
         self.osds[i] = Some(child);
     }
 

@@ -17,9 +17,9 @@ pub use cluster::{TestCluster, TestClusterOptions, pg_ls, pgs_in, status, wait_p
 pub use s3::{S3Gateway, S3User};
 
 use std::future::Future;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use shoal_client::{MonClient, MonClientOptions};
@@ -52,22 +52,15 @@ pub fn bin_path(name: &str) -> PathBuf {
     path
 }
 
-/// Spawns daemon `bin` with `args` (`RUST_LOG=info`, or what
+/// Spawns daemon `bin ARGS --conf CONF` (`RUST_LOG=info`, or what
 /// `SHOAL_TEST_LOG` says), its log appended to `log`.
-pub(crate) fn spawn_logged(bin: &Path, args: &[&str], log: &Path) -> Child {
-    let log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap_or_else(|e| panic!("open {}: {e}", log.display()));
-    Command::new(bin)
-        .args(args)
+pub(crate) fn spawn_logged(bin: &Path, args: &[String], conf: &Path, log: &Path) -> Child {
+    shoal_local::daemon_command(bin, args, conf, log)
+        .unwrap_or_else(|e| panic!("{e}"))
         .env(
             "RUST_LOG",
             std::env::var("SHOAL_TEST_LOG").unwrap_or_else(|_| "info".into()),
         )
-        .stdout(Stdio::null())
-        .stderr(log_file)
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
 }
@@ -178,12 +171,6 @@ impl Default for MonClusterOptions {
     }
 }
 
-/// A free UDP port on `ip` (bound then released).
-fn free_port(ip: &str) -> u16 {
-    let s = UdpSocket::bind((ip, 0)).expect("bind a probe socket");
-    s.local_addr().expect("local addr").port()
-}
-
 /// A monitor cluster of child processes in a temporary directory.
 pub struct MonCluster {
     /// The cluster's directory (configuration, keys, data, logs).
@@ -210,59 +197,46 @@ impl MonCluster {
             dir.disable_cleanup(true);
             eprintln!("test cluster files kept in {}", dir.path().display());
         }
-        let names: Vec<String> = (0..opts.mons)
-            .map(|i| ((b'a' + i as u8) as char).to_string())
-            .collect();
-        let addrs: Vec<SocketAddr> = (0..opts.mons)
-            .map(|i| {
-                let ip = format!("127.0.0.{}", i + 1);
-                SocketAddr::new(ip.parse().expect("ip"), free_port(&ip))
-            })
-            .collect();
-        let hosts: Vec<String> = names
-            .iter()
-            .zip(&addrs)
-            .map(|(n, a)| format!("\"{n}={a}\""))
-            .collect();
         let e = opts.election_timeout_ms;
-        let text = format!(
-            "[global]\nfsid = \"0badc0de-0000-4000-8000-{:012x}\"\nkeyring = \"keys\"\nmon_host = [{}]\nwire_mode = \"{}\"\n\n\
-             [mon]\ndata = \"mon.{{id}}\"\nelection_timeout_ms = {e}\nheartbeat_interval_ms = {}\nlease_ms = {}\n\
-             fault_injection = {}\nosd_beacon_grace_ms = {}\ndown_out_interval_ms = {}\nmin_down_reporters = {}\n\n\
-             [client]\nmon_timeout_ms = 2000\ncommand_timeout_ms = 30000\n\n{}",
-            std::process::id(),
-            hosts.join(", "),
-            opts.wire_mode,
-            (e / 10).max(10),
-            e * 6 / 10,
-            opts.fault_injection,
-            opts.osd_beacon_grace_ms,
-            opts.down_out_interval_ms,
-            opts.min_down_reporters,
-            opts.extra_conf,
-        );
-        let conf_path = dir.path().join("shoal.toml");
-        std::fs::write(&conf_path, text).expect("write shoal.toml");
+        let spec = shoal_local::ConfSpec {
+            fsid: format!("0badc0de-0000-4000-8000-{:012x}", std::process::id()),
+            mons: opts.mons,
+            mon_addrs: shoal_local::MonAddrs::OnePerMon,
+            wire_mode: opts.wire_mode.to_string(),
+            sections: vec![
+                (
+                    "mon".into(),
+                    vec![
+                        "data = \"mon.{id}\"".into(),
+                        format!("election_timeout_ms = {e}"),
+                        format!("heartbeat_interval_ms = {}", (e / 10).max(10)),
+                        format!("lease_ms = {}", e * 6 / 10),
+                        format!("fault_injection = {}", opts.fault_injection),
+                        format!("osd_beacon_grace_ms = {}", opts.osd_beacon_grace_ms),
+                        format!("down_out_interval_ms = {}", opts.down_out_interval_ms),
+                        format!("min_down_reporters = {}", opts.min_down_reporters),
+                    ],
+                ),
+                (
+                    "client".into(),
+                    vec![
+                        "mon_timeout_ms = 2000".into(),
+                        "command_timeout_ms = 30000".into(),
+                    ],
+                ),
+            ],
+            extra: opts.extra_conf.clone(),
+        };
+        let written = spec.write(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let conf_path = written.conf;
         let conf = ShoalConf::load(&conf_path).expect("load shoal.toml");
+        let (names, addrs): (Vec<String>, Vec<SocketAddr>) = written.mons.into_iter().unzip();
         let bin = bin_path("shoal-mon");
         for name in &names {
-            let out = Command::new(&bin)
-                .args([
-                    "--mkfs",
-                    "--id",
-                    name,
-                    "--failure-domain",
-                    &opts.failure_domain,
-                ])
-                .arg("--conf")
-                .arg(&conf_path)
-                .output()
-                .expect("run shoal-mon --mkfs");
-            assert!(
-                out.status.success(),
-                "mkfs of mon.{name} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let args = shoal_local::mon_args(name, Some(&opts.failure_domain));
+            if let Err(e) = shoal_local::mkfs(&bin, &args, &conf_path) {
+                panic!("mkfs of mon.{name} failed: {e}");
+            }
         }
         MonCluster {
             dir,
@@ -296,12 +270,8 @@ impl MonCluster {
             "mon.{} is already running",
             self.names[i]
         );
-        let conf = self.conf_path.display().to_string();
-        let child = spawn_logged(
-            &self.bin,
-            &["--id", &self.names[i], "--conf", &conf],
-            &self.log_path(i),
-        );
+        let args = shoal_local::mon_args(&self.names[i], None);
+        let child = spawn_logged(&self.bin, &args, &self.conf_path, &self.log_path(i));
         self.procs[i] = Some(child);
     }
 

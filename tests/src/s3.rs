@@ -65,8 +65,7 @@ impl S3Gateway {
     /// same address, and waits until it accepts connections.
     pub async fn restart(&mut self) {
         assert!(!child_running(&mut self.child), "the gateway runs already");
-        let conf = self.conf_path.display().to_string();
-        let child = spawn_logged(&bin_path("shoal-s3"), &["--conf", &conf], &self.log);
+        let child = spawn_logged(&bin_path("shoal-s3"), &[], &self.conf_path, &self.log);
         self.child = Some(child);
         let addr = self.addr;
         crate::wait_for(

@@ -1,11 +1,8 @@
 //! `shoal dev up|down`: a complete local cluster on loopback, started in
 //! one command and stopped by the PIDs it recorded.
 
-use std::fmt::Write as _;
-use std::net::UdpSocket;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -96,111 +93,38 @@ fn daemon_bin(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
-fn free_port(ip: &str) -> Result<u16> {
-    let s = UdpSocket::bind((ip, 0)).with_context(|| format!("binding a probe socket on {ip}"))?;
-    Ok(s.local_addr()?.port())
-}
-
-fn random_fsid() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut words = [0u64; 2];
-    for (i, w) in words.iter_mut().enumerate() {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_usize(i);
-        h.write_u32(std::process::id());
-        *w = h.finish();
-    }
-    let hex = format!("{:016x}{:016x}", words[0], words[1]);
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
-}
-
-fn mon_names(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| ((b'a' + i as u8) as char).to_string())
-        .collect()
-}
-
-/// `preferred` if a TCP listener can bind it on `ip`, else a free port.
-fn free_tcp_port(ip: &str, preferred: u16) -> Result<u16> {
-    if std::net::TcpListener::bind((ip, preferred)).is_ok() {
-        return Ok(preferred);
-    }
-    let l = std::net::TcpListener::bind((ip, 0))
-        .with_context(|| format!("binding a probe socket on {ip}"))?;
-    Ok(l.local_addr()?.port())
-}
-
 fn write_conf(dir: &Path, mons: usize, osd_bytes: u64, wire_mode: &str) -> Result<PathBuf> {
-    let mut hosts = Vec::new();
-    for name in mon_names(mons) {
-        hosts.push(format!("\"{name}=127.0.0.1:{}\"", free_port("127.0.0.1")?));
-    }
-    let mut text = String::new();
-    writeln!(text, "# A development cluster made by `shoal dev up`.")?;
-    writeln!(
-        text,
-        "[global]\nfsid = \"{}\"\nkeyring = \"keys\"",
-        random_fsid()
-    )?;
-    writeln!(text, "wire_mode = \"{wire_mode}\"")?;
-    writeln!(text, "mon_host = [{}]\n", hosts.join(", "))?;
-    writeln!(text, "[mon]\ndata = \"mon.{{id}}\"\n")?;
-    writeln!(
-        text,
-        "[osd]\ndata = \"osd.{{id}}\"\nstore_bytes = {osd_bytes}\n"
-    )?;
-    writeln!(text, "[client]\nname = \"client.admin\"\n")?;
-    writeln!(
-        text,
-        "[s3]\nlisten = \"127.0.0.1:{}\"",
-        free_tcp_port("127.0.0.1", S3_PORT)?
-    )?;
-    let path = dir.join("shoal.toml");
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
-}
-
-/// Runs a `--mkfs` to completion.
-fn mkfs(bin: &Path, args: &[String], conf: &Path) -> Result<()> {
-    let out = Command::new(bin)
-        .args(args)
-        .arg("--mkfs")
-        .arg("--conf")
-        .arg(conf)
-        .output()
-        .with_context(|| format!("running {}", bin.display()))?;
-    ensure!(
-        out.status.success(),
-        "{} {} --mkfs failed: {}",
-        bin.display(),
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    Ok(())
+    let s3_port = shoal_local::free_tcp_port("127.0.0.1", S3_PORT)?;
+    let spec = shoal_local::ConfSpec {
+        fsid: shoal_local::random_fsid(),
+        mons,
+        mon_addrs: shoal_local::MonAddrs::Shared,
+        wire_mode: wire_mode.to_string(),
+        sections: vec![
+            ("mon".into(), vec!["data = \"mon.{id}\"".into()]),
+            (
+                "osd".into(),
+                vec![
+                    "data = \"osd.{id}\"".into(),
+                    format!("store_bytes = {osd_bytes}"),
+                ],
+            ),
+            ("client".into(), vec!["name = \"client.admin\"".into()]),
+            (
+                "s3".into(),
+                vec![format!("listen = \"127.0.0.1:{s3_port}\"")],
+            ),
+        ],
+        extra: String::new(),
+    };
+    Ok(spec.write(dir)?.conf)
 }
 
 /// Starts a daemon in a process group of its own (a terminal's Ctrl-C
 /// does not reach it), logging to `DIR/NAME.log`; records its PID.
 fn spawn(dir: &Path, name: &str, bin: &Path, args: &[String], conf: &Path) -> Result<u32> {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("{name}.log")))
-        .with_context(|| format!("opening {name}.log"))?;
-    let child = Command::new(bin)
-        .args(args)
-        .arg("--conf")
-        .arg(conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
+    let log = dir.join(format!("{name}.log"));
+    let child = shoal_local::daemon_command(bin, args, conf, &log)?
         .process_group(0)
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
@@ -301,9 +225,9 @@ fn start_daemons(dir: &Path, spec: &Spec) -> Result<Started> {
         .map(|m| m.name)
         .collect();
     for name in &names {
-        let args = vec!["--id".to_string(), name.clone()];
+        let args = shoal_local::mon_args(name, None);
         if fresh {
-            mkfs(&mon_bin, &args, &conf_path)?;
+            shoal_local::mkfs(&mon_bin, &args, &conf_path)?;
         }
         spawn(&dir, &format!("mon.{name}"), &mon_bin, &args, &conf_path)?;
     }
@@ -313,14 +237,9 @@ fn start_daemons(dir: &Path, spec: &Spec) -> Result<Started> {
         existing_osds(&dir)
     };
     for &i in &osd_ids {
-        let args = vec![
-            "--id".to_string(),
-            i.to_string(),
-            "--location".to_string(),
-            format!("host=host{i}"),
-        ];
+        let args = shoal_local::osd_args(i, &format!("host=host{i}"), None);
         if fresh {
-            mkfs(&osd_bin, &args, &conf_path)?;
+            shoal_local::mkfs(&osd_bin, &args, &conf_path)?;
         }
         spawn(&dir, &format!("osd.{i}"), &osd_bin, &args, &conf_path)?;
     }
@@ -539,12 +458,5 @@ mod tests {
         assert!(parse_size("4X").is_err());
         assert!(parse_size("G").is_err());
         assert!(parse_size("99999999999T").is_err());
-    }
-
-    #[test]
-    fn fsids_look_like_uuids() {
-        let f = random_fsid();
-        assert_eq!(f.len(), 36);
-        assert_eq!(f.matches('-').count(), 4);
     }
 }
