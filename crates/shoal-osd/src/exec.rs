@@ -294,11 +294,36 @@ fn slice(payload: &Bytes, r: &PayloadRange) -> Result<Bytes, OpError> {
 /// The head's checksums of the whole-object writes among `mutations` of
 /// at least one chunk (smaller ones the store hashes as it lays them out).
 pub fn hash_writes(mutations: &[ObjOp], payload: &Bytes, chunk_size: u64) -> Vec<DataSums> {
+    sums_of_writes(mutations, payload, chunk_size, (&[], &[]))
+}
+
+/// [`hash_writes`] of `mutations`, taking the checksums of a write from
+/// `made` (checksums made earlier over the client's `ops`, indexed by them)
+/// when one covers the same data with the same chunk size.
+pub fn sums_of_writes(
+    mutations: &[ObjOp],
+    payload: &Bytes,
+    chunk_size: u64,
+    made: (&[ObjOp], &[DataSums]),
+) -> Vec<DataSums> {
+    let (ops, sums) = made;
+    let earlier = |data: &PayloadRange| {
+        sums.iter().find(|s| {
+            s.chunk_size == chunk_size
+                && matches!(ops.get(s.op as usize), Some(ObjOp::WriteFull { data: d }) if d == data)
+        })
+    };
     mutations
         .iter()
         .enumerate()
         .filter_map(|(i, m)| match m {
             ObjOp::WriteFull { data } if data.len >= chunk_size && chunk_size > 0 => {
+                if let Some(s) = earlier(data) {
+                    return Some(DataSums {
+                        op: i as u32,
+                        ..s.clone()
+                    });
+                }
                 let bytes = slice(payload, data).ok()?;
                 Some(DataSums {
                     op: i as u32,

@@ -20,7 +20,7 @@ use crate::exec::{self, OpError, unavailable};
 use crate::node::Node;
 use crate::pg::{ClientAnswer, ClientOp, OpId, PeerReply, PeerRequest, ScrubRequest};
 use crate::pglog::collection;
-use crate::shard::{ClientRequest, Msg};
+use crate::shard::{ClientRequest, Msg, StreamStop};
 
 /// The OSD id of a peer identity (`osd.3` -> 3).
 fn osd_id(peer: &PeerInfo) -> Option<i32> {
@@ -157,6 +157,12 @@ async fn serve_op(
     let write = exec::classify(req, payload.len() as u64)?;
     osd.auth.check(&osd.monc, &peer.name, write).await?;
     let payload_len = payload.len();
+    // Hashed here, on whichever core runs this request, not in the shard.
+    let sums = if write {
+        exec::hash_writes(&req.ops, &payload, osd.store.chunk_size())
+    } else {
+        Vec::new()
+    };
     let op = ClientOp {
         op: OpId(0),
         epoch: req.epoch,
@@ -166,6 +172,7 @@ async fn serve_op(
         payload,
         write,
         balance: req.balance_reads,
+        sums,
     };
     match node.shards.client(req.pg, ClientRequest::Op(op)).await? {
         ClientAnswer::Written(version) => {
@@ -568,10 +575,18 @@ impl StreamHandler for StreamService {
             return;
         };
         let is_rep = stream.topic.starts_with("rep/");
-        while let Ok(Some(frame)) = stream.next_frame().await {
+        let stop = Arc::new(StreamStop::default());
+        loop {
+            let frame = tokio::select! {
+                _ = stop.stopped() => break,
+                f = stream.next_frame() => match f {
+                    Ok(Some(frame)) => frame,
+                    _ => return,
+                },
+            };
             osd.heard_from(from);
             let ok = if is_rep {
-                replicate(node, from, frame).await
+                replicate(node, from, frame, &stop)
             } else {
                 match frame.decode_body::<RepAck>() {
                     Ok(ack) => {
@@ -588,28 +603,27 @@ impl StreamHandler for StreamService {
                 }
             };
             if !ok {
-                stream.stop();
-                return;
+                break;
             }
         }
+        stream.stop();
     }
 }
 
-/// Hands one replicated write to its PG; false stops the stream (the
-/// sender re-sends from its oldest unacknowledged write on a new one).
-async fn replicate(node: &Node, from: i32, frame: Frame) -> bool {
+/// Hands one replicated write to its PG (which stops the stream if it
+/// refuses it); false: undecodable, stop now.
+fn replicate(node: &Node, from: i32, frame: Frame, stop: &Arc<StreamStop>) -> bool {
     let Ok(rep) = frame.decode_body::<RepOp>() else {
         tracing::warn!(from, "undecodable replicated write");
         return false;
     };
-    let (accepted, rx) = tokio::sync::oneshot::channel();
     let pg = rep.pg;
     let msg = Msg::Rep {
         from,
         rep,
         payload: frame.payload,
-        accepted,
+        stream: stop.clone(),
     };
     node.shards.send(pg, msg);
-    rx.await.unwrap_or(false)
+    true
 }

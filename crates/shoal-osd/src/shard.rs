@@ -71,12 +71,12 @@ pub(crate) enum Msg {
         req: PeerRequest,
         reply: oneshot::Sender<PeerResult>,
     },
-    /// A replicated write; `accepted` says whether its stream goes on.
+    /// A replicated write; `stream` is stopped if the PG refuses it.
     Rep {
         from: i32,
         rep: RepOp,
         payload: Bytes,
-        accepted: oneshot::Sender<bool>,
+        stream: Arc<StreamStop>,
     },
     /// The next member acknowledged writes up to `version`.
     RepAck {
@@ -237,6 +237,32 @@ impl Shards {
     }
 }
 
+/// The stop of one replication stream: set when its PG refuses a write
+/// that came on it (the sender re-sends from its oldest unacknowledged
+/// write on a new stream). The stream's handler does not wait for each
+/// write's verdict, so writes keep flowing while the shard works.
+#[derive(Debug, Default)]
+pub struct StreamStop {
+    stopped: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl StreamStop {
+    /// Stops the stream.
+    pub fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// Resolves once the stream is stopped.
+    pub async fn stopped(&self) {
+        while !self.stopped.load(std::sync::atomic::Ordering::Acquire) {
+            self.notify.notified().await;
+        }
+    }
+}
+
 /// One PG on its shard: its machine and what the shell keeps for it.
 pub struct Slot {
     /// The state machine.
@@ -288,17 +314,43 @@ async fn run(osd: Arc<Osd>, me: mpsc::UnboundedSender<Msg>, mut rx: mpsc::Unboun
         start: Instant::now(),
         scheduled_scrub: None,
     };
+    // One sleep for the earliest timer, moved only when that changes
+    // (a new sleep per message would register a timer per message).
+    let sleep = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(sleep);
+    let mut armed: Option<Instant> = None;
     loop {
         let next_timer = shard.timers.keys().next().map(|(at, _)| *at);
+        if next_timer != armed {
+            if let Some(at) = next_timer {
+                sleep.as_mut().reset(at.into());
+            }
+            armed = next_timer;
+        }
         tokio::select! {
             msg = rx.recv() => match msg {
-                Some(m) => shard.take(m),
+                Some(m) => {
+                    shard.take(m);
+                    // Whatever else arrived meanwhile, in the same turn.
+                    for _ in 0..BATCH {
+                        match rx.try_recv() {
+                            Ok(m) => shard.take(m),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 None => return,
             },
-            _ = sleep_until(next_timer) => shard.fire_timers(),
+            _ = &mut sleep, if armed.is_some() => {
+                armed = None;
+                shard.fire_timers();
+            }
         }
     }
 }
+
+/// Messages a shard takes in one turn before it looks at its timers again.
+const BATCH: usize = 64;
 
 /// The start of a value's debug form (for trace logs: writes carry data).
 fn brief(v: &impl std::fmt::Debug) -> String {
@@ -312,13 +364,6 @@ fn brief(v: &impl std::fmt::Debug) -> String {
         s.push('…');
     }
     s
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Waits for store transactions in the order they were submitted and
@@ -354,12 +399,14 @@ impl Shard {
                 from,
                 rep,
                 payload,
-                accepted,
+                stream,
             } => {
                 let pg = rep.pg;
                 let ok =
                     self.pgs.contains_key(&pg) && !self.feed(pg, Event::Rep { from, rep, payload });
-                let _ = accepted.send(ok);
+                if !ok {
+                    stream.stop();
+                }
             }
             Msg::RepAck {
                 pg,

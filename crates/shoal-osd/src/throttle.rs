@@ -58,11 +58,13 @@ impl Limits {
     }
 }
 
-/// A semaphore whose size can change.
+/// A semaphore whose size can change: shrinking takes the free permits
+/// out at once and the others as they are next acquired (`owed`).
 #[derive(Debug)]
 struct Slots {
     sem: Arc<Semaphore>,
     size: AtomicUsize,
+    owed: AtomicUsize,
 }
 
 impl Slots {
@@ -70,25 +72,42 @@ impl Slots {
         Slots {
             sem: Arc::new(Semaphore::new(n)),
             size: AtomicUsize::new(n),
+            owed: AtomicUsize::new(0),
         }
     }
 
     fn resize(&self, n: usize) {
         let old = self.size.swap(n, Ordering::Relaxed);
         if n > old {
-            self.sem.add_permits(n - old);
+            // Permits still owed from a shrink are forgiven first.
+            let mut grow = n - old;
+            let _ = self
+                .owed
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |owed| {
+                    let forgiven = owed.min(grow);
+                    grow -= forgiven;
+                    Some(owed - forgiven)
+                });
+            self.sem.add_permits(grow);
             return;
         }
         // Free permits go now; those in use are taken out of circulation
-        // as they come back.
+        // as they are acquired again.
         let owed = (old - n) - self.sem.forget_permits(old - n);
-        if owed > 0 {
-            let sem = self.sem.clone();
-            tokio::spawn(async move {
-                if let Ok(p) = sem.acquire_many_owned(owed as u32).await {
-                    p.forget();
-                }
-            });
+        self.owed.fetch_add(owed, Ordering::Relaxed);
+    }
+
+    /// A permit, once those owed to a shrink are taken back.
+    async fn acquire(&self) -> Option<SemaphorePermit<'_>> {
+        loop {
+            let permit = self.sem.acquire().await.ok()?;
+            let owed = self
+                .owed
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| o.checked_sub(1));
+            if owed.is_err() {
+                return Some(permit);
+            }
+            permit.forget();
         }
     }
 }
@@ -145,12 +164,12 @@ impl Throttle {
 
     /// A slot to copy one object (recovery or backfill).
     pub async fn object_slot(&self) -> Option<SemaphorePermit<'_>> {
-        self.active.sem.acquire().await.ok()
+        self.active.acquire().await
     }
 
     /// A slot to backfill one PG.
     pub async fn backfill_slot(&self) -> Option<SemaphorePermit<'_>> {
-        self.backfills.sem.acquire().await.ok()
+        self.backfills.acquire().await
     }
 
     /// After copying an object of `bytes`: the pause, and whatever wait
@@ -280,6 +299,20 @@ mod tests {
         assert_eq!(t.active.sem.available_permits(), 0, "exactly one");
         drop(one);
         assert_eq!(t.limits().max_active, 1);
+        // Growing while permits are still owed forgives them first.
+        let held: Vec<_> = futures_slots(&t, 1).await;
+        t.set(Limits {
+            max_active: 0,
+            ..limits()
+        })
+        .await;
+        t.set(Limits {
+            max_active: 2,
+            ..limits()
+        })
+        .await;
+        drop(held);
+        assert_eq!(t.active.sem.available_permits(), 2, "two, none owed");
     }
 
     async fn futures_slots(t: &Throttle, n: usize) -> Vec<SemaphorePermit<'_>> {

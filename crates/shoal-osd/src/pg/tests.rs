@@ -102,6 +102,7 @@ impl Bench {
         data: &[u8],
     ) -> &mut Vec<Action> {
         self.ev(Event::Client(ClientOp {
+            sums: Vec::new(),
             op: OpId(op),
             epoch: 5,
             reqid: ReqId { client: 9, tid },
@@ -115,6 +116,7 @@ impl Bench {
 
     fn read(&mut self, op: u64, object: &str, balance: bool) -> &mut Vec<Action> {
         self.ev(Event::Client(ClientOp {
+            sums: Vec::new(),
             op: OpId(op),
             epoch: 5,
             reqid: ReqId {

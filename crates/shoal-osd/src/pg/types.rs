@@ -46,6 +46,11 @@ pub struct ClientOp {
     pub write: bool,
     /// A read the client may send to any chain member.
     pub balance: bool,
+    /// Checksums of its whole-object writes, made by the shell before the
+    /// op reaches the PG (`exec::hash_writes` over `ops`; empty: the head
+    /// hashes them itself), so that hashing big writes runs on every core
+    /// instead of in the PG's shard.
+    pub sums: Vec<shoal_proto::rep::DataSums>,
 }
 
 /// What the OSD around the PG knows that the PG reads but does not own.

@@ -283,7 +283,12 @@ impl Pg {
             object: op.object.clone(),
             op: resolved.op,
         };
-        let sums = exec::hash_writes(&resolved.mutations, &op.payload, self.cfg.chunk_size);
+        let sums = exec::sums_of_writes(
+            &resolved.mutations,
+            &op.payload,
+            self.cfg.chunk_size,
+            (&op.ops, &op.sums),
+        );
         let ops = exec::store_ops(
             &op.object,
             &resolved.mutations,

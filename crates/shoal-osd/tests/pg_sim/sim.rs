@@ -1348,6 +1348,7 @@ impl Sim {
         self.feed(
             id,
             Event::Client(ClientOp {
+                sums: Vec::new(),
                 op,
                 epoch,
                 reqid,
