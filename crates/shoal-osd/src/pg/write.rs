@@ -436,9 +436,13 @@ impl Pg {
     /// has comes again and is done here (and downstream).
     fn ack_again(&mut self, version: ObjVersion) {
         let done = self.write.done();
-        if done < version {
-            return;
+        if done >= version {
+            self.ack_up(done);
         }
+    }
+
+    /// Acknowledges every write up to `done` to the previous member.
+    fn ack_up(&mut self, done: ObjVersion) {
         if let Some(prev) = self.prev_member() {
             let interval = self.interval.epoch;
             self.act(Action::AckUp {
@@ -480,13 +484,6 @@ impl Pg {
                 self.answer(op, ClientAnswer::Written(version));
             }
         }
-        if let Some(prev) = self.prev_member() {
-            let interval = self.interval.epoch;
-            self.act(Action::AckUp {
-                to: prev,
-                interval,
-                version: done,
-            });
-        }
+        self.ack_up(done);
     }
 }
