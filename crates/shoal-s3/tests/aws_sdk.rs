@@ -9,7 +9,9 @@ mod common;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
-use common::{client, client_with, data_pool_names, get_bytes, put_bytes, start};
+use common::{
+    client, client_with, data_pool_names, get_bytes, put_bytes, start, start_with_gc_min_wait,
+};
 use shoal_tests::{S3Gateway, pseudo_random, wait_for};
 
 fn md5_hex(data: &[u8]) -> String {
@@ -385,7 +387,10 @@ async fn listing_merges_shards_in_key_order() {
 /// whole write, and one write wins; overwritten data is collected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_puts_of_one_key_leave_one_whole_winner() {
-    let (cluster, gw, user) = start().await;
+    // Overwritten data is kept for 5 s, as `gc_min_wait_ms` keeps it for a
+    // read in flight; with 0 a read that began before an overwrite may lose
+    // its data mid-stream (the client sees a short body, never a mix).
+    let (cluster, gw, user) = start_with_gc_min_wait(5_000).await;
     let c = client(&gw, &user);
     c.create_bucket()
         .bucket("race")

@@ -70,12 +70,17 @@ pub async fn put_bytes(c: &Client, bucket: &str, key: &str, data: Vec<u8>) -> St
 /// A test cluster and a gateway that collects garbage at once, with
 /// user `alice`.
 pub async fn start() -> (TestCluster, S3Gateway, S3User) {
+    start_with_gc_min_wait(0).await
+}
+
+/// A test cluster and a gateway that collects garbage `min_wait_ms` after
+/// it became garbage (reads in flight keep their data that long), with
+/// user `alice`.
+pub async fn start_with_gc_min_wait(min_wait_ms: u64) -> (TestCluster, S3Gateway, S3User) {
     let cluster = TestCluster::start(&TestClusterOptions::default()).await;
-    let gw = S3Gateway::start(
-        &cluster,
-        "gc_min_wait_ms = 0\ngc_interval_ms = 300\ngc_upload_grace_ms = 3000",
-    )
-    .await;
+    let s3_conf =
+        format!("gc_min_wait_ms = {min_wait_ms}\ngc_interval_ms = 300\ngc_upload_grace_ms = 3000");
+    let gw = S3Gateway::start(&cluster, &s3_conf).await;
     let user = gw.create_user(&cluster, "alice").await;
     (cluster, gw, user)
 }
