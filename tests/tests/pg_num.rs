@@ -1,14 +1,17 @@
-//! Raising a pool's `pg_num` while its PGs hold objects would hide half of
-//! them (OSDs do not split PGs yet, issue 19): the monitors refuse it, and
-//! every object stays readable. An empty pool's `pg_num` still grows.
+//! Raising a pool's `pg_num` splits its PGs on every OSD: each object
+//! moves with its history into the child PG it hashes to now, and every
+//! object stays readable and listed once, also across an OSD killed right
+//! after the split and started again.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::Bytes;
+use shoal_client::IoCtx;
 use shoal_proto::MonCommand;
 use shoal_tests::{TestCluster, TestClusterOptions, status, wait_for};
 
-const LONG: Duration = Duration::from_secs(60);
+const LONG: Duration = Duration::from_secs(90);
 
 fn set_pg_num(pool: &str, n: u32) -> MonCommand {
     MonCommand::PoolSet {
@@ -18,44 +21,63 @@ fn set_pg_num(pool: &str, n: u32) -> MonCommand {
     }
 }
 
+fn content(i: u32) -> Bytes {
+    Bytes::from(vec![i as u8; 4096 + i as usize])
+}
+
+/// Every object `0..n` reads back whole, and the listing names each once.
+async fn check_objects(io: &IoCtx, n: u32) {
+    for i in 0..n {
+        let got = io.get(&format!("obj-{i}")).await.expect("get");
+        assert_eq!(got, content(i), "obj-{i}");
+    }
+    let listed = io.list_all().await.expect("list");
+    let unique: BTreeSet<&String> = listed.iter().collect();
+    assert_eq!(unique.len(), listed.len(), "an object listed twice");
+    assert_eq!(listed.len(), n as usize);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pg_num_of_a_pool_holding_objects_is_not_raised() {
-    let cluster = TestCluster::start(&TestClusterOptions::default()).await;
+async fn raising_pg_num_splits_pgs_and_keeps_every_object() {
+    let mut cluster = TestCluster::start(&TestClusterOptions::default()).await;
     let client = cluster.client().await;
     cluster.create_pool(&client, "data", 8, 3, 2).await;
-    cluster.create_pool(&client, "empty", 8, 3, 2).await;
     let io = client.ioctx("data").await.expect("ioctx");
-    for i in 0..20u32 {
-        io.put(&format!("obj-{i}"), Bytes::from(vec![i as u8; 4096]))
-            .await
-            .expect("put");
-    }
-    wait_for(LONG, "20 objects counted", || async {
-        (status(&client).await?.num_objects == 20).then_some(())
-    })
-    .await;
-
-    let refused = client.monc().command(set_pg_num("data", 16)).await;
-    let err = refused.expect_err("raising pg_num of a pool holding objects");
-    assert!(err.to_string().contains("holds objects"), "{err}");
-    assert_eq!(
-        client
-            .monc()
-            .osdmap()
-            .await
-            .expect("map")
-            .pool_by_name("data")
-            .map(|p| p.pg_num),
-        Some(8)
-    );
-    for i in 0..20u32 {
-        let got = io.get(&format!("obj-{i}")).await.expect("get");
-        assert_eq!(got, Bytes::from(vec![i as u8; 4096]));
+    for i in 0..40u32 {
+        io.put(&format!("obj-{i}"), content(i)).await.expect("put");
     }
 
     client
         .monc()
-        .command(set_pg_num("empty", 16))
+        .command(set_pg_num("data", 16))
         .await
-        .expect("an empty pool's pg_num grows");
+        .expect("pg_num 8 -> 16");
+    check_objects(&io, 40).await;
+    wait_for(LONG, "16 PGs active+clean, 40 objects", || async {
+        let s = status(&client).await?;
+        let clean = s.pgs_by_state.iter().all(|c| c.state == "active+clean");
+        (clean && s.num_pgs == 16 && s.num_objects == 40).then_some(())
+    })
+    .await;
+
+    // Writes go on into the children; an OSD killed right after the next
+    // split finds its copies split when it starts again.
+    for i in 40..60u32 {
+        io.put(&format!("obj-{i}"), content(i)).await.expect("put");
+    }
+    client
+        .monc()
+        .command(set_pg_num("data", 32))
+        .await
+        .expect("pg_num 16 -> 32");
+    cluster.kill_osd(1);
+    check_objects(&io, 60).await;
+    cluster.start_osd(1);
+    wait_for(LONG, "32 PGs active+clean, 60 objects", || async {
+        let s = status(&client).await?;
+        let clean = s.pgs_by_state.iter().all(|c| c.state == "active+clean");
+        (clean && s.num_pgs == 32 && s.num_objects == 60).then_some(())
+    })
+    .await;
+    check_objects(&io, 60).await;
 }

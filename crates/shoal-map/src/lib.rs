@@ -61,7 +61,7 @@ pub use monmap::{MonInfo, MonMap};
 pub use osd::{CrushLocation, OsdInfo, WEIGHT_IN, WEIGHT_OUT};
 pub use osdmap::OsdMap;
 pub use osdset::OsdSet;
-pub use pg::{PgId, pg_mask, stable_mod};
+pub use pg::{PgId, pg_mask, split_children, stable_mod};
 pub use placement::{PgDumpLine, UpActing, find_rule};
 pub use pool::{DEFAULT_PIECE_SIZE, Pool, PoolFlags, PoolType};
 /// A hole in an erasure-coded PG's member list.

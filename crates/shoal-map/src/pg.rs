@@ -88,9 +88,36 @@ pub const fn pg_mask(n: u32) -> u32 {
     ((1u64 << bits) - 1) as u32
 }
 
+/// The seeds PG `seed` splits into when its pool's `pg_num` grows from
+/// `old` to `new` (`pg_t::is_split`): those in `old..new` whose objects
+/// folded into `seed` before. Empty when `new <= old`.
+pub fn split_children(seed: u32, old: u32, new: u32) -> Vec<u32> {
+    let mask = pg_mask(old);
+    (old..new)
+        .filter(|&s| stable_mod(s, old, mask) == seed)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_split_sends_each_object_to_its_parent_or_one_of_its_children() {
+        assert_eq!(split_children(1, 32, 64), vec![33]);
+        assert_eq!(split_children(5, 12, 32), vec![13, 21, 29]);
+        assert!(split_children(3, 8, 8).is_empty());
+        for (old, new) in [(32, 64), (12, 32), (1, 7), (32, 256), (100, 130)] {
+            for x in (0..20_000u32).map(|i| i.wrapping_mul(2_654_435_761)) {
+                let parent = stable_mod(x, old, pg_mask(old));
+                let now = stable_mod(x, new, pg_mask(new));
+                assert!(
+                    now == parent || split_children(parent, old, new).contains(&now),
+                    "x={x} {old}->{new}: {parent} -> {now}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn display_and_parse() {

@@ -398,10 +398,6 @@ impl Driver {
             return;
         }
         let now = self.now();
-        if let Err(e) = self.refuse_hiding_objects(cmd) {
-            let _ = reply.send(self.reply_to(MonResult::Err(e)));
-            return;
-        }
         match cmd {
             MonCommand::OsdBeacon { id, stats, .. } => {
                 let result = if self.state.osdmap.exists(*id) {
@@ -529,30 +525,6 @@ impl Driver {
         self.reply_to(MonResult::Ok(CommandOutput::Done {
             epoch: self.state.osdmap.epoch(),
         }))
-    }
-
-    /// Refuses to raise the `pg_num` of a pool whose PGs hold objects:
-    /// OSDs do not split PGs yet (issue 19), so the objects would stay in
-    /// the parent PGs while clients look for half of them in the
-    /// children. Judged from the OSDs' reports (leader memory), so it runs
-    /// before the proposal, not in the replicated state machine.
-    fn refuse_hiding_objects(&self, cmd: &MonCommand) -> Result<(), CommandError> {
-        let MonCommand::PoolSet { name, key, value } = cmd else {
-            return Ok(());
-        };
-        let Some(pool) = self.state.osdmap.pool_by_name(name) else {
-            return Ok(());
-        };
-        let raises = key == "pg_num" && value.parse::<u32>().is_ok_and(|v| v > pool.pg_num);
-        if raises && self.pgstats.pool_has_objects(pool.id) {
-            return Err(CommandError::new(
-                ErrorCode::Invalid,
-                format!(
-                    "pool {name:?} holds objects: raising pg_num would hide them until PGs can split (not supported yet); create a pool with more PGs and copy the data instead"
-                ),
-            ));
-        }
-        Ok(())
     }
 
     /// `status`, `mon stat`, `health` as this monitor sees them.

@@ -216,15 +216,6 @@ impl PgStats {
         }
     }
 
-    /// Whether any OSD's latest report counts objects in a PG of `pool`
-    /// (fresh or not: a stale report still says the pool held objects).
-    pub fn pool_has_objects(&self, pool: i64) -> bool {
-        self.osds
-            .values()
-            .flat_map(|e| &e.stats.pgs)
-            .any(|p| p.pool == pool && p.objects > 0)
-    }
-
     /// Forgets the reports of OSDs no longer in `map`.
     pub fn retain_existing(&mut self, map: &OsdMap) {
         self.osds.retain(|id, _| map.exists(*id));
@@ -451,22 +442,6 @@ mod tests {
             pg_copies: pgs.len() as u32,
             pgs,
         }
-    }
-
-    #[test]
-    fn a_pool_holds_objects_once_any_report_counts_some() {
-        let map = map();
-        let mut stats = PgStats::default();
-        assert!(!stats.pool_has_objects(1), "nothing reported");
-        let mut empty = report(&map, 0, counters(0));
-        for p in &mut empty.pgs {
-            p.objects = 0;
-        }
-        stats.record(0, empty, 0);
-        assert!(!stats.pool_has_objects(1), "reported, all PGs empty");
-        stats.record(1, report(&map, 1, counters(0)), 0);
-        assert!(stats.pool_has_objects(1));
-        assert!(!stats.pool_has_objects(2), "another pool");
     }
 
     #[test]

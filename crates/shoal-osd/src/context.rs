@@ -169,6 +169,10 @@ pub struct Osd {
     pub space: crate::space::Space,
     /// The newest map epoch whose PG changes are applied.
     pub(crate) pgs_epoch: tokio::sync::watch::Sender<u32>,
+    /// Per pool, the `pg_num` every PG copy here is split for (changed
+    /// under `pg_lifecycle`; a pool's PGs are looked at again when its
+    /// `pg_num` differs).
+    pub(crate) split_for: Mutex<HashMap<i64, u32>>,
 }
 
 impl Osd {

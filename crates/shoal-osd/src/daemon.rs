@@ -55,6 +55,7 @@ async fn update_pgs(node: &Node) {
     let osd = &node.osd;
     let _lifecycle = osd.pg_lifecycle.lock().await;
     let map = osd.map();
+    split_pools(node, &map).await;
     let mut ws = map.new_workspace();
     let mut wanted: HashMap<PgRef, Interval> = HashMap::new();
     for pool in map.pools().values() {
@@ -92,7 +93,8 @@ async fn update_pgs(node: &Node) {
     }
     for (id, interval) in wanted {
         if !osd.has_pg(id) {
-            match crate::pgstore::open(&osd.store, id).await {
+            let pg_num = map.pool(id.pool).map_or(0, |p| p.pg_num);
+            match crate::pgstore::open(&osd.store, id, pg_num).await {
                 Ok(loaded) => {
                     node.shards.open(id, loaded);
                     osd.pg_ids_lock().insert(id);
@@ -114,6 +116,76 @@ async fn update_pgs(node: &Node) {
         }
         newer
     });
+}
+
+/// Splits the PG copies here of every pool whose `pg_num` grew (under
+/// `pg_lifecycle`, before the map's intervals reach the PGs).
+async fn split_pools(node: &Node, map: &OsdMap) {
+    let osd = &node.osd;
+    for pool in map.pools().values() {
+        let done = lock(&osd.split_for).get(&pool.id) == Some(&pool.pg_num);
+        if done {
+            continue;
+        }
+        let mut all_split = true;
+        let local: Vec<PgRef> = osd
+            .pg_ids()
+            .into_iter()
+            .filter(|p| p.pool == pool.id)
+            .collect();
+        for pg in local {
+            all_split &= split_pg(node, pg, pool).await;
+        }
+        if all_split {
+            lock(&osd.split_for).insert(pool.id, pool.pg_num);
+        }
+    }
+}
+
+/// Splits PG copy `pg` for `pool`'s `pg_num` when it is split for fewer:
+/// its machine closes, the split runs on its records on disk, and the PG
+/// and its children open from disk. Returns whether the copy is split for
+/// the pool's `pg_num` now.
+async fn split_pg(node: &Node, pg: PgRef, pool: &shoal_map::Pool) -> bool {
+    let osd = &node.osd;
+    match crate::split::recorded_pg_num(&osd.store, pg) {
+        Ok(Some(n)) if n >= pool.pg_num => return true,
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(pg = %pg, error = %e, "cannot read the PG's split record");
+            return false;
+        }
+    }
+    node.shards
+        .visit(pg, move |s| s.remove_if(pg, |_| true))
+        .await;
+    let result = crate::split::split(&osd.store, pg, pool).await;
+    if let Err(e) = &result {
+        tracing::error!(pg = %pg, error = %e.message, "the PG could not split; it stays whole");
+    }
+    let children = result.as_deref().unwrap_or_default();
+    let mut ok = result.is_ok();
+    for id in std::iter::once(pg).chain(children.iter().copied()) {
+        match crate::pgstore::open(&osd.store, id, pool.pg_num).await {
+            Ok(loaded) => {
+                node.shards.open(id, loaded);
+                osd.pg_ids_lock().insert(id);
+            }
+            Err(e) => {
+                tracing::error!(pg = %id, error = %e, "cannot open the PG after its split");
+                osd.pg_ids_lock().remove(&id);
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
 }
 
 /// Runs OSD `id` until `shutdown` resolves.
@@ -152,6 +224,7 @@ pub async fn run(
         pg_lifecycle: tokio::sync::Mutex::new(()),
         space: crate::space::Space::new(opts.id, opts.full_ratio),
         pgs_epoch: tokio::sync::watch::Sender::new(0),
+        split_for: Mutex::new(HashMap::new()),
     });
     let node = Arc::new(Node {
         osd: osd.clone(),
@@ -169,10 +242,12 @@ pub async fn run(
     let addr = endpoint.local_addr();
     let _ = osd.endpoint.set(endpoint.clone());
 
-    // PGs already on disk (their intervals come with the map).
+    // PGs already on disk (their intervals come with the map; those of
+    // pools whose pg_num grew split as it is installed).
     for coll in store.list_collections()? {
         if let Some(pg) = parse_collection(&coll) {
-            let loaded = crate::pgstore::open(&store, pg).await?;
+            let pg_num = first_map.pool(pg.pool).map_or(0, |p| p.pg_num);
+            let loaded = crate::pgstore::open(&store, pg, pg_num).await?;
             node.shards.open(pg, loaded);
             osd.pg_ids_lock().insert(pg);
         }

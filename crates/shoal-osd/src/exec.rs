@@ -348,6 +348,9 @@ pub fn store_ops(
     version: ObjVersion,
     op: LogOp,
 ) -> Result<Vec<Op>, OpError> {
+    if !op.changes_object() && !mutations.is_empty() {
+        return Err(invalid("a refused write carries mutations"));
+    }
     let name_s = || name.to_string();
     let mut out = Vec::with_capacity(mutations.len() + 1);
     for (i, m) in mutations.iter().enumerate() {

@@ -170,8 +170,9 @@ impl fmt::Display for PgDump {
         writeln!(f, "log ({} entries):", self.log.len())?;
         for e in &self.log {
             let op = match e.op {
-                LogOp::Modify => "modify",
-                LogOp::Delete => "delete",
+                LogOp::Modify => "modify".to_string(),
+                LogOp::Delete => "delete".to_string(),
+                LogOp::Refused(code) => format!("refused {code:?}"),
             };
             writeln!(
                 f,

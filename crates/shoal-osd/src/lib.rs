@@ -40,6 +40,7 @@ pub mod scrub;
 pub mod service;
 pub mod shard;
 pub mod space;
+pub mod split;
 pub mod stats;
 pub mod strays;
 pub mod throttle;

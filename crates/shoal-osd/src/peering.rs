@@ -297,6 +297,7 @@ fn member_catchup(
         .log
         .iter()
         .filter(|e| e.version > auth.info.log_tail && !auth_versions.contains(&e.version))
+        .filter(|e| e.op.changes_object())
         .collect();
     // The point both logs agree up to (divergence is a suffix: writes
     // reach members in order).
@@ -317,7 +318,7 @@ fn member_catchup(
     let mut objects: BTreeSet<String> = auth
         .log
         .iter()
-        .filter(|e| e.version > common)
+        .filter(|e| e.version > common && e.op.changes_object())
         .map(|e| e.object.clone())
         .collect();
     objects.extend(divergent.iter().map(|e| e.object.clone()));
@@ -435,6 +436,25 @@ mod tests {
             p.catchup[&3],
             Catchup::Objects(["a", "b", "c"].map(String::from).into())
         );
+    }
+
+    #[test]
+    fn refusals_in_a_log_copy_nothing() {
+        let mut refused = e(5, 2, "b");
+        refused.op = LogOp::Refused(shoal_proto::osd::OsdErrorCode::NotFound);
+        let mut divergent_refusal = e(5, 3, "c");
+        divergent_refusal.op = LogOp::Refused(shoal_proto::osd::OsdErrorCode::Exists);
+        let full = vec![e(5, 1, "a"), refused];
+        let mut old = full.clone();
+        old.push(divergent_refusal);
+        let peers = [
+            peer(0, (0, 0), full.clone(), 5, &[0, 1, 2]),
+            peer(1, (0, 0), full[..1].to_vec(), 5, &[0, 1, 2]),
+            peer(2, (0, 0), old, 3, &[0, 1, 2]),
+        ];
+        let p = plan(&[0, 1, 2], &peers).unwrap();
+        assert_eq!(p.log, full);
+        assert!(p.catchup.is_empty(), "{:?}", p.catchup);
     }
 
     #[test]

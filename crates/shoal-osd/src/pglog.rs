@@ -59,10 +59,14 @@ pub fn entry_key(version: ObjVersion) -> Vec<u8> {
 #[derive(Debug, Clone, Default)]
 pub struct PgLog {
     entries: VecDeque<LogEntry>,
-    by_reqid: HashMap<ReqId, ObjVersion>,
+    by_reqid: HashMap<ReqId, LogDup>,
     tail: ObjVersion,
+    /// The newest version the PG's history reached: the newest entry's,
+    /// or past it for a child of a split, whose entries are the parent's
+    /// for its objects only while its versions go on from the parent's.
+    head: ObjVersion,
     dups: VecDeque<LogDup>,
-    dup_reqids: HashMap<ReqId, ObjVersion>,
+    dup_reqids: HashMap<ReqId, LogDup>,
 }
 
 /// What a trim changed, for the store transaction that records it.
@@ -88,6 +92,7 @@ impl PgLog {
     pub fn new(tail: ObjVersion, entries: impl IntoIterator<Item = LogEntry>) -> Self {
         let mut log = PgLog {
             tail,
+            head: tail,
             ..PgLog::default()
         };
         for e in entries {
@@ -98,9 +103,17 @@ impl PgLog {
         log
     }
 
-    /// The newest version in the log (the tail when it is empty).
+    /// The newest version of the PG's history: its newest entry's (the
+    /// tail when it is empty), unless [`PgLog::with_head`] set a newer one.
     pub fn head(&self) -> ObjVersion {
-        self.entries.back().map_or(self.tail, |e| e.version)
+        self.head
+    }
+
+    /// Moves the head forward to `head` (a split child goes on from its
+    /// parent's head; a loaded log from its recorded `last_update`).
+    pub fn with_head(mut self, head: ObjVersion) -> Self {
+        self.head = self.head.max(head);
+        self
     }
 
     /// Versions at or before this one were trimmed.
@@ -122,8 +135,9 @@ impl PgLog {
     pub fn push(&mut self, entry: LogEntry) {
         debug_assert!(entry.version > self.head());
         if entry.reqid != ReqId::default() {
-            self.by_reqid.insert(entry.reqid, entry.version);
+            self.by_reqid.insert(entry.reqid, entry.dup());
         }
+        self.head = self.head.max(entry.version);
         self.entries.push_back(entry);
     }
 
@@ -141,7 +155,7 @@ impl PgLog {
 
     fn push_dup(&mut self, dup: LogDup) {
         if dup.reqid != ReqId::default() {
-            self.dup_reqids.insert(dup.reqid, dup.version);
+            self.dup_reqids.insert(dup.reqid, dup);
         }
         self.dups.push_back(dup);
     }
@@ -154,16 +168,13 @@ impl PgLog {
             let Some(e) = self.entries.pop_front() else {
                 break;
             };
-            if self.by_reqid.get(&e.reqid) == Some(&e.version) {
+            if self.by_reqid.get(&e.reqid).map(|d| d.version) == Some(e.version) {
                 self.by_reqid.remove(&e.reqid);
             }
             self.tail = e.version;
             out.entries.push(entry_key(e.version));
             if keep_dups > 0 && e.reqid != ReqId::default() {
-                let dup = LogDup {
-                    reqid: e.reqid,
-                    version: e.version,
-                };
+                let dup = e.dup();
                 self.push_dup(dup);
                 out.new_dups.push(dup);
             }
@@ -172,7 +183,7 @@ impl PgLog {
             let Some(d) = self.dups.pop_front() else {
                 break;
             };
-            if self.dup_reqids.get(&d.reqid) == Some(&d.version) {
+            if self.dup_reqids.get(&d.reqid).map(|r| r.version) == Some(d.version) {
                 self.dup_reqids.remove(&d.reqid);
             }
             // Added and dropped by the same trim: never stored.
@@ -186,8 +197,9 @@ impl PgLog {
         out
     }
 
-    /// The version a request made, if the log or its dups remember it.
-    pub fn find(&self, reqid: ReqId) -> Option<ObjVersion> {
+    /// A request as the log or its dups remember it: the version its
+    /// entry got, and its refusal if it was refused.
+    pub fn find(&self, reqid: ReqId) -> Option<LogDup> {
         self.by_reqid
             .get(&reqid)
             .or_else(|| self.dup_reqids.get(&reqid))
@@ -232,6 +244,7 @@ impl PgLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shoal_proto::osd::OsdErrorCode;
     use shoal_proto::rep::LogOp;
 
     fn entry(seq: u64, tid: u64) -> LogEntry {
@@ -261,7 +274,7 @@ mod tests {
         let mut log = PgLog::new(ObjVersion::default(), (1..=5).map(|s| entry(s, s)));
         assert_eq!(log.head().seq, 5);
         assert_eq!(
-            log.find(ReqId { client: 7, tid: 2 }).map(|v| v.seq),
+            log.find(ReqId { client: 7, tid: 2 }).map(|d| d.version.seq),
             Some(2)
         );
         let trimmed = log.trim(3, 0);
@@ -291,7 +304,11 @@ mod tests {
             [1, 2]
         );
         assert!(t.old_dups.is_empty());
-        assert_eq!(log.find(req(1)).map(|v| v.seq), Some(1), "a dup answers");
+        assert_eq!(
+            log.find(req(1)).map(|d| d.version.seq),
+            Some(1),
+            "a dup answers"
+        );
         // Past the bound the oldest dups go; one added and dropped by the
         // same trim is never stored.
         for s in 7..=10 {
@@ -312,23 +329,46 @@ mod tests {
         );
         assert_eq!(log.find(req(2)), None);
         assert_eq!(log.find(req(5)), None, "dropped by the same trim");
-        assert_eq!(log.find(req(8)).map(|v| v.seq), Some(8));
+        assert_eq!(log.find(req(8)).map(|d| d.version.seq), Some(8));
         assert_eq!(
-            log.find(req(10)).map(|v| v.seq),
+            log.find(req(10)).map(|d| d.version.seq),
             Some(10),
             "still in the log"
         );
         // A log rebuilt from its parts remembers the same requests.
         let entries: Vec<LogEntry> = log.entries().cloned().collect();
         let again = PgLog::new(log.tail(), entries).with_dups(log.dups().copied());
-        assert_eq!(again.find(req(7)).map(|v| v.seq), Some(7));
+        assert_eq!(again.find(req(7)).map(|d| d.version.seq), Some(7));
         // Dups at or after the tail are not the log's to remember.
         let bogus = LogDup {
             reqid: req(99),
             version: ObjVersion { epoch: 1, seq: 10 },
+            refused: None,
         };
         let again = PgLog::new(log.tail(), Vec::new()).with_dups([bogus]);
         assert_eq!(again.find(req(99)), None);
+    }
+
+    #[test]
+    fn a_refusal_is_remembered_in_the_log_and_in_its_dups() {
+        let mut log = PgLog::new(ObjVersion::default(), (1..=2).map(|s| entry(s, s)));
+        let mut refused = entry(3, 3);
+        refused.op = LogOp::Refused(OsdErrorCode::NotFound);
+        log.push(refused);
+        let req = ReqId { client: 7, tid: 3 };
+        assert_eq!(
+            log.find(req).and_then(|d| d.refused),
+            Some(OsdErrorCode::NotFound)
+        );
+        let t = log.trim(0, 10);
+        assert_eq!(t.new_dups[2].refused, Some(OsdErrorCode::NotFound));
+        assert_eq!(t.new_dups[0].refused, None);
+        let again = PgLog::new(log.tail(), Vec::new()).with_dups(t.new_dups);
+        let d = again.find(req).expect("remembered as a dup");
+        assert_eq!(
+            (d.version.seq, d.refused),
+            (3, Some(OsdErrorCode::NotFound))
+        );
     }
 
     #[test]

@@ -18,9 +18,14 @@ use crate::pglog::{
     DUPS_OBJECT, INTERNAL_OBJECTS, META_OBJECT, MISSING_OBJECT, PgLog, collection, is_internal,
 };
 
-/// Opens PG `id`'s collection, creating it when missing, and loads its
-/// records (off the async threads).
-pub async fn open(store: &std::sync::Arc<Store>, id: PgRef) -> Result<Loaded, StoreError> {
+/// Opens PG `id`'s collection, creating it when missing (as holding what
+/// its pool's `pg_num` sends it), and loads its records (off the async
+/// threads).
+pub async fn open(
+    store: &std::sync::Arc<Store>,
+    id: PgRef,
+    pg_num: u32,
+) -> Result<Loaded, StoreError> {
     let coll = collection(id);
     let exists = match store.collection_meta(&coll) {
         Ok(_) => true,
@@ -33,6 +38,7 @@ pub async fn open(store: &std::sync::Arc<Store>, id: PgRef) -> Result<Loaded, St
         t.push(Op::Touch {
             name: META_OBJECT.into(),
         });
+        t.push(crate::split::record_pg_num(pg_num));
         t.push(Op::SetCollectionMeta(
             encode(&PgInfo::default())
                 .map_err(|e| StoreError::Invalid(e.to_string()))?
@@ -304,7 +310,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = open_store(dir.path());
         let id = PgRef { pool: 1, seed: 0 };
-        open(&store, id).await.unwrap();
+        open(&store, id, 8).await.unwrap();
         let coll = collection(id);
         let mut t = Transaction::new(coll.clone());
         t.push(Op::Touch {
@@ -337,7 +343,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = open_store(dir.path());
         let id = PgRef { pool: 1, seed: 3 };
-        open(&store, id).await.unwrap();
+        open(&store, id, 8).await.unwrap();
         let mut t = Transaction::new(collection(id));
         t.push(Op::Touch { name: "o".into() });
         store.submit(t).await.unwrap();

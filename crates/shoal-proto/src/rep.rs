@@ -33,6 +33,8 @@ wire! {
         pub reqid: ReqId,
         /// The version its write gave the object.
         pub version: ObjVersion,
+        /// The answer it got when it was refused ([`LogOp::Refused`]).
+        pub refused: Option<OsdErrorCode>,
     }
 
     /// What a [`LogEntry`] did to its object.
@@ -42,6 +44,12 @@ wire! {
         Modify,
         /// The object was removed.
         Delete,
+        /// The write was refused for what the object held (no such
+        /// object, it exists, a guard did not compare) and changed
+        /// nothing; the entry remembers the answer, so that a retry of the
+        /// request, however late, gets it again instead of being applied
+        /// (Ceph's error log entries).
+        Refused(OsdErrorCode),
     }
 
     /// A write travelling down the chain. Its ops are mutations only (the
@@ -399,6 +407,29 @@ impl PeerError {
         PeerError {
             code: self.code,
             message: format!("osd.{from}: {}", self.message),
+        }
+    }
+}
+
+impl LogOp {
+    /// Whether the entry changed its object (a refused write did not, so
+    /// no copy needs recovering for it).
+    pub fn changes_object(self) -> bool {
+        !matches!(self, LogOp::Refused(_))
+    }
+}
+
+impl LogEntry {
+    /// What a retry of this entry's request is answered from once the
+    /// entry is trimmed.
+    pub fn dup(&self) -> LogDup {
+        LogDup {
+            reqid: self.reqid,
+            version: self.version,
+            refused: match self.op {
+                LogOp::Refused(code) => Some(code),
+                LogOp::Modify | LogOp::Delete => None,
+            },
         }
     }
 }

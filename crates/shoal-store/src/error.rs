@@ -37,6 +37,9 @@ pub enum StoreError {
     /// No such object.
     #[error("no object {1} in {0}")]
     NoObject(String, String),
+    /// A move would put an object where one of that name already is.
+    #[error("object {1} exists in {0}")]
+    ObjectExists(String, String),
     /// A request outside what the store supports.
     #[error("invalid request: {0}")]
     Invalid(String),

@@ -233,9 +233,9 @@ struct Staged {
     objects: BTreeMap<Vec<u8>, Option<ObjectMeta>>,
     omap: Vec<OmapActionBox>,
     refs: BTreeMap<u64, u64>,
-    /// `Some(Some(meta))`: collection exists with this record;
-    /// `Some(None)`: removed.
-    coll: Option<Option<Vec<u8>>>,
+    /// Collections this transaction created, changed (`Some(meta)`) or
+    /// removed (`None`).
+    colls: BTreeMap<String, Option<Vec<u8>>>,
     allocated: Vec<(u64, u64)>,
     writes: Vec<(u64, AlignedBuf)>,
     frees: Vec<(u64, u64)>,
@@ -255,7 +255,7 @@ impl BatchCtx<'_> {
             ..Staged::default()
         };
         match self.stage(txn, prepared, &mut st) {
-            Ok(()) => self.flush(txn, st),
+            Ok(()) => self.flush(st),
             Err(e) => {
                 for (s, l) in st.allocated {
                     self.alloc.release(s, l);
@@ -277,13 +277,30 @@ impl BatchCtx<'_> {
         }
         for (i, op) in txn.ops.iter().enumerate() {
             let ready = prepared.get_mut(i).and_then(Option::take);
-            self.stage_op(txn, op, ready, st)?;
+            match op {
+                Op::On { collection, ops } => self.stage_on(collection, ops, st)?,
+                op => self.stage_op(coll, op, ready, st)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Stages the ops of an [`Op::On`].
+    fn stage_on(&mut self, coll: &str, ops: &[Op], st: &mut Staged) -> Result<()> {
+        if coll.is_empty() || coll.len() > MAX_NAME {
+            return Err(StoreError::Invalid(format!("bad collection name {coll:?}")));
+        }
+        for op in ops {
+            if matches!(op, Op::On { .. }) {
+                return Err(StoreError::Invalid("an On inside an On".into()));
+            }
+            self.stage_op(coll, op, None, st)?;
         }
         Ok(())
     }
 
     fn coll_exists(&self, coll: &str, st: &Staged) -> Result<bool> {
-        if let Some(state) = &st.coll {
+        if let Some(state) = st.colls.get(coll) {
             return Ok(state.is_some());
         }
         let key = keys::coll(coll);
@@ -330,18 +347,17 @@ impl BatchCtx<'_> {
 
     fn stage_op(
         &mut self,
-        txn: &Transaction,
+        coll: &str,
         op: &Op,
         ready: Option<Prepared>,
         st: &mut Staged,
     ) -> Result<()> {
-        let coll = txn.collection.as_str();
         match op {
             Op::CreateCollection => {
                 if self.coll_exists(coll, st)? {
                     return Err(StoreError::CollectionExists(coll.into()));
                 }
-                st.coll = Some(Some(Vec::new()));
+                st.colls.insert(coll.to_string(), Some(Vec::new()));
                 return Ok(());
             }
             Op::RemoveCollection => {
@@ -349,12 +365,12 @@ impl BatchCtx<'_> {
                 if self.has_objects(coll, st)? {
                     return Err(StoreError::CollectionNotEmpty(coll.into()));
                 }
-                st.coll = Some(None);
+                st.colls.insert(coll.to_string(), None);
                 return Ok(());
             }
             Op::SetCollectionMeta(m) => {
                 self.require_coll(coll, st)?;
-                st.coll = Some(Some(m.clone()));
+                st.colls.insert(coll.to_string(), Some(m.clone()));
                 return Ok(());
             }
             _ => {}
@@ -478,7 +494,82 @@ impl BatchCtx<'_> {
                 meta.version = *version;
                 Ok(())
             }),
+            Op::MoveObjects { to, which } => self.move_objects(coll, to, which, st),
+            Op::On { .. } => Err(StoreError::Invalid("an On inside an On".into())),
         }
+    }
+
+    /// Moves the objects of `coll` that `which` selects to `to`: their
+    /// records change collection, their data stays where it is.
+    fn move_objects(
+        &mut self,
+        coll: &str,
+        to: &str,
+        which: &crate::txn::NameFilter,
+        st: &mut Staged,
+    ) -> Result<()> {
+        if to == coll {
+            return Err(StoreError::Invalid("a move onto its own collection".into()));
+        }
+        self.require_coll(to, st)?;
+        for name in self.object_names(coll, st)? {
+            if !which.selects(&name) {
+                continue;
+            }
+            let (src, dst) = (keys::object(coll, &name), keys::object(to, &name));
+            let Some(meta) = self.get_obj(&src, st)? else {
+                continue;
+            };
+            if self.get_obj(&dst, st)?.is_some() {
+                return Err(StoreError::ObjectExists(to.into(), name));
+            }
+            let entries = self.omap_view(&src, st)?;
+            st.omap.push(Box::new(OmapAction::Clear(src.clone())));
+            st.omap.push(Box::new(OmapAction::Clear(dst.clone())));
+            for (k, v) in entries {
+                let mut key = dst.clone();
+                key.extend_from_slice(&k[src.len()..]);
+                st.omap.push(Box::new(OmapAction::Put(key, v)));
+            }
+            st.objects.insert(src, None);
+            st.objects.insert(dst, Some(meta));
+        }
+        Ok(())
+    }
+
+    /// The names of the objects `coll` holds with this transaction's
+    /// changes so far.
+    fn object_names(&self, coll: &str, st: &Staged) -> Result<Vec<String>> {
+        let prefix = keys::coll(coll);
+        let end = keys::prefix_end(&prefix);
+        let in_coll = |k: &Vec<u8>| k.starts_with(&prefix);
+        let mut candidates: std::collections::BTreeSet<Vec<u8>> =
+            st.objects.keys().filter(|k| in_coll(k)).cloned().collect();
+        for layer in self.layers() {
+            let keys = match &end {
+                Some(e) => layer.objects.range(prefix.clone()..e.clone()),
+                None => layer.objects.range(prefix.clone()..),
+            };
+            candidates.extend(keys.map(|(k, _)| k.clone()));
+        }
+        let t = &self.b.snapshot.objects;
+        let range = match &end {
+            Some(e) => t.range(prefix.as_slice()..e.as_slice())?,
+            None => t.range(prefix.as_slice()..)?,
+        };
+        for entry in range {
+            let (k, _) = entry?;
+            candidates.insert(k.value().to_vec());
+        }
+        let mut names = Vec::new();
+        for k in candidates {
+            if self.get_obj(&k, st)?.is_some()
+                && let Some(name) = keys::object_name(&k, coll.len())
+            {
+                names.push(name);
+            }
+        }
+        Ok(names)
     }
 
     /// Loads (or creates) an object, lets `f` change it, stages the result.
@@ -503,10 +594,14 @@ impl BatchCtx<'_> {
     }
 
     fn has_objects(&self, coll: &str, st: &Staged) -> Result<bool> {
-        if st.objects.values().any(Option::is_some) {
+        let prefix = keys::coll(coll);
+        if st
+            .objects
+            .iter()
+            .any(|(k, v)| v.is_some() && k.starts_with(&prefix))
+        {
             return Ok(true);
         }
-        let prefix = keys::coll(coll);
         let end = keys::prefix_end(&prefix);
         let exists = |key: &[u8]| -> Result<bool> {
             Ok(match st.objects.get(key) {
@@ -931,10 +1026,10 @@ impl BatchCtx<'_> {
     }
 
     /// Adds a staged transaction to the batch.
-    fn flush(&mut self, txn: &Transaction, st: Staged) -> Result<()> {
+    fn flush(&mut self, st: Staged) -> Result<()> {
         let changes = &mut self.b.changes;
-        if let Some(state) = st.coll {
-            changes.colls.insert(keys::coll(&txn.collection), state);
+        for (coll, state) in st.colls {
+            changes.colls.insert(keys::coll(&coll), state);
         }
         changes.objects.extend(st.objects);
         changes.omap.extend(st.omap.into_iter().map(|a| *a));

@@ -1,4 +1,5 @@
-//! Transactions: ops on one collection, applied atomically and durably.
+//! Transactions: ops on one collection (and, for a PG split or merge, on
+//! others with it), applied atomically and durably.
 
 use std::sync::Arc;
 
@@ -68,7 +69,47 @@ pub enum Op {
     OmapClear { name: String },
     /// Record the object's version.
     SetVersion { name: String, version: Version },
+    /// Move every object of the collection that `which` selects (data,
+    /// xattrs, omap, version; no data is copied) to collection `to`, which
+    /// must exist (it may be created earlier in the same transaction) and
+    /// hold no object of the same name. A PG split moves a parent's
+    /// objects into its children this way.
+    MoveObjects { to: String, which: NameFilter },
+    /// Ops on another collection, applied with the rest of the transaction
+    /// all or nothing (no `On` inside).
+    On { collection: String, ops: Vec<Op> },
 }
+
+/// Selects objects by name for [`Op::MoveObjects`].
+#[derive(Clone)]
+pub struct NameFilter(Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl NameFilter {
+    /// A filter selecting the names for which `f` is true.
+    pub fn new(f: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        NameFilter(Arc::new(f))
+    }
+
+    /// Whether `name` is selected.
+    pub fn selects(&self, name: &str) -> bool {
+        (self.0)(name)
+    }
+}
+
+impl std::fmt::Debug for NameFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NameFilter(..)")
+    }
+}
+
+/// Filters are equal only when they are the same filter.
+impl PartialEq for NameFilter {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for NameFilter {}
 
 /// The blake3 checksums of data cut into chunks of `chunk_size` bytes (the
 /// last one may be shorter), as the store keeps them.
@@ -150,12 +191,16 @@ impl Transaction {
 
     /// Bytes of data the transaction carries (for batching limits).
     pub fn data_bytes(&self) -> usize {
-        self.ops
-            .iter()
-            .map(|op| match op {
-                Op::Write { data, .. } | Op::WriteFull { data, .. } => data.len(),
-                _ => 0,
-            })
-            .sum()
+        data_bytes(&self.ops)
     }
+}
+
+fn data_bytes(ops: &[Op]) -> usize {
+    ops.iter()
+        .map(|op| match op {
+            Op::Write { data, .. } | Op::WriteFull { data, .. } => data.len(),
+            Op::On { ops, .. } => data_bytes(ops),
+            _ => 0,
+        })
+        .sum()
 }

@@ -533,3 +533,152 @@ fn an_objects_checksums_are_given_out_only_when_they_cover_its_whole_data() {
     .unwrap();
     assert_eq!(sums("empty"), None);
 }
+
+/// A split in one transaction: the children are created and the parent's
+/// selected objects (data, xattrs, omap, version) move into them; nothing
+/// is copied, a failing move changes nothing, and a reopened store has
+/// everything where the transaction put it.
+#[test]
+fn objects_move_between_collections_in_one_transaction() {
+    use shoal_store::NameFilter;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig::new(dir.path(), 64 << 20);
+    Store::mkfs(&cfg).unwrap();
+    let names: Vec<String> = (0..40).map(|i| format!("obj{i}")).collect();
+    let odd = |n: &str| {
+        n.trim_start_matches("obj")
+            .parse::<u32>()
+            .is_ok_and(|i| i % 2 == 1)
+    };
+    let extents;
+    {
+        let s = Store::open(&cfg).unwrap();
+        s.submit_blocking(txn("p", vec![Op::CreateCollection]))
+            .unwrap();
+        let mut t = Transaction::new("p");
+        for (i, n) in names.iter().enumerate() {
+            t.write_full(n, pattern(1000 + i * 5000, i as u8));
+            t.push(Op::SetXattr {
+                name: n.clone(),
+                key: "k".into(),
+                value: vec![i as u8],
+            });
+            t.push(Op::OmapSet {
+                name: n.clone(),
+                entries: vec![(b"o".to_vec(), vec![i as u8; 3])],
+            });
+        }
+        s.submit_blocking(t).unwrap();
+        // Written in the same batch as the move (not yet committed).
+        let late = s.submit(txn(
+            "p",
+            vec![Op::Write {
+                name: "obj1".into(),
+                offset: 0,
+                data: b"late".to_vec().into(),
+            }],
+        ));
+        extents = s.extents("p", "obj3").unwrap();
+        let split = txn(
+            "p",
+            vec![
+                Op::On {
+                    collection: "c".into(),
+                    ops: vec![
+                        Op::CreateCollection,
+                        Op::SetCollectionMeta(b"child".to_vec()),
+                    ],
+                },
+                Op::MoveObjects {
+                    to: "c".into(),
+                    which: NameFilter::new(odd),
+                },
+                Op::SetCollectionMeta(b"parent".to_vec()),
+            ],
+        );
+        s.submit_blocking(split).unwrap();
+        block_on(late).unwrap();
+        assert_eq!(s.extents("c", "obj3").unwrap(), extents, "nothing copied");
+        // A move onto an object of the same name fails whole.
+        s.submit_blocking(txn(
+            "p",
+            vec![Op::Touch {
+                name: "obj1".into(),
+            }],
+        ))
+        .unwrap();
+        let clash = txn(
+            "p",
+            vec![
+                Op::Touch {
+                    name: "fresh".into(),
+                },
+                Op::MoveObjects {
+                    to: "c".into(),
+                    which: NameFilter::new(|n: &str| n == "obj1"),
+                },
+            ],
+        );
+        assert!(matches!(
+            s.submit_blocking(clash),
+            Err(StoreError::ObjectExists(..))
+        ));
+        assert!(matches!(
+            s.stat("p", "fresh"),
+            Err(StoreError::NoObject(..))
+        ));
+        s.submit_blocking(txn(
+            "p",
+            vec![Op::Remove {
+                name: "obj1".into(),
+            }],
+        ))
+        .unwrap();
+    }
+    let s = Store::open(&cfg).unwrap();
+    assert_eq!(s.collection_meta("c").unwrap(), b"child");
+    assert_eq!(s.collection_meta("p").unwrap(), b"parent");
+    let mut in_c = s.list_objects("c", None, 1000).unwrap();
+    let mut in_p = s.list_objects("p", None, 1000).unwrap();
+    in_c.sort();
+    in_p.sort();
+    let (mut want_c, mut want_p): (Vec<String>, Vec<String>) =
+        names.iter().cloned().partition(|n| odd(n));
+    want_c.sort();
+    want_p.sort();
+    assert_eq!((in_c, in_p), (want_c, want_p));
+    for (i, n) in names.iter().enumerate() {
+        let coll = if odd(n) { "c" } else { "p" };
+        let mut want = pattern(1000 + i * 5000, i as u8);
+        if n == "obj1" {
+            want[..4].copy_from_slice(b"late");
+        }
+        assert_eq!(s.read(coll, n, 0, u64::MAX).unwrap(), want, "{n}");
+        assert_eq!(s.xattrs(coll, n).unwrap()["k"], vec![i as u8]);
+        assert_eq!(
+            s.omap_get(coll, n, &[b"o"]).unwrap(),
+            vec![Some(vec![i as u8; 3])]
+        );
+        let other = if odd(n) { "p" } else { "c" };
+        assert!(matches!(s.stat(other, n), Err(StoreError::NoObject(..))));
+    }
+    // The parent emptied of odd objects; moving the rest back empties it.
+    s.submit_blocking(txn(
+        "c",
+        vec![Op::MoveObjects {
+            to: "p".into(),
+            which: NameFilter::new(|_: &str| true),
+        }],
+    ))
+    .unwrap();
+    s.submit_blocking(txn("c", vec![Op::RemoveCollection]))
+        .unwrap();
+    assert_eq!(s.list_objects("p", None, 1000).unwrap().len(), 40);
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}

@@ -113,7 +113,9 @@ impl Pg {
         let Some((_, act)) = &self.activation else {
             return;
         };
-        let log = PgLog::new(act.info.log_tail, act.log.clone()).with_dups(act.dups.clone());
+        let log = PgLog::new(act.info.log_tail, act.log.clone())
+            .with_dups(act.dups.clone())
+            .with_head(act.info.last_update);
         let missing: BTreeSet<String> = act.missing.iter().cloned().collect();
         let interval = act.interval;
         match records::log_txn(&self.coll, &log, interval, &act.shape.acting, &missing) {
@@ -147,7 +149,9 @@ impl Pg {
             return;
         }
         // The records are this copy's now, whatever the interval.
-        self.log = PgLog::new(act.info.log_tail, act.log).with_dups(act.dups);
+        self.log = PgLog::new(act.info.log_tail, act.log)
+            .with_dups(act.dups)
+            .with_head(act.info.last_update);
         self.les = interval;
         self.last_acting = act.shape.acting.clone();
         self.missing = act.missing.into_iter().collect();

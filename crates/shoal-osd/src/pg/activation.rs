@@ -246,7 +246,9 @@ impl Pg {
         let Some(plan) = self.attempt(attempt).and_then(|p| p.plan.clone()) else {
             return;
         };
-        let log = PgLog::new(plan.info.log_tail, plan.log).with_dups(plan.dups);
+        let log = PgLog::new(plan.info.log_tail, plan.log)
+            .with_dups(plan.dups)
+            .with_head(plan.info.last_update);
         let epoch = self.interval.epoch;
         let acting = self.interval.acting.clone();
         match super::records::log_txn(&self.coll, &log, epoch, &acting, &BTreeSet::new()) {

@@ -111,7 +111,9 @@ impl Pg {
                     let why = "no backfill of this interval here";
                     return self.respond(reply, Err(unavailable(why)));
                 }
-                let log = PgLog::new(info.log_tail, log).with_dups(dups);
+                let log = PgLog::new(info.log_tail, log)
+                    .with_dups(dups)
+                    .with_head(info.last_update);
                 let missing = missing.into_iter().collect();
                 Stored::new(log, missing, info.last_epoch_started, info.last_acting)
             }

@@ -322,14 +322,23 @@ impl Pg {
         if tail > t.since {
             // Writes trimmed the log past where the scan began: the
             // objects they touched are unknown; compare everything again
-            // (unchanged objects cost a listing, not a copy).
-            t.since = head;
+            // (unchanged objects cost a listing, not a copy). The listing
+            // shows the local store, which may lack writes the log already
+            // has: those come again in the next round (with the log's head
+            // here, a write ordered but not yet stored was in neither: the
+            // simulation found it).
+            t.since = self.write.local_through();
             t.rounds = None;
             t.after = None;
             return self.scan_local_page();
         }
         // Everything up to the log's head is in place once these are.
-        let written: BTreeSet<String> = self.log.after(t.since).map(|e| e.object.clone()).collect();
+        let written: BTreeSet<String> = self
+            .log
+            .after(t.since)
+            .filter(|e| e.op.changes_object())
+            .map(|e| e.object.clone())
+            .collect();
         t.since = head;
         if written.len() <= FINAL_ROUND {
             t.finishing = Some(head);
@@ -354,10 +363,15 @@ impl Pg {
             .cloned()
             .collect();
         let mut info = self.log.info(done, self.les, &self.last_acting);
-        info.last_update = log.last().map_or(info.log_tail, |e| e.version);
+        // The head's own head when every entry is done (a split child's is
+        // past its newest entry), else the newest done entry.
+        if self.log.head() > done {
+            info.last_update = log.last().map_or(info.log_tail, |e| e.version);
+        }
         let missing: BTreeSet<String> = self
             .log
             .after(began.min(done))
+            .filter(|e| e.op.changes_object())
             .map(|e| e.object.clone())
             .collect();
         BackfillStep::Finish {

@@ -69,7 +69,9 @@ impl Pg {
             return;
         };
         self.set_step(attempt, Step::Adopt);
-        let log = PgLog::new(plan.info.log_tail, plan.log).with_dups(plan.dups);
+        let log = PgLog::new(plan.info.log_tail, plan.log)
+            .with_dups(plan.dups)
+            .with_head(plan.info.last_update);
         // The adopted log comes with its peering record: a log taken from
         // a copy that went active in a later interval than this one is
         // that interval's history, whatever becomes of this attempt (with

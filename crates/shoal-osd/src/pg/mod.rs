@@ -47,7 +47,9 @@ use std::time::Duration;
 use shoal_proto::osd::PgRef;
 use shoal_proto::rep::{PgActivate, PgQuery};
 
-pub use self::records::{Loaded, OmapRecords, decode_loaded, dup_records, log_txn, write_txn};
+pub use self::records::{
+    Loaded, OmapRecords, decode_loaded, dup_records, log_txn, split_loaded, write_txn,
+};
 pub use self::report::{PgCondition, pg_state};
 pub use self::types::{
     Action, ClientAnswer, ClientOp, Event, Facts, Interval, LogLimits, OpId, OutRequest,

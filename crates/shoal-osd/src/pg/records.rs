@@ -61,7 +61,9 @@ pub fn decode_loaded(
         .into_iter()
         .map(|(k, _)| String::from_utf8(k).map_err(|e| corrupt("missing name", &e)))
         .collect::<Result<_, _>>()?;
-    let log = PgLog::new(info.log_tail, entries).with_dups(dups);
+    let log = PgLog::new(info.log_tail, entries)
+        .with_dups(dups)
+        .with_head(info.last_update);
     Ok(Loaded { info, log, missing })
 }
 
@@ -175,4 +177,120 @@ pub fn log_txn(
         encode(&info).map_err(internal)?.to_vec(),
     ));
     Ok(t)
+}
+
+/// A PG's records divided for a split of its pool: the parent keeps the
+/// entries and missing objects of the objects it keeps; child `i` gets
+/// those of the objects `child_of` sends it (`Some(i)`), every dup (a dup
+/// names no object, and a retry reaches the PG its object hashes to now),
+/// and the parent's tail, head and peering record, so that its versions go
+/// on from the parent's and its peers see one history.
+pub fn split_loaded(
+    parent: &Loaded,
+    children: usize,
+    child_of: impl Fn(&str) -> Option<usize>,
+) -> (Loaded, Vec<Loaded>) {
+    let mut entries: Vec<Vec<LogEntry>> = vec![Vec::new(); children + 1];
+    for e in parent.log.entries() {
+        let to = child_of(&e.object)
+            .filter(|&i| i < children)
+            .map_or(0, |i| i + 1);
+        entries[to].push(e.clone());
+    }
+    let mut missing: Vec<BTreeSet<String>> = vec![BTreeSet::new(); children + 1];
+    for m in &parent.missing {
+        let to = child_of(m).filter(|&i| i < children).map_or(0, |i| i + 1);
+        missing[to].insert(m.clone());
+    }
+    let dups: Vec<LogDup> = parent.log.dups().copied().collect();
+    let mut parts = entries.into_iter().zip(missing).map(|(entries, missing)| {
+        let log = PgLog::new(parent.log.tail(), entries)
+            .with_dups(dups.iter().copied())
+            .with_head(parent.log.head());
+        let mut info = parent.info.clone();
+        info.last_update = log.head();
+        Loaded { info, log, missing }
+    });
+    let kept = parts.next().unwrap_or_default();
+    (kept, parts.collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_proto::osd::ReqId;
+    use shoal_proto::rep::LogOp;
+
+    fn entry(seq: u64, object: &str) -> LogEntry {
+        LogEntry {
+            version: ObjVersion { epoch: 3, seq },
+            reqid: ReqId {
+                client: 1,
+                tid: seq,
+            },
+            object: object.into(),
+            op: LogOp::Modify,
+        }
+    }
+
+    #[test]
+    fn a_split_gives_each_child_its_objects_history_and_the_parents_head() {
+        let tail = ObjVersion { epoch: 2, seq: 1 };
+        let log = PgLog::new(
+            tail,
+            (2..=9).map(|s| entry(s, ["a", "b", "c"][s as usize % 3])),
+        )
+        .with_dups([LogDup {
+            reqid: ReqId { client: 1, tid: 1 },
+            version: tail,
+            refused: None,
+        }]);
+        let parent = Loaded {
+            info: PgInfo {
+                last_epoch_started: 3,
+                last_acting: vec![0, 1],
+                ..PgInfo::default()
+            },
+            log,
+            missing: ["a", "c"].map(String::from).into(),
+        };
+        let child_of = |o: &str| match o {
+            "b" => Some(0),
+            "c" => Some(1),
+            _ => None,
+        };
+        let (kept, children) = split_loaded(&parent, 2, child_of);
+        let objects = |l: &Loaded| {
+            l.log
+                .entries()
+                .map(|e| e.object.clone())
+                .collect::<BTreeSet<_>>()
+        };
+        assert_eq!(objects(&kept), ["a".to_string()].into());
+        assert_eq!(objects(&children[0]), ["b".to_string()].into());
+        assert_eq!(objects(&children[1]), ["c".to_string()].into());
+        assert_eq!(kept.missing, ["a".to_string()].into());
+        assert!(children[0].missing.is_empty());
+        assert_eq!(children[1].missing, ["c".to_string()].into());
+        let total: usize = [&kept, &children[0], &children[1]]
+            .iter()
+            .map(|l| l.log.len())
+            .sum();
+        assert_eq!(total, 8, "every entry goes to exactly one PG");
+        for l in [&kept, &children[0], &children[1]] {
+            assert_eq!(l.log.head(), ObjVersion { epoch: 3, seq: 9 });
+            assert_eq!(l.info.last_update, l.log.head());
+            assert_eq!(l.log.tail(), tail);
+            assert_eq!(
+                (l.info.last_epoch_started, &l.info.last_acting[..]),
+                (3, &[0, 1][..])
+            );
+            assert!(
+                l.log.find(ReqId { client: 1, tid: 1 }).is_some(),
+                "dups go everywhere"
+            );
+        }
+        // A retry of a write now in a child is remembered there.
+        assert!(children[1].log.find(ReqId { client: 1, tid: 5 }).is_some());
+    }
 }

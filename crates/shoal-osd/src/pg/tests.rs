@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use shoal_proto::osd::{ObjOp, ObjVersion, OsdErrorCode, PayloadRange, PgRef, ReqId};
-use shoal_proto::rep::{ObjectState, PgActivate, PgInfo, PgPush};
+use shoal_proto::rep::{LogOp, ObjectState, PgActivate, PgInfo, PgPush};
 use shoal_store::Op;
 
 use super::*;
@@ -287,6 +287,61 @@ fn a_retry_is_answered_with_the_version_it_made_and_never_applied_twice() {
         .collect::<Vec<_>>();
     assert_eq!(answers(&out), vec![(OpId(3), ClientAnswer::Written(v(1)))]);
     assert!(submits(&out).is_empty());
+}
+
+/// The shape of simulation seed 3065468: a delete refused (no such
+/// object), then an append, then a late copy of the delete. The refusal is
+/// a log entry, answered once done on every member, and the late copy gets
+/// the same refusal instead of deleting what the append wrote.
+#[test]
+fn a_refused_write_is_logged_and_its_late_retry_is_refused_again() {
+    let mut b = Bench::active(0, &[0, 1]);
+    let t = view_token(b.write(1, 33, "o", vec![ObjOp::Remove], b""));
+    let out = b.ev(loaded(t, false, 0)).drain(..).collect::<Vec<_>>();
+    assert!(answers(&out).is_empty(), "answered before it was logged");
+    let (s, txn) = submits(&out)[0];
+    assert!(
+        txn.ops.iter().all(|o| matches!(o, Op::OmapSet { .. })),
+        "a refusal changes no object: {:?}",
+        txn.ops
+    );
+    let down = out.iter().find_map(|a| match a {
+        Action::SendDown { rep, .. } => Some((rep.entry.op, rep.ops.len())),
+        _ => None,
+    });
+    assert_eq!(down, Some((LogOp::Refused(OsdErrorCode::NotFound), 0)));
+    b.ev(stored(s));
+    let out = b.ev(Event::RepAck {
+        from: 1,
+        interval: 5,
+        version: v(1),
+    });
+    let got = answers(out);
+    assert!(
+        matches!(&got[..], [(OpId(1), ClientAnswer::Failed(e))] if e.code == OsdErrorCode::NotFound),
+        "{got:?}"
+    );
+    // The client goes on and appends.
+    let t = view_token(b.write(2, 34, "o", append(1), b"a"));
+    let out = b.ev(loaded(t, false, 0)).drain(..).collect::<Vec<_>>();
+    let (s, _) = submits(&out)[0];
+    b.ev(stored(s));
+    b.ev(Event::RepAck {
+        from: 1,
+        interval: 5,
+        version: v(2),
+    });
+    // The late copy of the delete: refused as before, nothing ordered.
+    let out = b
+        .write(3, 33, "o", vec![ObjOp::Remove], b"")
+        .drain(..)
+        .collect::<Vec<_>>();
+    assert!(submits(&out).is_empty(), "{out:?}");
+    let got = answers(&out);
+    assert!(
+        matches!(&got[..], [(OpId(3), ClientAnswer::Failed(e))] if e.code == OsdErrorCode::NotFound),
+        "{got:?}"
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use shoal_proto::osd::{ObjOp, ObjVersion, OsdErrorCode};
-use shoal_proto::rep::{LogEntry, LogOp, RepOp};
+use shoal_proto::rep::{LogDup, LogEntry, LogOp, RepOp};
 use shoal_store::Op;
 
 use super::objects::Task;
@@ -36,8 +36,9 @@ pub(super) struct Writes {
     chain: Chain,
     /// Head: the object of each ordered write not yet durable here.
     holding: HashMap<u64, String>,
-    /// Head: clients waiting for ordered writes to be done, by sequence.
-    waiters: BTreeMap<u64, (ObjVersion, Vec<OpId>)>,
+    /// Head: clients waiting for ordered writes to be done, by sequence,
+    /// with the answer they get then.
+    waiters: BTreeMap<u64, (ClientAnswer, Vec<OpId>)>,
     /// Objects with writes not yet done, and the newest such write.
     uncommitted: HashMap<String, u64>,
     /// Member: the newest write received from upstream.
@@ -188,10 +189,12 @@ impl Pg {
         });
     }
 
-    /// Head: `op` waits for write `version` (ordered before) to be done.
-    pub(super) fn await_version(&mut self, op: OpId, version: ObjVersion) {
+    /// Head: `op`, a retry of a request the log remembers as `earlier`,
+    /// is answered as that request was, once its entry is done.
+    pub(super) fn await_version(&mut self, op: OpId, earlier: LogDup) {
+        let version = earlier.version;
         if version <= self.write.done() {
-            self.answer(op, ClientAnswer::Written(version));
+            self.answer(op, remembered_answer(earlier));
         } else if let Some((_, ops)) = self.write.waiters.get_mut(&version.seq) {
             ops.push(op);
         } else {
@@ -226,18 +229,27 @@ impl Pg {
             let StoreRead::View(view) = read else {
                 return Err(crate::exec::internal("a view was asked, not that"));
             };
-            let resolved = exec::resolve(&op.ops, &view)?;
-            let change = (view.exists, resolved.op == LogOp::Modify);
-            self.order_at_head(&op, resolved)?;
-            Ok(change)
-        });
-        match ordered {
-            Ok((existed, exists)) => self.count_write(existed, exists),
-            Err(e) => {
-                let e = self.refusal_under_lease(facts, e);
-                self.answer(id, ClientAnswer::Failed(e));
-                self.next_task(&object);
+            match exec::resolve(&op.ops, &view) {
+                Ok(resolved) => {
+                    let change = (view.exists, resolved.op == LogOp::Modify);
+                    self.order_at_head(&op, resolved, None)?;
+                    self.count_write(change.0, change.1);
+                    Ok(())
+                }
+                Err(e) if is_refusal_from_state(&e) => {
+                    self.check_refusal_lease(facts)?;
+                    let resolved = exec::Resolved {
+                        mutations: Vec::new(),
+                        op: LogOp::Refused(e.code),
+                    };
+                    self.order_at_head(&op, resolved, Some(e))
+                }
+                Err(e) => Err(e),
             }
+        });
+        if let Err(e) = ordered {
+            self.answer(id, ClientAnswer::Failed(e));
+            self.next_task(&object);
         }
     }
 
@@ -246,19 +258,15 @@ impl Pg {
     /// read, it needs every chain mate's lease, or a head cut off with an
     /// old map would answer from data a newer chain has changed (the
     /// simulation found a delete answered "no such object" that way).
-    fn refusal_under_lease(&self, facts: &dyn Facts, e: OpError) -> OpError {
-        let from_state = matches!(
-            e.code,
-            OsdErrorCode::NotFound | OsdErrorCode::Exists | OsdErrorCode::CompareFailed
-        );
-        if !from_state || self.cfg.planted.serve_reads_without_lease {
-            return e;
+    fn check_refusal_lease(&self, facts: &dyn Facts) -> Result<(), OpError> {
+        if self.cfg.planted.serve_reads_without_lease {
+            return Ok(());
         }
         match facts.lease_lapsed(&self.interval.acting).as_slice() {
-            [] => e,
-            lapsed => unavailable(format!(
+            [] => Ok(()),
+            lapsed => Err(unavailable(format!(
                 "no read lease: chain members {lapsed:?} did not answer a heartbeat from this map"
-            )),
+            ))),
         }
     }
 
@@ -270,8 +278,14 @@ impl Pg {
         }
     }
 
-    /// Head: gives a resolved write the next version and orders it.
-    fn order_at_head(&mut self, op: &ClientOp, resolved: exec::Resolved) -> Result<(), OpError> {
+    /// Head: gives a resolved write (or a refusal, `refused`: the answer
+    /// the client gets once it is done) the next version and orders it.
+    fn order_at_head(
+        &mut self,
+        op: &ClientOp,
+        resolved: exec::Resolved,
+        refused: Option<OpError>,
+    ) -> Result<(), OpError> {
         let head = self.log.head();
         let version = ObjVersion {
             epoch: self.interval.epoch.max(head.epoch),
@@ -307,9 +321,13 @@ impl Pg {
         };
         self.order(rep, ops, op.payload.clone())?;
         self.write.holding.insert(version.seq, op.object.clone());
+        let answer = match refused {
+            Some(e) => ClientAnswer::Failed(e),
+            None => ClientAnswer::Written(version),
+        };
         self.write
             .waiters
-            .insert(version.seq, (version, vec![op.op]));
+            .insert(version.seq, (answer, vec![op.op]));
         Ok(())
     }
 
@@ -479,11 +497,35 @@ impl Pg {
             if *entry.key() > done.seq {
                 break;
             }
-            let (version, ops) = entry.remove();
+            let (answer, ops) = entry.remove();
             for op in ops {
-                self.answer(op, ClientAnswer::Written(version));
+                self.answer(op, answer.clone());
             }
         }
         self.ack_up(done);
+    }
+}
+
+/// Whether a write was refused for what its object holds (absent, present,
+/// a guard that does not compare): an answer to remember in the log.
+fn is_refusal_from_state(e: &OpError) -> bool {
+    matches!(
+        e.code,
+        OsdErrorCode::NotFound | OsdErrorCode::Exists | OsdErrorCode::CompareFailed
+    )
+}
+
+/// The answer a retry of a request the log remembers gets: the version
+/// its write made, or the refusal it got.
+fn remembered_answer(earlier: LogDup) -> ClientAnswer {
+    match earlier.refused {
+        None => ClientAnswer::Written(earlier.version),
+        Some(code) => ClientAnswer::Failed(OpError::new(
+            code,
+            format!(
+                "refused as {:?} at {} (a retry of a request already answered)",
+                code, earlier.version
+            ),
+        )),
     }
 }

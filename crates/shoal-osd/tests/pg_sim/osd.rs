@@ -59,8 +59,8 @@ pub struct SimOsd {
     /// This PG's requests waiting for an answer.
     pub outstanding: BTreeMap<Token, ()>,
     /// Peers' requests waiting for this PG's answer: reply id -> (peer,
-    /// the peer's token).
-    pub incoming: BTreeMap<u64, (i32, Token)>,
+    /// the peer's life when it asked, its token).
+    pub incoming: BTreeMap<u64, (i32, u64, Token)>,
     pub next_reply: u64,
     /// Client ops being served, by handle.
     pub served: BTreeMap<OpId, Served>,
@@ -176,9 +176,9 @@ impl Facts for SimFacts {
 }
 
 /// A reply id for a peer's request, remembered until answered.
-pub fn remember(o: &mut SimOsd, from: i32, token: Token) -> ReplyTo {
+pub fn remember(o: &mut SimOsd, asker: (i32, u64), token: Token) -> ReplyTo {
     let id = o.next_reply;
     o.next_reply += 1;
-    o.incoming.insert(id, (from, token));
+    o.incoming.insert(id, (asker.0, asker.1, token));
     ReplyTo(id)
 }

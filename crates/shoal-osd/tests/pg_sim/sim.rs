@@ -58,6 +58,9 @@ pub enum Msg {
     },
     Request {
         from: i32,
+        /// The requester's life: its answer goes to that life only (a
+        /// restarted OSD's new requests reuse tokens).
+        from_life: u64,
         token: Token,
         req: Req,
     },
@@ -400,6 +403,16 @@ impl Sim {
     /// an earlier message on the same link; lost if the receiver restarts
     /// or a cut separates them.
     pub fn send(&mut self, from: Node, to: Node, msg: Msg) {
+        let to_life = match to {
+            Node::Osd(o) => self.osds[o as usize].life,
+            _ => 0,
+        };
+        self.send_to_life(from, to, to_life, msg);
+    }
+
+    /// Sends `msg` to `to` in its life `to_life` only (an answer goes to
+    /// the life that asked, never to the next one).
+    fn send_to_life(&mut self, from: Node, to: Node, to_life: u64, msg: Msg) {
         if self.cut(from, to) {
             return;
         }
@@ -410,10 +423,6 @@ impl Sim {
         };
         let at = (self.now + delay).max(self.links.get(&(from, to)).copied().unwrap_or(0));
         self.links.insert((from, to), at);
-        let to_life = match to {
-            Node::Osd(o) => self.osds[o as usize].life,
-            _ => 0,
-        };
         self.seq += 1;
         self.events.insert(
             (at, self.seq),
@@ -582,16 +591,17 @@ impl Sim {
                 );
             }
             Action::Respond { reply, result } => {
-                let Some((to, token)) = self.osd(id).incoming.remove(&reply.0) else {
+                let Some((to, to_life, token)) = self.osd(id).incoming.remove(&reply.0) else {
                     return;
                 };
                 let result = result.map(|r| match r {
                     PeerReply::Ack => PeerAnswer::Ack,
                     PeerReply::Query(q) => PeerAnswer::Query(*q),
                 });
-                self.send(
+                self.send_to_life(
                     Node::Osd(id),
                     Node::Osd(to),
+                    to_life,
                     Msg::Response { token, result },
                 );
             }
@@ -647,7 +657,27 @@ impl Sim {
                 OutRequest::Scan(_) => format!("osd.{id} lists osd.{to}"),
                 OutRequest::ScrubMap(_) => format!("osd.{id} scrubs osd.{to}"),
                 OutRequest::Backfill(b) => {
-                    format!("osd.{id} backfill step to osd.{to} in {}", b.interval)
+                    let what = match &b.step {
+                        shoal_proto::rep::BackfillStep::Start => "start".to_string(),
+                        shoal_proto::rep::BackfillStep::Finish {
+                            info, log, missing, ..
+                        } => {
+                            let last: Vec<_> = log
+                                .iter()
+                                .rev()
+                                .take(8)
+                                .map(|e| format!("{} {} {:?}", e.version, e.object, e.op))
+                                .collect();
+                            format!(
+                                "finish at {} missing {missing:?} log tail-first {last:?}",
+                                info.last_update
+                            )
+                        }
+                    };
+                    format!(
+                        "osd.{id} backfill step to osd.{to} in {}: {what}",
+                        b.interval
+                    )
                 }
             },
             Action::Mon { cmd, .. } => format!("osd.{id} asks the monitors: {cmd:?}"),
@@ -662,6 +692,29 @@ impl Sim {
             Action::Respond { result: Err(e), .. } => {
                 format!("osd.{id} refuses a request: {}", e.message)
             }
+            Action::Respond {
+                result: Ok(shoal_osd::pg::PeerReply::Query(q)),
+                ..
+            } => match &q.state {
+                Some(st) => {
+                    let last: Vec<_> = st
+                        .log
+                        .iter()
+                        .rev()
+                        .take(6)
+                        .map(|e| format!("{} {} {:?}", e.version, e.object, e.op))
+                        .collect();
+                    format!(
+                        "osd.{id} answers a query: last_update {} tail {} les {} acting {:?} missing {:?} log tail-first {last:?}",
+                        st.info.last_update,
+                        st.info.log_tail,
+                        st.info.last_epoch_started,
+                        st.info.last_acting,
+                        st.missing
+                    )
+                }
+                None => format!("osd.{id} answers a query: no copy"),
+            },
             Action::Respond { result: Ok(_), .. } => format!("osd.{id} answers a request"),
             Action::ListObjects { .. } => format!("osd.{id} lists its objects"),
             Action::Submit { txn, .. } => {
@@ -731,6 +784,7 @@ impl Sim {
             Node::Osd(to),
             Msg::Request {
                 from: id,
+                from_life: life,
                 token,
                 req,
             },
@@ -1127,7 +1181,12 @@ impl Sim {
                 epoch,
                 balance,
             } => self.client_op(id, client, reqid, object, write, epoch, balance),
-            Msg::Request { from, token, req } => self.on_request(id, from, token, req),
+            Msg::Request {
+                from,
+                from_life,
+                token,
+                req,
+            } => self.on_request(id, (from, from_life), token, req),
             Msg::Response { token, result } => {
                 if self.osd(id).outstanding.remove(&token).is_some() {
                     self.feed(id, Event::Answer { token, result });
@@ -1184,15 +1243,17 @@ impl Sim {
         }
     }
 
-    fn on_request(&mut self, id: i32, from: i32, token: Token, req: Req) {
+    fn on_request(&mut self, id: i32, asker: (i32, u64), token: Token, req: Req) {
+        let (from, from_life) = asker;
         let reply = |result| Msg::Response { token, result };
         match req {
             Req::Pull(object) => {
                 let interval = 0;
                 let (push, payload) = self.push_of(id, interval, &object, false);
-                self.send(
+                self.send_to_life(
                     Node::Osd(id),
                     Node::Osd(from),
+                    from_life,
                     reply(Ok(PeerAnswer::Pulled { push, payload })),
                 );
             }
@@ -1207,7 +1268,7 @@ impl Sim {
                     more,
                     error: None,
                 });
-                self.send(Node::Osd(id), Node::Osd(from), reply(Ok(answer)));
+                self.send_to_life(Node::Osd(id), Node::Osd(from), from_life, reply(Ok(answer)));
             }
             Req::Scan(after, limit) => {
                 let disk = self.osds[id as usize].disk.clone().unwrap_or_default();
@@ -1218,7 +1279,7 @@ impl Sim {
                     more,
                     error: None,
                 });
-                self.send(Node::Osd(id), Node::Osd(from), reply(Ok(answer)));
+                self.send_to_life(Node::Osd(id), Node::Osd(from), from_life, reply(Ok(answer)));
             }
             Req::Machine(r) => {
                 if self.osds[id as usize].pg.is_none() {
@@ -1233,10 +1294,10 @@ impl Sim {
                         })),
                         _ => Err(OpError::new(OsdErrorCode::WrongOsd, "no such PG here")),
                     };
-                    self.send(Node::Osd(id), Node::Osd(from), reply(answer));
+                    self.send_to_life(Node::Osd(id), Node::Osd(from), from_life, reply(answer));
                     return;
                 }
-                let reply_to = remember(self.osd(id), from, token);
+                let reply_to = remember(self.osd(id), asker, token);
                 self.feed(
                     id,
                     Event::Request {

@@ -128,6 +128,11 @@ impl SimColl {
                     seq: version.seq,
                 }
             }
+            Op::MoveObjects { .. } | Op::On { .. } => {
+                return Err(
+                    "the simulated store holds one PG: no moves between collections".into(),
+                );
+            }
         }
         Ok(())
     }

@@ -1,0 +1,132 @@
+//! PG split, in the shell: when a pool's `pg_num` grows, every PG of the
+//! pool on this OSD hands the objects that now hash to its children, with
+//! their log entries and missing marks, to the children's new collections,
+//! in one store transaction (objects change collection; no data is copied
+//! and nothing crosses the network). Each child starts with the parent's
+//! history for its objects, its head and its peering record, so that the
+//! child's members peer it like any PG in its first interval after the
+//! split, and its versions go on from the parent's.
+//!
+//! The pool's `pg_num` a collection is split for is recorded with it (an
+//! xattr of its meta object), in the split's own transaction: an OSD
+//! stopped at any moment finds each parent either whole and unsplit (it
+//! splits it again on start) or split with its children complete.
+
+use std::sync::Arc;
+
+use shoal_map::{Pool, split_children};
+use shoal_proto::osd::PgRef;
+use shoal_store::{NameFilter, Op, Store, StoreError, Transaction};
+
+use crate::exec::{OpError, internal, store_error};
+use crate::pg::{Loaded, log_txn, split_loaded};
+use crate::pglog::{META_OBJECT, collection, is_internal};
+
+/// The xattr of a PG's meta object holding the pool's `pg_num` its
+/// collection is split for (4 bytes, little-endian).
+pub const PG_NUM_XATTR: &str = "pg_num";
+
+/// The op recording that a PG's collection is split for `pg_num`.
+pub fn record_pg_num(pg_num: u32) -> Op {
+    Op::SetXattr {
+        name: META_OBJECT.into(),
+        key: PG_NUM_XATTR.into(),
+        value: pg_num.to_le_bytes().to_vec(),
+    }
+}
+
+/// The `pg_num` PG `pg`'s collection is split for (`None`: not recorded,
+/// a collection made before splits were).
+pub fn recorded_pg_num(store: &Store, pg: PgRef) -> Result<Option<u32>, StoreError> {
+    let xattrs = match store.xattrs(&collection(pg), META_OBJECT) {
+        Ok(x) => x,
+        Err(StoreError::NoObject(..)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(xattrs
+        .get(PG_NUM_XATTR)
+        .and_then(|v| <[u8; 4]>::try_from(v.as_slice()).ok())
+        .map(u32::from_le_bytes))
+}
+
+/// The seed of the PG `name` hashes to in `pool` (as clients place it).
+fn seed_of(pool: &Pool, name: &str) -> u32 {
+    pool.raw_seed_to_seed(pool.hash_key(name.as_bytes(), b""))
+}
+
+/// The transaction splitting `parent` (its records `loaded`, split for
+/// `old` PGs) for `pool`'s `pg_num`, and the children it makes.
+pub fn split_txn(
+    parent: PgRef,
+    loaded: &Loaded,
+    old: u32,
+    pool: &Pool,
+) -> Result<(Transaction, Vec<PgRef>), OpError> {
+    let seeds = split_children(parent.seed, old, pool.pg_num);
+    let children: Vec<PgRef> = seeds
+        .iter()
+        .map(|&seed| PgRef {
+            pool: parent.pool,
+            seed,
+        })
+        .collect();
+    let child_of = |name: &str| {
+        let seed = seed_of(pool, name);
+        seeds.iter().position(|&s| s == seed)
+    };
+    let (kept, parts) = split_loaded(loaded, children.len(), child_of);
+    let les = loaded.info.last_epoch_started;
+    let acting = &loaded.info.last_acting;
+    let mut t = Transaction::new(collection(parent));
+    for (child, part) in children.iter().zip(&parts) {
+        let coll = collection(*child);
+        let mut ops = vec![Op::CreateCollection];
+        ops.extend(log_txn(&coll, &part.log, les, acting, &part.missing)?.ops);
+        ops.push(record_pg_num(pool.pg_num));
+        t.push(Op::On {
+            collection: coll.clone(),
+            ops,
+        });
+        let (pool, seed) = (pool.clone(), child.seed);
+        t.push(Op::MoveObjects {
+            to: coll,
+            which: NameFilter::new(move |name| !is_internal(name) && seed_of(&pool, name) == seed),
+        });
+    }
+    t.ops
+        .extend(log_txn(&t.collection.clone(), &kept.log, les, acting, &kept.missing)?.ops);
+    t.push(record_pg_num(pool.pg_num));
+    Ok((t, children))
+}
+
+/// Splits PG `parent`'s collection for `pool`'s `pg_num` if it is split
+/// for fewer PGs; returns the children made (none: nothing to split). The
+/// PG's machine must be closed: the split works from the records on disk,
+/// after every write submitted before it.
+pub async fn split(store: &Arc<Store>, parent: PgRef, pool: &Pool) -> Result<Vec<PgRef>, OpError> {
+    let coll = collection(parent);
+    let Some(old) = recorded_pg_num(store, parent).map_err(|e| store_error(&e))? else {
+        // Made before splits were recorded: it holds what this pg_num says.
+        let mut t = Transaction::new(coll);
+        t.push(record_pg_num(pool.pg_num));
+        store.submit(t).await.map_err(|e| store_error(&e))?;
+        return Ok(Vec::new());
+    };
+    if old >= pool.pg_num {
+        return Ok(Vec::new());
+    }
+    // Every transaction submitted before this one is applied after it.
+    store
+        .submit(Transaction::new(coll.clone()))
+        .await
+        .map_err(|e| store_error(&e))?;
+    let s2 = store.clone();
+    let loaded = tokio::task::spawn_blocking(move || crate::pgstore::load(&s2, &coll))
+        .await
+        .map_err(internal)?
+        .map_err(|e| store_error(&e))?;
+    let (txn, children) = split_txn(parent, &loaded, old, pool)?;
+    store.submit(txn).await.map_err(|e| store_error(&e))?;
+    tracing::info!(pg = %parent, old_pg_num = old, pg_num = pool.pg_num, children = ?children, "split");
+    Ok(children)
+}
