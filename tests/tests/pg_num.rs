@@ -1,7 +1,8 @@
 //! Raising a pool's `pg_num` splits its PGs on every OSD: each object
 //! moves with its history into the child PG it hashes to now, and every
 //! object stays readable and listed once, also across an OSD killed right
-//! after the split and started again.
+//! after the split and started again, and once `pgp_num` places the
+//! children by themselves.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -14,9 +15,13 @@ use shoal_tests::{TestCluster, TestClusterOptions, status, wait_for};
 const LONG: Duration = Duration::from_secs(90);
 
 fn set_pg_num(pool: &str, n: u32) -> MonCommand {
+    set(pool, "pg_num", n)
+}
+
+fn set(pool: &str, key: &str, n: u32) -> MonCommand {
     MonCommand::PoolSet {
         name: pool.into(),
-        key: "pg_num".into(),
+        key: key.into(),
         value: n.to_string(),
     }
 }
@@ -77,6 +82,21 @@ async fn raising_pg_num_splits_pgs_and_keeps_every_object() {
         let s = status(&client).await?;
         let clean = s.pgs_by_state.iter().all(|c| c.state == "active+clean");
         (clean && s.num_pgs == 32 && s.num_objects == 60).then_some(())
+    })
+    .await;
+    check_objects(&io, 60).await;
+
+    // Placement follows: the children get their own chains.
+    client
+        .monc()
+        .command(set("data", "pgp_num", 32))
+        .await
+        .expect("pgp_num 8 -> 32");
+    check_objects(&io, 60).await;
+    wait_for(LONG, "placed by pgp_num, active+clean", || async {
+        let s = status(&client).await?;
+        let clean = s.pgs_by_state.iter().all(|c| c.state == "active+clean");
+        (clean && s.num_objects == 60).then_some(())
     })
     .await;
     check_objects(&io, 60).await;

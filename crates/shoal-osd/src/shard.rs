@@ -503,9 +503,24 @@ impl Shard {
         OpError::new(OsdErrorCode::WrongOsd, "this OSD does not have the PG")
     }
 
+    /// Whether a PG missing here may still appear for a query of
+    /// `interval`: the OSD has not applied that epoch to its PGs, or is
+    /// changing them now (a split closes a parent and opens its children).
+    /// Such a copy is not known to be absent, so it must not say so.
+    fn pgs_changing(&self, interval: u32) -> bool {
+        interval > *self.osd.pgs_epoch.borrow() || self.osd.pg_lifecycle.try_lock().is_err()
+    }
+
     fn peer(&mut self, pg: PgRef, from: i32, req: PeerRequest, reply: oneshot::Sender<PeerResult>) {
         if !self.pgs.contains_key(&pg) {
             let answer = match req {
+                PeerRequest::Query(q) if self.pgs_changing(q.interval) => Err(OpError::new(
+                    OsdErrorCode::OsdBehind,
+                    format!(
+                        "this OSD has not applied epoch {} to its PGs yet",
+                        q.interval
+                    ),
+                )),
                 // A copy that does not exist has nothing to offer.
                 PeerRequest::Query(_) => {
                     Ok(PeerReply::Query(Box::new(shoal_proto::rep::PgQueryReply {

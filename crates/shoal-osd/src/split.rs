@@ -130,3 +130,129 @@ pub async fn split(store: &Arc<Store>, parent: PgRef, pool: &Pool) -> Result<Vec
     tracing::info!(pg = %parent, old_pg_num = old, pg_num = pool.pg_num, children = ?children, "split");
     Ok(children)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_proto::osd::{ObjVersion, ReqId};
+    use shoal_proto::rep::{LogEntry, LogOp};
+
+    use crate::pg::{LogLimits, write_txn};
+    use crate::pgstore::{client_objects, load, open};
+
+    fn open_store(dir: &std::path::Path) -> Arc<Store> {
+        let mut cfg = shoal_store::StoreConfig::new(dir, 64 << 20);
+        cfg.reserve = 64 << 10;
+        Store::mkfs(&cfg).unwrap();
+        Arc::new(Store::open(&cfg).unwrap())
+    }
+
+    /// PG 1.1 of an 8-PG pool holding 40 objects written with their log
+    /// entries; the pool as it is after `pg_num` grew to 32.
+    async fn parent_with_objects(store: &Arc<Store>) -> (PgRef, Vec<String>, Pool) {
+        let parent = PgRef { pool: 1, seed: 1 };
+        let mut pool = Pool::new_replicated(1, "data", 3, 8, 0);
+        let names: Vec<String> = (0..2000)
+            .map(|i| format!("obj{i}"))
+            .filter(|n| seed_of(&pool, n) == parent.seed)
+            .take(40)
+            .collect();
+        let mut loaded = open(store, parent, 8).await.unwrap();
+        let limits = LogLimits {
+            entries: 30,
+            dups: 100,
+        };
+        for (i, n) in names.iter().enumerate() {
+            let entry = LogEntry {
+                version: ObjVersion {
+                    epoch: 2,
+                    seq: i as u64 + 1,
+                },
+                reqid: ReqId {
+                    client: 7,
+                    tid: i as u64,
+                },
+                object: n.clone(),
+                op: LogOp::Modify,
+            };
+            let ops = vec![Op::WriteFull {
+                name: n.clone(),
+                data: vec![i as u8; 100].into(),
+                sums: None,
+            }];
+            let coll = collection(parent);
+            let t = write_txn(
+                &coll,
+                ops,
+                &entry,
+                &mut loaded.log,
+                limits,
+                (entry.version, 2, &[0, 1]),
+            )
+            .unwrap();
+            store.submit(t).await.unwrap();
+        }
+        pool.pg_num = 32;
+        pool.pgp_num = 8;
+        (parent, names, pool)
+    }
+
+    #[tokio::test]
+    async fn a_split_moves_each_object_with_its_history_into_its_child() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(dir.path());
+        let (parent, names, pool) = parent_with_objects(&store).await;
+        let children = split(&store, parent, &pool).await.unwrap();
+        let seeds: Vec<u32> = children.iter().map(|c| c.seed).collect();
+        assert_eq!(seeds, vec![9, 17, 25]);
+        let mut seen = 0;
+        for pg in std::iter::once(parent).chain(children.iter().copied()) {
+            let coll = collection(pg);
+            assert_eq!(recorded_pg_num(&store, pg).unwrap(), Some(32));
+            let objects = client_objects(&store, &coll).unwrap();
+            for o in &objects {
+                assert_eq!(seed_of(&pool, o), pg.seed, "{o} in {pg}");
+                let i = names.iter().position(|n| n == o).unwrap();
+                assert_eq!(store.read(&coll, o, 0, 1000).unwrap(), vec![i as u8; 100]);
+            }
+            seen += objects.len();
+            let loaded = load(&store, &coll).unwrap();
+            assert_eq!(
+                loaded.log.head().seq,
+                40,
+                "{pg}: versions go on from the parent's"
+            );
+            assert!(
+                loaded
+                    .log
+                    .entries()
+                    .all(|e| seed_of(&pool, &e.object) == pg.seed)
+            );
+            assert_eq!(loaded.info.last_epoch_started, 2);
+            // Trimmed requests are remembered everywhere.
+            assert!(loaded.log.find(ReqId { client: 7, tid: 0 }).is_some());
+        }
+        assert_eq!(seen, names.len(), "every object in exactly one PG");
+        // Split already: nothing more to do.
+        assert!(split(&store, parent, &pool).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_split_that_cannot_finish_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(dir.path());
+        let (parent, names, pool) = parent_with_objects(&store).await;
+        // A child's collection is in the way: the transaction fails whole.
+        open(&store, PgRef { pool: 1, seed: 17 }, 32).await.unwrap();
+        assert!(split(&store, parent, &pool).await.is_err());
+        assert_eq!(recorded_pg_num(&store, parent).unwrap(), Some(8));
+        let coll = collection(parent);
+        assert_eq!(client_objects(&store, &coll).unwrap().len(), names.len());
+        assert!(
+            store
+                .collection_meta(&collection(PgRef { pool: 1, seed: 9 }))
+                .is_err()
+        );
+        assert_eq!(load(&store, &coll).unwrap().log.head().seq, 40);
+    }
+}
