@@ -148,7 +148,7 @@ async fn split_pools(node: &Node, map: &OsdMap) {
 /// the pool's `pg_num` now.
 async fn split_pg(node: &Node, pg: PgRef, pool: &shoal_map::Pool) -> bool {
     let osd = &node.osd;
-    match crate::split::recorded_pg_num(&osd.store, pg) {
+    match crate::pgstore::recorded_pg_num(&osd.store, pg) {
         Ok(Some(n)) if n >= pool.pg_num => return true,
         Ok(_) => {}
         Err(e) => {

@@ -18,6 +18,33 @@ use crate::pglog::{
     DUPS_OBJECT, INTERNAL_OBJECTS, META_OBJECT, MISSING_OBJECT, PgLog, collection, is_internal,
 };
 
+/// The xattr of a PG's meta object holding the pool's `pg_num` its
+/// collection is split for (4 bytes, little-endian).
+pub const PG_NUM_XATTR: &str = "pg_num";
+
+/// The op recording that a PG's collection is split for `pg_num`.
+pub fn record_pg_num(pg_num: u32) -> Op {
+    Op::SetXattr {
+        name: META_OBJECT.into(),
+        key: PG_NUM_XATTR.into(),
+        value: pg_num.to_le_bytes().to_vec(),
+    }
+}
+
+/// The `pg_num` PG `pg`'s collection is split for (`None`: not recorded,
+/// a collection made before splits were).
+pub fn recorded_pg_num(store: &Store, pg: PgRef) -> Result<Option<u32>, StoreError> {
+    let xattrs = match store.xattrs(&collection(pg), META_OBJECT) {
+        Ok(x) => x,
+        Err(StoreError::NoObject(..)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(xattrs
+        .get(PG_NUM_XATTR)
+        .and_then(|v| <[u8; 4]>::try_from(v.as_slice()).ok())
+        .map(u32::from_le_bytes))
+}
+
 /// Opens PG `id`'s collection, creating it when missing (as holding what
 /// its pool's `pg_num` sends it), and loads its records (off the async
 /// threads).
@@ -38,7 +65,7 @@ pub async fn open(
         t.push(Op::Touch {
             name: META_OBJECT.into(),
         });
-        t.push(crate::split::record_pg_num(pg_num));
+        t.push(record_pg_num(pg_num));
         t.push(Op::SetCollectionMeta(
             encode(&PgInfo::default())
                 .map_err(|e| StoreError::Invalid(e.to_string()))?

@@ -16,38 +16,12 @@ use std::sync::Arc;
 
 use shoal_map::{Pool, split_children};
 use shoal_proto::osd::PgRef;
-use shoal_store::{NameFilter, Op, Store, StoreError, Transaction};
+use shoal_store::{NameFilter, Op, Store, Transaction};
 
 use crate::exec::{OpError, internal, store_error};
 use crate::pg::{Loaded, log_txn, split_loaded};
-use crate::pglog::{META_OBJECT, collection, is_internal};
-
-/// The xattr of a PG's meta object holding the pool's `pg_num` its
-/// collection is split for (4 bytes, little-endian).
-pub const PG_NUM_XATTR: &str = "pg_num";
-
-/// The op recording that a PG's collection is split for `pg_num`.
-pub fn record_pg_num(pg_num: u32) -> Op {
-    Op::SetXattr {
-        name: META_OBJECT.into(),
-        key: PG_NUM_XATTR.into(),
-        value: pg_num.to_le_bytes().to_vec(),
-    }
-}
-
-/// The `pg_num` PG `pg`'s collection is split for (`None`: not recorded,
-/// a collection made before splits were).
-pub fn recorded_pg_num(store: &Store, pg: PgRef) -> Result<Option<u32>, StoreError> {
-    let xattrs = match store.xattrs(&collection(pg), META_OBJECT) {
-        Ok(x) => x,
-        Err(StoreError::NoObject(..)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    Ok(xattrs
-        .get(PG_NUM_XATTR)
-        .and_then(|v| <[u8; 4]>::try_from(v.as_slice()).ok())
-        .map(u32::from_le_bytes))
-}
+use crate::pglog::{collection, is_internal};
+use crate::pgstore::{record_pg_num, recorded_pg_num};
 
 /// The seed of the PG `name` hashes to in `pool` (as clients place it).
 fn seed_of(pool: &Pool, name: &str) -> u32 {

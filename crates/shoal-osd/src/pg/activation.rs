@@ -1,9 +1,16 @@
 //! The end of the head's peering: wait out the read leases of earlier
-//! members that did not answer, activate every member, have the monitors
-//! record the interval as active (no write is taken in an interval the
-//! monitors have not recorded: a later head then knows to look for it),
-//! and last activate the head itself, which then serves, recovers what
-//! the members lack and backfills the up set behind a `pg_temp`.
+//! members that did not answer, store the head's own activation, activate
+//! every member, have the monitors record the interval as active (no write
+//! is taken in an interval the monitors have not recorded: a later head
+//! then knows to look for it), and serve, recover what the members lack
+//! and backfill the up set behind a `pg_temp`.
+//!
+//! The head's activation is durable before any member's: a member's
+//! activation makes its log the interval's choice (divergent entries of
+//! older heads dropped), and a head that lost its own record to a power
+//! cut once took such an old head's log back as its own and pulled its
+//! objects over the ones the interval had kept, so that no copy of them
+//! was left when the members came back (the simulation found it).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -36,7 +43,7 @@ impl Pg {
                     osds: silent,
                 });
             }
-            _ => self.activate_members(attempt),
+            _ => self.activate_self(attempt),
         }
     }
 
@@ -54,7 +61,7 @@ impl Pg {
             return;
         };
         let Some((_, silent)) = p.lapse.clone() else {
-            return self.activate_members(attempt);
+            return self.activate_self(attempt);
         };
         if !gone.is_empty() {
             tracing::info!(pg = %pg, ?gone, "silent earlier members are gone: no read lease to wait out");
@@ -63,7 +70,7 @@ impl Pg {
         let chains = p.earlier_chains();
         let at = crate::lease::lapse_bound(&silent, &chains, &p.heard_by, lease, now);
         if at <= now {
-            return self.activate_members(attempt);
+            return self.activate_self(attempt);
         }
         tracing::info!(pg = %pg, earlier = ?silent, wait_ms = (at - now).as_millis() as u64, "waiting out the read leases of earlier members that did not answer");
         self.act(Action::SetTimer {
@@ -78,7 +85,7 @@ impl Pg {
             .attempt(attempt)
             .is_some_and(|p| p.stage == Stage::Leases)
         {
-            self.activate_members(attempt);
+            self.activate_self(attempt);
         }
     }
 
@@ -174,9 +181,21 @@ impl Pg {
         });
     }
 
-    /// The monitors recorded the interval: the head activates itself
-    /// (listing its objects first, to count them and, after its own
-    /// backfill, to drop what it did not pull).
+    /// The head activates itself first: it lists its objects (to count
+    /// them and, after its own backfill, to drop what it did not pull) and
+    /// stores its activation.
+    fn activate_self(&mut self, attempt: u64) {
+        let Some(p) = self.attempt(attempt) else {
+            return;
+        };
+        p.stage = Stage::SelfActivate;
+        let token = self.token();
+        self.pending
+            .insert(token, Pending::ListForActivation { attempt });
+        self.act(Action::ListObjects { token });
+    }
+
+    /// The monitors recorded the interval: the head serves.
     pub(super) fn active_recorded(&mut self, attempt: u64, result: Result<CommandOutput, String>) {
         if self.attempt(attempt).is_none() {
             return;
@@ -184,13 +203,17 @@ impl Pg {
         if let Err(e) = result {
             return self.peering_failed(&format!("the monitors' activation record: {e}"));
         }
-        if let Some(p) = self.attempt(attempt) {
-            p.stage = Stage::SelfActivate;
+        let Some(p) = self.peering.take() else {
+            return;
+        };
+        self.failures = 0;
+        self.recovery = Missing::new(p.members_missing.iter().map(|(&m, o)| (m, o)));
+        self.go_active();
+        self.act(Action::Report);
+        self.start_recovery();
+        if self.interval.up != self.interval.acting || self.interval.pg_temp {
+            self.start_backfill();
         }
-        let token = self.token();
-        self.pending
-            .insert(token, Pending::ListForActivation { attempt });
-        self.act(Action::ListObjects { token });
     }
 
     /// The head's objects: stale ones go (after its own backfill), then
@@ -260,7 +283,7 @@ impl Pg {
         }
     }
 
-    /// The head's activation is durable: it serves.
+    /// The head's activation is durable: the members' next.
     pub(super) fn self_activated(&mut self, attempt: u64, result: Result<(), OpError>) {
         let Some(stored) = self.stored_records.take() else {
             return;
@@ -270,19 +293,8 @@ impl Pg {
         }
         // Stored: this copy's records now, whatever becomes of the attempt.
         self.take_records(stored);
-        if self.attempt(attempt).is_none() {
-            return;
-        }
-        let Some(p) = self.peering.take() else {
-            return;
-        };
-        self.failures = 0;
-        self.recovery = Missing::new(p.members_missing.iter().map(|(&m, o)| (m, o)));
-        self.go_active();
-        self.act(Action::Report);
-        self.start_recovery();
-        if self.interval.up != self.interval.acting || self.interval.pg_temp {
-            self.start_backfill();
+        if self.attempt(attempt).is_some() {
+            self.activate_members(attempt);
         }
     }
 }

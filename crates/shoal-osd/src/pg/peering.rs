@@ -97,12 +97,12 @@ pub(super) enum Stage {
     Catchup(Step),
     /// Probing silent earlier members, then waiting out their leases.
     Leases,
+    /// Storing the head's own activation (first).
+    SelfActivate,
     /// Waiting for the members' activation answers.
     Activate(BTreeSet<i32>),
     /// Recording the interval as active at the monitors.
     RecordActive,
-    /// Storing the head's own activation.
-    SelfActivate,
 }
 
 /// Where the catch-up stands.

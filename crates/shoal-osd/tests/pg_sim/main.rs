@@ -42,7 +42,8 @@
 //!
 //! `SHOAL_PG_SIM_SEEDS=n` sets the number of seeds (default 300),
 //! `SHOAL_PG_SIM_SEED=s` runs one seed (to reproduce a failure; set
-//! `SHOAL_PG_SIM_TRACE=n` for more of its last events); the ignored test
+//! `SHOAL_PG_SIM_TRACE=n` for more of its last events,
+//! `SHOAL_PG_SIM_LOG_KEEP=n` for the short-log runs); the ignored test
 //! `pg_sim_many_seeds` runs 20000.
 
 mod osd;
@@ -98,7 +99,11 @@ fn env(name: &str) -> Option<u64> {
 #[test]
 fn pg_sim_seeds() {
     if let Some(seed) = env("SHOAL_PG_SIM_SEED") {
-        match run(Config::from_seed(seed)) {
+        let mut cfg = Config::from_seed(seed);
+        if let Some(keep) = env("SHOAL_PG_SIM_LOG_KEEP") {
+            cfg.log_keep = keep as usize;
+        }
+        match run(cfg) {
             Ok(s) => eprintln!("seed {seed}: {s:?}"),
             Err(e) => panic!("{e}"),
         }

@@ -377,8 +377,17 @@ impl Sim {
     }
 
     pub fn trace(&mut self, line: String) {
-        if self.trace.len() > 600 {
-            self.trace.drain(..300);
+        // Keeps at least the lines `SHOAL_PG_SIM_TRACE` asks to print.
+        static KEEP: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let keep = *KEEP.get_or_init(|| {
+            std::env::var("SHOAL_PG_SIM_TRACE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0usize)
+                .max(300)
+        });
+        if self.trace.len() > 2 * keep {
+            self.trace.drain(..keep);
         }
         self.trace.push(format!("{:>6} {line}", self.now));
     }
