@@ -1,14 +1,16 @@
 //! Raising a pool's `pg_num` splits its PGs on every OSD: each object
 //! moves with its history into the child PG it hashes to now, and every
 //! object stays readable and listed once, also across an OSD killed right
-//! after the split and started again, and once `pgp_num` places the
-//! children by themselves.
+//! after the split and started again. `pgp_num` follows a step at a time
+//! (the leader keeps misplaced PGs within its budget) until the children
+//! are placed by themselves.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use shoal_client::IoCtx;
+use shoal_client::{Cluster, IoCtx};
 use shoal_proto::MonCommand;
 use shoal_tests::{TestCluster, TestClusterOptions, status, wait_for};
 
@@ -42,6 +44,29 @@ async fn check_objects(io: &IoCtx, n: u32) {
     assert_eq!(listed.len(), n as usize);
 }
 
+/// Waits until pool `data` has `pg_num` PGs all active+clean with `objects`
+/// objects and `pgp_num` reached `pg_num`; returns the `pgp_num` values seen
+/// on the way.
+async fn wait_placed(client: &Cluster, pg_num: u32, objects: u64) -> BTreeSet<u32> {
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let what = format!("{pg_num} PGs placed by themselves, active+clean, {objects} objects");
+    wait_for(LONG, &what, || {
+        let seen = seen.clone();
+        async move {
+            let map = client.monc().osdmap().await.ok()?;
+            let pool = map.pool_by_name("data")?.clone();
+            seen.lock().ok()?.insert(pool.pgp_num);
+            let s = status(client).await?;
+            let clean = s.pgs_by_state.iter().all(|c| c.state == "active+clean");
+            let placed = pool.pgp_num == pg_num && pool.pgp_num_target == pg_num;
+            (placed && clean && s.num_pgs == pg_num && s.num_objects == objects).then_some(())
+        }
+    })
+    .await;
+    let seen = seen.lock().expect("seen").clone();
+    seen
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raising_pg_num_splits_pgs_and_keeps_every_object() {
     let mut cluster = TestCluster::start(&TestClusterOptions::default()).await;
@@ -58,12 +83,12 @@ async fn raising_pg_num_splits_pgs_and_keeps_every_object() {
         .await
         .expect("pg_num 8 -> 16");
     check_objects(&io, 40).await;
-    wait_for(LONG, "16 PGs active+clean, 40 objects", || async {
-        let s = status(&client).await?;
-        let clean = s.pgs_by_state.iter().all(|c| c.state == "active+clean");
-        (clean && s.num_pgs == 16 && s.num_objects == 40).then_some(())
-    })
-    .await;
+    let seen = wait_placed(&client, 16, 40).await;
+    assert!(
+        seen.iter().any(|&p| p > 8 && p < 16),
+        "pgp_num went 8 -> 16 in steps: {seen:?}"
+    );
+    check_objects(&io, 40).await;
 
     // Writes go on into the children; an OSD killed right after the next
     // split finds its copies split when it starts again.
@@ -78,25 +103,20 @@ async fn raising_pg_num_splits_pgs_and_keeps_every_object() {
     cluster.kill_osd(1);
     check_objects(&io, 60).await;
     cluster.start_osd(1);
-    wait_for(LONG, "32 PGs active+clean, 60 objects", || async {
-        let s = status(&client).await?;
-        let clean = s.pgs_by_state.iter().all(|c| c.state == "active+clean");
-        (clean && s.num_pgs == 32 && s.num_objects == 60).then_some(())
-    })
-    .await;
+    wait_placed(&client, 32, 60).await;
     check_objects(&io, 60).await;
 
-    // Placement follows: the children get their own chains.
+    // An operator's pgp_num target is followed the same way, down too.
     client
         .monc()
-        .command(set("data", "pgp_num", 32))
+        .command(set("data", "pgp_num", 20))
         .await
-        .expect("pgp_num 8 -> 32");
-    check_objects(&io, 60).await;
-    wait_for(LONG, "placed by pgp_num, active+clean", || async {
+        .expect("pgp_num target 20");
+    wait_for(LONG, "pgp_num at 20, active+clean", || async {
+        let map = client.monc().osdmap().await.ok()?;
         let s = status(&client).await?;
         let clean = s.pgs_by_state.iter().all(|c| c.state == "active+clean");
-        (clean && s.num_objects == 60).then_some(())
+        (map.pool_by_name("data")?.pgp_num == 20 && clean).then_some(())
     })
     .await;
     check_objects(&io, 60).await;

@@ -48,19 +48,29 @@ pub fn output(out: &CommandOutput, json: bool) -> Result<String> {
                 "SIZE".into(),
                 "MIN_SIZE".into(),
                 "PG_NUM".into(),
+                "PGP_NUM".into(),
                 "RULE".into(),
             ]];
             for p in pools {
+                let pgp = if p.pgp_num == p.pgp_num_target {
+                    p.pgp_num.to_string()
+                } else {
+                    format!("{} -> {}", p.pgp_num, p.pgp_num_target)
+                };
                 rows.push([
                     p.id.to_string(),
                     p.name.clone(),
                     p.size.to_string(),
                     p.min_size.to_string(),
                     p.pg_num.to_string(),
+                    pgp,
                     p.crush_rule.to_string(),
                 ]);
             }
-            s.push_str(&render_table(&rows, &[true, false, true, true, true, true]));
+            s.push_str(&render_table(
+                &rows,
+                &[true, false, true, true, true, true, true],
+            ));
         }
         CommandOutput::OsdDf(osds) => {
             let mut rows = vec![[

@@ -145,6 +145,10 @@ pub struct MonSection {
     pub keep_incrementals: u32,
     /// Accept fault-injection commands (tests only).
     pub fault_injection: bool,
+    /// The leader moves a pool's `pgp_num` toward its target only while
+    /// at most this fraction of all PGs is not active+clean, a step at a
+    /// time that keeps it so (Ceph's `target_max_misplaced_ratio`).
+    pub target_max_misplaced_ratio: f64,
 }
 
 /// `[osd]`.
@@ -268,6 +272,7 @@ impl Default for MonSection {
             snapshot_interval: 1000,
             keep_incrementals: 500,
             fault_injection: false,
+            target_max_misplaced_ratio: 0.05,
         }
     }
 }
@@ -391,6 +396,10 @@ impl ShoalConf {
         }
         if m.min_down_reporters == 0 {
             return Err("[mon] min_down_reporters must be at least 1".into());
+        }
+        let r = m.target_max_misplaced_ratio;
+        if !(r > 0.0 && r <= 1.0) {
+            return Err("[mon] target_max_misplaced_ratio must be in (0, 1]".into());
         }
         // Durations are added to clocks: keep them where that cannot
         // overflow and where they still mean something.

@@ -166,6 +166,10 @@ pub struct Pool {
     pub pg_num: u32,
     /// Number of distinct placements (`<= pg_num`).
     pub pgp_num: u32,
+    /// The `pgp_num` the monitors move `pgp_num` toward a step at a time,
+    /// so that few PGs are misplaced at once (equal to `pgp_num` when no
+    /// change is under way; Ceph's `pgp_num_target`).
+    pub pgp_num_target: u32,
     /// CRUSH rule id.
     pub crush_rule: i32,
     /// Piece size of striped objects, bytes.
@@ -186,6 +190,7 @@ impl Pool {
             min_size: size - size / 2,
             pg_num,
             pgp_num: pg_num,
+            pgp_num_target: pg_num,
             crush_rule,
             piece_size: DEFAULT_PIECE_SIZE,
             flags: PoolFlags::HASHPSPOOL,
@@ -203,6 +208,7 @@ impl Pool {
             min_size: k.saturating_add(m.saturating_sub(1).min(1)),
             pg_num,
             pgp_num: pg_num,
+            pgp_num_target: pg_num,
             crush_rule,
             piece_size: DEFAULT_PIECE_SIZE,
             flags: PoolFlags::HASHPSPOOL,
@@ -210,8 +216,8 @@ impl Pool {
     }
 
     /// Checks the pool's own invariants: non-empty name, id >= 0,
-    /// `1 <= min_size <= size <= MAX_PG_SIZE`, `1 <= pgp_num <= pg_num`,
-    /// non-zero piece size.
+    /// `1 <= min_size <= size <= MAX_PG_SIZE`, `1 <= pgp_num <= pg_num`
+    /// (and its target), non-zero piece size.
     pub fn validate(&self) -> Result<(), MapError> {
         let fail = |reason: &str| {
             Err(MapError::InvalidPool {
@@ -239,6 +245,9 @@ impl Pool {
         }
         if self.pgp_num < 1 || self.pgp_num > self.pg_num {
             return fail("pgp_num must be in 1..=pg_num");
+        }
+        if self.pgp_num_target < 1 || self.pgp_num_target > self.pg_num {
+            return fail("pgp_num_target must be in 1..=pg_num");
         }
         if self.piece_size == 0 {
             return fail("piece_size must be positive");
@@ -328,6 +337,8 @@ mod tests {
             |p| p.pg_num = 0,
             |p| p.pgp_num = 13,
             |p| p.pgp_num = 0,
+            |p| p.pgp_num_target = 13,
+            |p| p.pgp_num_target = 0,
             |p| p.piece_size = 0,
         ];
         for (i, f) in cases.into_iter().enumerate() {

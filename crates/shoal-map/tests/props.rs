@@ -185,6 +185,7 @@ fn pool() -> impl Strategy<Value = Pool> {
                 Pool::new_replicated(id, &name, size, pg_num, if size > 2 { 0 } else { 2 })
             };
             p.pgp_num = (pg_num / div).max(1);
+            p.pgp_num_target = p.pgp_num;
             match quirk {
                 0 => p.pgp_num = pg_num + 1,
                 1 => p.flags = shoal_map::PoolFlags::empty(),

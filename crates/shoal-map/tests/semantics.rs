@@ -210,6 +210,7 @@ fn raw_seeds_fold_for_table_lookups() {
     let mut pool = map.pool(REP).unwrap().clone();
     pool.pg_num = 12;
     pool.pgp_num = 12;
+    pool.pgp_num_target = 12;
     map.insert_pool(pool).unwrap();
     let (raw, folded) = (PgId::new(REP, 0xd), PgId::new(REP, 5));
     let x = outsider(&map, &map_pg(&map, folded).up);

@@ -72,6 +72,7 @@ fn load_case(dir: &Path) -> (OsdMap, Pool) {
     assert_eq!(num("type"), 1, "replicated pools only");
     assert_eq!(pool.pool_type, PoolType::Replicated);
     pool.pgp_num = num("pgp_num") as u32;
+    pool.pgp_num_target = pool.pgp_num;
     pool.flags = PoolFlags::empty();
     for name in json["flags_names"].as_str().unwrap().split(',') {
         pool.flags = pool.flags.with(PoolFlags::from_name(name).unwrap());

@@ -83,6 +83,7 @@ pub fn read(state: &MonState, cmd: &MonCommand) -> Result<CommandOutput, Command
                     min_size: p.min_size,
                     pg_num: p.pg_num,
                     pgp_num: p.pgp_num,
+                    pgp_num_target: p.pgp_num_target,
                     crush_rule: p.crush_rule,
                     piece_size: p.piece_size,
                 })

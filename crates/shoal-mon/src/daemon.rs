@@ -141,6 +141,7 @@ pub async fn run(
             nearfull: conf.osd.nearfull_ratio,
             full: conf.osd.full_ratio,
         },
+        max_misplaced_ratio: m.target_max_misplaced_ratio,
     };
     let driver = Driver::new(DriverParts {
         name: name.to_string(),

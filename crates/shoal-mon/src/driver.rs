@@ -42,6 +42,8 @@ pub struct MonSettings {
     pub forward_timeout: Duration,
     /// Where health calls an OSD's store nearfull and full.
     pub full_ratios: crate::pgstats::FullRatios,
+    /// Most PGs (fraction of all) misplaced at once by `pgp_num` steps.
+    pub max_misplaced_ratio: f64,
 }
 
 /// Work for the driver.
@@ -96,9 +98,16 @@ pub struct Driver {
     last_heard: Vec<u64>,
     was_leader: bool,
     last_housekeeping: u64,
+    /// The last `pgp_num` step proposed: the map epoch it makes (or a
+    /// later one) and when (leader clock); the next waits for its reports.
+    placement_step: Option<(u32, u64)>,
     start: Instant,
     settings: MonSettings,
 }
+
+/// How long the leader waits for a `pgp_num` step's map and reports
+/// before it looks again.
+pub const STEP_PATIENCE_MS: u64 = 30_000;
 
 /// Paxos node id of the monitor at `rank`.
 pub fn node_id(rank: usize) -> u64 {
@@ -200,6 +209,7 @@ impl Driver {
             pgstats: crate::pgstats::PgStats::with_ratios(parts.settings.full_ratios),
             was_leader: false,
             last_housekeeping: 0,
+            placement_step: None,
             start: Instant::now(),
             settings: parts.settings,
         })
@@ -399,10 +409,10 @@ impl Driver {
         }
         let now = self.now();
         match cmd {
-            MonCommand::OsdBeacon { id, stats, .. } => {
+            MonCommand::OsdBeacon { id, epoch, stats } => {
                 let result = if self.state.osdmap.exists(*id) {
                     self.failures.beacon(*id, now);
-                    self.pgstats.record(*id, stats.clone(), now);
+                    self.pgstats.record(*id, *epoch, stats.clone(), now);
                     Ok(CommandOutput::Done {
                         epoch: self.state.osdmap.epoch(),
                     })
@@ -604,6 +614,7 @@ impl Driver {
             self.now(),
             wall_ms(),
         );
+        self.step_placement();
         let origin = format!("mon.{}", self.name);
         if !verdict.down.is_empty() {
             tracing::info!(osds = ?verdict.down, "marking OSDs down");
@@ -625,6 +636,53 @@ impl Driver {
                 command: MonCommand::OsdOut { ids: verdict.out },
             });
         }
+    }
+
+    /// Proposes the next `pgp_num` step of a pool whose `pgp_num` is not
+    /// at its target (`placement.rs`), once the previous step's map is
+    /// applied and every up OSD reported its PGs under it (or after
+    /// [`STEP_PATIENCE_MS`], should a proposal or a report be lost).
+    fn step_placement(&mut self) {
+        let now = self.now();
+        if let Some((epoch, at)) = self.placement_step {
+            let settled = self.state.osdmap.epoch() >= epoch
+                && self.pgstats.all_reported(&self.state.osdmap, epoch);
+            if !settled && now < at.saturating_add(STEP_PATIENCE_MS) {
+                return;
+            }
+            self.placement_step = None;
+        }
+        let map = &self.state.osdmap;
+        let Some(pool) = map.pools().values().find(|p| p.pgp_num != p.pgp_num_target) else {
+            return;
+        };
+        let summary = self
+            .pgstats
+            .summary(map, now, self.settings.failure.beacon_grace_ms);
+        let total: u32 = summary.pgs_by_state.iter().map(|c| c.count).sum();
+        let clean: u32 = summary
+            .pgs_by_state
+            .iter()
+            .filter(|c| c.state == "active+clean")
+            .map(|c| c.count)
+            .sum();
+        let ratio = self.settings.max_misplaced_ratio;
+        let Some(next) = crate::placement::next_pgp_num(pool, total, total - clean, ratio) else {
+            return;
+        };
+        tracing::info!(pool = %pool.name, pgp_num = pool.pgp_num, next, target = pool.pgp_num_target, misplaced = total - clean, "stepping pgp_num");
+        self.pending.push(Txn {
+            client_id: 0,
+            tid: 0,
+            origin: format!("mon.{}", self.name),
+            stamp_ms: 0,
+            command: MonCommand::PoolSet {
+                name: pool.name.clone(),
+                key: "pgp_num_actual".into(),
+                value: next.to_string(),
+            },
+        });
+        self.placement_step = Some((map.epoch() + 1, now));
     }
 
     fn maybe_propose(&mut self) {

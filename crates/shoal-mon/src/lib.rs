@@ -31,6 +31,7 @@ pub mod health;
 pub mod initial;
 pub mod mkfs;
 pub mod pgstats;
+pub mod placement;
 pub mod state;
 pub mod store;
 pub mod view;

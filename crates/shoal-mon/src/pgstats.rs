@@ -25,6 +25,8 @@ type Reports<'a> = HashMap<PgId, (i32, &'a PgStat)>;
 
 struct Entry {
     at_ms: u64,
+    /// The newest map epoch the report's PG states reflect.
+    epoch: u32,
     stats: OsdStats,
     rates: IoRates,
     recovery_rate: RecoveryCounters,
@@ -169,9 +171,9 @@ impl PgStats {
         }
     }
 
-    /// Records OSD `id`'s report received at `now_ms`; its IO rates are
-    /// the change since its previous report.
-    pub fn record(&mut self, id: i32, mut stats: OsdStats, now_ms: u64) {
+    /// Records OSD `id`'s report received at `now_ms`, of its PGs as of
+    /// map `epoch`; its IO rates are the change since its previous report.
+    pub fn record(&mut self, id: i32, epoch: u32, mut stats: OsdStats, now_ms: u64) {
         stats.pgs.truncate(MAX_REPORTED_PGS);
         stats.pgs.retain(|p| p.state.len() <= MAX_STATE_LEN);
         let (rates, recovery_rate) = match self.osds.get(&id) {
@@ -193,6 +195,7 @@ impl PgStats {
             id,
             Entry {
                 at_ms: now_ms,
+                epoch,
                 stats,
                 rates,
                 recovery_rate,
@@ -214,6 +217,13 @@ impl PgStats {
                 heads
             }
         }
+    }
+
+    /// Whether every up OSD of `map` reported its PGs as of `epoch` or later.
+    pub fn all_reported(&self, map: &OsdMap, epoch: u32) -> bool {
+        map.osd_ids()
+            .filter(|&id| map.is_up(id))
+            .all(|id| self.osds.get(&id).is_some_and(|e| e.epoch >= epoch))
     }
 
     /// Forgets the reports of OSDs no longer in `map`.
@@ -457,7 +467,7 @@ mod tests {
         );
 
         for id in 0..3 {
-            stats.record(id, report(&map, id, counters(1000)), 1000);
+            stats.record(id, 0, report(&map, id, counters(1000)), 1000);
         }
         let s = stats.summary(&map, 1000, 5000);
         assert_eq!(s.pgs_by_state.len(), 1);
@@ -473,14 +483,14 @@ mod tests {
         assert_eq!(s.io.read_ops, 0, "one report gives no rate");
 
         // Two seconds later osd.0 served 2000 more reads: 1000/s.
-        stats.record(0, report(&map, 0, counters(3000)), 3000);
+        stats.record(0, 0, report(&map, 0, counters(3000)), 3000);
         let s = stats.summary(&map, 3000, 5000);
         assert_eq!(s.io.read_ops, 1000);
         assert_eq!(s.io.read_bytes, 100_000);
         assert_eq!(s.recovery_rate.objects, 100, "200 more copies in 2 s");
         assert_eq!(s.recovered.objects, 500);
         // Counters going backwards (a restart) give no rate, not a wrap.
-        stats.record(0, report(&map, 0, counters(10)), 4000);
+        stats.record(0, 0, report(&map, 0, counters(10)), 4000);
         assert_eq!(stats.summary(&map, 4000, 5000).io.read_ops, 0);
 
         // Reports older than the freshness bound are not counted.

@@ -315,14 +315,15 @@ async fn beacons(node: Arc<Node>) {
                 tick.reset();
             }
         }
-        let map = osd.map();
+        // The PG states below reflect at least this epoch's map.
+        let epoch = *osd.pgs_epoch.borrow();
         let pgs = node.shards.pg_stats(osd.id).await;
         let stats = crate::stats::report(pgs, &osd.io, &osd.recovery, &osd.store);
         if let Err(e) = osd
             .monc
             .command(MonCommand::OsdBeacon {
                 id: osd.id,
-                epoch: map.epoch(),
+                epoch,
                 stats,
             })
             .await

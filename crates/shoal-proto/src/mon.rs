@@ -95,7 +95,7 @@ wire! {
         OsdBeacon {
             /// The OSD.
             id: i32,
-            /// Its newest OSDMap epoch.
+            /// The newest OSDMap epoch its PG states reflect.
             epoch: u32,
             /// Its usage, IO counters and PG states (kept by the leader in
             /// memory for `status`; not part of the replicated state).
@@ -348,6 +348,9 @@ wire! {
         pub pg_num: u32,
         /// PGs used for placement.
         pub pgp_num: u32,
+        /// The `pgp_num` the monitors step toward (equal to `pgp_num`
+        /// when no change is under way).
+        pub pgp_num_target: u32,
         /// CRUSH rule id.
         pub crush_rule: i32,
         /// Piece size of striped objects.

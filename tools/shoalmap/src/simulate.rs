@@ -59,6 +59,7 @@ pub fn run(args: &SimulateArgs, format: Format) -> Result<()> {
         let mut p = find_pool(&after, pool)?.clone();
         p.pg_num = n;
         p.pgp_num = n;
+        p.pgp_num_target = n;
         after
             .insert_pool(p)
             .with_context(|| format!("--pg-num {spec}"))?;

@@ -117,9 +117,14 @@ pub fn set(state: &mut MonState, name: &str, key: &str, value: &str) -> Result<(
             if v < pool.pg_num {
                 return Err(invalid("decreasing pg_num (PG merging) is not supported"));
             }
+            // Placement follows, a step at a time (as Ceph since Nautilus).
             pool.pg_num = v;
+            pool.pgp_num_target = v;
         }
-        "pgp_num" => pool.pgp_num = small(num()?)?,
+        // The target: the leader moves `pgp_num` toward it in steps.
+        "pgp_num" => pool.pgp_num_target = small(num()?)?,
+        // One step, as the leader proposes it (Ceph's `pgp_num_actual`).
+        "pgp_num_actual" => pool.pgp_num = small(num()?)?,
         "crush_rule" => pool.crush_rule = rule_id(state, value)?,
         "piece_size" => {
             let v = num()?;
