@@ -705,3 +705,54 @@ fn the_activation_record_keeps_only_the_current_chain() {
     assert!(authorize(&osd, "osd.3", &activated(1, vec![3])).is_ok());
     assert!(authorize(&Caps::default(), "client.x", &activated(0, vec![])).is_err());
 }
+
+/// `pg_num` raises set the `pgp_num` target too, an operator's `pgp_num`
+/// is a target, and only the leader's `pgp_num_actual` steps move
+/// placement; a target above `pg_num` is refused.
+#[test]
+fn pgp_num_is_a_target_the_leader_steps_toward() {
+    let mut s = with_osds_on(&["h0", "h1", "h2"]);
+    let set = |key: &str, value: u32| MonCommand::PoolSet {
+        name: "p".into(),
+        key: key.into(),
+        value: value.to_string(),
+    };
+    let create = MonCommand::PoolCreate {
+        name: "p".into(),
+        pg_num: 8,
+        size: 3,
+        min_size: 0,
+        rule: String::new(),
+    };
+    let mut tid = 100;
+    let mut apply = |s: &mut MonState, c: MonCommand| {
+        tid += 1;
+        let r = s.apply_batch(
+            tid,
+            &Batch {
+                txns: vec![txn(1, tid, c)],
+            },
+        );
+        r[0].result.clone()
+    };
+    ok(&apply(&mut s, create));
+    let pool = |s: &MonState| {
+        let p = s.osdmap.pool_by_name("p").unwrap();
+        (p.pg_num, p.pgp_num, p.pgp_num_target)
+    };
+    ok(&apply(&mut s, set("pg_num", 32)));
+    assert_eq!(pool(&s), (32, 8, 32), "placement follows later");
+    ok(&apply(&mut s, set("pgp_num_actual", 9)));
+    assert_eq!(pool(&s), (32, 9, 32));
+    ok(&apply(&mut s, set("pgp_num", 16)));
+    assert_eq!(pool(&s), (32, 9, 16), "an operator sets the target only");
+    assert!(matches!(
+        apply(&mut s, set("pgp_num", 33)),
+        MonResult::Err(_)
+    ));
+    assert!(matches!(
+        apply(&mut s, set("pgp_num_actual", 0)),
+        MonResult::Err(_)
+    ));
+    assert_eq!(pool(&s), (32, 9, 16));
+}

@@ -40,6 +40,10 @@ impl Pg {
         }
         self.activation = Some((reply, act));
         if backfill {
+            // The set the digest matched (a new attempt may clear `pushed`
+            // before the listing comes back: then nothing was kept, and
+            // every object went; the simulation found it).
+            self.activation_kept = self.pushed.clone();
             let token = self.token();
             self.pending.insert(token, Pending::Unpushed { reply });
             self.act(Action::ListObjects { token });
@@ -65,7 +69,7 @@ impl Pg {
         };
         let stale: Vec<String> = names
             .into_iter()
-            .filter(|n| !self.pushed.contains(n))
+            .filter(|n| !self.activation_kept.contains(n))
             .collect();
         if stale.is_empty() {
             self.store_activation(reply);

@@ -151,6 +151,10 @@ pub struct Pg {
     backfill_of: Option<u32>,
     /// A member's activation being stored.
     activation: Option<(ReplyTo, PgActivate)>,
+    /// What was pushed to this copy when a backfilled activation came
+    /// (its digest matched): the objects it keeps, even if a new peering
+    /// attempt clears `pushed` while the stale ones are being listed.
+    activation_kept: pushed::Pushed,
     /// Records being stored (adopted log, activation, backfill step).
     stored_records: Option<Stored>,
     /// Head: the scrub running, those asked for meanwhile, the object
@@ -201,6 +205,7 @@ impl Pg {
             pushed: pushed::Pushed::default(),
             backfill_of: None,
             activation: None,
+            activation_kept: pushed::Pushed::default(),
             stored_records: None,
             scrub: None,
             scrub_queue: VecDeque::new(),
