@@ -63,8 +63,7 @@ async fn wait_placed(client: &Cluster, pg_num: u32, objects: u64) -> BTreeSet<u3
         }
     })
     .await;
-    let seen = seen.lock().expect("seen").clone();
-    seen
+    seen.lock().expect("seen").clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
