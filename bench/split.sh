@@ -9,8 +9,8 @@
 #      `pgp_num` reached PG_TO with every PG active+clean again (the leader
 #      steps it within `target_max_misplaced_ratio`); the bytes the OSDs
 #      copied meanwhile (recovery counters: the data the new placements
-#      moved) against DATA_MB x 3; client throughput during, as a ratio of
-#      the baseline of the same invocation.
+#      moved) against DATA_MB x 3; client throughput during (its first
+#      LOAD_SECS), as a ratio of the baseline of the same invocation.
 #
 # Knobs: DATA_MB (2048), PG_TO (256), OSD_SIZE (5G),
 # LOAD_SECS (10), WIRE_MODE (secure).
@@ -41,7 +41,7 @@ export SHOAL_CONF=$work/shoal/shoal.toml
 
 echo "== client 4 MiB writes (-t 8), ${LOAD_SECS} s: baseline"
 "$shoal" --format json bench data "$LOAD_SECS" write -b 4M -t 8 > "$work/before.json"
-base=$(json 'd["bandwidth_mb_s"]' < "$work/before.json")
+base=$(json 'round(d["bandwidth_mb_s"], 1)' < "$work/before.json")
 echo "  $base MB/s"
 
 echo "== pg_num 32 -> $PG_TO under the same writes"
@@ -81,5 +81,5 @@ while True:
     time.sleep(0.05)
 PY
 wait "$bench_pid"
-during=$(json 'd["bandwidth_mb_s"]' < "$work/during.json")
+during=$(json 'round(d["bandwidth_mb_s"], 1)' < "$work/during.json")
 echo "  client writes: $base MB/s before, $during MB/s during ($(python3 -c "print(round($during / $base, 2))") of before)"
