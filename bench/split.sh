@@ -9,22 +9,25 @@
 #      `pgp_num` reached PG_TO with every PG active+clean again (the leader
 #      steps it within `target_max_misplaced_ratio`); the bytes the OSDs
 #      copied meanwhile (recovery counters: the data the new placements
-#      moved) against DATA_MB x 3; client throughput during (its first
-#      LOAD_SECS), as a ratio of the baseline of the same invocation.
+#      moved) against what `shoalmap simulate --pg-num` predicts on the
+#      map taken just before (`shoal osd getmap`); client throughput
+#      during (its first LOAD_SECS), as a ratio of the baseline of the
+#      same invocation.
 #
-# Knobs: DATA_MB (2048), PG_TO (256), OSD_SIZE (5G),
+# Knobs: DATA_MB (2048), PG_TO (256), OSD_SIZE (8G: the baseline writes add to the data),
 # LOAD_SECS (10), WIRE_MODE (secure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA_MB=${DATA_MB:-2048}
 PG_TO=${PG_TO:-256}
-OSD_SIZE=${OSD_SIZE:-5G}
+OSD_SIZE=${OSD_SIZE:-8G}
 LOAD_SECS=${LOAD_SECS:-10}
 WIRE_MODE=${WIRE_MODE:-secure}
 
-cargo build --quiet --release -p shoal-cli -p shoal-mon -p shoal-osd
+cargo build --quiet --release -p shoal-cli -p shoal-mon -p shoal-osd -p shoalmap
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 shoal=$target/release/shoal
+shoalmap=$target/release/shoalmap
 work=$(mktemp -d)
 cleanup() {
     "$shoal" dev down --dir "$work/shoal" --purge >/dev/null 2>&1 || true
@@ -44,12 +47,17 @@ echo "== client 4 MiB writes (-t 8), ${LOAD_SECS} s: baseline"
 base=$(json 'round(d["bandwidth_mb_s"], 1)' < "$work/before.json")
 echo "  $base MB/s"
 
+"$shoal" osd getmap -o "$work/before.map" 2>/dev/null
+predicted=$("$shoalmap" simulate --osdmap "$work/before.map" --pg-num "data:$PG_TO" \
+    --stored $((DATA_MB * 1048576)) --format json | json 'd["bytes_moved"]')
+
 echo "== pg_num 32 -> $PG_TO under the same writes"
 "$shoal" --format json bench data "$LOAD_SECS" write -b 4M -t 8 > "$work/during.json" &
 bench_pid=$!
-python3 - "$shoal" "$PG_TO" "$DATA_MB" <<'PY'
+python3 - "$shoal" "$PG_TO" "$DATA_MB" "$predicted" <<'PY'
 import json, subprocess, sys, time
 shoal, pg_to, data_mb = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+predicted = int(sys.argv[4]) / 1e6
 def run(*args):
     out = subprocess.run([shoal, "--format", "json", *args], capture_output=True, text=True)
     return json.loads(out.stdout) if out.returncode == 0 and out.stdout.strip() else None
@@ -76,7 +84,8 @@ while True:
         print(f"  every PG split and active after {split:.2f} s")
         print(f"  pgp_num at {pg_to}, all active+clean after {total:.2f} s")
         print(f"  copied meanwhile: {moved:.0f} MB ({moved / (data_mb * 1.048576 * 3):.2f} of the "
-              f"{data_mb * 3} MiB stored)")
+              f"{data_mb * 3} MiB stored); shoalmap simulate predicted {predicted:.0f} MB "
+              f"for the {data_mb} MiB written before (copied/predicted {moved / predicted:.2f})")
         break
     time.sleep(0.05)
 PY

@@ -235,6 +235,13 @@ pub enum MonCmd {
 pub enum OsdCmd {
     /// The CRUSH hierarchy with OSD states.
     Tree,
+    /// Write the current OSDMap (Shoal's binary form, as `shoalmap` reads
+    /// it) to a file.
+    Getmap {
+        /// The file.
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
     /// Every OSD's store usage and the PG copies it holds.
     Df,
     /// Allocate an OSD id.

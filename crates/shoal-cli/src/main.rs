@@ -97,6 +97,13 @@ async fn run(args: Args) -> Result<()> {
             }
             return Ok(());
         }
+        Cmd::Osd(OsdCmd::Getmap { output }) => {
+            let map = client.osdmap().await?;
+            std::fs::write(&output, map.encode())
+                .with_context(|| format!("writing {}", output.display()))?;
+            eprintln!("wrote OSDMap epoch {} to {}", map.epoch(), output.display());
+            return Ok(());
+        }
         Cmd::Osd(OsdCmd::Df) => MonCommand::OsdDf,
         Cmd::Osd(OsdCmd::Create { id }) => MonCommand::OsdCreate {
             id: id.unwrap_or(-1),

@@ -120,6 +120,13 @@ pub struct SimulateArgs {
     /// Change a pool's pg_num (and pgp_num): `POOL:PG_NUM`.
     #[arg(long)]
     pub pg_num: Vec<String>,
+    /// Change a pool's pgp_num only (placement of its PGs): `POOL:PGP_NUM`.
+    #[arg(long)]
+    pub pgp_num: Vec<String>,
+    /// Bytes stored (one copy, spread evenly over the map's PGs): the
+    /// moved PG replicas are also given in bytes.
+    #[arg(long)]
+    pub stored: Option<u64>,
     /// Write the edited OSDMap here.
     #[arg(short, long)]
     pub output: Option<PathBuf>,

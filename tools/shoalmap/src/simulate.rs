@@ -65,13 +65,33 @@ pub fn run(args: &SimulateArgs, format: Format) -> Result<()> {
             .with_context(|| format!("--pg-num {spec}"))?;
         applied.push(format!("pool {pool} pg_num {n}"));
     }
+    for spec in &args.pgp_num {
+        let (pool, n) = spec
+            .rsplit_once(':')
+            .with_context(|| format!("--pgp-num {spec:?}: expected POOL:PGP_NUM"))?;
+        let n: u32 =
+            n.parse().ok().filter(|&n| n >= 1).with_context(|| {
+                format!("--pgp-num {spec:?}: PGP_NUM must be a positive integer")
+            })?;
+        let mut p = find_pool(&after, pool)?.clone();
+        p.pgp_num = n;
+        p.pgp_num_target = n;
+        after
+            .insert_pool(p)
+            .with_context(|| format!("--pgp-num {spec}"))?;
+        applied.push(format!("pool {pool} pgp_num {n}"));
+    }
     if applied.is_empty() {
         bail!(
-            "nothing to simulate: give --add-host, --remove, --out, --reweight, --crush-weight or --pg-num"
+            "nothing to simulate: give --add-host, --remove, --out, --reweight, --crush-weight, --pg-num or --pgp-num"
         );
     }
     after.validate().context("the edited map is not valid")?;
     let mv = movement(&before, &after, None)?;
+    // Each PG replica holds its PG's share of the data.
+    let bytes_moved = args
+        .stored
+        .map(|b| (b as f64 * mv.replicas_moved as f64 / mv.pgs.max(1) as f64).round() as u64);
     let (sb, sa) = (
         pg_distribution(&before, None)?.stats(),
         pg_distribution(&after, None)?.stats(),
@@ -83,7 +103,7 @@ pub fn run(args: &SimulateArgs, format: Format) -> Result<()> {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&json!({
-                "edits": applied, "movement": mv,
+                "edits": applied, "movement": mv, "bytes_moved": bytes_moved,
                 "fraction_moved": mv.fraction_moved(), "fraction_min": mv.fraction_min(),
                 "before": sb, "after": sa,
             }))?
@@ -99,6 +119,9 @@ pub fn run(args: &SimulateArgs, format: Format) -> Result<()> {
                 mv.replicas_total,
                 100.0 * mv.fraction_moved()
             );
+            if let Some(b) = bytes_moved {
+                println!("bytes moved: {b} ({:.1} MB)", b as f64 / 1e6);
+            }
             println!(
                 "theoretical minimum: {:.1} replicas ({:.2}%); moved/minimum = {}",
                 mv.theoretical_min,

@@ -282,3 +282,47 @@ fn decompile_as_json_matches_crushtool_dump() {
         want["tunables"]["choose_total_tries"]
     );
 }
+
+/// A `pgp_num` change moves only the PGs whose placement input changes,
+/// and `--stored` turns the moved replicas into bytes.
+#[test]
+fn simulate_says_what_a_pgp_num_change_moves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let crush = vectors().join("d03_h40x25_1000osd/map.txt");
+    let osdmap = tmp.path().join("osdmap");
+    ok(&[
+        "osdmap",
+        "create",
+        "--crush",
+        p(&crush),
+        "--pool",
+        "rbd:256:3",
+        "-o",
+        p(&osdmap),
+    ]);
+    let sim = |pgp: &str| {
+        let out = ok(&[
+            "simulate",
+            "--osdmap",
+            p(&osdmap),
+            "--pgp-num",
+            pgp,
+            "--stored",
+            "256000000",
+            "--format",
+            "json",
+        ]);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let same = sim("rbd:256");
+    assert_eq!(same["movement"]["replicas_moved"], 0);
+    assert_eq!(same["bytes_moved"], 0);
+    // Folding 256 PGs onto 128 placements: half the PGs take their
+    // parent's placement.
+    let half = sim("rbd:128");
+    let changed = half["movement"]["pgs_changed"].as_u64().unwrap();
+    assert!(changed > 100 && changed <= 128, "{changed}");
+    let moved = half["movement"]["replicas_moved"].as_u64().unwrap();
+    // Each replica of one of the 256 PGs holds a million bytes.
+    assert_eq!(half["bytes_moved"].as_u64().unwrap(), moved * 1_000_000);
+}
