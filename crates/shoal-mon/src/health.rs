@@ -116,11 +116,13 @@ fn space_checks(pgs: &Summary, checks: &mut Vec<HealthCheck>) {
     }
 }
 
-/// PGs not active (`PG_AVAILABILITY`) or degraded: fewer members than
+/// PGs not active (`PG_AVAILABILITY`), degraded: fewer members than
 /// their pool's size, or members still recovering objects (`PG_DEGRADED`),
-/// from the OSDs' reports.
+/// or misplaced: served by a temporary chain while their data moves to
+/// where CRUSH places them, e.g. while `pgp_num` steps (`PG_MISPLACED`,
+/// Ceph's `OBJECT_MISPLACED` by PG), from the OSDs' reports.
 fn pg_checks(pgs: &Summary, checks: &mut Vec<HealthCheck>) {
-    let (mut n_inactive, mut degraded) = (0u32, 0u32);
+    let (mut n_inactive, mut degraded, mut misplaced) = (0u32, 0u32, 0u32);
     let mut inactive: Vec<String> = Vec::new();
     for p in &pgs.pgs_by_state {
         if !p.state.starts_with("active") {
@@ -129,6 +131,9 @@ fn pg_checks(pgs: &Summary, checks: &mut Vec<HealthCheck>) {
         }
         if p.state.contains("degraded") {
             degraded += p.count;
+        }
+        if p.state.contains("remapped") {
+            misplaced += p.count;
         }
     }
     if n_inactive > 0 {
@@ -144,6 +149,15 @@ fn pg_checks(pgs: &Summary, checks: &mut Vec<HealthCheck>) {
             severity: HealthStatus::Warn,
             summary: format!(
                 "{degraded} pgs degraded (fewer replicas than the pool's size, or replicas still recovering)"
+            ),
+        });
+    }
+    if misplaced > 0 {
+        checks.push(HealthCheck {
+            code: "PG_MISPLACED".into(),
+            severity: HealthStatus::Warn,
+            summary: format!(
+                "{misplaced} pgs misplaced (remapped: their data is moving to where CRUSH places it)"
             ),
         });
     }
@@ -185,6 +199,10 @@ mod tests {
         assert_eq!(
             codes(&[("active+recovering+degraded", 32)]),
             ["PG_DEGRADED"]
+        );
+        assert_eq!(
+            codes(&[("active+clean", 30), ("active+remapped+backfilling", 2)]),
+            ["PG_MISPLACED"]
         );
         let mut s = summary(&[("active+clean", 32)]);
         s.full_osds = vec![(3, 0.96)];
