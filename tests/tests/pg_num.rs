@@ -45,11 +45,11 @@ async fn check_objects(io: &IoCtx, n: u32) {
 }
 
 /// Waits until pool `data` has `pg_num` PGs all active+clean with `objects`
-/// objects and `pgp_num` reached `pg_num`; returns the `pgp_num` values seen
-/// on the way.
-async fn wait_placed(client: &Cluster, pg_num: u32, objects: u64) -> BTreeSet<u32> {
+/// objects and `pgp_num` reached `pgp_num` (its target); returns the
+/// `pgp_num` values seen on the way.
+async fn wait_placed(client: &Cluster, pg_num: u32, pgp_num: u32, objects: u64) -> BTreeSet<u32> {
     let seen = Arc::new(Mutex::new(BTreeSet::new()));
-    let what = format!("{pg_num} PGs placed by themselves, active+clean, {objects} objects");
+    let what = format!("{pg_num} PGs at pgp_num {pgp_num}, active+clean, {objects} objects");
     wait_for(LONG, &what, || {
         let seen = seen.clone();
         async move {
@@ -58,7 +58,7 @@ async fn wait_placed(client: &Cluster, pg_num: u32, objects: u64) -> BTreeSet<u3
             seen.lock().ok()?.insert(pool.pgp_num);
             let s = status(client).await?;
             let clean = s.pgs_by_state.iter().all(|c| c.state == "active+clean");
-            let placed = pool.pgp_num == pg_num && pool.pgp_num_target == pg_num;
+            let placed = pool.pgp_num == pgp_num && pool.pgp_num_target == pgp_num;
             (placed && clean && s.num_pgs == pg_num && s.num_objects == objects).then_some(())
         }
     })
@@ -82,7 +82,7 @@ async fn raising_pg_num_splits_pgs_and_keeps_every_object() {
         .await
         .expect("pg_num 8 -> 16");
     check_objects(&io, 40).await;
-    let seen = wait_placed(&client, 16, 40).await;
+    let seen = wait_placed(&client, 16, 16, 40).await;
     assert!(
         seen.iter().any(|&p| p > 8 && p < 16),
         "pgp_num went 8 -> 16 in steps: {seen:?}"
@@ -102,7 +102,7 @@ async fn raising_pg_num_splits_pgs_and_keeps_every_object() {
     cluster.kill_osd(1);
     check_objects(&io, 60).await;
     cluster.start_osd(1);
-    wait_placed(&client, 32, 60).await;
+    wait_placed(&client, 32, 32, 60).await;
     check_objects(&io, 60).await;
 
     // An operator's pgp_num target is followed the same way, down too.
@@ -111,12 +111,6 @@ async fn raising_pg_num_splits_pgs_and_keeps_every_object() {
         .command(set("data", "pgp_num", 20))
         .await
         .expect("pgp_num target 20");
-    wait_for(LONG, "pgp_num at 20, active+clean", || async {
-        let map = client.monc().osdmap().await.ok()?;
-        let s = status(&client).await?;
-        let clean = s.pgs_by_state.iter().all(|c| c.state == "active+clean");
-        (map.pool_by_name("data")?.pgp_num == 20 && clean).then_some(())
-    })
-    .await;
+    wait_placed(&client, 32, 20, 60).await;
     check_objects(&io, 60).await;
 }

@@ -659,18 +659,13 @@ impl Driver {
         let summary = self
             .pgstats
             .summary(map, now, self.settings.failure.beacon_grace_ms);
-        let total: u32 = summary.pgs_by_state.iter().map(|c| c.count).sum();
-        let clean: u32 = summary
-            .pgs_by_state
-            .iter()
-            .filter(|c| c.state == "active+clean")
-            .map(|c| c.count)
-            .sum();
+        let total = summary.count_pgs(|_| true);
+        let not_clean = summary.count_pgs(|state| state != crate::pgstats::CLEAN);
         let ratio = self.settings.max_misplaced_ratio;
-        let Some(next) = crate::placement::next_pgp_num(pool, total, total - clean, ratio) else {
+        let Some(next) = crate::placement::next_pgp_num(pool, total, not_clean, ratio) else {
             return;
         };
-        tracing::info!(pool = %pool.name, pgp_num = pool.pgp_num, next, target = pool.pgp_num_target, misplaced = total - clean, "stepping pgp_num");
+        tracing::info!(pool = %pool.name, pgp_num = pool.pgp_num, next, target = pool.pgp_num_target, misplaced = not_clean, "stepping pgp_num");
         self.pending.push(Txn {
             client_id: 0,
             tid: 0,

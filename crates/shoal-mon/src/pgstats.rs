@@ -109,7 +109,19 @@ pub struct Summary {
     pub nearfull_osds: Vec<(i32, f64)>,
 }
 
+/// The state of a PG with every copy where CRUSH places it, complete.
+pub const CLEAN: &str = "active+clean";
+
 impl Summary {
+    /// How many PGs are in a state `pick` accepts.
+    pub fn count_pgs(&self, pick: impl Fn(&str) -> bool) -> u32 {
+        self.pgs_by_state
+            .iter()
+            .filter(|c| pick(&c.state))
+            .map(|c| c.count)
+            .sum()
+    }
+
     /// No reports: every PG unknown, nothing counted.
     pub fn unknown(num_pgs: u32) -> Self {
         Summary {
@@ -496,12 +508,7 @@ mod tests {
         // Reports older than the freshness bound are not counted.
         let s = stats.summary(&map, 5500, 2000);
         assert_eq!(s.raw_total, 1000, "only osd.0 reported recently");
-        let stale: u32 = s
-            .pgs_by_state
-            .iter()
-            .filter(|p| p.state == "stale+active")
-            .map(|p| p.count)
-            .sum();
+        let stale = s.count_pgs(|state| state == "stale+active");
         assert!(stale > 0, "PGs headed by silent OSDs are stale");
         assert!(s.num_objects < 40, "stale PGs' objects are not counted");
 

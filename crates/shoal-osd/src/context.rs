@@ -211,10 +211,7 @@ impl Osd {
     }
 
     pub(crate) fn pg_ids_lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<PgRef>> {
-        match self.pg_ids.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        lock(&self.pg_ids)
     }
 
     /// How to reach OSD `id` according to the current map.
@@ -282,5 +279,14 @@ pub fn pg_ref(pg: PgId) -> PgRef {
     PgRef {
         pool: pg.pool,
         seed: pg.seed,
+    }
+}
+
+/// Locks `m` (daemons abort on panic, so a poisoned lock only means its
+/// holder's panic is aborting the process: the data is taken as it is).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
     }
 }

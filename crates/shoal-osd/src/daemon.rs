@@ -14,7 +14,7 @@ use shoal_proto::mon::MonCommand;
 use shoal_proto::osd::PgRef;
 use shoal_store::Store;
 
-use crate::context::{Osd, OsdOptions, boot, store_config};
+use crate::context::{Osd, OsdOptions, boot, lock, store_config};
 use crate::error::OsdError;
 use crate::node::Node;
 use crate::pg::{Interval, Phase};
@@ -148,18 +148,26 @@ async fn split_pools(node: &Node, map: &OsdMap) {
 /// the pool's `pg_num` now.
 async fn split_pg(node: &Node, pg: PgRef, pool: &shoal_map::Pool) -> bool {
     let osd = &node.osd;
-    match crate::pgstore::recorded_pg_num(&osd.store, pg) {
+    let old = match crate::pgstore::recorded_pg_num(&osd.store, pg) {
         Ok(Some(n)) if n >= pool.pg_num => return true,
-        Ok(_) => {}
+        Ok(Some(n)) => n,
+        // Made before splits were recorded: it holds what this pg_num says.
+        Ok(None) => {
+            let recorded = crate::pgstore::set_recorded_pg_num(&osd.store, pg, pool.pg_num).await;
+            if let Err(e) = &recorded {
+                tracing::error!(pg = %pg, error = %e, "cannot record the PG's pg_num");
+            }
+            return recorded.is_ok();
+        }
         Err(e) => {
             tracing::error!(pg = %pg, error = %e, "cannot read the PG's split record");
             return false;
         }
-    }
+    };
     node.shards
         .visit(pg, move |s| s.remove_if(pg, |_| true))
         .await;
-    let result = crate::split::split(&osd.store, pg, pool).await;
+    let result = crate::split::split(&osd.store, pg, old, pool).await;
     if let Err(e) = &result {
         tracing::error!(pg = %pg, error = %e.message, "the PG could not split; it stays whole");
     }
@@ -179,13 +187,6 @@ async fn split_pg(node: &Node, pg: PgRef, pool: &shoal_map::Pool) -> bool {
         }
     }
     ok
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
 }
 
 /// Runs OSD `id` until `shutdown` resolves.

@@ -32,17 +32,30 @@ pub fn record_pg_num(pg_num: u32) -> Op {
 }
 
 /// The `pg_num` PG `pg`'s collection is split for (`None`: not recorded,
-/// a collection made before splits were).
+/// a collection made before splits were). A record that is not 4 bytes is
+/// corrupt, never taken for "not recorded" (that would skip a split).
 pub fn recorded_pg_num(store: &Store, pg: PgRef) -> Result<Option<u32>, StoreError> {
-    let xattrs = match store.xattrs(&collection(pg), META_OBJECT) {
+    let coll = collection(pg);
+    let xattrs = match store.xattrs(&coll, META_OBJECT) {
         Ok(x) => x,
         Err(StoreError::NoObject(..)) => return Ok(None),
         Err(e) => return Err(e),
     };
-    Ok(xattrs
-        .get(PG_NUM_XATTR)
-        .and_then(|v| <[u8; 4]>::try_from(v.as_slice()).ok())
-        .map(u32::from_le_bytes))
+    let Some(v) = xattrs.get(PG_NUM_XATTR) else {
+        return Ok(None);
+    };
+    let bytes = <[u8; 4]>::try_from(v.as_slice()).map_err(|_| {
+        StoreError::CorruptMeta(format!("{coll}: a pg_num record of {} bytes", v.len()))
+    })?;
+    Ok(Some(u32::from_le_bytes(bytes)))
+}
+
+/// Records that PG `pg`'s collection holds what `pg_num` sends it (a
+/// collection made before splits were recorded).
+pub async fn set_recorded_pg_num(store: &Store, pg: PgRef, pg_num: u32) -> Result<(), StoreError> {
+    let mut t = Transaction::new(collection(pg));
+    t.push(record_pg_num(pg_num));
+    store.submit(t).await
 }
 
 /// Opens PG `id`'s collection, creating it when missing (as holding what
@@ -320,12 +333,12 @@ fn hash_field(h: &mut blake3::Hasher, field: &[u8]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::Arc;
 
     /// A 64 MiB store in `dir`.
-    fn open_store(dir: &std::path::Path) -> Arc<Store> {
+    pub(crate) fn open_store(dir: &std::path::Path) -> Arc<Store> {
         let mut cfg = shoal_store::StoreConfig::new(dir, 64 << 20);
         cfg.reserve = 64 << 10;
         Store::mkfs(&cfg).unwrap();

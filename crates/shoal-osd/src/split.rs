@@ -16,12 +16,12 @@ use std::sync::Arc;
 
 use shoal_map::{Pool, split_children};
 use shoal_proto::osd::PgRef;
-use shoal_store::{NameFilter, Op, Store, Transaction};
+use shoal_store::{NameRoute, Op, Store, Transaction};
 
 use crate::exec::{OpError, internal, store_error};
 use crate::pg::{Loaded, log_txn, split_loaded};
 use crate::pglog::{collection, is_internal};
-use crate::pgstore::{record_pg_num, recorded_pg_num};
+use crate::pgstore::record_pg_num;
 
 /// The seed of the PG `name` hashes to in `pool` (as clients place it).
 fn seed_of(pool: &Pool, name: &str) -> u32 {
@@ -58,37 +58,44 @@ pub fn split_txn(
         ops.extend(log_txn(&coll, &part.log, les, acting, &part.missing)?.ops);
         ops.push(record_pg_num(pool.pg_num));
         t.push(Op::On {
-            collection: coll.clone(),
+            collection: coll,
             ops,
         });
-        let (pool, seed) = (pool.clone(), child.seed);
-        t.push(Op::MoveObjects {
-            to: coll,
-            which: NameFilter::new(move |name| !is_internal(name) && seed_of(&pool, name) == seed),
-        });
     }
+    // One pass over the parent's objects, each hashed once; an object
+    // hashing to no child (it should not be here) stays where it is.
+    let (route_pool, child_seeds) = (pool.clone(), seeds.clone());
+    t.push(Op::MoveObjects {
+        route: NameRoute::new(move |name| {
+            if is_internal(name) {
+                return None;
+            }
+            let seed = seed_of(&route_pool, name);
+            child_seeds.contains(&seed).then(|| {
+                collection(PgRef {
+                    pool: parent.pool,
+                    seed,
+                })
+            })
+        }),
+    });
     t.ops
         .extend(log_txn(&t.collection.clone(), &kept.log, les, acting, &kept.missing)?.ops);
     t.push(record_pg_num(pool.pg_num));
     Ok((t, children))
 }
 
-/// Splits PG `parent`'s collection for `pool`'s `pg_num` if it is split
-/// for fewer PGs; returns the children made (none: nothing to split). The
-/// PG's machine must be closed: the split works from the records on disk,
-/// after every write submitted before it.
-pub async fn split(store: &Arc<Store>, parent: PgRef, pool: &Pool) -> Result<Vec<PgRef>, OpError> {
+/// Splits PG `parent`'s collection, split for `old` PGs (its recorded
+/// `pg_num`, below `pool`'s), for `pool`'s `pg_num`; returns the children
+/// made. The PG's machine must be closed: the split works from the records
+/// on disk, after every write submitted before it.
+pub async fn split(
+    store: &Arc<Store>,
+    parent: PgRef,
+    old: u32,
+    pool: &Pool,
+) -> Result<Vec<PgRef>, OpError> {
     let coll = collection(parent);
-    let Some(old) = recorded_pg_num(store, parent).map_err(|e| store_error(&e))? else {
-        // Made before splits were recorded: it holds what this pg_num says.
-        let mut t = Transaction::new(coll);
-        t.push(record_pg_num(pool.pg_num));
-        store.submit(t).await.map_err(|e| store_error(&e))?;
-        return Ok(Vec::new());
-    };
-    if old >= pool.pg_num {
-        return Ok(Vec::new());
-    }
     // Every transaction submitted before this one is applied after it.
     store
         .submit(Transaction::new(coll.clone()))
@@ -112,14 +119,8 @@ mod tests {
     use shoal_proto::rep::{LogEntry, LogOp};
 
     use crate::pg::{LogLimits, write_txn};
-    use crate::pgstore::{client_objects, load, open};
-
-    fn open_store(dir: &std::path::Path) -> Arc<Store> {
-        let mut cfg = shoal_store::StoreConfig::new(dir, 64 << 20);
-        cfg.reserve = 64 << 10;
-        Store::mkfs(&cfg).unwrap();
-        Arc::new(Store::open(&cfg).unwrap())
-    }
+    use crate::pgstore::tests::open_store;
+    use crate::pgstore::{client_objects, load, open, recorded_pg_num};
 
     /// PG 1.1 of an 8-PG pool holding 40 objects written with their log
     /// entries; the pool as it is after `pg_num` grew to 32.
@@ -176,7 +177,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = open_store(dir.path());
         let (parent, names, pool) = parent_with_objects(&store).await;
-        let children = split(&store, parent, &pool).await.unwrap();
+        let children = split(&store, parent, 8, &pool).await.unwrap();
         let seeds: Vec<u32> = children.iter().map(|c| c.seed).collect();
         assert_eq!(seeds, vec![9, 17, 25]);
         let mut seen = 0;
@@ -207,8 +208,9 @@ mod tests {
             assert!(loaded.log.find(ReqId { client: 7, tid: 0 }).is_some());
         }
         assert_eq!(seen, names.len(), "every object in exactly one PG");
-        // Split already: nothing more to do.
-        assert!(split(&store, parent, &pool).await.unwrap().is_empty());
+        // Split already: the record says so (the daemon splits only a copy
+        // recorded for fewer PGs than its pool has).
+        assert_eq!(recorded_pg_num(&store, parent).unwrap(), Some(pool.pg_num));
     }
 
     #[tokio::test]
@@ -218,7 +220,7 @@ mod tests {
         let (parent, names, pool) = parent_with_objects(&store).await;
         // A child's collection is in the way: the transaction fails whole.
         open(&store, PgRef { pool: 1, seed: 17 }, 32).await.unwrap();
-        assert!(split(&store, parent, &pool).await.is_err());
+        assert!(split(&store, parent, 8, &pool).await.is_err());
         assert_eq!(recorded_pg_num(&store, parent).unwrap(), Some(8));
         let coll = collection(parent);
         assert_eq!(client_objects(&store, &coll).unwrap().len(), names.len());
@@ -228,5 +230,24 @@ mod tests {
                 .is_err()
         );
         assert_eq!(load(&store, &coll).unwrap().log.head().seq, 40);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_split_record_is_an_error_not_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(dir.path());
+        let pg = PgRef { pool: 1, seed: 1 };
+        open(&store, pg, 8).await.unwrap();
+        let mut t = Transaction::new(collection(pg));
+        t.push(Op::SetXattr {
+            name: crate::pglog::META_OBJECT.into(),
+            key: crate::pgstore::PG_NUM_XATTR.into(),
+            value: vec![8, 0],
+        });
+        store.submit(t).await.unwrap();
+        assert!(matches!(
+            recorded_pg_num(&store, pg),
+            Err(shoal_store::StoreError::CorruptMeta(_))
+        ));
     }
 }

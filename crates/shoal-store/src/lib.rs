@@ -29,4 +29,4 @@ pub use meta::Version;
 pub use store::{
     DEFAULT_CHUNK_SIZE, ObjectSnapshot, ObjectStat, ScrubError, ScrubReport, StatFs, Store,
 };
-pub use txn::{ChunkSums, NameFilter, Op, Transaction};
+pub use txn::{ChunkSums, NameRoute, Op, Transaction};

@@ -494,34 +494,37 @@ impl BatchCtx<'_> {
                 meta.version = *version;
                 Ok(())
             }),
-            Op::MoveObjects { to, which } => self.move_objects(coll, to, which, st),
+            Op::MoveObjects { route } => self.move_objects(coll, route, st),
             Op::On { .. } => Err(StoreError::Invalid("an On inside an On".into())),
         }
     }
 
-    /// Moves the objects of `coll` that `which` selects to `to`: their
+    /// Moves the objects of `coll` that `route` sends elsewhere: their
     /// records change collection, their data stays where it is.
     fn move_objects(
         &mut self,
         coll: &str,
-        to: &str,
-        which: &crate::txn::NameFilter,
+        route: &crate::txn::NameRoute,
         st: &mut Staged,
     ) -> Result<()> {
-        if to == coll {
-            return Err(StoreError::Invalid("a move onto its own collection".into()));
-        }
-        self.require_coll(to, st)?;
+        let mut checked = std::collections::BTreeSet::new();
         for name in self.object_names(coll, st)? {
-            if !which.selects(&name) {
+            let Some(to) = route.destination(&name) else {
                 continue;
+            };
+            if !checked.contains(&to) {
+                if to == coll {
+                    return Err(StoreError::Invalid("a move onto its own collection".into()));
+                }
+                self.require_coll(&to, st)?;
+                checked.insert(to.clone());
             }
-            let (src, dst) = (keys::object(coll, &name), keys::object(to, &name));
+            let (src, dst) = (keys::object(coll, &name), keys::object(&to, &name));
             let Some(meta) = self.get_obj(&src, st)? else {
                 continue;
             };
             if self.get_obj(&dst, st)?.is_some() {
-                return Err(StoreError::ObjectExists(to.into(), name));
+                return Err(StoreError::ObjectExists(to, name));
             }
             let entries = self.omap_view(&src, st)?;
             st.omap.push(Box::new(OmapAction::Clear(src.clone())));
@@ -540,27 +543,11 @@ impl BatchCtx<'_> {
     /// The names of the objects `coll` holds with this transaction's
     /// changes so far.
     fn object_names(&self, coll: &str, st: &Staged) -> Result<Vec<String>> {
-        let prefix = keys::coll(coll);
-        let end = keys::prefix_end(&prefix);
-        let in_coll = |k: &Vec<u8>| k.starts_with(&prefix);
-        let mut candidates: std::collections::BTreeSet<Vec<u8>> =
-            st.objects.keys().filter(|k| in_coll(k)).cloned().collect();
-        for layer in self.layers() {
-            let keys = match &end {
-                Some(e) => layer.objects.range(prefix.clone()..e.clone()),
-                None => layer.objects.range(prefix.clone()..),
-            };
-            candidates.extend(keys.map(|(k, _)| k.clone()));
-        }
-        let t = &self.b.snapshot.objects;
-        let range = match &end {
-            Some(e) => t.range(prefix.as_slice()..e.as_slice())?,
-            None => t.range(prefix.as_slice()..)?,
-        };
-        for entry in range {
-            let (k, _) = entry?;
-            candidates.insert(k.value().to_vec());
-        }
+        let mut candidates = std::collections::BTreeSet::new();
+        self.visit_object_keys(coll, st, |k| {
+            candidates.insert(k.to_vec());
+            Ok(true)
+        })?;
         let mut names = Vec::new();
         for k in candidates {
             if self.get_obj(&k, st)?.is_some()
@@ -570,6 +557,47 @@ impl BatchCtx<'_> {
             }
         }
         Ok(names)
+    }
+
+    /// Visits every key an object of `coll` may have (this transaction's,
+    /// the batches' before it, the committed ones; a key may come more
+    /// than once, and a removed object's too) until `visit` says stop.
+    fn visit_object_keys(
+        &self,
+        coll: &str,
+        st: &Staged,
+        mut visit: impl FnMut(&[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        let prefix = keys::coll(coll);
+        let end = keys::prefix_end(&prefix);
+        for k in st.objects.keys().filter(|k| k.starts_with(&prefix)) {
+            if !visit(k)? {
+                return Ok(());
+            }
+        }
+        for layer in self.layers() {
+            let keys = match &end {
+                Some(e) => layer.objects.range(prefix.clone()..e.clone()),
+                None => layer.objects.range(prefix.clone()..),
+            };
+            for (k, _) in keys {
+                if !visit(k)? {
+                    return Ok(());
+                }
+            }
+        }
+        let t = &self.b.snapshot.objects;
+        let range = match &end {
+            Some(e) => t.range(prefix.as_slice()..e.as_slice())?,
+            None => t.range(prefix.as_slice()..)?,
+        };
+        for entry in range {
+            let (k, _) = entry?;
+            if !visit(k.value())? {
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 
     /// Loads (or creates) an object, lets `f` change it, stages the result.
@@ -594,44 +622,12 @@ impl BatchCtx<'_> {
     }
 
     fn has_objects(&self, coll: &str, st: &Staged) -> Result<bool> {
-        let prefix = keys::coll(coll);
-        if st
-            .objects
-            .iter()
-            .any(|(k, v)| v.is_some() && k.starts_with(&prefix))
-        {
-            return Ok(true);
-        }
-        let end = keys::prefix_end(&prefix);
-        let exists = |key: &[u8]| -> Result<bool> {
-            Ok(match st.objects.get(key) {
-                Some(state) => state.is_some(),
-                None => self.committed_obj(key)?.is_some(),
-            })
-        };
-        for layer in self.layers() {
-            let keys = match &end {
-                Some(e) => layer.objects.range(prefix.clone()..e.clone()),
-                None => layer.objects.range(prefix.clone()..),
-            };
-            for (k, _) in keys {
-                if exists(k)? {
-                    return Ok(true);
-                }
-            }
-        }
-        let t = &self.b.snapshot.objects;
-        let mut range = match &end {
-            Some(e) => t.range(prefix.as_slice()..e.as_slice())?,
-            None => t.range(prefix.as_slice()..)?,
-        };
-        for entry in range.by_ref() {
-            let (k, _) = entry?;
-            if exists(k.value())? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let mut found = false;
+        self.visit_object_keys(coll, st, |k| {
+            found = self.get_obj(k, st)?.is_some();
+            Ok(!found)
+        })?;
+        Ok(found)
     }
 
     /// The current bytes of a stored chunk: from this batch's unwritten

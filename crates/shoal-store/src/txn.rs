@@ -69,47 +69,51 @@ pub enum Op {
     OmapClear { name: String },
     /// Record the object's version.
     SetVersion { name: String, version: Version },
-    /// Move every object of the collection that `which` selects (data,
-    /// xattrs, omap, version; no data is copied) to collection `to`, which
-    /// must exist (it may be created earlier in the same transaction) and
-    /// hold no object of the same name. A PG split moves a parent's
-    /// objects into its children this way.
-    MoveObjects { to: String, which: NameFilter },
+    /// Move every object of the collection that `route` sends elsewhere
+    /// to the collection it names (data, xattrs, omap, version; no data is
+    /// copied), in one pass over the collection. Each destination must
+    /// exist (it may be created earlier in the same transaction) and hold
+    /// no object of the same name. A PG split moves a parent's objects into
+    /// its children this way.
+    MoveObjects { route: NameRoute },
     /// Ops on another collection, applied with the rest of the transaction
     /// all or nothing (no `On` inside).
     On { collection: String, ops: Vec<Op> },
 }
 
-/// Selects objects by name for [`Op::MoveObjects`].
-#[derive(Clone)]
-pub struct NameFilter(Arc<dyn Fn(&str) -> bool + Send + Sync>);
+/// The function behind a [`NameRoute`].
+type RouteFn = dyn Fn(&str) -> Option<String> + Send + Sync;
 
-impl NameFilter {
-    /// A filter selecting the names for which `f` is true.
-    pub fn new(f: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
-        NameFilter(Arc::new(f))
+/// Where [`Op::MoveObjects`] sends each object, by name (`None`: it stays).
+#[derive(Clone)]
+pub struct NameRoute(Arc<RouteFn>);
+
+impl NameRoute {
+    /// A route sending each object where `f` says.
+    pub fn new(f: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        NameRoute(Arc::new(f))
     }
 
-    /// Whether `name` is selected.
-    pub fn selects(&self, name: &str) -> bool {
+    /// The collection `name` moves to, if any.
+    pub fn destination(&self, name: &str) -> Option<String> {
         (self.0)(name)
     }
 }
 
-impl std::fmt::Debug for NameFilter {
+impl std::fmt::Debug for NameRoute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NameFilter(..)")
+        f.write_str("NameRoute(..)")
     }
 }
 
-/// Filters are equal only when they are the same filter.
-impl PartialEq for NameFilter {
+/// Routes are equal only when they are the same route.
+impl PartialEq for NameRoute {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
-impl Eq for NameFilter {}
+impl Eq for NameRoute {}
 
 /// The blake3 checksums of data cut into chunks of `chunk_size` bytes (the
 /// last one may be shorter), as the store keeps them.

@@ -540,7 +540,7 @@ fn an_objects_checksums_are_given_out_only_when_they_cover_its_whole_data() {
 /// everything where the transaction put it.
 #[test]
 fn objects_move_between_collections_in_one_transaction() {
-    use shoal_store::NameFilter;
+    use shoal_store::NameRoute;
     let dir = tempfile::tempdir().unwrap();
     let cfg = StoreConfig::new(dir.path(), 64 << 20);
     Store::mkfs(&cfg).unwrap();
@@ -590,8 +590,7 @@ fn objects_move_between_collections_in_one_transaction() {
                     ],
                 },
                 Op::MoveObjects {
-                    to: "c".into(),
-                    which: NameFilter::new(odd),
+                    route: NameRoute::new(move |n| odd(n).then(|| "c".to_string())),
                 },
                 Op::SetCollectionMeta(b"parent".to_vec()),
             ],
@@ -614,8 +613,7 @@ fn objects_move_between_collections_in_one_transaction() {
                     name: "fresh".into(),
                 },
                 Op::MoveObjects {
-                    to: "c".into(),
-                    which: NameFilter::new(|n: &str| n == "obj1"),
+                    route: NameRoute::new(|n| (n == "obj1").then(|| "c".to_string())),
                 },
             ],
         );
@@ -666,8 +664,7 @@ fn objects_move_between_collections_in_one_transaction() {
     s.submit_blocking(txn(
         "c",
         vec![Op::MoveObjects {
-            to: "p".into(),
-            which: NameFilter::new(|_: &str| true),
+            route: NameRoute::new(|_| Some("p".to_string())),
         }],
     ))
     .unwrap();

@@ -169,21 +169,28 @@ fn map_object_matches_osdmaptool() {
     assert!(checked > 150, "{checked}");
 }
 
-#[test]
-fn pgs_simulate_and_balance_work_together() {
-    let tmp = tempfile::tempdir().unwrap();
+/// An OSDMap over the 1000-OSD CRUSH vector with one pool `POOL:PGS:SIZE`,
+/// written in `dir`.
+fn thousand_osd_map(dir: &std::path::Path, pool: &str) -> std::path::PathBuf {
     let crush = vectors().join("d03_h40x25_1000osd/map.txt");
-    let osdmap = tmp.path().join("osdmap");
+    let osdmap = dir.join("osdmap");
     ok(&[
         "osdmap",
         "create",
         "--crush",
         p(&crush),
         "--pool",
-        "rbd:2048:3",
+        pool,
         "-o",
         p(&osdmap),
     ]);
+    osdmap
+}
+
+#[test]
+fn pgs_simulate_and_balance_work_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let osdmap = thousand_osd_map(tmp.path(), "rbd:2048:3");
 
     let svg = tmp.path().join("pgs.svg");
     let json = ok(&[
@@ -288,18 +295,7 @@ fn decompile_as_json_matches_crushtool_dump() {
 #[test]
 fn simulate_says_what_a_pgp_num_change_moves() {
     let tmp = tempfile::tempdir().unwrap();
-    let crush = vectors().join("d03_h40x25_1000osd/map.txt");
-    let osdmap = tmp.path().join("osdmap");
-    ok(&[
-        "osdmap",
-        "create",
-        "--crush",
-        p(&crush),
-        "--pool",
-        "rbd:256:3",
-        "-o",
-        p(&osdmap),
-    ]);
+    let osdmap = thousand_osd_map(tmp.path(), "rbd:256:3");
     let sim = |pgp: &str| {
         let out = ok(&[
             "simulate",

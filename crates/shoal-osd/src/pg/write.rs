@@ -287,9 +287,14 @@ impl Pg {
         refused: Option<OpError>,
     ) -> Result<(), OpError> {
         let head = self.log.head();
+        // A head near u64::MAX can only come from damaged records or a
+        // peer's bad activation: refuse rather than wrap.
+        let seq = head.seq.checked_add(1).ok_or_else(|| {
+            crate::exec::internal(format!("the log's head {head} has no successor"))
+        })?;
         let version = ObjVersion {
             epoch: self.interval.epoch.max(head.epoch),
-            seq: head.seq + 1,
+            seq,
         };
         let entry = LogEntry {
             version,
@@ -353,7 +358,7 @@ impl Pg {
             self.ack_again(version);
             return Ok(());
         }
-        if version.seq != self.write.recv_last.seq + 1 {
+        if self.write.recv_last.seq.checked_add(1) != Some(version.seq) {
             return Err(OpError::new(
                 OsdErrorCode::Invalid,
                 format!("write {version} after {}: a gap", self.write.recv_last),
